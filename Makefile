@@ -1,0 +1,17 @@
+# Thin wrappers over scripts/; see README.md.
+.PHONY: venv demo test lint bench
+
+venv:
+	scripts/venv.sh
+
+demo: venv
+	scripts/demo.sh
+
+test: venv
+	scripts/test.sh
+
+lint: venv
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+bench: venv
+	scripts/bench.sh

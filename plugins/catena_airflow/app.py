@@ -1,0 +1,15 @@
+"""The plugin's FastAPI application, mounted by Airflow's api-server at ``/catena``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+
+def create_plugin_app() -> FastAPI:
+    """Compose the routers each part of the plugin serves under the ``/catena`` prefix.
+
+    Public routes (webhooks, fleet redirect pages) authenticate by other means than an Airflow
+    login; every other route depends on Airflow authentication.
+    """
+    app = FastAPI(title="Catena Telematics for Airflow", docs_url=None, redoc_url=None)
+    return app

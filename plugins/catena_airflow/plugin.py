@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from airflow.plugins_manager import AirflowPlugin
+
+from catena_airflow.app import create_plugin_app
+
+
+class CatenaPlugin(AirflowPlugin):
+    """Mounts the webhook receiver, fleet redirect pages and onboarding dashboard in the api-server."""
+
+    name = "catena"
+    fastapi_apps = [
+        {"app": create_plugin_app(), "url_prefix": "/catena", "name": "Catena Telematics"},
+    ]
