@@ -1,1 +1,30 @@
+"""The Catena event inbox: verified webhooks, onboarding state, subscription secrets. No Airflow imports."""
+
 from __future__ import annotations
+
+from catena_airflow.inbox.models import (
+    ConnectionStatus,
+    HourlyCount,
+    Onboarding,
+    RecordOutcome,
+    ScheduleStatus,
+    Stage,
+    StoredEvent,
+    WebhookStats,
+)
+from catena_airflow.inbox.settings import inbox_url_from_env
+from catena_airflow.inbox.store import InboxStore, IncomingEvent
+
+__all__ = [
+    "ConnectionStatus",
+    "HourlyCount",
+    "InboxStore",
+    "IncomingEvent",
+    "Onboarding",
+    "RecordOutcome",
+    "ScheduleStatus",
+    "Stage",
+    "StoredEvent",
+    "WebhookStats",
+    "inbox_url_from_env",
+]

@@ -1,0 +1,132 @@
+"""Inbox tables, and the versioned migrations that create and upgrade them.
+
+The schema is plain SQLAlchemy metadata plus a one-row ``schema_version`` table; each entry of
+``MIGRATIONS`` upgrades the database by one version inside one transaction, so a crash mid-upgrade
+leaves the previous version in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# SQLite only auto-increments an ``INTEGER PRIMARY KEY``; PostgreSQL gets a 64-bit identity.
+SEQ_TYPE = BigInteger().with_variant(Integer(), "sqlite")
+UTC_DATETIME = DateTime(timezone=True)
+
+metadata = MetaData()
+
+schema_version = Table(
+    "catena_schema_version",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+events = Table(
+    "catena_events",
+    metadata,
+    # Monotonic cursor for watchers; commit order equals seq order (see store.py).
+    Column("seq", SEQ_TYPE, primary_key=True, autoincrement=True),
+    # Catena's event id (stable across retries and DLQ replays); the dedupe key.
+    Column("event_id", String(100), nullable=False),
+    Column("event_name", String(128), nullable=False),
+    Column("webhook_id", String(64)),
+    Column("request_id", String(128)),
+    Column("received_at", UTC_DATETIME, nullable=False),
+    Column("event_timestamp", UTC_DATETIME),
+    Column("fleet_id", String(64)),
+    Column("fleet_ref", String(255)),
+    # Set once the event is correlated with an onboarding; NULL while it is held (or not onboarding-related).
+    Column("invitation_id", String(64)),
+    Column("connection_id", String(64)),
+    # An onboarding-family event that names only a fleet/connection not yet linked to an invitation.
+    Column("held", Boolean, nullable=False, default=False),
+    Column("delivery_attempt", Integer),
+    Column("payload", Text, nullable=False),
+    UniqueConstraint("event_id", name="uq_catena_events_event_id"),
+    Index("ix_catena_events_name_seq", "event_name", "seq"),
+    Index("ix_catena_events_fleet_id_held", "fleet_id", "held"),
+    Index("ix_catena_events_connection_id_held", "connection_id", "held"),
+    Index("ix_catena_events_invitation_id", "invitation_id"),
+    Index("ix_catena_events_received_at", "received_at"),
+)
+
+onboardings = Table(
+    "catena_onboardings",
+    metadata,
+    Column("invitation_id", String(64), primary_key=True),
+    Column("fleet_ref", String(255)),
+    Column("fleet_id", String(64)),
+    Column("stage", String(32), nullable=False),
+    Column("invitation_status", String(32)),
+    Column("decline_reason", Text),
+    Column("magic_link", Text),
+    Column("expires_at", UTC_DATETIME),
+    Column("connected_at", UTC_DATETIME),
+    Column("dag_id", String(250)),
+    Column("run_id", String(250)),
+    # The rest of the projected state (stage times, share agreement, connections, schedules,
+    # redirects, last-writer-wins clocks) as one JSON document: read and written as a whole.
+    Column("state", JSON, nullable=False),
+    Column("created_at", UTC_DATETIME, nullable=False),
+    Column("updated_at", UTC_DATETIME, nullable=False),
+    Index("ix_catena_onboardings_fleet_id", "fleet_id"),
+    Index("ix_catena_onboardings_fleet_ref", "fleet_ref"),
+    Index("ix_catena_onboardings_stage", "stage"),
+    Index("ix_catena_onboardings_updated_at", "updated_at"),
+)
+
+# Connection id -> onboarding, for events that carry only a connection id (schedule.deactivated).
+onboarding_connections = Table(
+    "catena_onboarding_connections",
+    metadata,
+    Column("connection_id", String(64), primary_key=True),
+    Column("invitation_id", String(64), nullable=False),
+)
+
+subscriptions = Table(
+    "catena_subscriptions",
+    metadata,
+    Column("webhook_id", String(64), primary_key=True),
+    # "fernet:<token>" or "plain:<secret>" (see crypto.py).
+    Column("secret", Text, nullable=False),
+    Column("event_name", String(128)),
+    Column("url", Text),
+    Column("updated_at", UTC_DATETIME, nullable=False),
+)
+
+# Hourly counters for the receiver dashboard (events stored, duplicates, signature failures, ...).
+receiver_counters = Table(
+    "catena_receiver_counters",
+    metadata,
+    Column("counter", String(64), primary_key=True),
+    Column("hour", UTC_DATETIME, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+)
+
+ALL_TABLES = (schema_version, events, onboardings, onboarding_connections, subscriptions, receiver_counters)
+
+
+def _create_v1(conn: Connection) -> None:
+    metadata.create_all(conn, tables=list(ALL_TABLES))
+
+
+# version -> the step that upgrades version-1 to version. Append, never edit a released step.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1}
+SCHEMA_VERSION = max(MIGRATIONS)

@@ -1,0 +1,732 @@
+"""InboxStore: the one gateway to the inbox database (sync SQLAlchemy 2; SQLite or PostgreSQL).
+
+Guarantees the rest of the system relies on:
+
+- an event is stored once per Catena event id (``INSERT ... ON CONFLICT DO NOTHING``);
+- storing an event and updating the onboarding rows it concerns is one transaction;
+- ``seq`` order is commit order, so a watcher that read up to ``seq`` N never later finds a smaller
+  one: SQLite has a single writer, and on PostgreSQL every writing transaction takes one
+  transaction-scoped advisory lock before it allocates a ``seq``;
+- writers are serialized on both engines, so the read-modify-write of an onboarding row is safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, create_engine, event, false, func, or_, select, text, true
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+from catena_airflow.inbox import projection
+from catena_airflow.inbox.crypto import SecretCipher
+from catena_airflow.inbox.models import HourlyCount, Onboarding, RecordOutcome, Stage, StoredEvent, WebhookStats
+from catena_airflow.inbox.projection import EventRecord, State
+from catena_airflow.inbox.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    events,
+    onboarding_connections,
+    onboardings,
+    receiver_counters,
+    schema_version,
+    subscriptions,
+)
+
+log = logging.getLogger(__name__)
+
+# Key of the PostgreSQL advisory lock that serializes inbox writers ("CATENA" in spirit).
+_WRITER_LOCK_KEY = 0x0C47E4A
+_SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+COUNTER_EVENTS = "events"
+COUNTER_DUPLICATES = "duplicates"
+COUNTER_SIGNATURE_FAILURES = "signature_failures"
+COUNTER_REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class IncomingEvent:
+    """One verified delivery, ready to be recorded (the envelope's fields, flattened)."""
+
+    event_id: str
+    event_name: str
+    webhook_id: str | None
+    event_timestamp: datetime | None
+    delivery_attempt: int | None
+    data: Sequence[Any]
+    body: str
+    received_at: datetime
+    request_id: str | None = None
+
+    @classmethod
+    def from_envelope(
+        cls,
+        envelope: Any,
+        raw_body: bytes | str,
+        *,
+        received_at: datetime | None = None,
+        request_id: str | None = None,
+    ) -> IncomingEvent:
+        """From the client's ``WebhookEnvelope`` (or a dict of the same fields) and the exact body bytes."""
+        body = raw_body if isinstance(raw_body, str) else raw_body.decode("utf-8")
+        event_id = _field(envelope, "id")
+        if not event_id:
+            # Catena documents ``id`` as nullable; the body hash keeps redeliveries of one message unique.
+            event_id = "sha256:" + hashlib.sha256(body.encode()).hexdigest()
+        return cls(
+            event_id=str(event_id),
+            event_name=str(_field(envelope, "event_name") or ""),
+            webhook_id=_opt_str(_field(envelope, "webhook_id")),
+            event_timestamp=projection.to_utc(_field(envelope, "timestamp")),
+            delivery_attempt=_field(envelope, "delivery_attempt"),
+            data=list(_field(envelope, "data") or []),
+            body=body,
+            received_at=projection.to_utc(received_at) or datetime.now(UTC),
+            request_id=request_id,
+        )
+
+    def records(self) -> list[EventRecord]:
+        return projection.records_of(
+            self.event_id, self.event_name, self.data, self.event_timestamp or self.received_at
+        )
+
+
+def _field(envelope: Any, name: str) -> Any:
+    if isinstance(envelope, Mapping):
+        return envelope.get(name)
+    return getattr(envelope, name, None)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _hour(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+class InboxStore:
+    """The inbox database. Thread-safe; create one per process and share it."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        fernet_key: str | None = None,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        sqlite_synchronous: str = "FULL",
+    ) -> None:
+        self.url = url
+        self._cipher = SecretCipher(fernet_key=fernet_key)
+        self.engine: Engine = _create_engine(
+            url, pool_size=pool_size, max_overflow=max_overflow, sqlite_synchronous=sqlite_synchronous
+        )
+        self.dialect = self.engine.dialect.name
+        self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+
+    def __repr__(self) -> str:
+        return f"InboxStore({make_url(self.url).render_as_string(hide_password=True)!r})"
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- schema ---------------------------------------------------------------------------------
+
+    def migrate(self) -> int:
+        """Create or upgrade the schema to ``SCHEMA_VERSION``; returns the version now in place."""
+        with self._write() as conn:
+            schema_version.create(conn, checkfirst=True)
+            current = conn.execute(select(schema_version.c.version).where(schema_version.c.id == 1)).scalar()
+            current = current or 0
+            if current > SCHEMA_VERSION:
+                raise RuntimeError(f"inbox schema version {current} is newer than this code ({SCHEMA_VERSION})")
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[version](conn)
+                log.info("Catena inbox schema migrated to version %d", version)
+            if current == 0:
+                conn.execute(schema_version.insert().values(id=1, version=SCHEMA_VERSION))
+            elif current < SCHEMA_VERSION:
+                conn.execute(schema_version.update().where(schema_version.c.id == 1).values(version=SCHEMA_VERSION))
+        return SCHEMA_VERSION
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            schema_version.create(conn, checkfirst=True)
+            return conn.execute(select(schema_version.c.version)).scalar() or 0
+
+    # --- transactions ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A writing transaction: ``BEGIN IMMEDIATE`` on SQLite, the writer lock on PostgreSQL."""
+        with self.engine.connect() as conn:
+            conn.execution_options(catena_write=True)
+            with conn.begin():
+                if self.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITER_LOCK_KEY})
+                yield conn
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def record_event(
+        self,
+        envelope: Any,
+        raw_body: bytes | str,
+        *,
+        received_at: datetime | None = None,
+        request_id: str | None = None,
+    ) -> RecordOutcome:
+        """Store one delivery and project it onto its onboarding, in one transaction."""
+        item = IncomingEvent.from_envelope(envelope, raw_body, received_at=received_at, request_id=request_id)
+        return self.record_events([item])[0]
+
+    def record_events(
+        self, items: Sequence[IncomingEvent], *, counters: Mapping[str, int] | None = None
+    ) -> list[RecordOutcome]:
+        """Store several deliveries in ONE transaction (group commit); outcomes in input order.
+
+        ``counters`` (e.g. signature failures seen meanwhile) are added in the same transaction.
+        """
+        outcomes: list[RecordOutcome] = []
+        with self._write() as conn:
+            now = datetime.now(UTC)
+            for item in items:
+                outcomes.append(self._record_one(conn, item, now))
+            stored = sum(o.stored for o in outcomes)
+            totals = dict(counters or {})
+            if stored:
+                totals[COUNTER_EVENTS] = totals.get(COUNTER_EVENTS, 0) + stored
+            if duplicates := len(outcomes) - stored:
+                totals[COUNTER_DUPLICATES] = totals.get(COUNTER_DUPLICATES, 0) + duplicates
+            self._add_counters(conn, totals, now)
+        return outcomes
+
+    def _record_one(self, conn: Connection, item: IncomingEvent, now: datetime) -> RecordOutcome:
+        records = item.records() if projection.is_projected(item.event_name) else []
+        first_keys = projection.correlation_keys(records[0]) if records else projection.Keys()
+        targets_per_record = [self._targets(conn, rec) for rec in records]
+        first_target = next((t[0] for t in targets_per_record if t), None)
+        first = item.data[0] if item.data and isinstance(item.data[0], Mapping) else {}
+        row = {
+            "event_id": item.event_id,
+            "event_name": item.event_name,
+            "webhook_id": item.webhook_id,
+            "request_id": item.request_id,
+            "received_at": item.received_at,
+            "event_timestamp": item.event_timestamp,
+            "fleet_id": first_keys.fleet_id or _opt_str(first.get("fleet_id")),
+            "fleet_ref": _opt_str(first.get("fleet_ref")),
+            "invitation_id": first_target or first_keys.invitation_id,
+            "connection_id": first_keys.connection_id,
+            "held": bool(records)
+            and first_target is None
+            and records[0].family not in projection.INVITATION_KEYED_FAMILIES,
+            "delivery_attempt": item.delivery_attempt,
+            "payload": item.body,
+        }
+        stmt = (
+            self._insert(events)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=[events.c.event_id])
+            .returning(events.c.seq)
+        )
+        seq = conn.execute(stmt).scalar()
+        if seq is None:
+            return RecordOutcome(stored=False, duplicate=True, seq=None)
+        for rec, targets in zip(records, targets_per_record, strict=True):
+            for invitation_id in targets:
+                self._merge(conn, invitation_id, projection.event_fact(rec), now)
+        return RecordOutcome(stored=True, duplicate=False, seq=seq)
+
+    def _targets(self, conn: Connection, rec: EventRecord) -> list[str]:
+        """The onboardings a record applies to now (creating the row for invitation-keyed records)."""
+        keys = projection.correlation_keys(rec)
+        if rec.family in projection.INVITATION_KEYED_FAMILIES:
+            return [keys.invitation_id] if keys.invitation_id else []
+        found: list[str] = []
+        if keys.fleet_id:
+            found += conn.execute(
+                select(onboardings.c.invitation_id)
+                .where(onboardings.c.fleet_id == keys.fleet_id)
+                .order_by(onboardings.c.created_at)
+            ).scalars()
+        if keys.connection_id:
+            found += conn.execute(
+                select(onboarding_connections.c.invitation_id).where(
+                    onboarding_connections.c.connection_id == keys.connection_id
+                )
+            ).scalars()
+        return list(dict.fromkeys(found))
+
+    def _merge(
+        self, conn: Connection, invitation_id: str, fact: State, now: datetime, *, create: bool = True
+    ) -> State | None:
+        """Join ``fact`` into an onboarding row; then apply the held events its new links release."""
+        row = conn.execute(select(onboardings.c.state).where(onboardings.c.invitation_id == invitation_id)).first()
+        if row is None and not create:
+            return None
+        old: State = dict(row.state) if row is not None else {}
+        new = projection.join(old, fact)
+        if row is not None and new == old:
+            return new
+        values = _row_values(new, now)
+        if row is None:
+            conn.execute(onboardings.insert().values(invitation_id=invitation_id, created_at=now, **values))
+        else:
+            conn.execute(onboardings.update().where(onboardings.c.invitation_id == invitation_id).values(**values))
+        new_fleet = new.get("fleet_id") if new.get("fleet_id") != old.get("fleet_id") else None
+        new_connections = sorted(set(new.get("connection_ids", ())) - set(old.get("connection_ids", ())))
+        if new_connections:
+            stmt = self._insert(onboarding_connections).on_conflict_do_nothing(
+                index_elements=[onboarding_connections.c.connection_id]
+            )
+            conn.execute(stmt, [{"connection_id": c, "invitation_id": invitation_id} for c in new_connections])
+        if new_fleet or new_connections:
+            new = self._release_held(conn, invitation_id, new_fleet, new_connections, now) or new
+        return new
+
+    def _release_held(
+        self,
+        conn: Connection,
+        invitation_id: str,
+        fleet_id: str | None,
+        connection_ids: Sequence[str],
+        now: datetime,
+    ) -> State | None:
+        """Apply events that waited for this fleet/connection to be linked to ``invitation_id``."""
+        links = []
+        if fleet_id:
+            links.append(events.c.fleet_id == fleet_id)
+        if connection_ids:
+            links.append(events.c.connection_id.in_(connection_ids))
+        held = conn.execute(
+            select(
+                events.c.seq,
+                events.c.event_id,
+                events.c.event_name,
+                events.c.payload,
+                events.c.event_timestamp,
+                events.c.received_at,
+            )
+            .where(and_(events.c.held == true(), or_(*links)))
+            .order_by(events.c.seq)
+        ).all()
+        state = None
+        for ev in held:
+            # Mark first: merging may release further events, and must not see this one again.
+            conn.execute(events.update().where(events.c.seq == ev.seq).values(held=False, invitation_id=invitation_id))
+            data = json.loads(ev.payload).get("data") or []
+            at = projection.to_utc(ev.event_timestamp) or projection.to_utc(ev.received_at)
+            for rec in projection.records_of(ev.event_id, ev.event_name, data, at):
+                state = self._merge(conn, invitation_id, projection.event_fact(rec), now) or state
+        if held:
+            log.info("Applied %d held event(s) to onboarding %s", len(held), invitation_id)
+        return state
+
+    def events_after(self, cursor: int, names: Sequence[str] | None = None, limit: int = 100) -> list[StoredEvent]:
+        """Events with ``seq > cursor`` in seq order; ``names`` may hold families like ``execution.*``."""
+        stmt = select(events).where(events.c.seq > cursor).order_by(events.c.seq).limit(limit)
+        if names is not None:
+            stmt = stmt.where(_name_filter(names))
+        with self.engine.connect() as conn:
+            return [_stored_event(row) for row in conn.execute(stmt)]
+
+    def last_seq(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(events.c.seq))).scalar() or 0
+
+    def get_event(self, event_id: str) -> StoredEvent | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(events).where(events.c.event_id == event_id)).first()
+        return None if row is None else _stored_event(row)
+
+    # --- onboardings ----------------------------------------------------------------------------
+
+    def register_invitation(
+        self, invitation: Any, *, dag_id: str | None = None, run_id: str | None = None
+    ) -> Onboarding:
+        """Create (or refresh) the onboarding row of an invitation created over REST."""
+        invitation_id = _opt_str(_field(invitation, "id"))
+        if not invitation_id:
+            raise ValueError("invitation has no id")
+        status = _enum_value(_field(invitation, "status"))
+        created = projection.to_utc(_field(invitation, "created_at")) or datetime.now(UTC)
+        # An active invitation's status dates from its creation, so it never overrides a later event.
+        status_at = (
+            created
+            if status in (None, "active")
+            else projection.to_utc(_field(invitation, "accepted_at" if status == "accepted" else "declined_at"))
+            or datetime.now(UTC)
+        )
+        fact = projection.join(
+            projection.observation_fact(
+                at=created,
+                source="rest",
+                stage=Stage.INVITED,
+                fleet_id=_opt_str(_field(invitation, "fleet_id")),
+                fleet_ref=_opt_str(_field(invitation, "fleet_ref")),
+                magic_link=_opt_str(_field(invitation, "magic_link")),
+                expires_at=_field(invitation, "expires_at"),
+                decline_reason=_opt_str(_field(invitation, "decline_reason")),
+            ),
+            projection.observation_fact(at=status_at, source="rest", invitation_status=status),
+        )
+        if dag_id or run_id:
+            fact = projection.join(
+                fact,
+                projection.observation_fact(at=datetime.now(UTC), source="register", dag_id=dag_id, run_id=run_id),
+            )
+        with self._write() as conn:
+            self._merge(conn, invitation_id, fact, datetime.now(UTC))
+            return self._load(conn, invitation_id)  # type: ignore[return-value]
+
+    def record_observation(
+        self,
+        invitation_id: str,
+        *,
+        stage: Stage | str | None = None,
+        fleet_id: str | None = None,
+        fleet_ref: str | None = None,
+        connection_ids: Iterable[str] | None = None,
+        connection_statuses: Mapping[str, str] | None = None,
+        share_agreement: Any = None,
+        decline_reason: str | None = None,
+        invitation_status: str | None = None,
+        source: str = "rest",
+        at: datetime | None = None,
+        create: bool = False,
+    ) -> Onboarding | None:
+        """Merge what REST reconciliation or a redirect page learnt; None for an unknown invitation.
+
+        Rows are only created with ``create=True``: redirect pages are public, and an unknown id
+        coming from them must not create onboardings.
+        """
+        if source == "redirect" and stage is not None and str(stage) in {s.value for s in Stage}:
+            raise ValueError("redirect observations record a redirect kind (e.g. redirect_success), not a stage")
+        share = None
+        if share_agreement is not None:
+            share = {
+                "id": _opt_str(_field(share_agreement, "id")),
+                "status": _enum_value(_field(share_agreement, "status")),
+                "scopes": _field(share_agreement, "scopes") or {},
+            }
+        fact = projection.observation_fact(
+            at=projection.to_utc(at) or datetime.now(UTC),
+            source=source,
+            stage=stage,
+            fleet_id=fleet_id,
+            fleet_ref=fleet_ref,
+            connection_ids=connection_ids,
+            connection_statuses=connection_statuses,
+            share_agreement=share,
+            decline_reason=decline_reason,
+            invitation_status=invitation_status,
+        )
+        with self._write() as conn:
+            if self._merge(conn, invitation_id, fact, datetime.now(UTC), create=create) is None:
+                return None
+            return self._load(conn, invitation_id)
+
+    def get_onboarding(self, invitation_id: str) -> Onboarding | None:
+        with self.engine.connect() as conn:
+            return self._load(conn, invitation_id)
+
+    def get_onboardings(self, invitation_ids: Iterable[str]) -> dict[str, Onboarding]:
+        """Many onboardings in one query (for a shared poller); unknown ids are absent."""
+        ids = sorted(set(invitation_ids))
+        if not ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(onboardings).where(onboardings.c.invitation_id.in_(ids)))
+            return {row.invitation_id: _onboarding(row) for row in rows}
+
+    def list_onboardings(
+        self,
+        stage: Stage | str | Sequence[Stage | str] | None = None,
+        since: datetime | None = None,
+        search: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Onboarding]:
+        """Newest-updated first. ``since`` filters on ``updated_at``; ``search`` matches ids and fleet ref."""
+        stmt = (
+            select(onboardings)
+            .where(*_onboarding_filters(stage, since, search))
+            .order_by(onboardings.c.updated_at.desc(), onboardings.c.invitation_id)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self.engine.connect() as conn:
+            return [_onboarding(row) for row in conn.execute(stmt)]
+
+    def count_onboardings(
+        self,
+        stage: Stage | str | Sequence[Stage | str] | None = None,
+        since: datetime | None = None,
+        search: str | None = None,
+    ) -> int:
+        stmt = select(func.count()).select_from(onboardings).where(*_onboarding_filters(stage, since, search))
+        with self.engine.connect() as conn:
+            return conn.execute(stmt).scalar() or 0
+
+    def stage_counts(self) -> dict[Stage, int]:
+        stmt = select(onboardings.c.stage, func.count()).group_by(onboardings.c.stage)
+        with self.engine.connect() as conn:
+            return {Stage(stage): n for stage, n in conn.execute(stmt)}
+
+    def _load(self, conn: Connection, invitation_id: str) -> Onboarding | None:
+        row = conn.execute(select(onboardings).where(onboardings.c.invitation_id == invitation_id)).first()
+        return None if row is None else _onboarding(row)
+
+    # --- subscriptions --------------------------------------------------------------------------
+
+    def save_subscription_secret(
+        self, webhook_id: str, secret: str, *, event_name: str | None = None, url: str | None = None
+    ) -> None:
+        """Store (or replace) the signing secret of a webhook subscription, encrypted when a key is set."""
+        values = {
+            "webhook_id": str(webhook_id),
+            "secret": self._cipher.encrypt(secret),
+            "event_name": event_name,
+            "url": url,
+            "updated_at": datetime.now(UTC),
+        }
+        stmt = self._insert(subscriptions).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[subscriptions.c.webhook_id],
+            set_={k: stmt.excluded[k] for k in ("secret", "event_name", "url", "updated_at")},
+        )
+        with self._write() as conn:
+            conn.execute(stmt)
+
+    def delete_subscription(self, webhook_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(subscriptions.delete().where(subscriptions.c.webhook_id == str(webhook_id)))
+
+    def subscription_secret(self, webhook_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            stored = conn.execute(
+                select(subscriptions.c.secret).where(subscriptions.c.webhook_id == str(webhook_id))
+            ).scalar()
+        return None if stored is None else self._cipher.decrypt(stored)
+
+    def subscription_secrets(self) -> dict[str, str]:
+        """Every stored webhook id -> secret (decrypted). Undecryptable rows are skipped with an error log."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(subscriptions.c.webhook_id, subscriptions.c.secret)).all()
+        secrets: dict[str, str] = {}
+        for webhook_id, stored in rows:
+            try:
+                secrets[webhook_id] = self._cipher.decrypt(stored)
+            except Exception as exc:
+                log.error("Cannot read the secret of webhook %s: %s", webhook_id, exc)
+        return secrets
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """Subscription metadata without secrets (for the dashboard)."""
+        stmt = select(
+            subscriptions.c.webhook_id, subscriptions.c.event_name, subscriptions.c.url, subscriptions.c.updated_at
+        ).order_by(subscriptions.c.webhook_id)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(stmt)]
+
+    # --- receiver counters ----------------------------------------------------------------------
+
+    def add_counters(self, counts: Mapping[str, int], *, at: datetime | None = None) -> None:
+        """Add to the receiver's hourly counters (signature failures, rejections, ...)."""
+        if any(counts.values()):
+            with self._write() as conn:
+                self._add_counters(conn, counts, at or datetime.now(UTC))
+
+    def _add_counters(self, conn: Connection, counts: Mapping[str, int], at: datetime) -> None:
+        rows = [{"counter": name, "hour": _hour(at), "count": n} for name, n in sorted(counts.items()) if n]
+        if not rows:
+            return
+        stmt = self._insert(receiver_counters)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[receiver_counters.c.counter, receiver_counters.c.hour],
+            set_={"count": receiver_counters.c.count + stmt.excluded["count"]},
+        )
+        conn.execute(stmt, rows)
+
+    def webhook_stats(self, *, now: datetime | None = None, hours: int = 24) -> WebhookStats:
+        """Receiver health: last event, events per hour (last ``hours``), signature failures, duplicates."""
+        now = projection.to_utc(now) or datetime.now(UTC)
+        current = _hour(now)
+        with self.engine.connect() as conn:
+            last = conn.execute(select(func.max(events.c.received_at))).scalar()
+            totals = dict(
+                conn.execute(
+                    select(receiver_counters.c.counter, func.sum(receiver_counters.c.count)).group_by(
+                        receiver_counters.c.counter
+                    )
+                ).all()
+            )
+            recent = conn.execute(
+                select(receiver_counters.c.counter, receiver_counters.c.hour, receiver_counters.c.count).where(
+                    receiver_counters.c.hour > current - timedelta(hours=hours)
+                )
+            ).all()
+            held = conn.execute(select(func.count()).select_from(events).where(events.c.held == true())).scalar()
+        per_hour: dict[str, dict[datetime, int]] = {}
+        for counter, hour, count in recent:
+            per_hour.setdefault(counter, {})[projection.to_utc(hour)] = int(count)  # type: ignore[index]
+        events_by_hour = per_hour.get(COUNTER_EVENTS, {})
+        return WebhookStats(
+            last_event_at=projection.to_utc(last),
+            events_total=int(totals.get(COUNTER_EVENTS) or 0),
+            events_last_hour=events_by_hour.get(current, 0),
+            events_per_hour=tuple(
+                HourlyCount(
+                    hour=current - timedelta(hours=h), count=events_by_hour.get(current - timedelta(hours=h), 0)
+                )
+                for h in range(hours - 1, -1, -1)
+            ),
+            signature_failures=int(totals.get(COUNTER_SIGNATURE_FAILURES) or 0),
+            signature_failures_last_hour=per_hour.get(COUNTER_SIGNATURE_FAILURES, {}).get(current, 0),
+            duplicates_dropped=int(totals.get(COUNTER_DUPLICATES) or 0),
+            duplicates_last_hour=per_hour.get(COUNTER_DUPLICATES, {}).get(current, 0),
+            rejected=int(totals.get(COUNTER_REJECTED) or 0),
+            held_events=int(held or 0),
+        )
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _create_engine(url: str, *, pool_size: int, max_overflow: int, sqlite_synchronous: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        memory = parsed.database in (None, "", ":memory:")
+        engine = create_engine(
+            parsed,
+            connect_args={"check_same_thread": False, "timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000},
+            **({"poolclass": StaticPool} if memory else {"pool_size": pool_size, "max_overflow": max_overflow}),
+        )
+        _sqlite_setup(engine, synchronous=sqlite_synchronous, wal=not memory)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(
+            parsed,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_recycle=1800,
+            connect_args={"connect_timeout": 5, "application_name": "catena-inbox"},
+        )
+    raise ValueError(f"unsupported inbox database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL")
+
+
+def _sqlite_setup(engine: Engine, *, synchronous: str, wal: bool) -> None:
+    """WAL, busy timeout, foreign keys; and explicit BEGIN (IMMEDIATE for writers) instead of pysqlite's."""
+    if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+        raise ValueError(f"invalid SQLite synchronous mode {synchronous!r}")
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
+        cursor = dbapi_connection.cursor()
+        if wal:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock up front, so a writer never fails to upgrade a read snapshot.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("catena_write") else "BEGIN")
+
+
+def _enum_value(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(getattr(value, "value", value)).lower()
+
+
+def _name_filter(names: Sequence[str]) -> Any:
+    exact = [n for n in names if not n.endswith("*")]
+    clauses = [events.c.event_name.in_(exact)] if exact else []
+    for name in names:
+        if name.endswith("*"):
+            prefix = name[:-1]
+            if not prefix:
+                return true()
+            clauses.append(events.c.event_name.startswith(prefix, autoescape=True))
+    return or_(*clauses) if clauses else false()
+
+
+def _onboarding_filters(
+    stage: Stage | str | Sequence[Stage | str] | None, since: datetime | None, search: str | None
+) -> list[Any]:
+    filters: list[Any] = []
+    if stage is not None:
+        stages = [stage] if isinstance(stage, str) else list(stage)
+        filters.append(onboardings.c.stage.in_([Stage(s).value for s in stages]))
+    if since is not None:
+        filters.append(onboardings.c.updated_at >= projection.to_utc(since))
+    if search:
+        pattern = f"%{search.strip().lower()}%"
+        filters.append(
+            or_(
+                func.lower(onboardings.c.invitation_id).like(pattern),
+                func.lower(onboardings.c.fleet_ref).like(pattern),
+                func.lower(onboardings.c.fleet_id).like(pattern),
+            )
+        )
+    return filters
+
+
+def _row_values(state: State, now: datetime) -> dict[str, Any]:
+    view = projection.to_onboarding("", state)
+    return {
+        "fleet_ref": view.fleet_ref,
+        "fleet_id": view.fleet_id,
+        "stage": view.stage.value,
+        "invitation_status": view.invitation_status,
+        "decline_reason": view.decline_reason,
+        "magic_link": view.magic_link,
+        "expires_at": view.expires_at,
+        "connected_at": view.connected_at,
+        "dag_id": view.dag_id,
+        "run_id": view.run_id,
+        "state": state,
+        "updated_at": now,
+    }
+
+
+def _onboarding(row: Any) -> Onboarding:
+    return projection.to_onboarding(
+        row.invitation_id,
+        row.state or {},
+        created_at=projection.to_utc(row.created_at),
+        updated_at=projection.to_utc(row.updated_at),
+    )
+
+
+def _stored_event(row: Any) -> StoredEvent:
+    return StoredEvent(
+        seq=row.seq,
+        event_id=row.event_id,
+        event_name=row.event_name,
+        webhook_id=row.webhook_id,
+        request_id=row.request_id,
+        received_at=projection.to_utc(row.received_at),
+        event_timestamp=projection.to_utc(row.event_timestamp),
+        fleet_id=row.fleet_id,
+        fleet_ref=row.fleet_ref,
+        invitation_id=row.invitation_id,
+        connection_id=row.connection_id,
+        delivery_attempt=row.delivery_attempt,
+        body=row.payload,
+    )
