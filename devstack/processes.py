@@ -1,0 +1,200 @@
+"""Child processes with log files, stopped as whole process groups, and HTTP readiness polling."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Generic, Protocol, TypeVar
+
+import requests
+
+
+class ProcessFailed(RuntimeError):
+    """A child process died, or never became ready; the message ends with the tail of its log."""
+
+
+@dataclass
+class ChildProcess:
+    """A process started in a session of its own, so that stopping it also stops its children."""
+
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+    _log_file: object = field(repr=False, default=None)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def failure(self, message: str) -> ProcessFailed:
+        return ProcessFailed(f"{self.name}: {message}\n--- last lines of {self.log_path} ---\n{self.log_tail()}")
+
+    def stop(self, *, timeout: float = 20.0) -> None:
+        """SIGTERM the process group, give it ``timeout`` seconds to exit, then SIGKILL what is left."""
+        pgid = self.popen.pid
+        _signal_group(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        # Grandchildren (airflow standalone's components) may outlive the leader: wait for the whole group.
+        while _group_alive(pgid) and time.monotonic() < deadline:
+            self.popen.poll()
+            time.sleep(0.2)
+        _signal_group(pgid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=5)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a live (not zombie) process is left in the group; orphans' zombies wait on init to reap them."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            # Fields after the parenthesised command name: state, ppid, pgrp, ...
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def start_process(
+    name: str,
+    command: Sequence[str],
+    *,
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> ChildProcess:
+    """Start ``command`` with stdout and stderr appended to ``log_path``, in a new process group."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_file = log_path.open("ab")
+    try:
+        popen = subprocess.Popen(
+            list(command),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    except OSError:
+        log_file.close()
+        raise
+    return ChildProcess(name=name, popen=popen, log_path=log_path, _log_file=log_file)
+
+
+def wait_for_http(
+    url: str,
+    *,
+    timeout: float = 60.0,
+    process: ChildProcess | None = None,
+    ready: Callable[[requests.Response], bool] | None = None,
+    headers: Mapping[str, str] | None = None,
+    interval: float = 0.5,
+) -> requests.Response:
+    """Poll ``url`` until ``ready(response)`` (default: any status below 500); fail early if ``process`` died."""
+    is_ready = ready or (lambda response: response.status_code < 500)
+    deadline = time.monotonic() + timeout
+    last: str = "no answer"
+    while True:
+        if process is not None and not process.running():
+            raise process.failure(f"exited with {process.popen.returncode} before {url} was ready")
+        try:
+            response = requests.get(url, headers=dict(headers or {}), timeout=5)
+            if is_ready(response):
+                return response
+            last = f"HTTP {response.status_code}: {response.text[:200]}"
+        except requests.RequestException as exc:
+            last = type(exc).__name__
+        if time.monotonic() >= deadline:
+            message = f"{url} was not ready within {timeout:.0f}s (last: {last})"
+            raise process.failure(message) if process is not None else TimeoutError(message)
+        time.sleep(interval)
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Servers set SO_REUSEADDR too: a port in TIME_WAIT is free for them, a listening one is not.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class ServiceSettings(Protocol):
+    @property
+    def base_url(self) -> str: ...
+
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+class Service(Generic[SettingsT]):
+    """A server the stack runs as one child process: ``start()`` it, ``stop()`` it, or use it in ``with``."""
+
+    def __init__(self, settings: SettingsT) -> None:
+        self.settings = settings
+        self.process: ChildProcess | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url
+
+    def start(self) -> ChildProcess:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -1,0 +1,139 @@
+"""Airflow's public REST API as a user drives it: a token from ``/auth/token``, then the official client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from airflow_client.client import ApiClient, Configuration
+from airflow_client.client.api.dag_run_api import DagRunApi
+from airflow_client.client.api.task_instance_api import TaskInstanceApi
+from airflow_client.client.models.trigger_dag_run_post_body import TriggerDAGRunPostBody
+
+FINISHED_RUN_STATES = frozenset({"success", "failed"})
+
+
+def fetch_token(base_url: str, username: str, password: str) -> str:
+    """A JWT from SimpleAuthManager's ``POST /auth/token``, which answers 201."""
+    response = requests.post(f"{base_url}/auth/token", json={"username": username, "password": password}, timeout=30)
+    if response.status_code != 201:
+        # The body never echoes the password; it is safe to show.
+        raise RuntimeError(f"POST {base_url}/auth/token answered {response.status_code}: {response.text[:200]}")
+    return response.json()["access_token"]
+
+
+@dataclass(frozen=True)
+class RunState:
+    dag_id: str
+    run_id: str
+    state: str
+    conf: dict[str, Any]
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_RUN_STATES
+
+
+@dataclass(frozen=True)
+class TaskState:
+    task_id: str
+    map_index: int
+    state: str | None
+    try_number: int
+
+
+class AirflowRest:
+    """Triggers and follows DAG runs through ``apache-airflow-client``, as any REST user would."""
+
+    def __init__(self, base_url: str, username: str, password: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._username = username
+        self._password = password
+        configuration = Configuration(host=self.base_url, access_token=fetch_token(self.base_url, username, password))
+        self._api_client = ApiClient(configuration)
+        self.dag_runs = DagRunApi(self._api_client)
+        self.task_instances = TaskInstanceApi(self._api_client)
+
+    def close(self) -> None:
+        self._api_client.close()
+
+    def __enter__(self) -> AirflowRest:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
+        """Trigger a manual run with ``"logical_date": null`` and return its run id."""
+        body = TriggerDAGRunPostBody(logical_date=None, conf=dict(conf or {}))
+        return self.dag_runs.trigger_dag_run(dag_id, body).dag_run_id
+
+    def run_state(self, dag_id: str, run_id: str) -> RunState:
+        run = self.dag_runs.get_dag_run(dag_id, run_id)
+        return RunState(dag_id=dag_id, run_id=run_id, state=_text(run.state), conf=dict(run.conf or {}))
+
+    def list_runs(self, dag_id: str, *, limit: int = 100) -> list[RunState]:
+        runs = self.dag_runs.get_dag_runs(dag_id, limit=limit, order_by=["run_after"]).dag_runs
+        return [
+            RunState(dag_id=dag_id, run_id=run.dag_run_id, state=_text(run.state), conf=dict(run.conf or {}))
+            for run in runs
+        ]
+
+    def task_states(self, dag_id: str, run_id: str) -> list[TaskState]:
+        instances = self.task_instances.get_task_instances(dag_id, run_id, limit=200).task_instances
+        return [
+            TaskState(
+                task_id=ti.task_id, map_index=ti.map_index, state=_text(ti.state) or None, try_number=ti.try_number
+            )
+            for ti in instances
+        ]
+
+    def wait_for_runs(
+        self,
+        runs: Iterable[tuple[str, str]],
+        *,
+        timeout: float,
+        interval: float = 2.0,
+        on_poll: Callable[[dict[tuple[str, str], RunState]], None] | None = None,
+    ) -> dict[tuple[str, str], RunState]:
+        """Poll each ``(dag_id, run_id)`` until all are finished; ``on_poll`` sees every round of states."""
+        pending = list(runs)
+        deadline = time.monotonic() + timeout
+        while True:
+            states = {(dag_id, run_id): self.run_state(dag_id, run_id) for dag_id, run_id in pending}
+            if on_poll is not None:
+                on_poll(states)
+            if all(state.finished for state in states.values()):
+                return states
+            if time.monotonic() >= deadline:
+                unfinished = {key: state.state for key, state in states.items() if not state.finished}
+                raise TimeoutError(f"runs not finished after {timeout:.0f}s: {unfinished}")
+            time.sleep(interval)
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, *, try_number: int | None = None, map_index=-1) -> str:
+        """The full log of one task try (the latest by default) as plain text."""
+        if try_number is None:
+            try_number = self.task_instances.get_task_instance(dag_id, run_id, task_id).try_number
+        response = self.task_instances.get_log(
+            dag_id, run_id, task_id, try_number, full_content=True, map_index=map_index, accept="application/json"
+        )
+        return _log_text(response.content.actual_instance or [])
+
+
+def _text(value: object) -> str:
+    """Enum states from the client as their plain string value."""
+    return "" if value is None else str(getattr(value, "value", value))
+
+
+def _log_text(lines: list) -> str:
+    rendered = []
+    for line in lines:
+        if isinstance(line, str):
+            rendered.append(line)
+            continue
+        extras = " ".join(f"{key}={value}" for key, value in (line.additional_properties or {}).items())
+        rendered.append(f"{line.timestamp or ''} {line.event} {extras}".strip())
+    return "\n".join(rendered)
