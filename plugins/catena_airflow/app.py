@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from catena_airflow.webhooks.router import create_webhook_router
+
 
 def create_plugin_app() -> FastAPI:
     """Compose the routers each part of the plugin serves under the ``/catena`` prefix.
@@ -12,4 +14,5 @@ def create_plugin_app() -> FastAPI:
     login; every other route depends on Airflow authentication.
     """
     app = FastAPI(title="Catena Telematics for Airflow", docs_url=None, redoc_url=None)
+    app.include_router(create_webhook_router(), prefix="/webhooks")  # Catena webhooks: HMAC-signed, no login
     return app

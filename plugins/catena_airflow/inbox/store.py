@@ -77,7 +77,7 @@ class IncomingEvent:
         request_id: str | None = None,
     ) -> IncomingEvent:
         """From the client's ``WebhookEnvelope`` (or a dict of the same fields) and the exact body bytes."""
-        body = raw_body if isinstance(raw_body, str) else raw_body.decode("utf-8")
+        body = _redact(raw_body if isinstance(raw_body, str) else raw_body.decode("utf-8"))
         event_id = _field(envelope, "id")
         if not event_id:
             # Catena documents ``id`` as nullable; the body hash keeps redeliveries of one message unique.
@@ -98,6 +98,28 @@ class IncomingEvent:
         return projection.records_of(
             self.event_id, self.event_name, self.data, self.event_timestamp or self.received_at
         )
+
+
+# Fleet-side credentials Catena includes in invitation records; the inbox never keeps them.
+_REDACTED_FIELDS = ("pre_registration_access_token", "pre_registration_refresh_token")
+
+
+def _redact(body: str) -> str:
+    """The body to store: as received, unless it carries credentials, which are masked."""
+    if "pre_registration_" not in body:
+        return body
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        return body
+    changed = False
+    for record in envelope.get("data") or [] if isinstance(envelope, dict) else []:
+        if isinstance(record, dict):
+            for name in _REDACTED_FIELDS:
+                if record.get(name) is not None:
+                    record[name] = "**********"
+                    changed = True
+    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")) if changed else body
 
 
 def _field(envelope: Any, name: str) -> Any:

@@ -1,0 +1,31 @@
+"""Receiver settings, from arguments or the environment (``CATENA_WEBHOOK_SECRET``, ``CATENA_INBOX_URL``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from catena_airflow.client.signature import MAX_TIMESTAMP_AGE_SECONDS
+from catena_airflow.webhooks.body import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DECOMPRESSED_BYTES
+
+WEBHOOK_SECRET_ENV = "CATENA_WEBHOOK_SECRET"
+
+
+def secrets_from_env() -> tuple[str, ...]:
+    """``CATENA_WEBHOOK_SECRET``: one secret, or several comma-separated during a rotation."""
+    return tuple(s.strip() for s in os.environ.get(WEBHOOK_SECRET_ENV, "").split(",") if s.strip())
+
+
+@dataclass(frozen=True)
+class ReceiverSettings:
+    inbox_url: str | None = None  # None: inbox_url_from_env() at first use
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
+    # Catena rejects nothing itself; 5 minutes both ways covers its retries and ordinary clock skew.
+    max_timestamp_age_seconds: float = MAX_TIMESTAMP_AGE_SECONDS
+    max_future_skew_seconds: float = MAX_TIMESTAMP_AGE_SECONDS
+    # Catena gives up after 3 s; past this, answer 503 rather than hold the connection.
+    commit_timeout_seconds: float = 10.0
+    max_batch: int = 256
+    fernet_key: str | None = field(default=None, repr=False)

@@ -1,0 +1,189 @@
+"""The webhook receiver: verify, deduplicate, commit, then acknowledge (catena-api.md §3).
+
+Answers (Catena retries only on 5xx and timeouts, then keeps the message in its dead-letter queue):
+
+- 202 once the event is committed to the inbox, and for a duplicate of a committed event;
+- 400 malformed body (invalid gzip, not JSON, not an envelope);
+- 401 missing/bad signature, or a timestamp outside the window (replay guard);
+- 413 compressed or decompressed body over its limit;
+- 415 a ``Content-Encoding`` other than gzip/identity;
+- 503 the inbox cannot commit (or secrets cannot be read to verify): nothing unverified or
+  uncommitted is ever acknowledged, so Catena retries and, failing that, keeps it for replay.
+
+Error bodies are fixed strings; logs carry the webhook and request ids, never a secret or payload.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from catena_airflow.client.events import WebhookEnvelope
+from catena_airflow.client.signature import (
+    REQUEST_ID_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    WEBHOOK_ID_HEADER,
+    is_timestamp_fresh,
+    verify_signature,
+)
+from catena_airflow.inbox import InboxStore, IncomingEvent, inbox_url_from_env
+from catena_airflow.inbox.store import COUNTER_REJECTED, COUNTER_SIGNATURE_FAILURES
+from catena_airflow.webhooks.body import BadEncoding, BodyTooLarge, UnsupportedEncoding, decode_body, read_limited
+from catena_airflow.webhooks.config import ReceiverSettings, secrets_from_env
+from catena_airflow.webhooks.secrets import SecretResolver
+from catena_airflow.webhooks.writer import GroupCommitWriter
+
+log = logging.getLogger(__name__)
+
+_JSON = "application/json"
+_BODIES = {
+    202: b'{"status":"accepted"}',
+    400: b'{"detail":"malformed request"}',
+    401: b'{"detail":"unauthorized"}',
+    413: b'{"detail":"payload too large"}',
+    415: b'{"detail":"unsupported content encoding"}',
+    503: b'{"detail":"temporarily unavailable"}',
+}
+_DUPLICATE = b'{"status":"duplicate"}'
+_UNSAFE = re.compile(r"[^A-Za-z0-9._:\-]")
+
+
+def _loggable(value: str | None) -> str:
+    """A header value fit for a log line (no newlines or control characters, bounded)."""
+    return _UNSAFE.sub("?", value[:80]) if value else "-"
+
+
+def _answer(status: int, body: bytes | None = None) -> Response:
+    return Response(body or _BODIES[status], status_code=status, media_type=_JSON)
+
+
+class WebhookReceiver:
+    """One per process. Creates its inbox store and writer thread lazily, on the first delivery."""
+
+    def __init__(self, settings: ReceiverSettings | None = None, *, store: InboxStore | None = None) -> None:
+        self.settings = settings or ReceiverSettings()
+        self._store = store
+        self._store_lock = threading.Lock()
+        self.writer = GroupCommitWriter(self.store, max_batch=self.settings.max_batch)
+        self._resolver: SecretResolver | None = None
+
+    def store(self) -> InboxStore:
+        """The inbox store, created and migrated on first use (not at import: the DB may be down then)."""
+        if self._store is not None:
+            return self._store
+        with self._store_lock:
+            if self._store is None:
+                store = InboxStore(self.settings.inbox_url or inbox_url_from_env(), fernet_key=self.settings.fernet_key)
+                try:
+                    store.migrate()
+                except Exception:
+                    store.dispose()
+                    raise
+                self._store = store
+        return self._store
+
+    @property
+    def resolver(self) -> SecretResolver:
+        if self._resolver is None:
+            # Read the environment at first use, so a secret set after import (tests, CLI) counts.
+            configured = tuple(dict.fromkeys(self.settings.secrets + secrets_from_env()))
+            self._resolver = SecretResolver(self.store, configured=configured)
+        return self._resolver
+
+    def close(self) -> None:
+        self.writer.close()
+        if self._store is not None:
+            self._store.dispose()
+
+    def _reject(self, status: int, reason: str, webhook_id: str | None, request_id: str | None) -> Response:
+        log.warning(
+            "Catena webhook rejected with %d (%s): webhook_id=%s request_id=%s",
+            status,
+            reason,
+            _loggable(webhook_id),
+            _loggable(request_id),
+        )
+        if status in (400, 413, 415):
+            self.writer.count(COUNTER_REJECTED)
+        elif status == 401:
+            self.writer.count(COUNTER_SIGNATURE_FAILURES)
+        return _answer(status)
+
+    async def handle(self, request: Request) -> Response:
+        """``POST /webhooks``: the whole receive path (see the module docstring for the answers)."""
+        settings = self.settings
+        headers = request.headers
+        webhook_id = headers.get(WEBHOOK_ID_HEADER)
+        request_id = headers.get(REQUEST_ID_HEADER)
+
+        declared = headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                return self._reject(400, "bad content-length", webhook_id, request_id)
+            if int(declared) > settings.max_body_bytes:
+                return self._reject(413, "body over limit", webhook_id, request_id)
+        signature = headers.get(SIGNATURE_HEADER)
+        timestamp = headers.get(TIMESTAMP_HEADER)
+        if not signature or not timestamp:
+            return self._reject(401, "signature headers missing", webhook_id, request_id)
+        if not is_timestamp_fresh(
+            timestamp,
+            max_age_seconds=settings.max_timestamp_age_seconds,
+            max_future_skew_seconds=settings.max_future_skew_seconds,
+        ):
+            return self._reject(401, "timestamp outside window", webhook_id, request_id)
+
+        try:
+            raw = await read_limited(request.stream(), settings.max_body_bytes)
+            body = decode_body(raw, headers.get("content-encoding"), settings.max_decompressed_bytes)
+        except BodyTooLarge:
+            return self._reject(413, "body over limit", webhook_id, request_id)
+        except BadEncoding:
+            return self._reject(400, "invalid gzip", webhook_id, request_id)
+        except UnsupportedEncoding:
+            return self._reject(415, "unsupported content-encoding", webhook_id, request_id)
+
+        secrets_current = True
+        resolver = self.resolver
+        if resolver.needs_refresh(webhook_id):
+            try:
+                await run_in_threadpool(resolver.refresh)
+            except Exception as exc:
+                secrets_current = False
+                log.error(
+                    "Cannot read webhook secrets from the inbox (%s): webhook_id=%s request_id=%s",
+                    type(exc).__name__,
+                    _loggable(webhook_id),
+                    _loggable(request_id),
+                )
+        if not verify_signature(resolver.candidates(webhook_id), timestamp, body, signature):
+            if not secrets_current:
+                # The right secret may be in the unreachable inbox: let Catena retry, do not drop.
+                return _answer(503)
+            return self._reject(401, "bad signature", webhook_id, request_id)
+
+        try:
+            envelope = WebhookEnvelope.model_validate_json(body)
+            item = IncomingEvent.from_envelope(envelope, body, request_id=request_id)
+        except (ValidationError, UnicodeDecodeError, ValueError):
+            return self._reject(400, "not a Catena envelope", webhook_id, request_id)
+
+        try:
+            outcome = await self.writer.submit(item, timeout=settings.commit_timeout_seconds)
+        except Exception as exc:
+            log.error(
+                "Catena webhook not committed, answered 503 (%s): webhook_id=%s request_id=%s event_id=%s",
+                type(exc).__name__,
+                _loggable(webhook_id),
+                _loggable(request_id),
+                _loggable(item.event_id),
+            )
+            return _answer(503)
+        return _answer(202, _DUPLICATE if outcome.duplicate else None)
