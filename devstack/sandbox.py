@@ -46,6 +46,11 @@ class Sandbox(Service[SandboxSettings]):
             f"{settings.speed:g}",
         ]
         self.process = start_process("catena-sandbox", command, log_path=settings.log_path)
-        # The token endpoint answers 4xx to a bare GET once the app is up; below 500 means serving.
-        wait_for_http(self.token_url, timeout=timeout, process=self.process)
+        # The admin API reports health once the app (API, token endpoint, delivery engine) is serving.
+        wait_for_http(
+            f"{self.base_url}/sandbox/health",
+            timeout=timeout,
+            process=self.process,
+            ready=lambda r: r.status_code == 200,
+        )
         return self.process

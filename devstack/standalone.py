@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+from cryptography.fernet import Fernet
 
 from devstack.processes import ChildProcess, Service, free_port, start_process, wait_for_http
 from devstack.rest import fetch_token
@@ -68,6 +69,8 @@ class StandaloneSettings:
     venv_bin: Path = Path(sys.executable).parent
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    # Encrypts connections in the metadata DB and subscription secrets in the inbox.
+    fernet_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -105,6 +108,7 @@ def standalone_environment(settings: StandaloneSettings, base_env: Mapping[str, 
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(settings.passwords_file.resolve()),
             "AIRFLOW__API_AUTH__JWT_SECRET": settings.jwt_secret,
+            "AIRFLOW__CORE__FERNET_KEY": settings.fernet_key,
             "AIRFLOW__API__HOST": settings.host,
             "AIRFLOW__API__PORT": str(settings.api_port),
             "AIRFLOW__API__BASE_URL": settings.base_url,

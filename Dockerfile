@@ -1,0 +1,18 @@
+# The project on the official Airflow image: every component (api-server with the webhook receiver,
+# scheduler, dag-processor, triggerer, Celery worker) and the optional sandbox run from this image.
+FROM apache/airflow:3.3.2-python3.11
+
+# Pinned runtime dependencies first (apache-airflow==3.3.2 is already there, so this layer is small
+# and cached until requirements.txt changes).
+COPY --chown=airflow:root requirements.txt /opt/catena/requirements.txt
+RUN pip install --no-cache-dir -r /opt/catena/requirements.txt
+
+# The provider, plugin and sandbox, installed as a package: the api-server finds the plugin through its
+# `airflow.plugins` entry point and the triggerer imports the triggers from site-packages, so the plugins
+# folder stays empty.
+COPY --chown=airflow:root pyproject.toml README.md /opt/catena/
+COPY --chown=airflow:root plugins /opt/catena/plugins
+COPY --chown=airflow:root sandbox /opt/catena/sandbox
+RUN pip install --no-cache-dir --no-deps /opt/catena
+
+COPY --chown=airflow:root dags /opt/airflow/dags

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Debian packages the tests need beyond the virtualenv: `docker-compose` (1.29), which validates
+# docker-compose.yaml with `docker-compose config -q` without a Docker engine.
+# Idempotent: installs only what is missing, and runs `apt-get update` at most once.
+# Without root (and no sudo) it warns and exits 0 outside CI; in CI (CI=true) it fails.
+set -euo pipefail
+PACKAGES=(docker-compose)
+COMMANDS=(docker-compose)
+
+missing=()
+for i in "${!PACKAGES[@]}"; do
+  command -v "${COMMANDS[$i]}" >/dev/null 2>&1 || missing+=("${PACKAGES[$i]}")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    SUDO="sudo -n"
+  elif [ "${CI:-}" = "true" ]; then
+    echo "ci-deps: need root to install ${missing[*]}" >&2
+    exit 1
+  else
+    echo "ci-deps: not root; skipping ${missing[*]} (the tests that need them are skipped)" >&2
+    exit 0
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+docker-compose version --short
