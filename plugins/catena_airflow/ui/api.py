@@ -1,0 +1,170 @@
+"""The dashboard's JSON API, mounted at ``/catena/api``; every route requires an Airflow login.
+
+Served by the plugin's FastAPI app in the api-server; its OpenAPI schema is the plugin app's
+(``/catena/openapi.json``). The page (``/catena/ui``) renders nothing but what these return.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from catena_airflow.inbox.models import Stage
+from catena_airflow.ui.auth import REQUIRE_AIRFLOW_LOGIN
+from catena_airflow.ui.dag_runs import run_states
+from catena_airflow.ui.fleet_view import fleet_row
+from catena_airflow.ui.queries import FleetFilter
+from catena_airflow.ui.schemas import (
+    AlertList,
+    DashboardConfig,
+    FleetPage,
+    FleetRow,
+    Funnel,
+    HourlyEvents,
+    OperationalAlert,
+    WebhookHealth,
+)
+from catena_airflow.ui.sources import DashboardSources, dashboard_sources
+
+MAX_PAGE_SIZE = 500
+
+
+class TimeWindow(StrEnum):
+    """Onboardings created within the last hour/day/week/30 days, or all of them."""
+
+    HOUR = "1h"
+    DAY = "24h"
+    WEEK = "7d"
+    MONTH = "30d"
+    ALL = "all"
+
+    def since(self, now: datetime) -> datetime | None:
+        spans = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+        span = spans.get(self.value)
+        return None if span is None else now - span
+
+
+router = APIRouter(prefix="/api", tags=["dashboard"], dependencies=[REQUIRE_AIRFLOW_LOGIN])
+Sources = Annotated[DashboardSources, Depends(dashboard_sources)]
+WindowParam = Annotated[TimeWindow, Query(description="Only onboardings created within this window")]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _rows(sources: DashboardSources, onboardings: list, now: datetime) -> list[FleetRow]:
+    runs = run_states((o.dag_id, o.run_id) for o in onboardings if o.dag_id and o.run_id)
+    ingested = sources.ingested.by_fleet([o.fleet_id for o in onboardings if o.fleet_id])
+    return [
+        fleet_row(o, now=now, settings=sources.settings, run_states=runs, rows_ingested=ingested) for o in onboardings
+    ]
+
+
+@router.get("/config", response_model=DashboardConfig, summary="Thresholds and refresh interval of the dashboard")
+def get_config(sources: Sources) -> DashboardConfig:
+    settings = sources.settings
+    return DashboardConfig(
+        stuck_after_seconds=int(settings.stuck_after.total_seconds()),
+        expiry_warning_seconds=int(settings.expiry_warning.total_seconds()),
+        refresh_seconds=settings.refresh_seconds,
+        destination_available=sources.ingested.available,
+        stages=[stage.value for stage in Stage],
+    )
+
+
+@router.get("/funnel", response_model=Funnel, summary="Onboarding funnel across all fleets")
+def get_funnel(sources: Sources, window: WindowParam = TimeWindow.ALL) -> Funnel:
+    """How many onboardings reached each stage (invited → … → connected), with conversion rates."""
+    return sources.queries.funnel(since=window.since(_now()))
+
+
+@router.get("/fleets", response_model=FleetPage, summary="Fleets, filtered and paged on the server")
+def get_fleets(
+    sources: Sources,
+    stage: Annotated[Stage | None, Query(description="Only fleets currently at this stage")] = None,
+    search: Annotated[
+        str | None, Query(max_length=200, description="Substring of fleet ref, fleet id or invitation id")
+    ] = None,
+    stuck: Annotated[bool, Query(description="Only stuck fleets (no progress, or invitation expiring)")] = False,
+    window: WindowParam = TimeWindow.ALL,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> FleetPage:
+    now = _now()
+    flt = FleetFilter(stage=stage, search=search or None, stuck_only=stuck, since=window.since(now))
+    total, onboardings = sources.queries.fleets(flt, limit=limit, offset=offset, now=now, settings=sources.settings)
+    return FleetPage(
+        total=total,
+        limit=limit,
+        offset=offset,
+        stuck_after_seconds=int(sources.settings.stuck_after.total_seconds()),
+        expiry_warning_seconds=int(sources.settings.expiry_warning.total_seconds()),
+        stage_counts=sources.queries.stage_counts(),
+        items=_rows(sources, onboardings, now),
+    )
+
+
+@router.get("/fleets/stuck", response_model=FleetPage, summary="Stuck fleets, most recently updated first")
+def get_stuck(sources: Sources, limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100) -> FleetPage:
+    return get_fleets(sources, stuck=True, limit=limit)
+
+
+@router.get("/alerts", response_model=AlertList, summary="Open operational alerts")
+def get_alerts(sources: Sources) -> AlertList:
+    """Stale connections and deactivated schedules that are still open, per fleet."""
+    alerts: list[OperationalAlert] = []
+    for onboarding in sources.queries.with_operational_issues():
+        common = {
+            "invitation_id": onboarding.invitation_id,
+            "fleet_ref": onboarding.fleet_ref,
+            "fleet_id": onboarding.fleet_id,
+        }
+        for conn in sorted(onboarding.connections.values(), key=lambda c: c.connection_id):
+            if conn.status == "stale":
+                alerts.append(
+                    OperationalAlert(
+                        kind="stale_connection",
+                        connection_id=conn.connection_id,
+                        since=conn.at,
+                        detail="Connection is stale: the fleet's telematics provider stopped answering",
+                        **common,
+                    )
+                )
+        for sched in sorted(onboarding.schedules.values(), key=lambda s: s.schedule_id):
+            if sched.status != "active":
+                alerts.append(
+                    OperationalAlert(
+                        kind="deactivated_schedule",
+                        connection_id=sched.connection_id,
+                        schedule_id=sched.schedule_id,
+                        since=sched.at,
+                        detail=f"Schedule {sched.resource or ''} is {sched.status}".replace("  ", " "),
+                        **common,
+                    )
+                )
+    return AlertList(total=len(alerts), items=alerts)
+
+
+@router.get("/webhooks/health", response_model=WebhookHealth, summary="Webhook receiver health")
+def get_webhook_health(sources: Sources) -> WebhookHealth:
+    stats = sources.store.webhook_stats()
+    now = _now()
+    return WebhookHealth(
+        last_event_at=stats.last_event_at,
+        seconds_since_last_event=None
+        if stats.last_event_at is None
+        else max(0, int((now - stats.last_event_at).total_seconds())),
+        events_total=stats.events_total,
+        events_last_hour=stats.events_last_hour,
+        events_per_hour=[HourlyEvents(hour=h.hour, count=h.count) for h in stats.events_per_hour],
+        signature_failures=stats.signature_failures,
+        signature_failures_last_hour=stats.signature_failures_last_hour,
+        duplicates_dropped=stats.duplicates_dropped,
+        duplicates_last_hour=stats.duplicates_last_hour,
+        rejected=stats.rejected,
+        held_events=stats.held_events,
+    )
