@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from catena_airflow.ui import api as dashboard_api
+from catena_airflow.ui import page as dashboard_page
 from catena_airflow.webhooks.router import create_webhook_router
 
 
@@ -14,5 +16,7 @@ def create_plugin_app() -> FastAPI:
     login; every other route depends on Airflow authentication.
     """
     app = FastAPI(title="Catena Telematics for Airflow", docs_url=None, redoc_url=None)
+    app.include_router(dashboard_api.router)  # onboarding dashboard: JSON API (Airflow login required)
+    app.include_router(dashboard_page.router)  # onboarding dashboard: /ui page (Airflow login required)
     app.include_router(create_webhook_router(), prefix="/webhooks")  # Catena webhooks: HMAC-signed, no login
     return app

@@ -12,3 +12,14 @@ class CatenaPlugin(AirflowPlugin):
     fastapi_apps = [
         {"app": create_plugin_app(), "url_prefix": "/catena", "name": "Catena Telematics"},
     ]
+    external_views = [
+        {
+            "name": "Catena fleets",
+            "href": "/catena/ui",
+            "destination": "nav",
+            "url_route": "catena-fleets",
+            "icon": "/catena/ui/icon.svg",
+            "icon_dark_mode": "/catena/ui/icon-dark.svg",
+            "nav_top_level": True,
+        },
+    ]
