@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from catena_airflow.client.auth import TokenProvider
+from catena_airflow.client.client import DEFAULT_API_URL, DEFAULT_AUTH_URL, CatenaClient
 from catena_airflow.client.errors import (
     CatenaAPIError,
     CatenaAuthError,
@@ -15,6 +17,7 @@ from catena_airflow.client.errors import (
     CatenaValidationError,
 )
 from catena_airflow.client.events import WebhookEnvelope
+from catena_airflow.client.http import RetryPolicy
 from catena_airflow.client.models import (
     Connection,
     Execution,
@@ -33,12 +36,16 @@ from catena_airflow.client.models import (
     WebhookSubscription,
     WebhookUpdate,
 )
+from catena_airflow.client.pagination import Paginator
 from catena_airflow.client.signature import compute_signature, verify_signature
 
 __all__ = [
+    "DEFAULT_API_URL",
+    "DEFAULT_AUTH_URL",
     "CatenaAPIError",
     "CatenaAuthError",
     "CatenaBadRequestError",
+    "CatenaClient",
     "CatenaConflictError",
     "CatenaError",
     "CatenaNotFoundError",
@@ -52,9 +59,12 @@ __all__ = [
     "Invitation",
     "InvitationCreate",
     "Page",
+    "Paginator",
+    "RetryPolicy",
     "Schedule",
     "ShareAgreement",
     "Token",
+    "TokenProvider",
     "Vehicle",
     "VehicleLocation",
     "WebhookCreate",

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, ConfigDict, EmailStr, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, EmailStr, Field, PrivateAttr, model_validator
 
 from catena_airflow.client._base import CatenaModel, OpenEnum, Secret
 
@@ -262,6 +262,13 @@ class Invitation(CatenaModel):
     fleet_phone: str | None = None
     fleet_website: str | None = None
     fleet_country_code: str | None = None
+
+    _http_status: int | None = PrivateAttr(default=None)
+
+    @property
+    def refreshed(self) -> bool:
+        """True when create answered 200: an invitation with this ``fleet_ref`` existed and was refreshed."""
+        return self._http_status == 200
 
 
 # --------------------------------------------------------------------------- orgs
