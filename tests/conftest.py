@@ -23,4 +23,5 @@ pytest_plugins = [
     "tests.fixtures.net",
     "tests.fixtures.databases",
     "tests.fixtures.airflow",
+    "tests.fixtures.sandbox",
 ]

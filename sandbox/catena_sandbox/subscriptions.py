@@ -1,0 +1,223 @@
+"""Webhook subscriptions: create (with wildcard expansion), update, pause/activate, replay, and publishing."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from typing import Any
+
+from catena_sandbox.clock import iso, new_id, utcnow
+from catena_sandbox.delivery import DeliveryEngine
+from catena_sandbox.errors import CatenaError
+from catena_sandbox.events import LIFECYCLE_FAMILIES, expand_event_name, matches_filters, normalise_filters
+from catena_sandbox.settings import Settings
+from catena_sandbox.state import Invitation, Message, Store, Subscription
+
+SECRET_ALPHABET = string.ascii_letters + string.digits
+
+
+def generate_secret() -> str:
+    return "".join(secrets.choice(SECRET_ALPHABET) for _ in range(16))
+
+
+class Subscriptions:
+    """The notifications service: who gets which event, and handing messages to the delivery engine."""
+
+    def __init__(self, *, settings: Settings, store: Store, engine: DeliveryEngine) -> None:
+        self._settings = settings
+        self._store = store
+        self._engine = engine
+
+    # -- publishing ------------------------------------------------------------------------------
+    def publish(self, event_name: str, record: dict[str, Any]) -> str:
+        """Send one event (one record) to every matching subscription; returns the event id."""
+        event_id = new_id()
+        timestamp = iso(utcnow()) or ""
+        store = self._store
+        with store.lock:
+            for subscription in list(store.subscriptions.values()):
+                if subscription.event_name != event_name or subscription.status == "deleted":
+                    continue
+                if not matches_filters(subscription.filters, record):
+                    continue
+                message = Message(
+                    event_id=event_id,
+                    webhook_id=subscription.id,
+                    event_name=event_name,
+                    data=[record],
+                    timestamp=timestamp,
+                )
+                if subscription.status == "active":
+                    self._engine.submit(message)
+                else:  # paused or stale: queued for a replay after activation
+                    store.subscription_stats(subscription.id).dlq.append(message)
+        return event_id
+
+    def _publish_webhook_event(self, action: str, subscription: Subscription) -> None:
+        record = {
+            "id": subscription.id,
+            "url": subscription.url,
+            "event_name": subscription.event_name,
+            "filters": subscription.filters,
+            "status": subscription.status,
+        }
+        self.publish(f"webhook.{action}", record)
+
+    # -- CRUD ------------------------------------------------------------------------------------
+    def create(
+        self,
+        *,
+        url: str,
+        event_name: str,
+        filters: dict[str, Any] | None,
+        secret: str | None,
+        invitation_id: str | None = None,
+    ) -> tuple[list[Subscription], str]:
+        """New subscriptions (one per concrete event) and their secret in clear; 409 on any duplicate."""
+        concrete = expand_event_name(event_name)
+        if concrete is None:
+            raise CatenaError(
+                422,
+                [
+                    {
+                        "path": "body.event_name",
+                        "input": event_name,
+                        "message": "Unknown event name",
+                        "error_type": "enum",
+                    }
+                ],
+            )
+        normalised = normalise_filters(filters)
+        plain_secret = secret if secret else generate_secret()
+        now = utcnow()
+        store = self._store
+        with store.lock:
+            existing = [s.id for name in concrete if (s := self._find(url, name, normalised)) is not None]
+            if existing:
+                raise CatenaError(
+                    409,
+                    "A subscription for this event, url and filters already exists: " + ", ".join(existing),
+                )
+            created = []
+            for name in concrete:
+                subscription = Subscription(
+                    id=new_id(),
+                    url=url,
+                    event_name=name,
+                    filters=normalised,
+                    secret=plain_secret,
+                    status="active",
+                    created_at=now,
+                    updated_at=now,
+                    invitation_id=invitation_id,
+                )
+                store.subscriptions[subscription.id] = subscription
+                created.append(subscription)
+        for subscription in created:
+            self._publish_webhook_event("created", subscription)
+        return created, plain_secret
+
+    def _find(self, url: str, event_name: str, filters: dict[str, Any] | None) -> Subscription | None:
+        for subscription in self._store.subscriptions.values():
+            if (
+                subscription.status != "deleted"
+                and subscription.url == url
+                and subscription.event_name == event_name
+                and subscription.filters == filters
+            ):
+                return subscription
+        return None
+
+    def get(self, webhook_id: str) -> Subscription:
+        subscription = self._store.subscriptions.get(webhook_id)
+        if subscription is None or subscription.status == "deleted":
+            raise CatenaError(404, f"Webhook subscription {webhook_id} not found")
+        return subscription
+
+    def update(self, webhook_id: str, changes: dict[str, Any]) -> Subscription:
+        store = self._store
+        with store.lock:
+            subscription = self.get(webhook_id)
+            url = changes.get("url") or subscription.url
+            filters = normalise_filters(changes["filters"]) if "filters" in changes else subscription.filters
+            other = self._find(url, subscription.event_name, filters)
+            if other is not None and other.id != subscription.id:
+                raise CatenaError(409, f"A subscription for this event, url and filters already exists: {other.id}")
+            subscription.url = url
+            subscription.filters = filters
+            if changes.get("secret"):
+                subscription.secret = changes["secret"]
+            if changes.get("status"):
+                subscription.status = changes["status"]
+            subscription.updated_at = utcnow()
+        self._publish_webhook_event("updated", subscription)
+        return subscription
+
+    def delete(self, webhook_id: str) -> None:
+        with self._store.lock:
+            subscription = self.get(webhook_id)
+            subscription.status = "deleted"
+            subscription.deleted_at = subscription.updated_at = utcnow()
+        self._publish_webhook_event("deleted", subscription)
+
+    def set_status(self, webhook_id: str, status: str) -> Subscription:
+        with self._store.lock:
+            subscription = self.get(webhook_id)
+            subscription.status = status
+            subscription.updated_at = utcnow()
+        self._publish_webhook_event("activated" if status == "active" else "paused", subscription)
+        return subscription
+
+    def replay(self, webhook_id: str) -> int:
+        """Re-send the subscription's dead-letter queue; the event ids stay, attempts keep counting."""
+        store = self._store
+        with store.lock:
+            subscription = self.get(webhook_id)
+            if subscription.status != "active":
+                raise CatenaError(409, f"Webhook subscription is {subscription.status}; activate it first")
+            stats = store.subscription_stats(webhook_id)
+            messages, stats.dlq = stats.dlq, []
+        for message in messages:
+            self._engine.submit(message)
+        return len(messages)
+
+    # -- invitation callback_url -----------------------------------------------------------------
+    def subscribe_callback(self, invitation: Invitation) -> None:
+        """Subscriptions for the onboarding events of one invitation, signed with the partner's default secret."""
+        if not invitation.callback_url:
+            return
+        with self._store.lock:
+            if any(
+                s.invitation_id == invitation.id and s.url == invitation.callback_url and s.status != "deleted"
+                for s in self._store.subscriptions.values()
+            ):
+                return
+        filters = {
+            "fleet_refs": [invitation.fleet_ref],
+            "fleet_ids": [invitation.fleet_id] if invitation.fleet_id else None,
+        }
+        for family in LIFECYCLE_FAMILIES:
+            try:
+                self.create(
+                    url=invitation.callback_url,
+                    event_name=f"{family}.*",
+                    filters=filters,
+                    secret=self._settings.signing_secret,
+                    invitation_id=invitation.id,
+                )
+            except CatenaError as exc:
+                if exc.status_code != 409:  # already subscribed (a refreshed invitation): keep the existing ones
+                    raise
+
+    def scope_callbacks_to_fleet(self, invitation: Invitation) -> None:
+        """Once the fleet exists, its events without a fleet_ref (connections) must reach the callback too."""
+        if invitation.fleet_id is None:
+            return
+        with self._store.lock:
+            for subscription in self._store.subscriptions.values():
+                if subscription.invitation_id != invitation.id or subscription.status == "deleted":
+                    continue
+                filters = dict(subscription.filters or {})
+                fleet_ids = set(filters.get("fleet_ids") or ()) | {invitation.fleet_id}
+                filters["fleet_ids"] = sorted(fleet_ids)
+                subscription.filters = filters

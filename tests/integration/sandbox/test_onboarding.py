@@ -1,0 +1,91 @@
+"""The seed's own calls against the sandbox process, and the happy path end to end through a real receiver."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.sandbox.receiver import Receiver
+
+pytestmark = pytest.mark.integration
+
+FAMILIES = ("invitation.*", "share_agreement.*", "connection.*", "fleet_connection.*")
+HAPPY_EVENTS = (
+    "invitation.created",
+    "invitation.viewed",
+    "invitation.accepted",
+    "share_agreement.created",
+    "connection.created",
+    "fleet_connection.created",
+)
+
+
+def subscribe_families(sandbox, receiver: Receiver, **extra) -> list[dict]:
+    created = []
+    for family in FAMILIES:
+        response = sandbox.api(
+            "POST", "/v2/notifications/webhooks", json={"url": receiver.url, "event_name": family, **extra}
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert isinstance(body, list)
+        for subscription in body:
+            receiver.secrets[subscription["id"]] = subscription["secret"]
+        created.extend(body)
+    return created
+
+
+def test_seed_calls_onboard_a_fleet_end_to_end(sandbox, receiver: Receiver) -> None:
+    subscriptions = subscribe_families(sandbox, receiver)
+    assert {s["event_name"] for s in subscriptions} >= set(HAPPY_EVENTS)
+
+    response = sandbox.api(
+        "POST",
+        "/v2/orgs/invitations",
+        json={
+            "fleet_ref": "ACME-42",
+            "fleet_name": "Acme Trucking",
+            "callback_url": receiver.url.replace("/hooks", "/callback"),
+            "success_redirect_url": "https://partner.example.com/onboarded",
+            "failure_redirect_url": "https://partner.example.com/failed",
+        },
+    )
+    assert response.status_code == 201, response.text
+    invitation = response.json()
+    assert invitation["status"] == "active"
+    assert invitation["magic_link"].endswith(invitation["id"])
+    receiver.default_secret = sandbox.signing_secret  # callback_url deliveries use the partner default secret
+
+    receiver.wait_for_events(*HAPPY_EVENTS)
+    sandbox.wait_idle()
+
+    hooks = [d for d in receiver.deliveries if d.path == "/hooks"]
+    callbacks = [d for d in receiver.deliveries if d.path == "/callback"]
+    assert [d.envelope["event_name"] for d in hooks if d.envelope] and callbacks
+    assert all(d.signature_valid for d in receiver.deliveries)
+    # The callback subscriptions see the same events (including connection ones, scoped by fleet id).
+    assert {d.envelope["event_name"] for d in callbacks} == set(HAPPY_EVENTS)
+    for delivery in receiver.deliveries:
+        envelope = delivery.envelope
+        assert envelope["delivery_attempt"] == 1
+        assert delivery.headers["x-event-type"] == envelope["event_name"]
+        assert delivery.headers["x-webhook-id"] == envelope["webhook_id"]
+        assert delivery.headers["x-delivery-attempt"] == "1"
+        assert delivery.headers["user-agent"] == "Catena-Webhook"
+        assert delivery.headers["x-source"] == "catena-notifications"
+        assert delivery.headers["x-schema-version"] == envelope["version"]
+        assert delivery.headers["content-type"] == "application/json"
+        assert len(envelope["data"]) == 1
+
+    accepted = receiver.events("invitation.accepted")[0]["data"][0]
+    fleet_connection = receiver.events("fleet_connection.created")[0]["data"][0]
+    assert accepted["id"] == invitation["id"] and accepted["status"] == "accepted"
+    assert accepted["fleet_ref"] == "ACME-42"
+    assert fleet_connection["fleet_id"] == accepted["fleet_id"]
+
+    final = sandbox.api("GET", f"/v2/orgs/invitations/{invitation['id']}", headers={}).json()
+    assert final["status"] == "accepted" and final["fleet_id"] == accepted["fleet_id"]
+    assert final["pre_registration_access_token"]
+    agreements = sandbox.api("GET", "/v2/orgs/share-agreements", params={"fleet_ref": "ACME-42"}).json()
+    assert agreements["total"] == 1 and agreements["items"][0]["status"] == "active"
+    connections = sandbox.api("GET", "/v2/integrations/connections", params={"fleet_refs": "ACME-42"}).json()
+    assert [c["id"] for c in connections["items"]] == [fleet_connection["connection_id"]]
