@@ -46,6 +46,7 @@ class Receiver:
         self.default_secret: str | None = None
         self.respond: Callable[[Delivery], int] = lambda _delivery: 202
         self.delay_seconds = 0.0
+        self.gate: threading.Event | None = None  # when set, each request waits for it before answering
         self.deliveries: list[Delivery] = []
         self._lock = threading.Lock()
         self.port = free_port()
@@ -60,6 +61,8 @@ class Receiver:
                 status = receiver.handle(self.path, dict(self.headers.items()), raw)
                 if receiver.delay_seconds:
                     time.sleep(receiver.delay_seconds)
+                if receiver.gate is not None:
+                    receiver.gate.wait(30)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.integration.sandbox.helpers import ONBOARDING_FAMILIES, subscribe
 from tests.integration.sandbox.receiver import Receiver
 
 pytestmark = pytest.mark.integration
 
-FAMILIES = ("invitation.*", "share_agreement.*", "connection.*", "fleet_connection.*")
 HAPPY_EVENTS = (
     "invitation.created",
     "invitation.viewed",
@@ -19,23 +19,8 @@ HAPPY_EVENTS = (
 )
 
 
-def subscribe_families(sandbox, receiver: Receiver, **extra) -> list[dict]:
-    created = []
-    for family in FAMILIES:
-        response = sandbox.api(
-            "POST", "/v2/notifications/webhooks", json={"url": receiver.url, "event_name": family, **extra}
-        )
-        assert response.status_code == 200, response.text
-        body = response.json()
-        assert isinstance(body, list)
-        for subscription in body:
-            receiver.secrets[subscription["id"]] = subscription["secret"]
-        created.extend(body)
-    return created
-
-
 def test_seed_calls_onboard_a_fleet_end_to_end(sandbox, receiver: Receiver) -> None:
-    subscriptions = subscribe_families(sandbox, receiver)
+    subscriptions = subscribe(sandbox, receiver, *ONBOARDING_FAMILIES)
     assert {s["event_name"] for s in subscriptions} >= set(HAPPY_EVENTS)
 
     response = sandbox.api(
