@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from catena_airflow.pages.redirect import create_redirect_router
 from catena_airflow.ui import api as dashboard_api
 from catena_airflow.ui import page as dashboard_page
 from catena_airflow.webhooks.router import create_webhook_router
@@ -19,4 +20,5 @@ def create_plugin_app() -> FastAPI:
     app.include_router(dashboard_api.router)  # onboarding dashboard: JSON API (Airflow login required)
     app.include_router(dashboard_page.router)  # onboarding dashboard: /ui page (Airflow login required)
     app.include_router(create_webhook_router(), prefix="/webhooks")  # Catena webhooks: HMAC-signed, no login
+    app.include_router(create_redirect_router())  # fleet redirect landing pages: public, informational only
     return app

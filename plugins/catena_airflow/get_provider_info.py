@@ -51,9 +51,39 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         ],
-        "hooks": [{"integration-name": "Catena Telematics", "python-modules": ["catena_airflow.hooks.catena"]}],
-        "operators": [{"integration-name": "Catena Telematics", "python-modules": ["catena_airflow.operators.catena"]}],
-        "sensors": [{"integration-name": "Catena Telematics", "python-modules": ["catena_airflow.sensors.catena"]}],
-        "triggers": [{"integration-name": "Catena Telematics", "python-modules": ["catena_airflow.triggers.catena"]}],
+        "hooks": [
+            {
+                "integration-name": "Catena Telematics",
+                "python-modules": [
+                    "catena_airflow.hooks.catena",
+                    "catena_airflow.hooks.inbox",
+                    "catena_airflow.hooks.destination",
+                ],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "Catena Telematics",
+                "python-modules": [
+                    "catena_airflow.operators.invitation",
+                    "catena_airflow.operators.webhooks",
+                    "catena_airflow.operators.ingest",
+                    "catena_airflow.operators.operations",
+                ],
+            }
+        ],
+        "sensors": [
+            {"integration-name": "Catena Telematics", "python-modules": ["catena_airflow.sensors.fleet_connected"]}
+        ],
+        "triggers": [
+            {
+                "integration-name": "Catena Telematics",
+                "python-modules": [
+                    "catena_airflow.triggers.fleet_connected",
+                    "catena_airflow.triggers.inbox_events",
+                ],
+            }
+        ],
+        "notifications": ["catena_airflow.notifications.catena.CatenaLogNotifier"],
         "plugins": [{"name": "catena", "plugin-class": "catena_airflow.plugin.CatenaPlugin"}],
     }

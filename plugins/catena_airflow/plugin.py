@@ -3,6 +3,7 @@ from __future__ import annotations
 from airflow.plugins_manager import AirflowPlugin
 
 from catena_airflow.app import create_plugin_app
+from catena_airflow.operators.invitation import CatenaMagicLink
 
 
 class CatenaPlugin(AirflowPlugin):
@@ -23,3 +24,4 @@ class CatenaPlugin(AirflowPlugin):
             "nav_top_level": True,
         },
     ]
+    operator_extra_links = [CatenaMagicLink()]  # the invitation operator's "Catena magic link" button

@@ -1,0 +1,40 @@
+"""React to operational webhooks: stale connections, failing executions, deactivated schedules.
+
+Scheduled on the operational assets (their watchers tail the inbox). Each asset event is only a
+doorbell: every handler reads the inbox events it has not handled yet, so runs may coalesce and a
+manual run does the same work. Alerts go through a notifier: the ``notifier`` param, else the
+Airflow Variable ``catena_notifier`` (a dotted ``BaseNotifier`` path), else the task log.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import DAG, Param
+
+from catena_airflow.operators.operations import (
+    CatenaHandleConnectionEventsOperator,
+    CatenaHandleExecutionFailuresOperator,
+    CatenaReactivateSchedulesOperator,
+)
+from catena_airflow.workflows.operations import CONNECTION_EVENTS, EXECUTION_FAILURES, SCHEDULE_DEACTIVATIONS
+
+with DAG(
+    dag_id="catena_fleet_operations",
+    description="Handle connection.staled, execution.failed and schedule.deactivated from the inbox",
+    schedule=(CONNECTION_EVENTS | EXECUTION_FAILURES | SCHEDULE_DEACTIVATIONS),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    params={
+        "notifier": Param(None, type=["string", "null"], title="Notifier class (dotted path of a BaseNotifier)"),
+        "notifier_kwargs": Param({}, type="object", title="Notifier arguments"),
+    },
+    render_template_as_native_obj=True,
+    tags=["catena", "operations"],
+    doc_md=__doc__,
+):
+    notifier = {"notifier": "{{ params.notifier }}", "notifier_kwargs": "{{ params.notifier_kwargs }}"}
+    CatenaHandleConnectionEventsOperator(task_id="handle_connection_events", **notifier)
+    CatenaHandleExecutionFailuresOperator(task_id="handle_execution_failures", **notifier)
+    CatenaReactivateSchedulesOperator(task_id="reactivate_schedules", **notifier)

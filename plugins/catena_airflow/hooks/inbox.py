@@ -1,0 +1,98 @@
+"""Where Airflow code finds the inbox: an Airflow connection, else the environment, else the default file.
+
+The inbox is the project's own database, never Airflow's metadata database. One ``InboxStore`` (one
+engine and connection pool) is kept per URL per process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+from catena_airflow.inbox import InboxStore, inbox_url_from_env
+
+INBOX_CONN_ID = "catena_inbox"
+
+# Airflow connection types whose URI scheme is not a SQLAlchemy dialect name.
+_SCHEME_TO_DIALECT = {"postgres": "postgresql+psycopg2", "postgresql": "postgresql+psycopg2"}
+
+StoreT = TypeVar("StoreT")
+
+_stores: dict[tuple[str, str], Any] = {}
+_stores_lock = threading.Lock()
+
+
+def cached_store(kind: str, url: str, factory: Callable[[str], StoreT]) -> StoreT:
+    """One store of ``kind`` per URL per process, built (and migrated) by ``factory`` on first use."""
+    with _stores_lock:
+        store = _stores.get((kind, url))
+        if store is None:
+            store = _stores[(kind, url)] = factory(url)
+    return store
+
+
+def sqlalchemy_url_from_connection(conn: Any) -> str:
+    """A SQLAlchemy URL from an Airflow connection: extra ``url`` (or ``sqlalchemy_url``), else its URI."""
+    extra = conn.extra_dejson or {}
+    for key in ("url", "sqlalchemy_url"):
+        if extra.get(key):
+            return str(extra[key])
+    uri = conn.get_uri()
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        raise ValueError(f"connection {conn.conn_id!r} has no usable database URI")
+    return f"{_SCHEME_TO_DIALECT.get(scheme, scheme)}://{rest}"
+
+
+def resolve_url_from_connection(conn_id: str | None) -> str | None:
+    """The connection's SQLAlchemy URL, or None when no such connection is defined."""
+    if not conn_id:
+        return None
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return None
+    return sqlalchemy_url_from_connection(conn)
+
+
+def resolve_inbox_url(conn_id: str | None = INBOX_CONN_ID) -> str:
+    """Connection ``conn_id`` if defined, else ``CATENA_INBOX_URL``, else the default SQLite file."""
+    return resolve_url_from_connection(conn_id) or inbox_url_from_env()
+
+
+def _migrated_inbox(url: str) -> InboxStore:
+    store = InboxStore(url)
+    store.migrate()
+    return store
+
+
+def inbox_store(url: str) -> InboxStore:
+    """The process-wide inbox store of ``url``, its schema migrated on first use."""
+    return cached_store("inbox", url, _migrated_inbox)
+
+
+class CatenaInboxHook(BaseHook):
+    """Gives tasks, sensors and triggers the inbox store.
+
+    :param inbox_conn_id: Airflow connection holding the inbox's SQLAlchemy URL (extra ``url`` or the
+        connection URI). When it is not defined, ``CATENA_INBOX_URL`` or the default SQLite file is used.
+    """
+
+    conn_name_attr = "inbox_conn_id"
+    default_conn_name = INBOX_CONN_ID
+    conn_type = "catena_inbox"
+    hook_name = "Catena inbox"
+
+    def __init__(self, inbox_conn_id: str | None = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.inbox_conn_id = inbox_conn_id
+
+    def get_url(self) -> str:
+        return resolve_inbox_url(self.inbox_conn_id)
+
+    def get_conn(self) -> InboxStore:
+        return inbox_store(self.get_url())

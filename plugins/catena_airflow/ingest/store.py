@@ -1,0 +1,276 @@
+"""The destination database: idempotent upserts of Catena rows, watermarks and operational bookkeeping.
+
+Any SQLAlchemy URL works; upserts use the dialect's native ``INSERT ... ON CONFLICT`` on SQLite and
+PostgreSQL, and an update-then-insert fallback elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, and_, create_engine, event, func, select, update
+
+from catena_airflow.ingest.schema import (
+    event_cursors,
+    execution_failures,
+    fleet_status,
+    metadata,
+    vehicle_locations,
+    vehicles,
+    watermarks,
+)
+
+DESTINATION_URL_ENV = "CATENA_DESTINATION_URL"
+
+
+def destination_url_from_env() -> str:
+    """``CATENA_DESTINATION_URL``, else a SQLite file ``catena_data.db`` under ``AIRFLOW_HOME``."""
+    url = os.environ.get(DESTINATION_URL_ENV)
+    if url:
+        return url
+    home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow").resolve()
+    return f"sqlite:///{home / 'catena_data.db'}"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | str | None) -> datetime | None:
+    """Aware UTC datetime from an ISO string or a (possibly naive, as SQLite returns) datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class FleetStatus:
+    """How the operations DAG last left a fleet."""
+
+    fleet_id: str
+    fleet_ref: str | None
+    status: str
+    ingestion_paused: bool
+    reason: str | None
+    updated_at: datetime
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class DestinationStore:
+    """Where ingested fleet data lands; safe to share between threads (one engine, short transactions)."""
+
+    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+        self.url = url
+        self.engine = engine or create_engine(url, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _on_sqlite_connect)
+
+    def migrate(self) -> None:
+        """Create missing tables (idempotent)."""
+        metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- telematics rows ---------------------------------------------------------------------------
+
+    def apply_page(
+        self,
+        *,
+        fleet_id: str,
+        resource: str,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        watermark: datetime | None,
+    ) -> int:
+        """Upsert one page of rows and advance the (fleet, resource) watermark in one transaction.
+
+        The watermark never moves backwards, so replaying an old page cannot lose progress.
+        """
+        now = utcnow()
+        with self.engine.begin() as conn:
+            if rows:
+                self._upsert(conn, table, [{**row, "ingested_at": now} for row in rows], ("id",))
+            current = conn.execute(
+                select(watermarks.c.watermark, watermarks.c.rows_total).where(
+                    watermarks.c.fleet_id == fleet_id, watermarks.c.resource == resource
+                )
+            ).first()
+            previous = as_utc(current.watermark) if current else None
+            advanced = max(w for w in (previous, watermark) if w is not None) if (previous or watermark) else None
+            self._upsert(
+                conn,
+                watermarks,
+                [
+                    {
+                        "fleet_id": fleet_id,
+                        "resource": resource,
+                        "watermark": advanced,
+                        "rows_total": (current.rows_total if current else 0) + len(rows),
+                        "updated_at": now,
+                    }
+                ],
+                ("fleet_id", "resource"),
+            )
+        return len(rows)
+
+    def get_watermark(self, fleet_id: str, resource: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(watermarks.c.watermark).where(
+                    watermarks.c.fleet_id == fleet_id, watermarks.c.resource == resource
+                )
+            ).scalar()
+        return as_utc(value)
+
+    def count_rows(self, table: Table, fleet_id: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(func.count()).select_from(table).where(table.c.fleet_id == fleet_id)
+            ).scalar_one()
+
+    def count_vehicles(self, fleet_id: str) -> int:
+        return self.count_rows(vehicles, fleet_id)
+
+    def count_vehicle_locations(self, fleet_id: str) -> int:
+        return self.count_rows(vehicle_locations, fleet_id)
+
+    # -- fleet operational status ------------------------------------------------------------------
+
+    def set_fleet_status(
+        self,
+        fleet_id: str,
+        *,
+        status: str,
+        ingestion_paused: bool,
+        reason: str | None = None,
+        fleet_ref: str | None = None,
+    ) -> None:
+        row: dict[str, Any] = {
+            "fleet_id": fleet_id,
+            "status": status,
+            "ingestion_paused": ingestion_paused,
+            "reason": reason,
+            "updated_at": utcnow(),
+        }
+        if fleet_ref is not None:
+            row["fleet_ref"] = fleet_ref
+        with self.engine.begin() as conn:
+            self._upsert(conn, fleet_status, [row], ("fleet_id",))
+
+    def get_fleet_status(self, fleet_id: str) -> FleetStatus | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(fleet_status).where(fleet_status.c.fleet_id == fleet_id)).first()
+        if row is None:
+            return None
+        return FleetStatus(
+            fleet_id=row.fleet_id,
+            fleet_ref=row.fleet_ref,
+            status=row.status,
+            ingestion_paused=bool(row.ingestion_paused),
+            reason=row.reason,
+            updated_at=as_utc(row.updated_at),  # type: ignore[arg-type]
+        )
+
+    # -- execution failures ------------------------------------------------------------------------
+
+    def record_execution_failure(
+        self,
+        *,
+        event_id: str,
+        schedule_id: str,
+        execution_id: str | None = None,
+        connection_id: str | None = None,
+        fleet_id: str | None = None,
+        resource: str | None = None,
+        failed_at: datetime | None = None,
+    ) -> bool:
+        """Store one ``execution.failed`` event; False when this event id was already recorded."""
+        with self.engine.begin() as conn:
+            exists = conn.execute(
+                select(execution_failures.c.event_id).where(execution_failures.c.event_id == event_id)
+            ).first()
+            if exists:
+                return False
+            conn.execute(
+                execution_failures.insert().values(
+                    event_id=event_id,
+                    execution_id=execution_id,
+                    schedule_id=schedule_id,
+                    connection_id=connection_id,
+                    fleet_id=fleet_id,
+                    resource=resource,
+                    failed_at=failed_at,
+                    recorded_at=utcnow(),
+                )
+            )
+        return True
+
+    def count_execution_failures(self, schedule_id: str, *, since: datetime | None = None) -> int:
+        query = (
+            select(func.count()).select_from(execution_failures).where(execution_failures.c.schedule_id == schedule_id)
+        )
+        if since is not None:
+            query = query.where(execution_failures.c.recorded_at >= since)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+
+    # -- durable cursors ---------------------------------------------------------------------------
+
+    def get_cursor(self, name: str) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(event_cursors.c.position).where(event_cursors.c.name == name)).scalar()
+        return int(value or 0)
+
+    def advance_cursor(self, name: str, position: int) -> None:
+        """Move the cursor forward to ``position`` (never backwards)."""
+        with self.engine.begin() as conn:
+            current = conn.execute(select(event_cursors.c.position).where(event_cursors.c.name == name)).scalar()
+            if current is None:
+                conn.execute(event_cursors.insert().values(name=name, position=position, updated_at=utcnow()))
+            elif position > current:
+                conn.execute(
+                    update(event_cursors)
+                    .where(and_(event_cursors.c.name == name, event_cursors.c.position < position))
+                    .values(position=position, updated_at=utcnow())
+                )
+
+    # -- portable upsert ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _upsert(conn: Connection, table: Table, rows: Iterable[Mapping[str, Any]], keys: tuple[str, ...]) -> None:
+        rows = list(rows)
+        dialect = conn.dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            if dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert
+            else:
+                from sqlalchemy.dialects.postgresql import insert
+            # Group by column set: one statement per shape keeps each upsert a single round trip.
+            by_shape: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+            for row in rows:
+                by_shape.setdefault(tuple(sorted(row)), []).append(row)
+            for columns, shaped in by_shape.items():
+                stmt = insert(table).values(shaped)
+                updates = {c: stmt.excluded[c] for c in columns if c not in keys}
+                conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=updates))
+            return
+        for row in rows:
+            condition = and_(*(table.c[k] == row[k] for k in keys))
+            if conn.execute(update(table).where(condition).values(**row)).rowcount == 0:
+                conn.execute(table.insert().values(**row))

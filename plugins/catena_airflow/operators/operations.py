@@ -1,0 +1,302 @@
+"""Handlers of operational webhooks: stale connections, failing executions, deactivated schedules.
+
+The operations DAG runs on asset events from the inbox watcher, but treats them only as a doorbell:
+each handler reads the unhandled events from the inbox after its own durable "handled" cursor (in the
+destination database) and advances it event by event, so nothing is handled twice or skipped, and a
+manual or ``dag.test()`` run does the same work.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context, Variable
+from airflow.sdk.exceptions import AirflowException
+
+from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
+from catena_airflow.hooks.destination import DESTINATION_CONN_ID, CatenaDestinationHook
+from catena_airflow.hooks.inbox import INBOX_CONN_ID, CatenaInboxHook
+from catena_airflow.inbox import InboxStore, Onboarding, StoredEvent
+from catena_airflow.ingest.store import DestinationStore, utcnow
+from catena_airflow.notifications.catena import DEFAULT_NOTIFIER, CatenaAlert, load_notifier, send_alert
+
+NOTIFIER_VARIABLE = "catena_notifier"
+
+
+class _InboxEventHandlerOperator(BaseOperator):
+    """Reads unhandled events named ``event_names`` from the inbox and handles them in order.
+
+    :param notifier: Dotted path of a ``BaseNotifier`` class (default: Airflow Variable
+        ``catena_notifier``, else the log notifier). :param notifier_kwargs: Its constructor arguments.
+    """
+
+    event_names: Sequence[str] = ()
+    template_fields: Sequence[str] = ("notifier", "notifier_kwargs")
+
+    def __init__(
+        self,
+        *,
+        notifier: str | None = None,
+        notifier_kwargs: dict[str, Any] | None = None,
+        catena_conn_id: str = DEFAULT_CATENA_CONN_ID,
+        inbox_conn_id: str | None = INBOX_CONN_ID,
+        destination_conn_id: str | None = DESTINATION_CONN_ID,
+        batch_size: int = 200,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.notifier = notifier
+        self.notifier_kwargs = notifier_kwargs
+        self.catena_conn_id = catena_conn_id
+        self.inbox_conn_id = inbox_conn_id
+        self.destination_conn_id = destination_conn_id
+        self.batch_size = batch_size
+
+    @property
+    def cursor_name(self) -> str:
+        return f"operations:{type(self).__name__}"
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        self.context = context
+        self.inbox: InboxStore = CatenaInboxHook(self.inbox_conn_id).get_conn()
+        self.destination: DestinationStore = CatenaDestinationHook(self.destination_conn_id).get_conn()
+        self._notifier = load_notifier(
+            self.notifier or Variable.get(NOTIFIER_VARIABLE, default=DEFAULT_NOTIFIER), self.notifier_kwargs
+        )
+        cursor = self.destination.get_cursor(self.cursor_name)
+        handled = 0
+        while events := self.inbox.events_after(cursor, list(self.event_names), self.batch_size):
+            for event in events:
+                for index, record in enumerate(event.data):
+                    self.handle(event, index, record)
+                cursor = event.seq
+                self.destination.advance_cursor(self.cursor_name, cursor)
+                handled += 1
+        self.log.info(
+            "%d new %s event(s) handled (cursor at inbox seq %d)", handled, "/".join(self.event_names), cursor
+        )
+        return {"handled": handled, "cursor": cursor, **self.summary()}
+
+    def handle(self, event: StoredEvent, index: int, record: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def summary(self) -> dict[str, Any]:
+        return {}
+
+    def alert(self, alert: CatenaAlert) -> None:
+        send_alert(self._notifier, self.context, alert)
+
+    def onboarding_of(self, event: StoredEvent, fleet_id: str | None) -> Onboarding | None:
+        """The onboarding an event belongs to (its correlated invitation, else by fleet id)."""
+        if event.invitation_id:
+            found = self.inbox.get_onboarding(event.invitation_id)
+            if found is not None:
+                return found
+        if fleet_id:
+            for onboarding in self.inbox.list_onboardings(search=fleet_id, limit=10):
+                if onboarding.fleet_id == fleet_id:
+                    return onboarding
+        return None
+
+
+class CatenaHandleConnectionEventsOperator(_InboxEventHandlerOperator):
+    """``connection.staled``: mark the fleet stale, pause its ingestion and send the re-authentication link.
+
+    A later ``connection.created`` (or an active connection event) for a stale fleet ends the pause.
+    """
+
+    event_names = ("connection.staled", "connection.created")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.staled: list[str] = []
+        self.recovered: list[str] = []
+
+    def handle(self, event: StoredEvent, index: int, record: dict[str, Any]) -> None:
+        fleet_id = record.get("fleet_id") or event.fleet_id
+        if not fleet_id:
+            self.log.warning("%s %s names no fleet; skipped", event.event_name, event.event_id)
+            return
+        connection_id = record.get("id") or event.connection_id
+        onboarding = self.onboarding_of(event, fleet_id)
+        fleet_ref = onboarding.fleet_ref if onboarding else None
+        if event.event_name == "connection.staled":
+            link = onboarding.magic_link if onboarding else None
+            self.destination.set_fleet_status(
+                fleet_id,
+                status="stale",
+                ingestion_paused=True,
+                reason=f"connection {connection_id} is stale; the fleet must re-authenticate",
+                fleet_ref=fleet_ref,
+            )
+            self.staled.append(fleet_id)
+            self.alert(
+                CatenaAlert(
+                    kind="connection_stale",
+                    title=f"Fleet {fleet_ref or fleet_id}: telematics connection is stale",
+                    text=(
+                        f"Connection {connection_id} ({record.get('source_name') or 'TSP'}) no longer works, so "
+                        f"ingestion of fleet {fleet_ref or fleet_id} is paused. Ask the fleet to re-authenticate "
+                        f"through its invitation link: {link or 'unknown (invitation not in the inbox)'}"
+                    ),
+                    fleet_id=fleet_id,
+                    fleet_ref=fleet_ref,
+                    details={"connection_id": connection_id, "magic_link": link},
+                )
+            )
+            return
+        current = self.destination.get_fleet_status(fleet_id)
+        if current is not None and current.status == "stale":
+            self.destination.set_fleet_status(fleet_id, status="active", ingestion_paused=False, fleet_ref=fleet_ref)
+            self.recovered.append(fleet_id)
+            self.alert(
+                CatenaAlert(
+                    kind="connection_recovered",
+                    title=f"Fleet {fleet_ref or fleet_id}: connection is back",
+                    text=f"Connection {connection_id} is active again; ingestion of the fleet resumes.",
+                    severity="info",
+                    fleet_id=fleet_id,
+                    fleet_ref=fleet_ref,
+                )
+            )
+
+    def summary(self) -> dict[str, Any]:
+        return {"staled": self.staled, "recovered": self.recovered}
+
+
+class CatenaHandleExecutionFailuresOperator(_InboxEventHandlerOperator):
+    """``execution.failed``: record each failure; alert when a schedule keeps failing.
+
+    One failed execution is routine (Catena retries on its own); ``alert_threshold`` failures of the
+    same schedule within ``alert_window`` raise an alert (again at each further multiple).
+    """
+
+    event_names = ("execution.failed",)
+
+    def __init__(
+        self, *, alert_threshold: int = 3, alert_window: timedelta = timedelta(hours=1), **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.alert_threshold = alert_threshold
+        self.alert_window = alert_window
+        self.recorded = 0
+        self.alerted: list[str] = []
+
+    def handle(self, event: StoredEvent, index: int, record: dict[str, Any]) -> None:
+        schedule_id = record.get("schedule_id")
+        if not schedule_id:
+            self.log.warning("execution.failed %s names no schedule; skipped", event.event_id)
+            return
+        fleet_id = record.get("fleet_id") or event.fleet_id
+        is_new = self.destination.record_execution_failure(
+            event_id=f"{event.event_id}#{index}",
+            execution_id=record.get("id"),
+            schedule_id=schedule_id,
+            connection_id=record.get("connection_id"),
+            fleet_id=fleet_id,
+            resource=record.get("resource"),
+        )
+        if not is_new:
+            return
+        self.recorded += 1
+        failures = self.destination.count_execution_failures(schedule_id, since=utcnow() - self.alert_window)
+        self.log.info(
+            "Schedule %s (%s): %d failed execution(s) in the window", schedule_id, record.get("resource"), failures
+        )
+        if failures >= self.alert_threshold and failures % self.alert_threshold == 0:
+            onboarding = self.onboarding_of(event, fleet_id)
+            fleet_ref = onboarding.fleet_ref if onboarding else None
+            self.alerted.append(schedule_id)
+            self.alert(
+                CatenaAlert(
+                    kind="executions_failing",
+                    title=f"Fleet {fleet_ref or fleet_id}: {record.get('resource')} ingestion keeps failing",
+                    text=(
+                        f"Schedule {schedule_id} had {failures} failed executions in the last "
+                        f"{self.alert_window}; Catena deactivates it at its consecutive error threshold."
+                    ),
+                    fleet_id=fleet_id,
+                    fleet_ref=fleet_ref,
+                    details={"schedule_id": schedule_id, "failures": failures},
+                )
+            )
+
+    def summary(self) -> dict[str, Any]:
+        return {"recorded": self.recorded, "alerted": self.alerted}
+
+
+class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator):
+    """``schedule.deactivated``: alert, call the activate endpoint and verify the schedule is active again.
+
+    Retries with exponential backoff (``attempts``, starting at ``backoff`` seconds); if the schedule is
+    still not active, alerts with severity ``error`` and fails the task (the cursor stays on the event,
+    so the next run tries again).
+    """
+
+    event_names = ("schedule.deactivated",)
+
+    def __init__(self, *, attempts: int = 5, backoff: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.attempts = attempts
+        self.backoff = backoff
+        self.reactivated: list[str] = []
+
+    def handle(self, event: StoredEvent, index: int, record: dict[str, Any]) -> None:
+        schedule_id, connection_id = record.get("id"), record.get("connection_id") or event.connection_id
+        if not (schedule_id and connection_id):
+            self.log.warning("schedule.deactivated %s lacks schedule or connection id; skipped", event.event_id)
+            return
+        onboarding = self.onboarding_of(event, event.fleet_id)
+        fleet_ref = onboarding.fleet_ref if onboarding else None
+        fleet_id = onboarding.fleet_id if onboarding else event.fleet_id
+        what = f"schedule {schedule_id} ({record.get('resource')}) of connection {connection_id}"
+        self.alert(
+            CatenaAlert(
+                kind="schedule_deactivated",
+                title=f"Fleet {fleet_ref or fleet_id or '?'}: ingestion schedule deactivated",
+                text=(
+                    f"Catena deactivated {what} after {record.get('consecutive_error_threshold')} consecutive "
+                    "failures; reactivating it."
+                ),
+                fleet_id=fleet_id,
+                fleet_ref=fleet_ref,
+                details={"schedule_id": schedule_id, "connection_id": connection_id},
+            )
+        )
+        client = catena_client(self.catena_conn_id)
+        status, last_error = "unknown", None
+        for attempt in range(1, self.attempts + 1):
+            try:
+                client.activate_schedule(connection_id, schedule_id)
+                status = _status(client.get_schedule(connection_id, schedule_id).status)
+            except Exception as exc:  # the client already retried transient errors; try again later
+                last_error = exc
+                self.log.warning("Activating %s, attempt %d/%d failed: %s", what, attempt, self.attempts, exc)
+            if status == "active":
+                break
+            time.sleep(self.backoff * 2 ** (attempt - 1))
+        if status != "active":
+            self.alert(
+                CatenaAlert(
+                    kind="schedule_reactivation_failed",
+                    title=f"Fleet {fleet_ref or fleet_id or '?'}: could not reactivate a schedule",
+                    text=f"{what} is still {status} after {self.attempts} attempts ({last_error or 'no error'}).",
+                    severity="error",
+                    fleet_id=fleet_id,
+                    fleet_ref=fleet_ref,
+                    details={"schedule_id": schedule_id, "connection_id": connection_id},
+                )
+            )
+            raise AirflowException(f"Could not reactivate {what}: still {status} after {self.attempts} attempts")
+        self.reactivated.append(schedule_id)
+        self.log.info("Reactivated %s: active again", what)
+
+    def summary(self) -> dict[str, Any]:
+        return {"reactivated": self.reactivated}
+
+
+def _status(value: Any) -> str:
+    return str(getattr(value, "value", value) or "").lower()

@@ -1,0 +1,192 @@
+"""Org-wide webhook subscriptions to the receiver: ensure they exist, and keep them healthy."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+
+from catena_airflow.client.errors import CatenaConflictError
+from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
+from catena_airflow.hooks.inbox import INBOX_CONN_ID, CatenaInboxHook
+
+#: The event families the onboarding and operations workflows need.
+DEFAULT_EVENT_FAMILIES = (
+    "invitation.*",
+    "share_agreement.*",
+    "connection.*",
+    "fleet_connection.*",
+    "execution.*",
+    "schedule.*",
+)
+DEFAULT_RECEIVER_URL = "http://localhost:8080/catena/webhooks"
+_MASK = "*****"
+
+
+def family_of(event_name: str) -> str:
+    return event_name.split(".", 1)[0]
+
+
+def url_matches(read_url: str, url: str) -> bool:
+    """Whether a subscription URL as Catena reads it back (possibly masked) is ``url``."""
+    if read_url == url:
+        return True
+    if read_url.endswith(_MASK):
+        prefix = read_url[: -len(_MASK)]
+        return "://" in prefix and prefix.split("://", 1)[1].strip("/") != "" and url.startswith(prefix)
+    return False
+
+
+def known_subscription_ids(store: Any) -> set[str]:
+    """Webhook ids whose signing secret the inbox holds (read without decrypting any secret)."""
+    return {str(row["webhook_id"]) for row in store.subscriptions()}
+
+
+def _status(value: Any) -> str:
+    return str(getattr(value, "value", value) or "").lower()
+
+
+class _SubscriptionsOperator(BaseOperator):
+    """Shared lookups: which of Catena's subscriptions deliver to our receiver."""
+
+    template_fields: Sequence[str] = ("url",)
+
+    def __init__(
+        self,
+        *,
+        url: str = DEFAULT_RECEIVER_URL,
+        catena_conn_id: str = DEFAULT_CATENA_CONN_ID,
+        inbox_conn_id: str | None = INBOX_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.url = url
+        self.catena_conn_id = catena_conn_id
+        self.inbox_conn_id = inbox_conn_id
+
+    def ours(self, subscriptions: Iterable[Any], known_ids: set[str]) -> list[Any]:
+        """Subscriptions we created (secret in the inbox) or whose URL reads back as ours."""
+        return [s for s in subscriptions if str(s.id) in known_ids or url_matches(s.url, self.url)]
+
+
+class CatenaEnsureWebhookSubscriptionsOperator(_SubscriptionsOperator):
+    """Makes sure org-wide subscriptions for each event family point at the receiver; idempotent.
+
+    Lists Catena's subscriptions first and creates only the missing families. Each new subscription
+    gets a generated signing secret, stored (encrypted) in the inbox for the receiver. A family that
+    exists at our URL with a secret we do not hold has its secret rotated.
+
+    :param url: The receiver's public URL (``.../catena/webhooks``).
+    :param event_families: Catch-all event names to subscribe (``invitation.*`` ...).
+    """
+
+    template_fields: Sequence[str] = ("url", "event_families")
+
+    def __init__(self, *, event_families: Sequence[str] = DEFAULT_EVENT_FAMILIES, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.event_families = event_families
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        client = catena_client(self.catena_conn_id)
+        store = CatenaInboxHook(self.inbox_conn_id).get_conn()
+        existing = list(client.list_webhook_subscriptions())
+        known = known_subscription_ids(store)
+        ours = self.ours(existing, known)
+        self._warn_about_callbacks(existing, ours)
+        created: list[str] = []
+        present: list[str] = []
+        for event_family in self.event_families:
+            family = family_of(event_family)
+            mine = [s for s in ours if family_of(s.event_name) == family]
+            unknown_secret = [s for s in mine if str(s.id) not in known]
+            if mine and not unknown_secret:
+                present.append(event_family)
+                continue
+            if unknown_secret:
+                self._rotate(client, store, unknown_secret)
+                present.append(event_family)
+                continue
+            secret = secrets.token_urlsafe(24)
+            try:
+                subscriptions = client.create_webhook_subscription(url=self.url, event_name=event_family, secret=secret)
+            except CatenaConflictError:
+                # Exists, but Catena masked its URL beyond recognition: find it by event and rotate.
+                clash = [s for s in client.list_webhook_subscriptions() if family_of(s.event_name) == family]
+                self._rotate(client, store, [s for s in clash if str(s.id) not in known])
+                present.append(event_family)
+                continue
+            for sub in subscriptions:
+                store.save_subscription_secret(str(sub.id), secret, event_name=sub.event_name, url=self.url)
+            created.append(event_family)
+            self.log.info(
+                "Subscribed %s to %s (%d subscription(s))",
+                self.url,
+                event_family,
+                len(subscriptions),
+            )
+        self.log.info("Webhook subscriptions: %d family(ies) created, %d already present", len(created), len(present))
+        return {"url": self.url, "created": created, "present": present}
+
+    def _rotate(self, client: Any, store: Any, subscriptions: Iterable[Any]) -> None:
+        for sub in subscriptions:
+            secret = secrets.token_urlsafe(24)
+            client.update_webhook_subscription(str(sub.id), secret=secret)
+            store.save_subscription_secret(str(sub.id), secret, event_name=sub.event_name, url=self.url)
+            self.log.warning(
+                "Subscription %s (%s) had a secret this deployment lacked: rotated", sub.id, sub.event_name
+            )
+
+    def _warn_about_callbacks(self, existing: Sequence[Any], ours: Sequence[Any]) -> None:
+        own_ids = {str(s.id) for s in ours}
+        others = [s for s in existing if str(s.id) not in own_ids and family_of(s.event_name) == "invitation"]
+        if others:
+            self.log.warning(
+                "%d other subscription(s) (e.g. from invitations' callback_url) also deliver invitation events; "
+                "if they reach this receiver too, the duplicates are dropped by event id (harmless).",
+                len(others),
+            )
+
+
+class CatenaWebhookHealthCheckOperator(_SubscriptionsOperator):
+    """Reactivates our ``stale`` or ``paused`` subscriptions and replays their dead-letter queues.
+
+    Also replays the DLQ of active subscriptions that have dead-lettered messages (e.g. the inbox was
+    down for longer than Catena's retries). The number of messages replayed is the subscription
+    metrics' ``dlq_count`` read just before the replay.
+    """
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        client = catena_client(self.catena_conn_id)
+        store = CatenaInboxHook(self.inbox_conn_id).get_conn()
+        ours = self.ours(client.list_webhook_subscriptions(), known_subscription_ids(store))
+        reactivated: list[str] = []
+        replayed: dict[str, int] = {}
+        for sub in ours:
+            status = _status(sub.status)
+            dlq = client.get_webhook_metrics(str(sub.id)).dlq_count or 0
+            if status in ("stale", "paused"):
+                client.activate_webhook_subscription(str(sub.id))
+                reactivated.append(str(sub.id))
+                self.log.warning("Subscription %s (%s) was %s: reactivated", sub.id, sub.event_name, status)
+            elif status not in ("active", ""):
+                self.log.warning("Subscription %s (%s) is %s: left alone", sub.id, sub.event_name, status)
+                continue
+            if dlq:
+                client.replay_webhook_subscription(str(sub.id))
+                replayed[str(sub.id)] = dlq
+                self.log.info(
+                    "Subscription %s (%s): replayed the dead-letter queue, %d message(s) came back",
+                    sub.id,
+                    sub.event_name,
+                    dlq,
+                )
+        total = sum(replayed.values())
+        self.log.info(
+            "Webhook health: %d subscription(s) checked, %d reactivated, %d dead-lettered message(s) replayed",
+            len(ours),
+            len(reactivated),
+            total,
+        )
+        return {"checked": len(ours), "reactivated": reactivated, "replayed": replayed, "replayed_total": total}

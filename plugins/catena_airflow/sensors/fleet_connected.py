@@ -1,0 +1,185 @@
+"""Wait for a fleet to finish onboarding: ``fleet_connection.created`` for the fleet of one invitation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
+from catena_airflow.hooks.inbox import INBOX_CONN_ID, CatenaInboxHook
+from catena_airflow.inbox import InboxStore, Onboarding
+from catena_airflow.triggers.fleet_connected import CatenaFleetConnectedTrigger
+from catena_airflow.triggers.onboarding_outcome import (
+    CONNECTED,
+    SOURCE_INBOX,
+    SOURCE_RECONCILIATION,
+    describe,
+    outcome,
+    validate_event,
+)
+from catena_airflow.triggers.reconcile import reconcile_onboarding
+
+#: Extra time after the invitation's expiry, so Catena's own ``invitation.expired`` ends the wait
+#: with a clear message before the sensor's timeout does.
+DEFAULT_EXPIRY_GRACE = timedelta(minutes=5)
+
+
+def invitation_id_of(value: Any) -> str:
+    """The invitation id, given as a string or as the create operator's XCom (a mapping with ``id``)."""
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    if not value or not isinstance(value, str):
+        raise AirflowFailException(f"invitation_id must be an invitation id or the invitation XCom, got {value!r}")
+    return value
+
+
+class CatenaFleetConnectedSensor(BaseSensorOperator):
+    """Waits until the fleet of an invitation is connected; fails at once if it is declined, expired or deleted.
+
+    Checks the inbox once, then defers to :class:`CatenaFleetConnectedTrigger`, which is woken by the
+    webhooks the receiver stores and reconciles with Catena's REST API every ``reconcile_interval``.
+    With ``deferrable=False`` it pokes in reschedule mode instead (no triggerer needed).
+
+    Returns ``fleet_id``, ``fleet_ref``, ``invitation_id``, ``connection_ids``,
+    ``share_agreement_scopes``, ``share_agreement_id``, ``connected_at`` and ``source`` (``webhook``,
+    ``reconciliation`` or ``inbox``).
+
+    :param invitation_id: The invitation id, or the invitation XCom of the create operator (templated).
+    :param timeout: Seconds to wait; by default until the invitation's expiry plus ``expiry_grace``.
+    :param deferrable: Wait in the triggerer (default) rather than in reschedule-mode pokes.
+    :param poll_interval: Seconds between inbox reads of the trigger (templated).
+    :param reconcile_interval: Seconds between REST reconciliations (templated).
+    """
+
+    template_fields: Sequence[str] = ("invitation_id", "poll_interval", "reconcile_interval")
+    ui_color = "#fff4e0"
+
+    def __init__(
+        self,
+        *,
+        invitation_id: str | Mapping[str, Any],
+        catena_conn_id: str = DEFAULT_CATENA_CONN_ID,
+        inbox_conn_id: str | None = INBOX_CONN_ID,
+        deferrable: bool = True,
+        poll_interval: float | str = 1.0,
+        reconcile_interval: float | str = 300.0,
+        timeout: timedelta | float | None = None,
+        expiry_grace: timedelta = DEFAULT_EXPIRY_GRACE,
+        **kwargs: Any,
+    ) -> None:
+        if not deferrable:
+            kwargs.setdefault("mode", "reschedule")
+            kwargs.setdefault("poke_interval", 60)
+        super().__init__(timeout=timeout, **kwargs)
+        self.invitation_id = invitation_id
+        self.catena_conn_id = catena_conn_id
+        self.inbox_conn_id = inbox_conn_id
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.reconcile_interval = reconcile_interval
+        self.timeout_from_expiry = timeout is None
+        self.expiry_grace = expiry_grace
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _store(self) -> InboxStore:
+        return CatenaInboxHook(self.inbox_conn_id).get_conn()
+
+    def _current(self, invitation_id: str) -> Onboarding | None:
+        onboarding = self._store().get_onboarding(invitation_id)
+        if onboarding is None:
+            # Not registered (created elsewhere, or a fresh inbox): learn it from Catena once.
+            onboarding = reconcile_onboarding(
+                catena_client(self.catena_conn_id), self._store(), invitation_id
+            ).onboarding
+        return onboarding
+
+    def _timeout_until_expiry(self, onboarding: Onboarding | None, started_at: datetime) -> float | None:
+        expires_at = onboarding.expires_at if onboarding else None
+        if expires_at is None:
+            return None
+        if expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=UTC)
+        return max((expires_at + self.expiry_grace - started_at).total_seconds(), 1.0)
+
+    def _finish(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The task's result for a terminal event; failures raise (no retry can change them)."""
+        status = event["status"]
+        if status == "error":
+            raise AirflowException(f"Waiting for the fleet failed: {event.get('message')}")
+        if status != CONNECTED:
+            raise AirflowFailException(event.get("message") or f"Onboarding ended: {status}")
+        self.log.info(
+            "Fleet %s (fleet id %s) connected via %s; connections %s",
+            event.get("fleet_ref"),
+            event.get("fleet_id"),
+            event.get("source"),
+            ", ".join(event.get("connection_ids") or []) or "none reported",
+        )
+        return {
+            "invitation_id": event.get("invitation_id"),
+            "fleet_ref": event.get("fleet_ref"),
+            "fleet_id": event.get("fleet_id"),
+            "connection_ids": list(event.get("connection_ids") or []),
+            "share_agreement_id": event.get("share_agreement_id"),
+            "share_agreement_scopes": dict(event.get("share_agreement_scopes") or {}),
+            "connected_at": event.get("connected_at"),
+            "source": event.get("source"),
+        }
+
+    # -- execution ---------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        invitation_id = invitation_id_of(self.invitation_id)
+        onboarding = self._current(invitation_id)
+        if onboarding is not None:
+            self.log.info("Onboarding of %s is at stage %s", describe(onboarding), onboarding.stage.value)
+        done = outcome(onboarding)
+        if done is not None:
+            return self._finish({**done, "source": SOURCE_INBOX})
+        if not self.deferrable:
+            return super().execute(context)
+        if self.timeout_from_expiry:
+            self.timeout = self._timeout_until_expiry(onboarding, datetime.now(UTC)) or self.timeout
+        self.log.info("Deferring until the fleet is connected (timeout %.0fs)", self.timeout)
+        self.defer(
+            trigger=CatenaFleetConnectedTrigger(
+                invitation_id=invitation_id,
+                inbox_conn_id=self.inbox_conn_id,
+                catena_conn_id=self.catena_conn_id,
+                poll_interval=float(self.poll_interval),
+                reconcile_interval=float(self.reconcile_interval),
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """Reschedule mode: read the inbox; reconcile with Catena about once per ``reconcile_interval``."""
+        invitation_id = invitation_id_of(self.invitation_id)
+        if self.timeout_from_expiry:
+            first = context["ti"].get_first_reschedule_date(context) or datetime.now(UTC)
+            self.timeout = (
+                self._timeout_until_expiry(self._store().get_onboarding(invitation_id), first) or self.timeout
+            )
+        source = "webhook"
+        onboarding = self._store().get_onboarding(invitation_id)
+        if outcome(onboarding) is None and time.time() % float(self.reconcile_interval) < max(self.poke_interval, 1.0):
+            result = reconcile_onboarding(catena_client(self.catena_conn_id), self._store(), invitation_id)
+            onboarding, source = result.onboarding, SOURCE_RECONCILIATION if result.ended_wait else source
+        done = outcome(onboarding)
+        if done is None:
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=self._finish({**done, "source": source}))
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        try:
+            checked = validate_event(event, invitation_id_of(self.invitation_id))
+        except ValueError as exc:
+            raise AirflowException(str(exc)) from None
+        return self._finish(checked)

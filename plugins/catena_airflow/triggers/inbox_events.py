@@ -1,0 +1,138 @@
+"""Asset watcher trigger: each new operational event in the inbox becomes one asset event.
+
+Tails the inbox's append-only event log (``seq`` order) from a durable cursor and emits each new
+matching event once, never a condition ("there are events"), so a DAG scheduled on the asset runs
+per new event, not per poll. The cursor lives in the asset state store when the triggerer provides
+one (Airflow 3.3), else in a small table of its own in the inbox database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+from asgiref.sync import sync_to_async
+from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table, select, update
+
+from catena_airflow.hooks.inbox import INBOX_CONN_ID, inbox_store, resolve_inbox_url
+from catena_airflow.inbox import InboxStore, StoredEvent
+
+#: Operational events the operations DAG handles.
+OPERATIONAL_EVENTS = ("connection.staled", "connection.created", "execution.failed", "schedule.deactivated")
+CURSOR_KEY = "inbox_cursor"
+
+_metadata = MetaData()
+watcher_cursors = Table(
+    "catena_airflow_watcher_cursors",
+    _metadata,
+    Column("name", String(200), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+class InboxCursorTable:
+    """Fallback durable cursor: one row per watcher in the inbox database (table created on first use)."""
+
+    def __init__(self, store: InboxStore, name: str) -> None:
+        self.engine = store.engine
+        self.name = name
+        _metadata.create_all(self.engine, checkfirst=True)
+
+    def get(self) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(watcher_cursors.c.seq).where(watcher_cursors.c.name == self.name)).scalar()
+
+    def set(self, seq: int) -> None:
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(watcher_cursors).where(watcher_cursors.c.name == self.name).values(seq=seq, updated_at=now)
+            ).rowcount
+            if not changed:
+                conn.execute(watcher_cursors.insert().values(name=self.name, seq=seq, updated_at=now))
+
+
+def event_payload(event: StoredEvent) -> dict[str, Any]:
+    """What the asset event carries: enough to route it; the handler reads the full event from the inbox."""
+    return {
+        "seq": event.seq,
+        "event_id": event.event_id,
+        "event_name": event.event_name,
+        "fleet_id": event.fleet_id,
+        "connection_id": event.connection_id,
+        "invitation_id": event.invitation_id,
+        "received_at": event.received_at.isoformat(),
+    }
+
+
+class CatenaInboxEventTrigger(BaseEventTrigger):
+    """Emits one event per new inbox event named in ``event_names`` (families like ``execution.*`` work).
+
+    :param event_names: Event names (or ``family.*``) to emit.
+    :param inbox_conn_id: Airflow connection of the inbox (else ``CATENA_INBOX_URL`` / default file).
+    :param poll_interval: Seconds between inbox reads when there is nothing new.
+    :param cursor_name: Name of the fallback cursor row (defaults to one derived from the event names).
+    """
+
+    def __init__(
+        self,
+        *,
+        event_names: Sequence[str] = OPERATIONAL_EVENTS,
+        inbox_conn_id: str | None = INBOX_CONN_ID,
+        poll_interval: float = 2.0,
+        cursor_name: str | None = None,
+        batch_size: int = 100,
+    ) -> None:
+        super().__init__()
+        self.event_names = list(event_names)
+        self.inbox_conn_id = inbox_conn_id
+        self.poll_interval = poll_interval
+        self.cursor_name = cursor_name or "watcher:" + ",".join(sorted(self.event_names))
+        self.batch_size = batch_size
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{self.__class__.__module__}.{self.__class__.__qualname__}",
+            {
+                "event_names": self.event_names,
+                "inbox_conn_id": self.inbox_conn_id,
+                "poll_interval": self.poll_interval,
+                "cursor_name": self.cursor_name,
+                "batch_size": self.batch_size,
+            },
+        )
+
+    async def _load_cursor(self, fallback: InboxCursorTable) -> int:
+        if self.asset_state_store is not None:
+            value = await sync_to_async(self.asset_state_store.get)(CURSOR_KEY)
+            if value is not None:
+                return int(value)
+        value = await asyncio.to_thread(fallback.get)
+        return int(value or 0)
+
+    async def _save_cursor(self, fallback: InboxCursorTable, seq: int) -> None:
+        if self.asset_state_store is not None:
+            await sync_to_async(self.asset_state_store.set)(CURSOR_KEY, seq)
+        await asyncio.to_thread(fallback.set, seq)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        url = await sync_to_async(resolve_inbox_url)(self.inbox_conn_id)
+        store = await asyncio.to_thread(inbox_store, url)
+        fallback = await asyncio.to_thread(InboxCursorTable, store, self.cursor_name)
+        cursor = await self._load_cursor(fallback)
+        self.log.info("Tailing the Catena inbox for %s from seq %d", ", ".join(self.event_names), cursor)
+        while True:
+            events = await asyncio.to_thread(store.events_after, cursor, self.event_names, self.batch_size)
+            for event in events:
+                # Emit, then move the cursor: a crash in between re-emits one event (a harmless extra
+                # doorbell for the operations DAG, which keeps its own "handled" cursor), never loses one.
+                self.log.info("Inbox event %d: %s (%s)", event.seq, event.event_name, event.event_id)
+                yield TriggerEvent(event_payload(event))
+                cursor = event.seq
+                await self._save_cursor(fallback, cursor)
+            if len(events) < self.batch_size:
+                await asyncio.sleep(self.poll_interval)

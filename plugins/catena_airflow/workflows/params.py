@@ -1,0 +1,99 @@
+"""JSON schemas of the onboarding DAGs' params: a bad conf is refused at trigger time, naming the field.
+
+Airflow validates params when a run is created (``POST /api/v2/dags/{dag_id}/dagRuns`` answers 400
+"Invalid input for param <name>: ..."), so nothing reaches Catena with a bad request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import Param
+
+# Catena: fleet_ref letters, digits, spaces, '-' and '_' (not blank); fleet_name letters, digits, spaces.
+FLEET_REF_PATTERN = r"^(?!\s*$)[\w -]+$"
+FLEET_NAME_PATTERN = r"^(?:[^\W_]| )*$"
+URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$"
+MIN_EXPIRES_IN_HOURS = 1
+MAX_EXPIRES_IN_HOURS = 672
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "type": [schema["type"], "null"]}
+
+
+URL_SCHEMA = {"type": "string", "pattern": URL_PATTERN, "maxLength": 2083}
+EXPIRES_SCHEMA = {"type": "integer", "minimum": MIN_EXPIRES_IN_HOURS, "maximum": MAX_EXPIRES_IN_HOURS}
+LIMIT_TSPS_SCHEMA = {"type": ["array", "null"], "items": {"type": "string", "minLength": 1}, "uniqueItems": True}
+
+#: One fleet's invitation fields (also the item schema of the bulk DAG's ``fleets`` list).
+FLEET_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["fleet_ref"],
+    "additionalProperties": False,
+    "properties": {
+        "fleet_ref": {"type": "string", "pattern": FLEET_REF_PATTERN, "minLength": 1, "maxLength": 255},
+        "fleet_name": _nullable({"type": "string", "pattern": FLEET_NAME_PATTERN, "maxLength": 255}),
+        "fleet_email": _nullable({"type": "string", "format": "email"}),
+        "success_redirect_url": _nullable(URL_SCHEMA),
+        "failure_redirect_url": _nullable(URL_SCHEMA),
+        "callback_url": _nullable(URL_SCHEMA),
+        "limit_tsps": LIMIT_TSPS_SCHEMA,
+        "expires_in_hours": _nullable(EXPIRES_SCHEMA),
+    },
+}
+
+
+def onboarding_params() -> dict[str, Param]:
+    """Params of ``catena_fleet_onboarding``: one fleet."""
+    props = FLEET_SCHEMA["properties"]
+    return {
+        "fleet_ref": Param(
+            type="string",
+            pattern=FLEET_REF_PATTERN,
+            minLength=1,
+            maxLength=255,
+            title="Fleet ref",
+            description="Your own id for the fleet: letters, digits, spaces, - and _.",
+        ),
+        "fleet_name": Param(None, **props["fleet_name"], title="Fleet name", description="Letters, digits, spaces."),
+        "fleet_email": Param(None, **props["fleet_email"], title="Fleet e-mail (Catena e-mails the link)"),
+        "success_redirect_url": Param(None, **props["success_redirect_url"], title="Success redirect URL"),
+        "failure_redirect_url": Param(None, **props["failure_redirect_url"], title="Failure redirect URL"),
+        "callback_url": Param(None, **props["callback_url"], title="Callback URL (optional)"),
+        "limit_tsps": Param(None, **LIMIT_TSPS_SCHEMA, title="Allowed TSPs (slugs)"),
+        "expires_in_hours": Param(24, **EXPIRES_SCHEMA, title="Link validity (hours, 1-672)"),
+    }
+
+
+def bulk_onboarding_params() -> dict[str, Param]:
+    """Params of ``catena_bulk_onboarding``: a list of fleets, plus defaults for each."""
+    props = FLEET_SCHEMA["properties"]
+    return {
+        "fleets": Param(
+            type="array",
+            items=FLEET_SCHEMA,
+            minItems=1,
+            maxItems=1000,
+            title="Fleets",
+            description='[{"fleet_ref": "acme-1", "fleet_name": "Acme One"}, ...]; fields override the defaults.',
+        ),
+        "success_redirect_url": Param(None, **props["success_redirect_url"], title="Default success redirect URL"),
+        "failure_redirect_url": Param(None, **props["failure_redirect_url"], title="Default failure redirect URL"),
+        "limit_tsps": Param(None, **LIMIT_TSPS_SCHEMA, title="Default allowed TSPs"),
+        "expires_in_hours": Param(24, **EXPIRES_SCHEMA, title="Default link validity (hours)"),
+    }
+
+
+def fleet_requests(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The bulk DAG's per-fleet invitation requests: defaults merged under each fleet's own fields."""
+    defaults = {
+        name: params.get(name)
+        for name in ("success_redirect_url", "failure_redirect_url", "limit_tsps", "expires_in_hours")
+        if params.get(name) is not None
+    }
+    refs = [fleet["fleet_ref"] for fleet in params["fleets"]]
+    duplicates = sorted({ref for ref in refs if refs.count(ref) > 1})
+    if duplicates:
+        raise ValueError(f"fleets: duplicate fleet_ref(s) {', '.join(duplicates)} (one invitation per fleet_ref)")
+    return [{**defaults, **{k: v for k, v in fleet.items() if v is not None}} for fleet in params["fleets"]]
