@@ -105,7 +105,7 @@ def test_batched_records_and_unknown_fields_are_kept():
 @pytest.mark.parametrize(
     "mutation",
     [
-        {"version": "one"},
+        {"version": ""},
         {"data": {"id": "not-a-list"}},
         {"webhook_id": None},
         {"delivery_attempt": "first"},
