@@ -32,9 +32,8 @@ class FaultState:
             return self._random.uniform(0.0, upper)
 
     def update(self, changes: dict[str, object]) -> FaultSettings:
+        """Change some rates; a 5xx burst already under way runs to its end."""
         self.settings = self.settings.updated(changes)
-        with self._lock:
-            self._burst_left = 0
         return self.settings
 
     def restore(self) -> FaultSettings:

@@ -111,13 +111,15 @@ def test_unreachable_receiver_ends_in_the_dlq(sandbox, receiver: Receiver) -> No
 
 def test_slow_receiver_times_out_and_is_retried(sandbox_factory, receiver: Receiver) -> None:
     sandbox = sandbox_factory("--delivery-timeout", "0.2")
-    [subscription] = subscribe(sandbox, receiver, "vehicle.added")
-    receiver.delay_seconds = 0.6
-    emit(sandbox)
-    sandbox.wait_idle()
-    logs = sandbox.api("GET", f"/v2/notifications/webhooks/{subscription['id']}/logs").json()["items"]
-    assert len(logs) == 4 and all("Timed out" in log["error_message"] for log in logs)
-    sandbox_factory.stop(sandbox)
+    try:
+        [subscription] = subscribe(sandbox, receiver, "vehicle.added")
+        receiver.delay_seconds = 0.6
+        emit(sandbox)
+        sandbox.wait_idle()
+        logs = sandbox.api("GET", f"/v2/notifications/webhooks/{subscription['id']}/logs").json()["items"]
+        assert len(logs) == 4 and all("Timed out" in log["error_message"] for log in logs)
+    finally:
+        sandbox_factory.stop(sandbox)
 
 
 def test_paused_subscription_keeps_events_for_replay(sandbox, receiver: Receiver) -> None:
