@@ -23,6 +23,14 @@ def stage_entered_at(onboarding: Onboarding) -> datetime | None:
     return onboarding.stage_times.get(onboarding.stage) or onboarding.created_at
 
 
+def invited_at(onboarding: Onboarding) -> datetime:
+    """When the invitation was created (its ``invited`` stage time), else when the inbox first saw it."""
+    at = onboarding.stage_times.get(Stage.INVITED) or onboarding.created_at or onboarding.updated_at
+    if at is None:
+        raise ValueError(f"onboarding {onboarding.invitation_id} has no time at all")
+    return at
+
+
 def stuck_reasons(onboarding: Onboarding, *, now: datetime, settings: DashboardSettings) -> list[StuckReason]:
     """Why an unfinished onboarding needs a nudge: no progress for too long, or an invitation about to expire."""
     if onboarding.stage.is_terminal:

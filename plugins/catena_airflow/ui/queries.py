@@ -20,7 +20,7 @@ from catena_airflow.inbox import InboxStore
 from catena_airflow.inbox.models import FAILURE_STAGES, PROGRESS_STAGES, Onboarding, Stage
 from catena_airflow.inbox.projection import to_onboarding, to_utc
 from catena_airflow.inbox.schema import onboardings
-from catena_airflow.ui.fleet_view import fleet_health, reached_stages, stuck_reasons
+from catena_airflow.ui.fleet_view import fleet_health, invited_at, reached_stages, stuck_reasons
 from catena_airflow.ui.schemas import Funnel, FunnelStage
 from catena_airflow.ui.settings import DashboardSettings
 
@@ -74,15 +74,20 @@ class DashboardQueries:
         self._store = store
 
     def funnel(self, *, since: datetime | None) -> Funnel:
+        """Onboardings invited at or after ``since`` (all when None), by the furthest stage they reached."""
         query = select(onboardings)
         if since is not None:
-            query = query.where(onboardings.c.created_at >= since)
+            # Superset prefilter in SQL (a row invited after ``since`` was updated after it too);
+            # the invitation time itself is a stage time inside the projected state.
+            query = query.where(onboardings.c.updated_at >= since)
         reached: Counter[Stage] = Counter()
         failures: Counter[str] = Counter({stage.value: 0 for stage in sorted(FAILURE_STAGES)})
         total = 0
         with self._store.engine.connect() as conn:
             for row in conn.execute(query):
                 onboarding = _onboarding(row)
+                if since is not None and invited_at(onboarding) < since:
+                    continue
                 total += 1
                 reached.update(reached_stages(onboarding))
                 if onboarding.stage.is_failure:

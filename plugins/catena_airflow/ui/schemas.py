@@ -30,7 +30,7 @@ class FunnelStage(BaseModel):
 
 
 class Funnel(BaseModel):
-    since: datetime | None = Field(description="Only onboardings created at or after this instant; null: all")
+    since: datetime | None = Field(description="Only onboardings invited at or after this instant; null: all")
     total: int
     stages: list[FunnelStage]
     in_progress: int = Field(description="Not yet connected and not failed")
