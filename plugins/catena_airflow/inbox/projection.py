@@ -409,8 +409,10 @@ def project(invitation_id: str, records: Iterable[EventRecord], *, base: State |
     Records that name only a fleet or connection are applied once the invitation's own records (or
     ``base``, e.g. a registration) have linked that fleet or connection to it.
     """
-    unique = {rec.key: rec for rec in records if is_projected(rec.event_name)}
-    pending = dict(sorted(unique.items()))
+    pending: dict[tuple[str, int], EventRecord] = {}
+    for rec in records:  # arrival order, first delivery of each record: as the store applies them
+        if is_projected(rec.event_name):
+            pending.setdefault(rec.key, rec)
     state = dict(base or {})
     progress = True
     while pending and progress:
@@ -436,7 +438,7 @@ def correlates(rec: EventRecord, invitation_id: str, fleets: set[str], connectio
 
 def comparable(state: State) -> State:
     """The state without the per-event tie-breaks of its clocks, to compare projections by content."""
-    return to_onboarding("x", state).model_dump(exclude={"created_at", "updated_at"})
+    return to_onboarding("", state).model_dump(exclude={"invitation_id", "created_at", "updated_at"})
 
 
 def to_onboarding(

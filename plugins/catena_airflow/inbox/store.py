@@ -345,8 +345,15 @@ class InboxStore:
         ).all()
         state = None
         for ev in held:
-            # Mark first: merging may release further events, and must not see this one again.
-            conn.execute(events.update().where(events.c.seq == ev.seq).values(held=False, invitation_id=invitation_id))
+            # Claim first: merging may release further events (nested), which must not apply this one
+            # again, and this loop must skip those a nested release already applied.
+            claimed = conn.execute(
+                events.update()
+                .where(events.c.seq == ev.seq, events.c.held == true())
+                .values(held=False, invitation_id=invitation_id)
+            ).rowcount
+            if not claimed:
+                continue
             data = json.loads(ev.payload).get("data") or []
             at = projection.to_utc(ev.event_timestamp) or projection.to_utc(ev.received_at)
             for rec in projection.records_of(ev.event_id, ev.event_name, data, at):
@@ -526,7 +533,13 @@ class InboxStore:
         stmt = self._insert(subscriptions).values(**values)
         stmt = stmt.on_conflict_do_update(
             index_elements=[subscriptions.c.webhook_id],
-            set_={k: stmt.excluded[k] for k in ("secret", "event_name", "url", "updated_at")},
+            set_={
+                "secret": stmt.excluded.secret,
+                "updated_at": stmt.excluded.updated_at,
+                # A rotation that does not restate them keeps the event name and URL.
+                "event_name": func.coalesce(stmt.excluded.event_name, subscriptions.c.event_name),
+                "url": func.coalesce(stmt.excluded.url, subscriptions.c.url),
+            },
         )
         with self._write() as conn:
             conn.execute(stmt)

@@ -1,0 +1,297 @@
+"""InboxStore on SQLite files (the embedded engine); PostgreSQL runs the same contract in tests/integration."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.fernet import Fernet
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from catena_airflow.client.events import WebhookEnvelope
+from catena_airflow.inbox import InboxStore, Stage
+from catena_airflow.inbox.projection import comparable, project, records_of, to_onboarding
+from catena_airflow.inbox.schema import SCHEMA_VERSION
+from tests.unit.inbox import fleet_events as fe
+
+
+@pytest.fixture
+def store(sqlite_url):
+    s = InboxStore(sqlite_url)
+    s.migrate()
+    yield s
+    s.dispose()
+
+
+def deliver(store, envelopes):
+    return [store.record_event(env, fe.body(env)) for env in envelopes]
+
+
+def test_migrate_is_idempotent_and_versioned(store, sqlite_url):
+    assert store.migrate() == SCHEMA_VERSION
+    assert store.schema_version() == SCHEMA_VERSION
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_newer_schema_is_refused(store):
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(f"UPDATE catena_schema_version SET version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(RuntimeError, match="newer"):
+        store.migrate()
+
+
+def test_duplicate_event_id_is_stored_once(store):
+    env = fe.happy()[0]
+    first, again = deliver(store, [env, env])
+    assert (first.stored, first.duplicate, again.stored, again.duplicate) == (True, False, False, True)
+    assert again.seq is None
+    assert [e.event_id for e in store.events_after(0)] == [env["id"]]
+    assert store.webhook_stats().duplicates_dropped == 1
+
+
+def test_client_envelope_model_is_accepted(store):
+    env = fe.happy()[0]
+    outcome = store.record_event(WebhookEnvelope.model_validate(env), fe.body(env))
+    assert outcome.stored
+    assert store.get_onboarding(fe.INVITATION_ID).stage is Stage.INVITED
+
+
+def test_event_without_id_is_deduplicated_by_body(store):
+    env = {**fe.happy()[0], "id": None}
+    first, again = deliver(store, [env, env])
+    assert first.stored and again.duplicate
+    assert store.events_after(0)[0].event_id.startswith("sha256:")
+
+
+def test_fleet_events_are_held_until_the_fleet_is_linked(store):
+    envs = fe.happy()
+    fleet_only = [e for e in envs if e["event_name"].startswith(("connection.", "fleet_connection."))]
+    deliver(store, fleet_only)
+    assert store.get_onboarding(fe.INVITATION_ID) is None
+    assert store.webhook_stats().held_events == 2
+
+    deliver(store, [e for e in envs if e not in fleet_only])
+
+    ob = store.get_onboarding(fe.INVITATION_ID)
+    assert ob.stage is Stage.CONNECTED and ob.connection_ids == (fe.CONNECTION_ID,)
+    assert store.webhook_stats().held_events == 0
+    assert {e.invitation_id for e in store.events_after(0)} == {fe.INVITATION_ID}
+
+
+def test_schedule_events_follow_the_connection(store):
+    deliver(store, fe.operational_events(20))  # before anything links the fleet or the connection
+    deliver(store, fe.reuse())
+    schedule = store.get_onboarding(fe.INVITATION_ID).schedules[fe.SCHEDULE_ID]
+    assert (schedule.status, schedule.failed_executions) == ("inactive", 2)
+
+
+def test_register_then_fleet_link_by_observation(store):
+    fleet_only = [e for e in fe.reuse() if e["event_name"].startswith("fleet_connection.")]
+    registered = store.register_invitation(
+        {"id": fe.INVITATION_ID, "fleet_ref": fe.FLEET_REF, "status": "active", "created_at": fe.T0.isoformat()},
+        dag_id="onboard_fleet",
+        run_id="manual__1",
+    )
+    assert (registered.stage, registered.dag_id, registered.run_id) == (Stage.INVITED, "onboard_fleet", "manual__1")
+    deliver(store, fleet_only)
+    assert store.get_onboarding(fe.INVITATION_ID).stage is Stage.INVITED
+
+    ob = store.record_observation(fe.INVITATION_ID, stage=Stage.ACCEPTED, fleet_id=fe.FLEET_ID)
+
+    assert ob.stage is Stage.CONNECTED
+    assert ob.dag_id == "onboard_fleet"
+
+
+def test_register_accepts_the_client_invitation_model(store):
+    from catena_airflow.client.models import Invitation
+
+    invitation = Invitation.model_validate(
+        {
+            "id": fe.INVITATION_ID,
+            "created_at": fe.T0.isoformat(),
+            "magic_link": "https://connect.example/x",
+            "expires_at": (fe.T0 + timedelta(hours=24)).isoformat(),
+            "expires_in_hours": 24,
+            "status": "active",
+            "fleet_ref": fe.FLEET_REF,
+        }
+    )
+    ob = store.register_invitation(invitation)
+    assert (ob.magic_link, ob.expires_at, ob.invitation_status) == (
+        "https://connect.example/x",
+        fe.T0 + timedelta(hours=24),
+        "active",
+    )
+
+
+def test_registration_does_not_undo_later_events(store):
+    deliver(store, fe.declined())
+    ob = store.register_invitation({"id": fe.INVITATION_ID, "status": "active", "created_at": fe.T0.isoformat()})
+    assert ob.stage is Stage.DECLINED and ob.invitation_status == "declined"
+
+
+def test_observations_of_unknown_invitations_create_nothing(store):
+    assert store.record_observation("nope", stage="redirect_success", source="redirect") is None
+    assert store.get_onboarding("nope") is None
+
+
+def test_redirect_observation_is_informational(store):
+    store.register_invitation({"id": "i-1", "status": "active"})
+    ob = store.record_observation("i-1", stage="redirect_success", source="redirect", at=fe.T0)
+    assert ob.stage is Stage.INVITED and ob.redirects == {"redirect_success": fe.T0}
+    with pytest.raises(ValueError, match="redirect kind"):
+        store.record_observation("i-1", stage=Stage.CONNECTED, source="redirect")
+
+
+def test_observation_with_share_agreement_and_connections(store):
+    store.register_invitation({"id": "i-1", "status": "active"})
+    ob = store.record_observation(
+        "i-1",
+        fleet_id="f-9",
+        share_agreement={"id": "sa-9", "status": "active", "scopes": {"vehicles": "read"}},
+        connection_statuses={"c-9": "stale"},
+    )
+    assert (ob.stage, ob.share_agreement_id, ob.connections["c-9"].status) == (Stage.SHARE_AGREEMENT, "sa-9", "stale")
+
+
+def test_get_onboardings_returns_known_ids_only(store):
+    for i in range(3):
+        store.register_invitation({"id": f"i-{i}", "status": "active"})
+    found = store.get_onboardings(["i-0", "i-2", "missing"])
+    assert sorted(found) == ["i-0", "i-2"]
+    assert store.get_onboardings([]) == {}
+
+
+def test_list_and_count_for_the_dashboard(store):
+    deliver(store, fe.happy())
+    store.register_invitation({"id": "other", "fleet_ref": "ACME-7", "status": "active"})
+    assert [o.invitation_id for o in store.list_onboardings(stage=Stage.CONNECTED)] == [fe.INVITATION_ID]
+    assert [o.invitation_id for o in store.list_onboardings(search="acme")] == ["other"]
+    assert store.count_onboardings() == 2
+    assert store.count_onboardings(stage=[Stage.INVITED, Stage.CONNECTED]) == 2
+    assert store.count_onboardings(since=datetime.now(UTC) + timedelta(hours=1)) == 0
+    assert len(store.list_onboardings(limit=1, offset=1)) == 1
+    assert store.stage_counts() == {Stage.CONNECTED: 1, Stage.INVITED: 1}
+
+
+def test_events_after_filters_names_and_families(store):
+    deliver(store, fe.happy() + fe.operational_events(20))
+    failed = store.events_after(0, ["execution.*"])
+    assert [e.event_name for e in failed] == ["execution.failed", "execution.failed"]
+    mixed = store.events_after(0, ["schedule.deactivated", "connection.*"])
+    assert [e.event_name for e in mixed] == ["connection.created", "schedule.deactivated", "connection.staled"]
+    # A wildcard's underscore is literal, not LIKE's any-character.
+    assert store.events_after(0, ["share_agreement.*"])[0].event_name == "share_agreement.created"
+    assert store.events_after(0, ["shareXagreement.*"]) == []
+    everything = store.events_after(0, ["*"], limit=3)
+    assert [e.seq for e in everything] == sorted(e.seq for e in everything) and len(everything) == 3
+    assert store.events_after(everything[-1].seq, limit=1000)[0].seq > everything[-1].seq
+    assert store.events_after(0, []) == []
+    assert store.last_seq() == len(fe.happy()) + 4
+
+
+def test_stored_event_keeps_the_payload(store):
+    env = fe.happy()[0]
+    deliver(store, [env])
+    stored = store.get_event(env["id"])
+    assert stored.payload == env and stored.data == env["data"]
+    assert (stored.fleet_ref, stored.webhook_id, stored.delivery_attempt) == (fe.FLEET_REF, fe.WEBHOOK_ID, 1)
+
+
+def test_pre_registration_tokens_are_not_stored(store):
+    env = fe.envelope(
+        1, "invitation.accepted", {"id": "i-1", "status": "accepted", "pre_registration_access_token": "tok-123"}
+    )
+    deliver(store, [env])
+    stored = store.events_after(0)[0]
+    assert "tok-123" not in stored.body
+    assert stored.data[0]["pre_registration_access_token"] == "**********"
+
+
+def test_unknown_event_names_are_stored(store):
+    env = fe.envelope(1, "vehicle_location.added", {"id": "v-1", "fleet_id": fe.FLEET_ID, "lat": 1.0})
+    assert deliver(store, [env])[0].stored
+    assert store.events_after(0)[0].fleet_id == fe.FLEET_ID
+    assert store.webhook_stats().held_events == 0
+
+
+def test_subscription_secrets_are_encrypted_at_rest(sqlite_url):
+    key = Fernet.generate_key().decode()
+    store = InboxStore(sqlite_url, fernet_key=key)
+    store.migrate()
+    store.save_subscription_secret("wh-1", "s3cret-value", event_name="invitation.*", url="https://x/catena/webhooks")
+    store.save_subscription_secret("wh-1", "rotated-value")
+    with store.engine.connect() as conn:
+        raw = conn.exec_driver_sql("SELECT secret FROM catena_subscriptions").scalar()
+    assert raw.startswith("fernet:") and "rotated-value" not in raw
+    assert store.subscription_secret("wh-1") == "rotated-value"
+    assert store.subscription_secret("missing") is None
+    assert store.subscription_secrets() == {"wh-1": "rotated-value"}
+    assert store.subscriptions()[0]["url"] == "https://x/catena/webhooks"
+    # Another key cannot read it, and says so without leaking anything.
+    other = InboxStore(sqlite_url, fernet_key=Fernet.generate_key().decode())
+    assert other.subscription_secrets() == {}
+    store.delete_subscription("wh-1")
+    assert store.subscription_secrets() == {}
+
+
+def test_webhook_stats(store):
+    now = datetime.now(UTC)
+    deliver(store, fe.happy()[:2])
+    store.add_counters({"signature_failures": 3, "rejected": 1})
+    store.add_counters({})
+    stats = store.webhook_stats(now=now)
+    assert (stats.events_total, stats.events_last_hour, stats.signature_failures, stats.rejected) == (2, 2, 3, 1)
+    assert stats.last_event_at is not None and stats.last_event_at >= now - timedelta(minutes=1)
+    assert len(stats.events_per_hour) == 24 and stats.events_per_hour[-1].count == 2
+
+
+def test_group_commit_records_a_batch_in_order(store):
+    from catena_airflow.inbox import IncomingEvent
+
+    envs = fe.happy()
+    items = [IncomingEvent.from_envelope(e, fe.body(e)) for e in [*envs, envs[0]]]
+    outcomes = store.record_events(items, counters={"signature_failures": 1})
+    assert [o.stored for o in outcomes] == [True] * len(envs) + [False]
+    assert store.get_onboarding(fe.INVITATION_ID).stage is Stage.CONNECTED
+    assert store.webhook_stats().signature_failures == 1
+
+
+def test_unsupported_database_is_refused():
+    with pytest.raises(ValueError, match="unsupported"):
+        InboxStore("mysql://x/y")
+
+
+@pytest.mark.parametrize("scenario", ["happy+operations", "reuse", "declined"])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_store_projection_is_order_independent(scenario, data, tmp_path_factory):
+    """The same property as the pure projection, through the real store's held-event path."""
+    envelopes = fe.SCENARIOS[scenario][0]()
+    delivered = data.draw(st.permutations(envelopes + data.draw(st.lists(st.sampled_from(envelopes), max_size=3))))
+    store = InboxStore(f"sqlite:///{tmp_path_factory.mktemp('perm') / 'inbox.db'}")
+    store.migrate()
+    try:
+        deliver(store, delivered)
+        expected = project(
+            fe.INVITATION_ID,
+            [
+                rec
+                for env in envelopes
+                for rec in records_of(
+                    env["id"], env["event_name"], env["data"], datetime.fromisoformat(env["timestamp"])
+                )
+            ],
+        )
+        got = store.get_onboarding(fe.INVITATION_ID)
+        assert got.model_dump(exclude={"invitation_id", "created_at", "updated_at"}) == comparable(expected)
+        assert to_onboarding(fe.INVITATION_ID, expected).stage is got.stage
+        assert store.webhook_stats().held_events == 0
+        assert len(store.events_after(0, limit=1000)) == len(envelopes)
+        assert json.loads(store.events_after(0)[0].body)["version"] == "1.0"
+    finally:
+        store.dispose()
