@@ -137,13 +137,7 @@ class HttpTransport:
                         method=method, path=path, attempts=retries, elapsed=elapsed, last_error=failure.error
                     ) from None
                 log.warning(
-                    "Catena %s %s failed (%s); retry %d/%d in %.1fs",
-                    method,
-                    path,
-                    _short(failure.error),
-                    retries,
-                    self.retry.max_retries,
-                    wait,
+                    "Catena: %s; retry %d/%d in %.1fs", _short(failure.error), retries, self.retry.max_retries, wait
                 )
                 self.sleep(wait)
 
