@@ -1,0 +1,336 @@
+"""Every endpoint the sandbox serves, checked against Catena's published OpenAPI schemas.
+
+Each case calls the real sandbox process and validates the response body with jsonschema against the
+schema the spec gives for that operation and status code ($refs resolved in the spec's components).
+Webhook envelopes received during the run are checked against the event schemas of the notifications
+spec. A last test makes sure no served endpoint is left out and none is missing from Catena's specs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tests.integration.sandbox.helpers import records, subscribe
+from tests.integration.sandbox.openapi_schemas import event_schema_name, spec
+from tests.integration.sandbox.receiver import Receiver
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "/protocol/openid-connect/token"
+REVOKE = "/protocol/openid-connect/revoke"
+REALM = "/realms/catena"
+SA = "/v2/orgs/share-agreements"
+CONN = "/v2/integrations/connections"
+HOOKS = "/v2/notifications/webhooks"
+ALL_FAMILIES = (
+    "invitation.*",
+    "share_agreement.*",
+    "connection.*",
+    "fleet_connection.*",
+    "execution.*",
+    "schedule.*",
+    "webhook.*",
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    spec: str
+    method: str
+    path: str  # the spec's path template
+    status: int
+    url: str | None = None  # the served URL template when it differs from the spec's (underscore spelling)
+    json: dict[str, Any] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    form: dict[str, str] | None = None
+    auth: bool = True
+    faults: dict[str, float] | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.url or self.path} {self.status}"
+
+
+CREDENTIALS = {"client_id": "sandbox", "client_secret": "sandbox-secret"}
+CASES = [
+    # authentication (paths relative to /realms/catena)
+    Case("authentication", "POST", TOKEN, 200, form={"grant_type": "client_credentials", **CREDENTIALS}),
+    Case(
+        "authentication",
+        "POST",
+        TOKEN,
+        401,
+        form={"grant_type": "client_credentials", "client_id": "x", "client_secret": "y"},
+    ),
+    Case("authentication", "POST", REVOKE, 200, form={"token": "{revocable_token}", **CREDENTIALS}),
+    # orgs: invitations
+    Case("orgs", "GET", "/v2/orgs/invitations", 200),
+    Case("orgs", "GET", "/v2/orgs/invitations", 401, auth=False),
+    Case("orgs", "GET", "/v2/orgs/invitations", 429, faults={"rate_429": 1.0}),
+    Case("orgs", "POST", "/v2/orgs/invitations", 201, json={"fleet_ref": "manual-new", "fleet_name": "New Fleet"}),
+    Case("orgs", "POST", "/v2/orgs/invitations", 200, json={"fleet_ref": "CONTRACT-1"}),
+    Case("orgs", "POST", "/v2/orgs/invitations", 422, json={"fleet_ref": "no/slashes"}),
+    Case("orgs", "GET", "/v2/orgs/invitations/{invitation_id}", 200, auth=False),
+    Case("orgs", "GET", "/v2/orgs/invitations/{invitation_id}", 404, url="/v2/orgs/invitations/{unknown_id}"),
+    Case("orgs", "DELETE", "/v2/orgs/invitations/{invitation_id}", 204, url="/v2/orgs/invitations/{deletable_id}"),
+    Case("orgs", "DELETE", "/v2/orgs/invitations/{invitation_id}", 409),
+    Case(
+        "orgs",
+        "POST",
+        "/v2/orgs/invitations/{invitation_id}/accept",
+        200,
+        url="/v2/orgs/invitations/{accept_id}/accept",
+        json={},
+    ),
+    Case(
+        "orgs",
+        "POST",
+        "/v2/orgs/invitations/{invitation_id}/decline",
+        200,
+        url="/v2/orgs/invitations/{decline_id}/decline",
+        json={"decline_reason": "no"},
+    ),
+    # orgs: share agreements, both spellings
+    Case("orgs", "GET", SA, 200),
+    Case("orgs", "GET", SA, 200, url="/v2/orgs/share_agreements"),
+    Case("orgs", "GET", SA + "/{share_agreement_id}", 200),
+    Case("orgs", "GET", SA + "/{share_agreement_id}", 200, url="/v2/orgs/share_agreements/{share_agreement_id}"),
+    Case("orgs", "PATCH", SA + "/{share_agreement_id}", 200, json={"fleet_ref": "CONTRACT-1"}),
+    Case(
+        "orgs",
+        "PATCH",
+        SA + "/{share_agreement_id}",
+        200,
+        url="/v2/orgs/share_agreements/{share_agreement_id}",
+        json={},
+    ),
+    Case("orgs", "POST", SA + "/{share_agreement_id}/pause", 200),
+    Case(
+        "orgs",
+        "POST",
+        SA + "/{share_agreement_id}/pause",
+        200,
+        url="/v2/orgs/share_agreements/{share_agreement_id}/pause",
+    ),
+    Case("orgs", "POST", SA + "/{share_agreement_id}/activate", 200),
+    Case(
+        "orgs",
+        "POST",
+        SA + "/{share_agreement_id}/activate",
+        200,
+        url="/v2/orgs/share_agreements/{share_agreement_id}/activate",
+    ),
+    Case("orgs", "POST", SA + "/{share_agreement_id}/cancel", 200, url=SA + "/{cancel_agreement_id}/cancel"),
+    Case(
+        "orgs",
+        "POST",
+        SA + "/{share_agreement_id}/cancel",
+        200,
+        url="/v2/orgs/share_agreements/{cancel_agreement_id_2}/cancel",
+    ),
+    Case("orgs", "DELETE", SA + "/{share_agreement_id}", 204, url=SA + "/{delete_agreement_id}"),
+    Case("orgs", "DELETE", SA + "/{share_agreement_id}", 204, url="/v2/orgs/share_agreements/{delete_agreement_id_2}"),
+    # orgs: fleets and TSPs
+    Case("orgs", "GET", "/v2/orgs/fleets", 200),
+    Case("orgs", "GET", "/v2/orgs/fleets/{fleet_id}", 200),
+    Case("orgs", "GET", "/v2/orgs/tsps", 200, auth=False),
+    Case("orgs", "GET", "/v2/orgs/tsps/{tsp_id}", 200, auth=False),
+    # integrations
+    Case("integrations", "GET", CONN, 200),
+    Case("integrations", "GET", CONN + "/data-freshness", 200),
+    Case("integrations", "GET", CONN + "/{connection_id}", 200),
+    Case("integrations", "GET", CONN + "/{connection_id}", 404, url=CONN + "/{unknown_id}"),
+    Case("integrations", "GET", CONN + "/{connection_id}/schedules", 200),
+    Case("integrations", "GET", CONN + "/{connection_id}/schedules/{schedule_id}", 200),
+    Case("integrations", "POST", CONN + "/{connection_id}/schedules/{schedule_id}/activate", 200),
+    Case("integrations", "POST", CONN + "/{connection_id}/schedules/activate-schedules", 200),
+    Case("integrations", "GET", CONN + "/{connection_id}/schedules/{schedule_id}/executions", 200),
+    Case("integrations", "GET", CONN, 503, faults={"rate_5xx": 1.0, "burst_5xx_length": 1}),
+    # notifications
+    Case("notifications", "GET", HOOKS, 200),
+    Case("notifications", "POST", HOOKS, 200, json={"url": "https://p.example.com/a", "event_name": "user.added"}),
+    Case("notifications", "POST", HOOKS, 200, json={"url": "https://p.example.com/a", "event_name": "vehicle.*"}),
+    Case("notifications", "POST", HOOKS, 409, json={"url": "https://p.example.com/a", "event_name": "user.added"}),
+    Case("notifications", "POST", HOOKS, 422, json={"url": "https://p.example.com/a", "event_name": "nope"}),
+    Case("notifications", "GET", HOOKS + "/{webhook_id}", 200),
+    Case("notifications", "PATCH", HOOKS + "/{webhook_id}", 200, json={"secret": "a-rotated-secret"}),
+    Case("notifications", "DELETE", HOOKS + "/{webhook_id}", 204, url=HOOKS + "/{deletable_webhook_id}"),
+    Case("notifications", "POST", HOOKS + "/{webhook_id}/pause", 200),
+    Case("notifications", "POST", HOOKS + "/{webhook_id}/activate", 200),
+    Case("notifications", "GET", HOOKS + "/{webhook_id}/metrics", 200),
+    Case("notifications", "GET", HOOKS + "/{webhook_id}/logs", 200),
+    Case("notifications", "POST", HOOKS + "/{webhook_id}/replay", 202),
+    # telematics
+    Case("telematics", "GET", "/v2/telematics/vehicles", 200),
+    Case("telematics", "GET", "/v2/telematics/vehicles/{vehicle_id}", 200),
+    Case("telematics", "GET", "/v2/telematics/vehicle-locations", 200),
+    Case("telematics", "GET", "/v2/telematics/vehicle-locations", 200, params={"only_latest": "false", "size": 20}),
+    Case("telematics", "GET", "/v2/telematics/vehicle-locations", 400, params={"cursor": "not-a-cursor"}),
+]
+
+
+@pytest.fixture(scope="module")
+def world(sandbox_factory) -> Iterator[dict[str, Any]]:
+    """A sandbox with every kind of resource and event, and the ids the cases need."""
+    sandbox = sandbox_factory()
+    receiver = Receiver()
+    try:
+        subscribe(sandbox, receiver, *ALL_FAMILIES)
+        ids: dict[str, Any] = {"sandbox": sandbox, "receiver": receiver}
+        invitations = {}
+        for ref, extra in (
+            ("CONTRACT-1", {"fleet_email": "ops@contract.example.com", "callback_url": receiver.url}),
+            ("CONTRACT-2", {}),
+            ("CONTRACT-3", {}),
+            ("CONTRACT-4", {}),
+            ("CONTRACT-5", {}),
+            ("failing-contract", {}),
+            ("stale-contract", {}),
+            ("decline-contract", {}),
+            ("expire-contract", {"expires_in_hours": 1}),
+            ("manual-del", {}),
+            ("manual-acc", {}),
+            ("manual-dec", {}),
+        ):
+            response = sandbox.api("POST", "/v2/orgs/invitations", json={"fleet_ref": ref, **extra})
+            assert response.status_code == 201, response.text
+            invitations[ref] = response.json()
+        receiver.wait_for(
+            lambda r: (
+                len(records(r, "fleet_connection.created")) >= 7
+                and all(
+                    r.events(n)
+                    for n in ("schedule.deactivated", "connection.staled", "invitation.declined", "invitation.expired")
+                )
+            ),
+            timeout=30,
+        )
+        sandbox.wait_idle()
+        agreements = {a["fleet_ref"]: a["id"] for a in sandbox.api("GET", SA, params={"size": 100}).json()["items"]}
+        deactivated = records(receiver, "schedule.deactivated")[0]
+        vehicles = sandbox.api("GET", "/v2/telematics/vehicles").json()["items"]
+        extra_hook = sandbox.api(
+            "POST", HOOKS, json={"url": "https://p.example.com/z", "event_name": "user.removed"}
+        ).json()
+        ids.update(
+            invitation_id=invitations["CONTRACT-1"]["id"],
+            deletable_id=invitations["manual-del"]["id"],
+            accept_id=invitations["manual-acc"]["id"],
+            decline_id=invitations["manual-dec"]["id"],
+            unknown_id="019d0000-0000-7000-8000-000000000000",
+            share_agreement_id=agreements["CONTRACT-1"],
+            cancel_agreement_id=agreements["CONTRACT-2"],
+            cancel_agreement_id_2=agreements["CONTRACT-3"],
+            delete_agreement_id=agreements["CONTRACT-4"],
+            delete_agreement_id_2=agreements["CONTRACT-5"],
+            fleet_id=invitations["CONTRACT-1"]["id"] and records(receiver, "invitation.accepted")[0]["fleet_id"],
+            connection_id=deactivated["connection_id"],
+            schedule_id=deactivated["id"],
+            webhook_id=records(receiver, "webhook.created")[0]["id"],
+            deletable_webhook_id=extra_hook["id"],
+            vehicle_id=vehicles[0]["id"],
+            tsp_id=sandbox.http.get(sandbox.base_url + "/v2/orgs/tsps").json()[0]["id"],
+            revocable_token=sandbox.http.post(
+                sandbox.base_url + REALM + TOKEN, data={"grant_type": "client_credentials", **CREDENTIALS}
+            ).json()["access_token"],
+        )
+        fleet_of_accept = records(receiver, "invitation.accepted")
+        ids["fleet_id"] = next(r["fleet_id"] for r in fleet_of_accept if r["fleet_ref"] == "CONTRACT-1")
+        yield ids
+    finally:
+        receiver.close()
+        sandbox_factory.stop(sandbox)
+
+
+def call(world: dict[str, Any], case: Case):
+    sandbox = world["sandbox"]
+    template = case.url or case.path
+    if case.spec == "authentication":
+        template = REALM + template
+    url = sandbox.base_url + template.format(**world)
+    headers = {"Authorization": f"Bearer {sandbox.token()}"} if case.auth else {}
+    form = {k: v.format(**world) for k, v in case.form.items()} if case.form is not None else None
+    if case.faults:
+        sandbox.admin("PUT", "/faults", json=case.faults).raise_for_status()
+    try:
+        return sandbox.http.request(
+            case.method, url, headers=headers, json=case.json, params=case.params, data=form, timeout=10
+        )
+    finally:
+        if case.faults:
+            sandbox.admin("DELETE", "/faults").raise_for_status()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_response_matches_catena_schema(world: dict[str, Any], case: Case) -> None:
+    response = call(world, case)
+    assert response.status_code == case.status, response.text
+    if case.status == 503:  # a fault burst: Catena documents no 503, so only its common error shape is checked
+        assert response.json() == {"code": 503, "message": "Service Unavailable", "detail": response.json()["detail"]}
+        return
+    document = spec(case.spec)
+    schema = document.response_schema(case.method, case.path, case.status)
+    if case.status == 204 or schema is None or (schema == {} and not response.content):
+        assert response.content in (b"", b"{}"), "an operation without a response schema answers with no body"
+        return
+    errors = document.errors(schema, response.json())
+    assert errors == [], f"{case.id} does not match Catena's schema:\n" + "\n".join(errors[:20])
+
+
+def test_webhook_envelopes_match_event_schemas(world: dict[str, Any]) -> None:
+    receiver: Receiver = world["receiver"]
+    document = spec("notifications")
+    schemas = document.components["schemas"]
+    checked = set()
+    for envelope in receiver.events():
+        name = event_schema_name(envelope["event_name"])
+        if name not in schemas:  # webhook.activated/paused: documented events without a published schema
+            assert envelope["event_name"] in ("webhook.activated", "webhook.paused")
+            continue
+        errors = document.errors({"$ref": f"#/components/schemas/{name}"}, envelope)
+        assert errors == [], f"{envelope['event_name']}: " + "\n".join(errors[:10])
+        checked.add(envelope["event_name"])
+    assert checked >= {
+        "invitation.created",
+        "invitation.sent",
+        "invitation.viewed",
+        "invitation.accepted",
+        "invitation.declined",
+        "invitation.expired",
+        "share_agreement.created",
+        "connection.created",
+        "connection.staled",
+        "fleet_connection.created",
+        "execution.failed",
+        "schedule.deactivated",
+        "webhook.created",
+    }
+
+
+def _shape(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "{}", path)
+
+
+def test_every_served_endpoint_is_in_catenas_specs_and_checked(world: dict[str, Any]) -> None:
+    sandbox = world["sandbox"]
+    served = sandbox.http.get(sandbox.base_url + "/openapi.json").json()["paths"]
+    checked = {(c.method, _shape(c.url or c.path)) for c in CASES}
+    missing, unknown = [], []
+    for path, operations in served.items():
+        if not path.startswith(("/v2/", REALM)):
+            continue  # the sandbox's own admin API and Connect page
+        for method in operations:
+            method = method.upper()
+            spec_path = path.replace("/share_agreements", "/share-agreements").removeprefix(REALM)
+            service = "authentication" if path.startswith(REALM) else path.split("/")[2]
+            if not spec(service).has(method, spec_path):
+                unknown.append(f"{method} {path}")
+            if (method, _shape(path.removeprefix(REALM))) not in checked:
+                missing.append(f"{method} {path}")
+    assert unknown == [], "served but not in Catena's specs"
+    assert missing == [], "served but not checked by a contract case"
