@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
+
+#: Reference signature vectors computed independently from Catena's documented formula (copied
+#: unchanged from the shared research folder, so no test depends on anything outside the repository).
+WEBHOOK_VECTORS: list[dict[str, str]] = json.loads(
+    (Path(__file__).parents[2] / "data" / "catena-webhook-vectors.json").read_text()
+)["vectors"]
 
 INVITATION_ID = "019c776d-80e5-766d-8f00-00000000000a"
 FLEET_ID = "019c776d-80e5-766d-8f00-0000000000f1"

@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 from pydantic import ValidationError
 
@@ -23,7 +20,7 @@ from catena_airflow.client.events import (
 from catena_airflow.client.models import ConnectionStatus, InvitationStatus
 from tests.unit.client import payloads
 
-VECTORS = json.loads((Path(__file__).parents[2] / "data" / "catena-webhook-vectors.json").read_text())["vectors"]
+VECTORS = payloads.WEBHOOK_VECTORS
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -15,10 +14,9 @@ from catena_airflow.client.signature import (
     is_timestamp_fresh,
     verify_signature,
 )
+from tests.unit.client import payloads
 
-# Reference vectors computed independently from Catena's documented formula (copied unchanged from
-# the shared research folder, so the test does not depend on anything outside the repository).
-VECTORS = json.loads((Path(__file__).parents[2] / "data" / "catena-webhook-vectors.json").read_text())["vectors"]
+VECTORS = payloads.WEBHOOK_VECTORS
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
