@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 from catena_airflow import __version__
 from catena_airflow.client.auth import DEFAULT_REFRESH_MARGIN_SECONDS, TokenProvider
-from catena_airflow.client.errors import CatenaAPIError, CatenaAuthError
+from catena_airflow.client.errors import CatenaAPIError, CatenaAuthError, CatenaError
 from catena_airflow.client.http import HttpTransport, RetryPolicy
 from catena_airflow.client.models import (
     CatenaModel,
@@ -112,6 +112,12 @@ class CatenaClient:
     def close(self) -> None:
         self.session.close()
 
+    def __enter__(self) -> CatenaClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # ------------------------------------------------------------------ token
 
     def fetch_token(self) -> Token:
@@ -132,7 +138,7 @@ class CatenaClient:
                     path=error.path,
                 ) from None
             raise
-        return Token.model_validate(response.json())
+        return Token.model_validate(_json(response))
 
     # ------------------------------------------------------------------ invitations
 
@@ -144,7 +150,7 @@ class CatenaClient:
         """
         body = _body(invitation, InvitationCreate, fields)
         response = self._send("POST", "/v2/orgs/invitations", json_body=body, retry_ambiguous=True)
-        created = Invitation.model_validate(response.json())
+        created = Invitation.model_validate(_json(response))
         created._http_status = response.status_code
         return created
 
@@ -219,7 +225,7 @@ class CatenaClient:
         Retried on ambiguous failures: activating an active schedule is a no-op.
         """
         path = f"/v2/integrations/connections/{_seg(connection_id)}/schedules/{_seg(schedule_id)}/activate"
-        return Schedule.model_validate(self._send("POST", path, retry_ambiguous=True).json())
+        return Schedule.model_validate(_json(self._send("POST", path, retry_ambiguous=True)))
 
     def list_executions(self, connection_id: str, schedule_id: str, *, size: int | None = None) -> Paginator[Execution]:
         path = f"/v2/integrations/connections/{_seg(connection_id)}/schedules/{_seg(schedule_id)}/executions"
@@ -245,7 +251,7 @@ class CatenaClient:
         response = self._send(
             "POST", "/v2/notifications/webhooks", json_body=body, retry_ambiguous=False, extra_secrets=[secret]
         )
-        payload = response.json()
+        payload = _json(response)
         items = payload if isinstance(payload, list) else [payload]
         return [WebhookSubscription.model_validate(item) for item in items]
 
@@ -270,7 +276,7 @@ class CatenaClient:
             retry_ambiguous=True,
             extra_secrets=[body.get("secret")],
         )
-        return WebhookSubscription.model_validate(response.json())
+        return WebhookSubscription.model_validate(_json(response))
 
     def delete_webhook_subscription(self, webhook_id: str) -> None:
         self._send("DELETE", f"/v2/notifications/webhooks/{_seg(webhook_id)}")
@@ -278,11 +284,11 @@ class CatenaClient:
     def activate_webhook_subscription(self, webhook_id: str) -> WebhookSubscription:
         """Resume a ``stale`` or ``paused`` subscription (idempotent, so retried)."""
         path = f"/v2/notifications/webhooks/{_seg(webhook_id)}/activate"
-        return WebhookSubscription.model_validate(self._send("POST", path, retry_ambiguous=True).json())
+        return WebhookSubscription.model_validate(_json(self._send("POST", path, retry_ambiguous=True)))
 
     def pause_webhook_subscription(self, webhook_id: str) -> WebhookSubscription:
         path = f"/v2/notifications/webhooks/{_seg(webhook_id)}/pause"
-        return WebhookSubscription.model_validate(self._send("POST", path, retry_ambiguous=True).json())
+        return WebhookSubscription.model_validate(_json(self._send("POST", path, retry_ambiguous=True)))
 
     def list_webhook_logs(
         self,
@@ -386,7 +392,7 @@ class CatenaClient:
         )
 
     def _get(self, path: str, model: type[ModelT], params: Mapping[str, Any] | None = None) -> ModelT:
-        return model.model_validate(self._send("GET", path, params=params).json())
+        return model.model_validate(_json(self._send("GET", path, params=params)))
 
     def _paginate(
         self, path: str, model: type[ModelT], filters: Mapping[str, Any], size: int | None
@@ -396,9 +402,22 @@ class CatenaClient:
 
         def fetch(cursor: str | None) -> Page[ModelT]:
             params = dict(base) if cursor is None else {**base, "cursor": cursor}
-            return page_model.model_validate(self._send("GET", path, params=params).json())
+            return page_model.model_validate(_json(self._send("GET", path, params=params)))
 
         return Paginator(fetch)
+
+
+def _json(response: requests.Response) -> Any:
+    """The decoded body of a successful response; a clear error when it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        kind = response.headers.get("Content-Type", "no content type")
+        path = urlsplit(response.url or "").path
+        raise CatenaError(
+            f"{response.request.method if response.request else ''} {path} -> HTTP {response.status_code}: "
+            f"expected JSON, got {kind!r} ({len(response.content)} bytes)"
+        ) from None
 
 
 def _base_url(url: str, name: str) -> str:

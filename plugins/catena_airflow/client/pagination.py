@@ -38,7 +38,7 @@ class Paginator(Generic[ItemT]):
         Raises :class:`CatenaError` if the API hands back a cursor it already gave, which would
         otherwise loop forever.
         """
-        seen: set[str] = set()
+        seen: set[str] = {cursor} if cursor else set()
         fetched = 0
         while True:
             page = self._fetch_page(cursor)

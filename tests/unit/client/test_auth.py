@@ -5,6 +5,7 @@ import threading
 from urllib.parse import parse_qs
 
 import pytest
+import requests
 
 from catena_airflow.client import CatenaAuthError, CatenaClient
 from tests.unit.client.conftest import ACCESS_TOKEN, API, AUTH, CLIENT_ID, CLIENT_SECRET, SECOND_TOKEN
@@ -138,3 +139,17 @@ def test_bad_configuration_is_refused(kwargs):
     options = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "api_url": API, "auth_url": AUTH, **kwargs}
     with pytest.raises(ValueError):
         CatenaClient(**options)
+
+
+def test_client_is_a_context_manager_closing_its_session():
+    class RecordingSession(requests.Session):
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+            super().close()
+
+    session = RecordingSession()
+    with CatenaClient(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, api_url=API, auth_url=AUTH, session=session):
+        assert not session.closed
+    assert session.closed

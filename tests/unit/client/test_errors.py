@@ -109,3 +109,9 @@ def test_non_json_error_body(client, requests_mock):
         client.get_invitation("i1")
     assert caught.value.message == "Not Found"
     assert caught.value.detail == "<html>nginx</html>"
+
+
+def test_success_without_json_is_a_clear_error(client, requests_mock):
+    requests_mock.get(URL, status_code=200, text="<html>captive portal</html>", headers={"Content-Type": "text/html"})
+    with pytest.raises(CatenaError, match=r"GET /v2/orgs/invitations/i1 -> HTTP 200: expected JSON, got 'text/html'"):
+        client.get_invitation("i1")

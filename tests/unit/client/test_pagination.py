@@ -87,3 +87,9 @@ def test_repeated_cursor_is_a_loop_error(client, requests_mock):
     requests_mock.get(URL, [looping, looping, looping])
     with pytest.raises(CatenaError, match="pagination loop"):
         client.list_invitations().all()
+
+
+def test_resuming_cursor_handed_back_again_is_a_loop_error(client, requests_mock):
+    requests_mock.get(URL, json=payloads.page([payloads.invitation()], next_page="saved"))
+    with pytest.raises(CatenaError, match="pagination loop"):
+        list(client.list_invitations().pages(cursor="saved"))
