@@ -44,17 +44,17 @@ events = Table(
     # Monotonic cursor for watchers; commit order equals seq order (see store.py).
     Column("seq", SEQ_TYPE, primary_key=True, autoincrement=True),
     # Catena's event id (stable across retries and DLQ replays); the dedupe key.
-    Column("event_id", String(100), nullable=False),
-    Column("event_name", String(128), nullable=False),
-    Column("webhook_id", String(64)),
-    Column("request_id", String(128)),
+    Column("event_id", String(), nullable=False),
+    Column("event_name", String(), nullable=False),
+    Column("webhook_id", String()),
+    Column("request_id", String()),
     Column("received_at", UTC_DATETIME, nullable=False),
     Column("event_timestamp", UTC_DATETIME),
-    Column("fleet_id", String(64)),
-    Column("fleet_ref", String(255)),
+    Column("fleet_id", String()),
+    Column("fleet_ref", String()),
     # Set once the event is correlated with an onboarding; NULL while it is held (or not onboarding-related).
-    Column("invitation_id", String(64)),
-    Column("connection_id", String(64)),
+    Column("invitation_id", String()),
+    Column("connection_id", String()),
     # An onboarding-family event that names only a fleet/connection not yet linked to an invitation.
     Column("held", Boolean, nullable=False, default=False),
     Column("delivery_attempt", Integer),
@@ -70,17 +70,17 @@ events = Table(
 onboardings = Table(
     "catena_onboardings",
     metadata,
-    Column("invitation_id", String(64), primary_key=True),
-    Column("fleet_ref", String(255)),
-    Column("fleet_id", String(64)),
-    Column("stage", String(32), nullable=False),
-    Column("invitation_status", String(32)),
+    Column("invitation_id", String(), primary_key=True),
+    Column("fleet_ref", String()),
+    Column("fleet_id", String()),
+    Column("stage", String(), nullable=False),
+    Column("invitation_status", String()),
     Column("decline_reason", Text),
     Column("magic_link", Text),
     Column("expires_at", UTC_DATETIME),
     Column("connected_at", UTC_DATETIME),
-    Column("dag_id", String(250)),
-    Column("run_id", String(250)),
+    Column("dag_id", String()),
+    Column("run_id", String()),
     # The rest of the projected state (stage times, share agreement, connections, schedules,
     # redirects, last-writer-wins clocks) as one JSON document: read and written as a whole.
     Column("state", JSON, nullable=False),
@@ -96,17 +96,17 @@ onboardings = Table(
 onboarding_connections = Table(
     "catena_onboarding_connections",
     metadata,
-    Column("connection_id", String(64), primary_key=True),
-    Column("invitation_id", String(64), nullable=False),
+    Column("connection_id", String(), primary_key=True),
+    Column("invitation_id", String(), nullable=False),
 )
 
 subscriptions = Table(
     "catena_subscriptions",
     metadata,
-    Column("webhook_id", String(64), primary_key=True),
+    Column("webhook_id", String(), primary_key=True),
     # "fernet:<token>" or "plain:<secret>" (see crypto.py).
     Column("secret", Text, nullable=False),
-    Column("event_name", String(128)),
+    Column("event_name", String()),
     Column("url", Text),
     Column("updated_at", UTC_DATETIME, nullable=False),
 )
@@ -115,7 +115,7 @@ subscriptions = Table(
 receiver_counters = Table(
     "catena_receiver_counters",
     metadata,
-    Column("counter", String(64), primary_key=True),
+    Column("counter", String(), primary_key=True),
     Column("hour", UTC_DATETIME, primary_key=True),
     Column("count", BigInteger, nullable=False),
 )

@@ -78,12 +78,15 @@ class IncomingEvent:
     ) -> IncomingEvent:
         """From the client's ``WebhookEnvelope`` (or a dict of the same fields) and the exact body bytes."""
         body = _redact(raw_body if isinstance(raw_body, str) else raw_body.decode("utf-8"))
-        event_id = _field(envelope, "id")
+        event_id = _opt_str(_field(envelope, "id"))
         if not event_id:
             # Catena documents ``id`` as nullable; the body hash keeps redeliveries of one message unique.
             event_id = "sha256:" + hashlib.sha256(body.encode()).hexdigest()
+        elif len(event_id) > _MAX_KEY_LENGTH:
+            # Catena's ids are UUIDs; hashing an absurd one keeps it unique and indexable.
+            event_id = "sha256:" + hashlib.sha256(event_id.encode()).hexdigest()
         return cls(
-            event_id=str(event_id),
+            event_id=event_id,
             event_name=str(_field(envelope, "event_name") or ""),
             webhook_id=_opt_str(_field(envelope, "webhook_id")),
             event_timestamp=projection.to_utc(_field(envelope, "timestamp")),
@@ -99,6 +102,8 @@ class IncomingEvent:
             self.event_id, self.event_name, self.data, self.event_timestamp or self.received_at
         )
 
+
+_MAX_KEY_LENGTH = 200
 
 # Fleet-side credentials Catena includes in invitation records; the inbox never keeps them.
 _REDACTED_FIELDS = ("pre_registration_access_token", "pre_registration_refresh_token")

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+
+import pytest
+
+from catena_airflow.webhooks.body import (
+    BadEncoding,
+    BodyTooLarge,
+    UnsupportedEncoding,
+    decode_body,
+    gunzip_limited,
+    read_limited,
+)
+
+
+async def _chunks(*parts: bytes):
+    for part in parts:
+        yield part
+
+
+class _Endless:
+    """A body stream that never ends; counts what the reader pulled."""
+
+    def __init__(self) -> None:
+        self.pulled = 0
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self) -> bytes:
+        self.pulled += 1
+        return b"x" * 1024
+
+
+def test_read_limited_collects_chunks():
+    assert asyncio.run(read_limited(_chunks(b"ab", b"cd"), 4)) == b"abcd"
+
+
+def test_read_limited_stops_early_on_a_huge_body():
+    stream = _Endless()
+    with pytest.raises(BodyTooLarge):
+        asyncio.run(read_limited(stream, 10 * 1024))
+    assert stream.pulled == 11  # stopped at the first chunk over the limit, not at the end
+
+
+def test_gunzip_round_trip_and_multi_member():
+    assert gunzip_limited(gzip.compress(b"hello"), 5) == b"hello"
+    assert gunzip_limited(gzip.compress(b"he") + gzip.compress(b"llo"), 10) == b"hello"
+
+
+def test_gzip_bomb_is_stopped_at_the_cap():
+    bomb = gzip.compress(b"\0" * (64 * 1024 * 1024))  # 64 MiB of zeros, ~64 KiB compressed
+    assert len(bomb) < 100 * 1024
+    with pytest.raises(BodyTooLarge):
+        gunzip_limited(bomb, 1024 * 1024)
+
+
+def test_cap_applies_across_members():
+    with pytest.raises(BodyTooLarge):
+        gunzip_limited(gzip.compress(b"a" * 6) + gzip.compress(b"b" * 6), 10)
+
+
+@pytest.mark.parametrize("data", [b"not gzip", gzip.compress(b"hello world")[:-6], os.urandom(64)])
+def test_invalid_or_truncated_gzip(data):
+    with pytest.raises(BadEncoding):
+        gunzip_limited(data, 1024)
+
+
+def test_content_encodings():
+    assert decode_body(b"{}", None, 10) == b"{}"
+    assert decode_body(b"{}", "identity", 10) == b"{}"
+    assert decode_body(gzip.compress(b"{}"), "GZIP", 10) == b"{}"
+    with pytest.raises(BodyTooLarge):
+        decode_body(b"x" * 11, None, 10)
+    with pytest.raises(UnsupportedEncoding):
+        decode_body(b"{}", "br", 10)

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+import pytest
+
+from catena_airflow.webhooks.cli import build_parser
+
+
+def test_serve_defaults():
+    args = build_parser().parse_args(["serve"])
+    assert (args.host, args.port, args.access_log) == ("127.0.0.1", 8091, False)
+
+
+def test_serve_options():
+    args = build_parser().parse_args(["serve", "--host", "0.0.0.0", "--port", "9000", "--log-level", "debug"])
+    assert (args.host, args.port, args.log_level) == ("0.0.0.0", 9000, "debug")
+
+
+def test_a_command_is_required():
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([])

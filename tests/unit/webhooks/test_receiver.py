@@ -1,0 +1,231 @@
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from catena_airflow.inbox import InboxStore, Stage
+from tests.unit.inbox import fleet_events as fe
+from tests.unit.webhooks.conftest import receiver_store
+from tests.unit.webhooks.signing import SECRET, delivery, sign, timestamp
+
+URL = "/catena/webhooks"
+VECTORS = json.loads((Path(__file__).parents[2] / "data" / "catena-webhook-vectors.json").read_text())["vectors"]
+
+
+def post(client, body: bytes, url: str = URL, **kwargs):
+    content, headers = delivery(body, **kwargs)
+    return client.post(url, content=content, headers=headers)
+
+
+def test_signed_gzip_delivery_is_committed_then_acknowledged(client):
+    env = fe.happy()[0]
+    response = post(client, fe.body(env))
+    assert (response.status_code, response.json()) == (202, {"status": "accepted"})
+    store = receiver_store(client)
+    [stored] = store.events_after(0)
+    assert stored.event_id == env["id"] and stored.payload == env and stored.request_id
+    assert store.get_onboarding(fe.INVITATION_ID).stage is Stage.INVITED
+
+
+def test_both_paths_answer(client):
+    envs = fe.happy()
+    assert post(client, fe.body(envs[0]), url="/webhooks").status_code == 202
+    assert post(client, fe.body(envs[1]), url="/catena/webhooks").status_code == 202
+    assert len(receiver_store(client).events_after(0)) == 2
+
+
+def test_duplicate_is_acknowledged_and_not_stored_twice(client):
+    body = fe.body(fe.happy()[0])
+    assert post(client, body).json() == {"status": "accepted"}
+    again = post(client, body, ts=timestamp(-5))  # a retry: new timestamp and signature, same event id
+    assert (again.status_code, again.json()) == (202, {"status": "duplicate"})
+    assert len(receiver_store(client).events_after(0)) == 1
+    assert receiver_store(client).webhook_stats().duplicates_dropped == 1
+
+
+def test_a_whole_onboarding_over_http(client):
+    for env in reversed(fe.happy()):  # worst case: last event first
+        assert post(client, fe.body(env)).status_code == 202
+    assert receiver_store(client).get_onboarding(fe.INVITATION_ID).stage is Stage.CONNECTED
+
+
+def test_unknown_event_names_are_stored(client):
+    env = fe.envelope(1, "trailer_vehicle_association.added", {"id": "a-1", "fleet_id": fe.FLEET_ID})
+    assert post(client, fe.body(env)).status_code == 202
+    assert receiver_store(client).events_after(0)[0].event_name == "trailer_vehicle_association.added"
+
+
+def test_uncompressed_body_is_accepted_when_no_encoding_is_declared(client):
+    assert post(client, fe.body(fe.happy()[0]), compress=False).status_code == 202
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_reference_vectors_verify(make_client, sqlite_url, vector):
+    client = make_client(sqlite_url, secrets=(vector["secret"],), max_timestamp_age_seconds=10**10)
+    body = vector["uncompressed_body"].encode()
+    assert sign(vector["secret"], vector["x_catena_timestamp"], body) == vector["x_catena_signature"]
+    response = post(client, body, secret=vector["secret"], ts=vector["x_catena_timestamp"])
+    assert response.status_code == 202
+
+
+def test_subscription_secret_from_the_inbox_is_used(make_client, sqlite_url):
+    store = InboxStore(sqlite_url)
+    store.migrate()
+    store.save_subscription_secret("wh-stored", "stored-secret")
+    client = make_client(sqlite_url, secrets=())
+    body = fe.body(fe.happy()[0])
+    assert post(client, body, secret="stored-secret", webhook_id="wh-stored").status_code == 202
+    # The stored secret belongs to its subscription only.
+    other = fe.body(fe.happy()[1])
+    assert post(client, other, secret="stored-secret", webhook_id="wh-other").status_code == 401
+
+
+def test_a_subscription_created_after_start_is_picked_up(client):
+    assert post(client, fe.body(fe.happy()[0]), secret="new-secret", webhook_id="wh-new").status_code == 401
+    receiver_store(client).save_subscription_secret("wh-new", "new-secret")
+    client.app.state.receiver.resolver._loaded_at -= 5  # past the miss-refresh interval, without sleeping
+    assert post(client, fe.body(fe.happy()[0]), secret="new-secret", webhook_id="wh-new").status_code == 202
+
+
+def test_rotation_list_from_the_environment(make_client, sqlite_url, monkeypatch):
+    monkeypatch.setenv("CATENA_WEBHOOK_SECRET", "old-secret, new-secret")
+    client = make_client(sqlite_url, secrets=())
+    envs = fe.happy()
+    assert post(client, fe.body(envs[0]), secret="old-secret").status_code == 202
+    assert post(client, fe.body(envs[1]), secret="new-secret").status_code == 202
+    assert post(client, fe.body(envs[2]), secret="other").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["wrong secret", "other body", "missing signature", "missing timestamp", "signature of other timestamp"],
+)
+def test_bad_signatures_are_401(client, tamper, caplog):
+    body = fe.body(fe.happy()[0])
+    content, headers = delivery(body, secret="wrong" if tamper == "wrong secret" else SECRET)
+    if tamper == "other body":
+        content = gzip.compress(body.replace(b"FLEET-42", b"FLEET-43"))
+    elif tamper == "missing signature":
+        del headers["X-Catena-Signature"]
+    elif tamper == "missing timestamp":
+        del headers["X-Catena-Timestamp"]
+    elif tamper == "signature of other timestamp":
+        headers["X-Catena-Timestamp"] = timestamp(-1)
+        headers["X-Catena-Signature"] = sign(SECRET, timestamp(-2), body)
+    with caplog.at_level(logging.WARNING):
+        response = client.post(URL, content=content, headers=headers)
+    assert (response.status_code, response.json()) == (401, {"detail": "unauthorized"})
+    assert receiver_store(client).events_after(0) == []
+    assert headers["X-Request-ID"] in caplog.text and headers["X-Webhook-ID"] in caplog.text
+    assert SECRET not in caplog.text and "FLEET-42" not in caplog.text
+
+
+@pytest.mark.parametrize(("offset", "status"), [(-299, 202), (-301, 401), (299, 202), (301, 401), (-86400, 401)])
+def test_timestamp_window_is_five_minutes_both_ways(client, offset, status):
+    assert post(client, fe.body(fe.happy()[0]), ts=timestamp(offset)).status_code == status
+
+
+@pytest.mark.parametrize("ts", ["yesterday", "2026-03-01T12:00:00", ""])
+def test_unusable_timestamps_are_401(client, ts):
+    content, headers = delivery(fe.body(fe.happy()[0]))
+    headers["X-Catena-Timestamp"] = ts
+    headers["X-Catena-Signature"] = sign(SECRET, ts, fe.body(fe.happy()[0]))
+    assert client.post(URL, content=content, headers=headers).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"version": "1.0", "webhook_id": "w"}',  # no data
+        b'{"version": "", "webhook_id": "w", "data": []}',
+        b'{"version": "1.0", "webhook_id": "w", "data": {"id": 1}}',
+        b"\xff\xfe\x00",
+    ],
+)
+def test_signed_but_malformed_bodies_are_400(client, body):
+    response = post(client, body)
+    assert (response.status_code, response.json()) == (400, {"detail": "malformed request"})
+    assert receiver_store(client).events_after(0) == []
+
+
+def test_invalid_gzip_is_400(client):
+    body = fe.body(fe.happy()[0])
+    _, headers = delivery(body)
+    assert client.post(URL, content=b"\x1f\x8bnot really gzip", headers=headers).status_code == 400
+
+
+def test_unsupported_encoding_is_415(client):
+    content, headers = delivery(fe.body(fe.happy()[0]))
+    headers["Content-Encoding"] = "br"
+    assert client.post(URL, content=content, headers=headers).status_code == 415
+
+
+def test_oversize_compressed_body_is_413(make_client, sqlite_url):
+    client = make_client(sqlite_url, max_body_bytes=2048)
+    env = fe.envelope(1, "vehicle.modified", {"id": "v", "blob": "x" * 100_000})
+    content, headers = delivery(fe.body(env), compress=False)
+    assert client.post(URL, content=content, headers=headers).status_code == 413
+
+
+def test_oversize_streamed_body_without_length_is_413(make_client, sqlite_url):
+    client = make_client(sqlite_url, max_body_bytes=2048)
+    content, headers = delivery(fe.body(fe.happy()[0]))
+
+    def chunks():  # chunked transfer encoding: no Content-Length to check up front
+        yield content
+        for _ in range(10):
+            yield b"\0" * 1024
+
+    assert client.post(URL, content=chunks(), headers=headers).status_code == 413
+
+
+def test_gzip_bomb_is_413(client):
+    raw = b'{"version":"1.0","webhook_id":"w","data":[{"pad":"' + b"0" * (20 * 1024 * 1024) + b'"}]}'
+    content, headers = delivery(raw)
+    assert len(content) < 1024 * 1024  # small on the wire
+    response = client.post(URL, content=content, headers=headers)
+    assert (response.status_code, response.json()) == (413, {"detail": "payload too large"})
+
+
+def test_inbox_down_is_503_and_never_401(make_client, tmp_path, caplog):
+    unreachable = f"sqlite:///{tmp_path / 'no-such-dir' / 'inbox.db'}"
+    client = make_client(unreachable)
+    content, headers = delivery(fe.body(fe.happy()[0]))
+    with caplog.at_level(logging.ERROR):
+        response = client.post(URL, content=content, headers=headers)
+    assert (response.status_code, response.json()) == (503, {"detail": "temporarily unavailable"})
+    assert headers["X-Request-ID"] in caplog.text and SECRET not in caplog.text
+    # Without a configured secret the right one may be in the unreachable inbox: still 503, not 401.
+    client = make_client(unreachable, secrets=())
+    assert post(client, fe.body(fe.happy()[0]), secret="only-in-the-inbox").status_code == 503
+
+
+def test_inbox_recovers_after_an_outage(make_client, tmp_path):
+    folder = tmp_path / "later"
+    client = make_client(f"sqlite:///{folder / 'inbox.db'}")
+    body = fe.body(fe.happy()[0])
+    assert post(client, body).status_code == 503
+    folder.mkdir()
+    assert post(client, body).status_code == 202  # Catena's retry lands once the inbox is back
+
+
+def test_receiver_counters_reach_the_dashboard(client):
+    assert post(client, fe.body(fe.happy()[0]), secret="wrong").status_code == 401
+    assert post(client, b"nope").status_code == 400
+    assert post(client, fe.body(fe.happy()[0])).status_code == 202  # counters ride along with this commit
+    stats = receiver_store(client).webhook_stats()
+    assert (stats.signature_failures, stats.rejected, stats.events_total) == (1, 1, 1)
+
+
+def test_get_is_not_allowed(client):
+    assert client.get(URL).status_code == 405
+
+
+def test_healthz(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
