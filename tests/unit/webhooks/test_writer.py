@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from catena_airflow.inbox import IncomingEvent, InboxStore, RecordOutcome
+from catena_airflow.inbox import InboxStore, IncomingEvent, RecordOutcome
 from catena_airflow.webhooks.writer import GroupCommitWriter
 from tests.unit.inbox import fleet_events as fe
 
