@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from catena_airflow.inbox.models import Stage
+from catena_airflow.ui.alerts import alert_list
 from catena_airflow.ui.auth import REQUIRE_AIRFLOW_LOGIN
 from catena_airflow.ui.dag_runs import run_states
 from catena_airflow.ui.fleet_view import fleet_row
@@ -24,7 +25,6 @@ from catena_airflow.ui.schemas import (
     FleetRow,
     Funnel,
     HourlyEvents,
-    OperationalAlert,
     WebhookHealth,
 )
 from catena_airflow.ui.sources import DashboardSources, dashboard_sources
@@ -115,38 +115,8 @@ def get_stuck(sources: Sources, limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SI
 
 @router.get("/alerts", response_model=AlertList, summary="Open operational alerts")
 def get_alerts(sources: Sources) -> AlertList:
-    """Stale connections and deactivated schedules that are still open, per fleet."""
-    alerts: list[OperationalAlert] = []
-    for onboarding in sources.queries.with_operational_issues():
-        common = {
-            "invitation_id": onboarding.invitation_id,
-            "fleet_ref": onboarding.fleet_ref,
-            "fleet_id": onboarding.fleet_id,
-        }
-        for conn in sorted(onboarding.connections.values(), key=lambda c: c.connection_id):
-            if conn.status == "stale":
-                alerts.append(
-                    OperationalAlert(
-                        kind="stale_connection",
-                        connection_id=conn.connection_id,
-                        since=conn.at,
-                        detail="Connection is stale: the fleet's telematics provider stopped answering",
-                        **common,
-                    )
-                )
-        for sched in sorted(onboarding.schedules.values(), key=lambda s: s.schedule_id):
-            if sched.status != "active":
-                alerts.append(
-                    OperationalAlert(
-                        kind="deactivated_schedule",
-                        connection_id=sched.connection_id,
-                        schedule_id=sched.schedule_id,
-                        since=sched.at,
-                        detail=f"Schedule {sched.resource or ''} is {sched.status}".replace("  ", " "),
-                        **common,
-                    )
-                )
-    return AlertList(total=len(alerts), items=alerts)
+    """Stale connections and deactivated schedules still open, each with the run handling it when known."""
+    return alert_list(sources.queries)
 
 
 @router.get("/webhooks/health", response_model=WebhookHealth, summary="Webhook receiver health")

@@ -19,7 +19,8 @@ from sqlalchemy import Row, select
 from catena_airflow.inbox import InboxStore
 from catena_airflow.inbox.models import FAILURE_STAGES, PROGRESS_STAGES, Onboarding, Stage
 from catena_airflow.inbox.projection import to_onboarding, to_utc
-from catena_airflow.inbox.schema import onboardings
+from catena_airflow.inbox.schema import events, onboardings
+from catena_airflow.ui.dag_runs import InboxEventRef
 from catena_airflow.ui.fleet_view import fleet_health, invited_at, reached_stages, stuck_reasons
 from catena_airflow.ui.schemas import Funnel, FunnelStage
 from catena_airflow.ui.settings import DashboardSettings
@@ -137,6 +138,21 @@ class DashboardQueries:
     def with_operational_issues(self) -> list[Onboarding]:
         """Connecting or connected fleets with a stale connection, a deactivated schedule or failed runs."""
         return [o for o in self._all(OPERATIONAL_STAGES) if fleet_health(o).status == "attention"]
+
+    def latest_events(self, event_name: str, connection_ids: Sequence[str]) -> dict[str, InboxEventRef]:
+        """The most recent inbox event named ``event_name`` per connection id (the alert's origin)."""
+        if not connection_ids:
+            return {}
+        query = (
+            select(events.c.connection_id, events.c.event_id, events.c.received_at)
+            .where(events.c.event_name == event_name, events.c.connection_id.in_(sorted(set(connection_ids))))
+            .order_by(events.c.seq)
+        )
+        with self._store.engine.connect() as conn:
+            return {
+                row.connection_id: InboxEventRef(event_id=row.event_id, received_at=to_utc(row.received_at))
+                for row in conn.execute(query)
+            }
 
     def stage_counts(self) -> dict[str, int]:
         """Onboardings per current stage, every stage present (zero when none)."""

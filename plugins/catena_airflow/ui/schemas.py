@@ -82,7 +82,7 @@ class FleetPage(BaseModel):
 
 
 class OperationalAlert(BaseModel):
-    kind: Literal["stale_connection", "deactivated_schedule", "failed_executions"]
+    kind: Literal["stale_connection", "deactivated_schedule"]
     invitation_id: str
     fleet_ref: str | None
     fleet_id: str | None

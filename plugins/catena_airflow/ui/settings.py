@@ -21,7 +21,6 @@ class DashboardSettings:
     stuck_after: timedelta = timedelta(hours=24)
     expiry_warning: timedelta = timedelta(hours=24)
     refresh_seconds: int = 5
-    stale_alert_lookback: timedelta = timedelta(days=7)
 
     @classmethod
     def from_airflow_config(cls) -> DashboardSettings:

@@ -41,9 +41,10 @@ def _iso(at: datetime) -> str:
 class InboxSeeder:
     """Writes invitations and webhook events for one inbox, with timestamps relative to ``now``."""
 
-    def __init__(self, store: InboxStore, *, now: datetime) -> None:
+    def __init__(self, store: InboxStore, *, now: datetime, dag_id: str = ONBOARDING_DAG_ID) -> None:
         self.store = store
         self.now = now
+        self.dag_id = dag_id
 
     def invite(self, fleet_ref: str, *, age: timedelta, expires_in: timedelta) -> SeededFleet:
         created = self.now - age
@@ -52,7 +53,7 @@ class InboxSeeder:
             fleet_ref=fleet_ref,
             invitation_id=invitation_id,
             fleet_id=f"fleet-{fleet_ref}",
-            run_id=f"manual__{fleet_ref}",
+            run_id=f"manual__{fleet_ref}__{invitation_id[:8]}",
         )
         invitation = Invitation(
             id=invitation_id,
@@ -63,7 +64,7 @@ class InboxSeeder:
             status="active",
             fleet_ref=fleet_ref,
         )
-        self.store.register_invitation(invitation, dag_id=ONBOARDING_DAG_ID, run_id=fleet.run_id)
+        self.store.register_invitation(invitation, dag_id=self.dag_id, run_id=fleet.run_id)
         return fleet
 
     def event(self, event_name: str, record: dict[str, Any], *, age: timedelta, event_id: str | None = None) -> str:
@@ -138,15 +139,19 @@ class SeededInbox:
     stale_connection_id: str
     deactivated_schedule_id: str
     duplicate_event_id: str
+    stale_event_id: str
+    deactivation_event_id: str
 
     @property
     def all(self) -> tuple[SeededFleet, ...]:
         return (self.connected, self.healthy, self.declined, self.stuck_viewed, self.expiring, self.fresh)
 
 
-def seed_dashboard_inbox(store: InboxStore, *, now: datetime | None = None) -> SeededInbox:
+def seed_dashboard_inbox(
+    store: InboxStore, *, now: datetime | None = None, dag_id: str = ONBOARDING_DAG_ID
+) -> SeededInbox:
     now = now or datetime.now(UTC)
-    seed = InboxSeeder(store, now=now)
+    seed = InboxSeeder(store, now=now, dag_id=dag_id)
     store.save_subscription_secret(WEBHOOK_ID, SUBSCRIPTION_SECRET, event_name="invitation.*")
     week = timedelta(days=7)
 
@@ -164,7 +169,7 @@ def seed_dashboard_inbox(store: InboxStore, *, now: datetime | None = None) -> S
         },
         age=timedelta(hours=5),
     )
-    seed.event(
+    deactivation_event_id = seed.event(
         "schedule.deactivated",
         {
             "id": "sched-acme-locations",
@@ -174,7 +179,7 @@ def seed_dashboard_inbox(store: InboxStore, *, now: datetime | None = None) -> S
         },
         age=timedelta(hours=4),
     )
-    seed.event(
+    stale_event_id = seed.event(
         "connection.staled",
         {"id": stale_connection, "status": "stale", "fleet_id": connected.fleet_id},
         age=timedelta(hours=3),
@@ -213,4 +218,6 @@ def seed_dashboard_inbox(store: InboxStore, *, now: datetime | None = None) -> S
         stale_connection_id=stale_connection,
         deactivated_schedule_id="sched-acme-locations",
         duplicate_event_id=viewed_id,
+        stale_event_id=stale_event_id,
+        deactivation_event_id=deactivation_event_id,
     )
