@@ -34,22 +34,12 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "trailer_vehicle_association": ("added", "modified"),
     "workflow": ("added", "modified", "removed"),
     "resource_operation": ("created", "succeeded", "failed"),
+    "engine_status": ("added", "modified"),
+    "fuel_transaction": ("added", "modified"),
+    "group_message": ("added", "modified"),
+    "message": ("added", "modified"),
 }
-EXTRA_EVENTS = frozenset(
-    {
-        "invitation.rejected",
-        "tsp.created",
-        "tsp.requested",
-        "engine_status.added",
-        "engine_status.modified",
-        "group_message.added",
-        "group_message.modified",
-        "message.added",
-        "message.modified",
-        "fuel_transaction.added",
-        "fuel_transaction.modified",
-    }
-)
+EXTRA_EVENTS = frozenset({"invitation.rejected", "tsp.created", "tsp.requested"})
 CONCRETE_EVENTS = frozenset(f"{family}.{action}" for family, actions in FAMILIES.items() for action in actions) | (
     EXTRA_EVENTS
 )

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import pytest
+
+from catena_sandbox.cli import build_parser, main, settings_from_args
+
+
+def test_defaults_are_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("PORT", "SPEED", "CLIENT_ID", "CLIENT_SECRET", "SIGNING_SECRET", "RATE_429"):
+        monkeypatch.delenv(f"CATENA_SANDBOX_{name}", raising=False)
+    settings = settings_from_args(build_parser().parse_args(["serve"]))
+    assert (settings.host, settings.port, settings.speed) == ("127.0.0.1", 8090, 1.0)
+    assert (settings.client_id, settings.client_secret) == ("sandbox", "sandbox-secret")
+    assert settings.signing_secret == "sandbox-signing-secret"
+    assert settings.faults.rate_429 == 0 and settings.faults.duplicate_rate == 0
+    assert settings.base_url == "http://127.0.0.1:8090"
+
+
+def test_flags_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATENA_SANDBOX_CLIENT_SECRET", "from-env")
+    monkeypatch.setenv("CATENA_SANDBOX_SPEED", "60")
+    args = build_parser().parse_args(
+        ["serve", "--port", "9001", "--speed", "3600", "--duplicate-rate", "0.5", "--rate-5xx", "0.1", "--no-mask-urls"]
+    )
+    settings = settings_from_args(args)
+    assert settings.port == 9001 and settings.speed == 3600  # a flag beats the environment
+    assert settings.client_secret == "from-env"
+    assert settings.faults.duplicate_rate == 0.5 and settings.faults.rate_5xx == 0.1
+    assert settings.mask_urls is False
+    assert settings.scaled(3600) == 1.0 and settings.step == pytest.approx(max(3 / 3600, settings.min_step_seconds))
+
+
+@pytest.mark.parametrize("argv", [["serve", "--speed", "0"], ["serve", "--rate-429", "1.5"]])
+def test_bad_values_are_refused_before_serving(argv: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(argv)

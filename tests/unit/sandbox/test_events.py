@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from catena_sandbox.events import CONCRETE_EVENTS, expand_event_name, matches_filters, normalise_filters
+
+SPEC = Path(__file__).resolve().parents[2] / "data" / "catena-openapi" / "notifications.yaml"
+
+
+@pytest.fixture(scope="module")
+def schemas() -> dict:
+    return yaml.safe_load(SPEC.read_text())["components"]["schemas"]
+
+
+def test_every_event_name_of_the_spec_is_accepted(schemas: dict) -> None:
+    names = set(schemas["WebhookEventNameEnum"]["enum"]) | set(schemas["WebhookCatchAllEvents"]["enum"])
+    refused = sorted(name for name in names if expand_event_name(name) is None)
+    assert refused == []
+
+
+def test_catch_alls_expand_to_concrete_events_of_their_family() -> None:
+    assert expand_event_name("connection.*") == ["connection.created", "connection.staled"]
+    assert expand_event_name("schedule.*") == ["schedule.deactivated"]
+    for name in expand_event_name("invitation.*") or []:
+        assert name in CONCRETE_EVENTS and name.startswith("invitation.")
+    assert "invitation.rejected" not in (expand_event_name("invitation.*") or [])
+    assert expand_event_name("nothing.*") is None and expand_event_name("vehicle.exploded") is None
+
+
+@pytest.mark.parametrize(
+    ("filters", "record", "expected"),
+    [
+        (None, {}, True),
+        ({"fleet_ids": ["f1"]}, {"fleet_id": "f1"}, True),
+        ({"fleet_ids": ["f1"]}, {"fleet_id": "f2"}, False),
+        ({"fleet_ids": ["f1"]}, {"fleet_ref": "r1"}, False),
+        ({"fleet_refs": ["r1"]}, {"fleet_ref": "r1", "fleet_id": None}, True),
+        ({"fleet_ids": ["f1"], "fleet_refs": ["r1"]}, {"fleet_id": "f9", "fleet_ref": "r1"}, True),
+        ({"fleet_ids": ["f1"], "fleet_refs": ["r1"]}, {"fleet_id": "f9", "fleet_ref": "r9"}, False),
+        ({"fleet_ids": ["f1"], "fleet_refs": ["r1"]}, {}, False),
+    ],
+)
+def test_filters_or_across_lists(filters: dict | None, record: dict, expected: bool) -> None:
+    assert matches_filters(normalise_filters(filters), record) is expected
+
+
+def test_empty_filters_mean_no_filter_and_are_normalised() -> None:
+    assert normalise_filters({"fleet_ids": [], "fleet_refs": None}) is None
+    assert normalise_filters({"fleet_refs": ["b", "a"]}) == {"fleet_ids": None, "fleet_refs": ["a", "b"]}
