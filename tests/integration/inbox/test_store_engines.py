@@ -59,7 +59,7 @@ def test_same_event_from_many_writers_is_stored_once(inbox_url, store):
     env = fe.happy()[0]
     try:
         with ThreadPoolExecutor(8) as pool:
-            outcomes = list(pool.map(lambda i: (others + [store])[i % 4].record_event(env, fe.body(env)), range(16)))
+            outcomes = list(pool.map(lambda i: ([*others, store])[i % 4].record_event(env, fe.body(env)), range(16)))
     finally:
         for s in others:
             s.dispose()
