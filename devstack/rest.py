@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -113,14 +114,28 @@ class AirflowRest:
                 raise TimeoutError(f"runs not finished after {timeout:.0f}s: {unfinished}")
             time.sleep(interval)
 
+    def upstream_asset_events(self, dag_id: str, run_id: str) -> list:
+        """The asset events that triggered an asset-scheduled run (each with ``.extra``)."""
+        return list(self.dag_runs.get_upstream_asset_events(dag_id, run_id).asset_events)
+
+    def failed_task_logs(self, dag_id: str, run_id: str) -> str:
+        """The logs of every failed task of a run, one after the other."""
+        logs = []
+        for task in self.task_states(dag_id, run_id):
+            if task.state == "failed":
+                text = self.task_log(dag_id, run_id, task.task_id, try_number=task.try_number, map_index=task.map_index)
+                logs.append(f"--- {task.task_id} (try {task.try_number}) ---\n{text}")
+        return "\n".join(logs)
+
     def task_log(self, dag_id: str, run_id: str, task_id: str, *, try_number: int | None = None, map_index=-1) -> str:
-        """The full log of one task try (the latest by default) as plain text."""
+        """The full log of one task try (the latest by default) as plain text, exceptions included."""
         if try_number is None:
             try_number = self.task_instances.get_task_instance(dag_id, run_id, task_id).try_number
-        response = self.task_instances.get_log(
+        # The raw JSON: the client's log model drops the structured fields (error_detail) we need.
+        response = self.task_instances.get_log_without_preload_content(
             dag_id, run_id, task_id, try_number, full_content=True, map_index=map_index, accept="application/json"
         )
-        return _log_text(response.content.actual_instance or [])
+        return _log_text(json.loads(response.data)["content"])
 
 
 def _text(value: object) -> str:
@@ -134,6 +149,8 @@ def _log_text(lines: list) -> str:
         if isinstance(line, str):
             rendered.append(line)
             continue
-        extras = " ".join(f"{key}={value}" for key, value in (line.additional_properties or {}).items())
-        rendered.append(f"{line.timestamp or ''} {line.event} {extras}".strip())
+        text = f"{line.get('timestamp', '')} {line.get('level', '')} {line.get('event', '')}".strip()
+        for error in line.get("error_detail") or []:
+            text += f"\n    {error.get('exc_type')}: {error.get('exc_value')}"
+        rendered.append(text)
     return "\n".join(rendered)

@@ -1,0 +1,117 @@
+"""What the system did with each demo fleet: inbox stage, DAG run state, rows ingested, operations handled."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from catena_airflow.inbox import InboxStore, Onboarding
+from catena_airflow.ingest import DestinationStore
+from devstack.rest import RunState
+from devstack.scenarios import FleetScenario
+
+
+@dataclass
+class FleetReport:
+    scenario: FleetScenario
+    dag_id: str
+    run_id: str
+    run_state: str = "queued"
+    onboarding: Onboarding | None = None
+    rows: int = 0
+    operations: int = 0
+    handled: Counter[str] = field(default_factory=Counter)  # operational events handled, by name
+    failure_log: str = ""  # the failed task's log, for runs expected to fail
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def stage(self) -> str:
+        return self.onboarding.stage.value if self.onboarding else "-"
+
+    @property
+    def fleet_id(self) -> str | None:
+        return self.onboarding.fleet_id if self.onboarding else None
+
+    @property
+    def operations_done(self) -> bool:
+        return all(self.handled[name] for name in self.scenario.operations)
+
+
+def find_onboarding(inbox: InboxStore, fleet_ref: str) -> Onboarding | None:
+    """The newest onboarding of ``fleet_ref`` (the demo gives each fleet a ref of its own)."""
+    matches = [row for row in inbox.list_onboardings(search=fleet_ref, limit=20) if row.fleet_ref == fleet_ref]
+    return matches[0] if matches else None
+
+
+def refresh_stages(reports: Iterable[FleetReport], inbox: InboxStore) -> None:
+    for report in reports:
+        report.onboarding = find_onboarding(inbox, report.scenario.fleet_ref) or report.onboarding
+
+
+def apply_run_states(reports: Iterable[FleetReport], states: dict[tuple[str, str], RunState]) -> None:
+    for report in reports:
+        state = states.get((report.dag_id, report.run_id))
+        if state is not None:
+            report.run_state = state.state
+
+
+def count_rows(reports: Iterable[FleetReport], destination: DestinationStore) -> None:
+    for report in reports:
+        if report.fleet_id:
+            report.rows = destination.count_vehicles(report.fleet_id) + destination.count_vehicle_locations(
+                report.fleet_id
+            )
+
+
+# The operational events each handler of the operations DAG consumes, and the cursor it keeps in the
+# destination database (catena_airflow.operators.operations: "operations:<operator class>").
+OPERATIONAL_EVENTS = {
+    "connection.staled": "operations:CatenaHandleConnectionEventsOperator",
+    "execution.failed": "operations:CatenaHandleExecutionFailuresOperator",
+    "schedule.deactivated": "operations:CatenaReactivateSchedulesOperator",
+}
+
+
+def count_operations(reports: Iterable[FleetReport], inbox: InboxStore, destination: DestinationStore) -> None:
+    """Per fleet, the operational events the operations DAG has handled (its cursor passed them)."""
+    cursors = {name: destination.get_cursor(cursor) for name, cursor in OPERATIONAL_EVENTS.items()}
+    handled_events = [
+        event
+        for event in inbox.events_after(0, list(OPERATIONAL_EVENTS), limit=10_000)
+        if event.seq <= cursors[event.event_name]
+    ]
+    for report in reports:
+        if report.onboarding is None:
+            continue
+        # Some records (schedule.deactivated) name no fleet; the inbox correlates them to the invitation.
+        ours = {report.onboarding.invitation_id, report.fleet_id} - {None}
+        report.handled = Counter(
+            event.event_name for event in handled_events if {event.invitation_id, event.fleet_id} & ours
+        )
+        report.operations = sum(report.handled.values())
+
+
+def check(report: FleetReport) -> list[str]:
+    """Every way the fleet's outcome differs from its scenario's expectation (empty: as expected)."""
+    expected = report.scenario
+    problems = []
+    if report.run_state != expected.run_state:
+        problems.append(f"run {report.run_state}, expected {expected.run_state}")
+    if report.onboarding is None:
+        problems.append("no onboarding in the inbox")
+    elif report.onboarding.stage is not expected.stage:
+        problems.append(f"stage {report.stage}, expected {expected.stage.value}")
+    if expected.ingests and report.rows == 0:
+        problems.append("no rows ingested")
+    missing = [name for name in expected.operations if not report.handled[name]]
+    if missing:
+        problems.append(f"the operations DAG did not handle {', '.join(missing)}")
+    if expected.run_state == "failed":
+        reason = report.onboarding.decline_reason if report.onboarding else None
+        if not reason:
+            problems.append("no decline reason in the inbox")
+        elif reason not in report.failure_log:
+            problems.append("the decline reason is not in the failed task's log")
+    report.problems = problems
+    return problems

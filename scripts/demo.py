@@ -1,0 +1,235 @@
+"""`make demo`: the whole system on the embedded default, driven over Airflow's REST API.
+
+Starts the Catena sandbox and `airflow standalone` (SQLite metadata and inbox, LocalExecutor, the
+plugin from its entry point) in .airflow/, runs the setup DAG, triggers one onboarding run per sandbox
+scenario, shows each fleet's progress, prints a summary and exits 0 only if every outcome is the
+expected one. KEEP=1 leaves both running; `scripts/demo.sh stop` stops them.
+
+Environment: AIRFLOW_PORT (8080), SANDBOX_PORT (8090), KEEP, DEMO_SPEED (sandbox --speed, 30),
+DEMO_TIMEOUT (seconds to wait for the fleets, 150).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from catena_airflow.inbox import InboxStore  # noqa: E402
+from catena_airflow.ingest import DestinationStore  # noqa: E402
+from devstack.observe import (  # noqa: E402
+    FleetReport,
+    apply_run_states,
+    check,
+    count_operations,
+    count_rows,
+    refresh_stages,
+)
+from devstack.processes import ProcessFailed, free_port, port_is_free  # noqa: E402
+from devstack.progress import LiveBoard, summary  # noqa: E402
+from devstack.rest import AirflowRest  # noqa: E402
+from devstack.sandbox import Sandbox, SandboxSettings  # noqa: E402
+from devstack.scenarios import (  # noqa: E402
+    BULK_ONBOARDING_DAG,
+    ONBOARDING_DAG,
+    OPERATIONS_DAG,
+    SETUP_DAG,
+    demo_fleets,
+)
+from devstack.standalone import ADMIN_USER, AirflowStandalone, CatenaConnection, StandaloneSettings  # noqa: E402
+
+AIRFLOW_HOME = REPO_ROOT / ".airflow"
+STACK_FILE = AIRFLOW_HOME / "demo-stack.json"
+DAG_IDS = (SETUP_DAG, ONBOARDING_DAG, BULK_ONBOARDING_DAG, OPERATIONS_DAG)
+
+
+class DemoError(Exception):
+    """Stops the demo with a message for the user (no traceback)."""
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def choose_port(variable: str, default: int) -> int:
+    """The port from ``variable`` (must be free), else ``default``, else a free one (and say which)."""
+    if os.environ.get(variable):
+        port = int(os.environ[variable])
+        if not port_is_free(port):
+            raise DemoError(f"{variable}={port} is already in use; set {variable} to a free port")
+        return port
+    if port_is_free(default):
+        return default
+    port = free_port()
+    say(f"port {default} is in use; using {port} instead (set {variable} to choose)")
+    return port
+
+
+def ensure_no_kept_stack() -> None:
+    """A stack left by KEEP=1 still running holds the ports and .airflow/: refuse to wipe it."""
+    if not STACK_FILE.exists():
+        return
+    stack = json.loads(STACK_FILE.read_text())
+    alive = [pid for pid in stack["pids"] if _group_alive(pid)]
+    if alive:
+        raise DemoError(
+            f"a demo kept running with KEEP=1 is still up ({stack['airflow_url']}); "
+            "stop it first with `scripts/demo.sh stop`"
+        )
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop_kept_stack() -> int:
+    if not STACK_FILE.exists():
+        say("no demo is running")
+        return 0
+    stack = json.loads(STACK_FILE.read_text())
+    for pgid in stack["pids"]:
+        if _group_alive(pgid):
+            os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while any(_group_alive(pgid) for pgid in stack["pids"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pgid in stack["pids"]:
+        if _group_alive(pgid):
+            os.killpg(pgid, signal.SIGKILL)
+    STACK_FILE.unlink()
+    say("stopped the demo's Airflow and sandbox")
+    return 0
+
+
+def wait_for_fleets(
+    rest: AirflowRest,
+    reports: list[FleetReport],
+    inbox: InboxStore,
+    destination: DestinationStore,
+    timeout: float,
+) -> None:
+    """Poll until every onboarding run finished and the operations DAG handled the operational fleets."""
+    board = LiveBoard()
+    deadline = time.monotonic() + timeout
+    while True:
+        states = {(r.dag_id, r.run_id): rest.run_state(r.dag_id, r.run_id) for r in reports}
+        apply_run_states(reports, states)
+        refresh_stages(reports, inbox)
+        count_rows(reports, destination)
+        count_operations(reports, inbox, destination)
+        operations_busy = any(not run.finished for run in rest.list_runs(OPERATIONS_DAG))
+        onboarding_done = all(state.finished for state in states.values())
+        operations_done = all(report.operations_done for report in reports)
+        board.update(reports, status=f"{int(deadline - time.monotonic())}s left")
+        if onboarding_done and operations_done and not operations_busy:
+            return
+        if time.monotonic() >= deadline:
+            say(f"gave up waiting after {timeout:.0f}s")
+            return
+        time.sleep(1)
+
+
+def run_demo() -> int:
+    started = time.monotonic()
+    keep = os.environ.get("KEEP", "") not in ("", "0")
+    speed = float(os.environ.get("DEMO_SPEED", "30"))
+    timeout = float(os.environ.get("DEMO_TIMEOUT", "150"))
+    ensure_no_kept_stack()
+    airflow_port = choose_port("AIRFLOW_PORT", 8080)
+    sandbox_port = choose_port("SANDBOX_PORT", 8090)
+    if airflow_port == sandbox_port:
+        raise DemoError("AIRFLOW_PORT and SANDBOX_PORT must differ")
+
+    shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
+    AIRFLOW_HOME.mkdir(parents=True)
+    sandbox = Sandbox(SandboxSettings(port=sandbox_port, speed=speed, log_path=AIRFLOW_HOME / "logs" / "sandbox.log"))
+    settings = StandaloneSettings(
+        airflow_home=AIRFLOW_HOME,
+        api_port=airflow_port,
+        catena=CatenaConnection.for_sandbox(sandbox.base_url),
+    )
+    airflow = AirflowStandalone(settings)
+    inbox = InboxStore(settings.resolved_inbox_url)
+    inbox.migrate()
+    destination = DestinationStore(settings.resolved_destination_url)
+    destination.migrate()
+    ok = False
+    try:
+        say(f"starting the Catena sandbox on {sandbox.base_url} (speed {speed:g})")
+        sandbox.start()
+        say(f"starting airflow standalone on {airflow.base_url} (log: {airflow.log_path.relative_to(REPO_ROOT)})")
+        airflow.start()
+        airflow.wait_until_ready(DAG_IDS, timeout=240)
+        say(f"Airflow is ready after {time.monotonic() - started:.0f}s")
+        rest = AirflowRest(airflow.base_url, ADMIN_USER, settings.admin_password)
+
+        say(f"running {SETUP_DAG} (webhook subscriptions to {settings.receiver_url})")
+        setup_run = rest.trigger(SETUP_DAG, {"receiver_url": settings.receiver_url})
+        setup = rest.wait_for_runs([(SETUP_DAG, setup_run)], timeout=120)[(SETUP_DAG, setup_run)]
+        if setup.state != "success":
+            raise DemoError(f"{SETUP_DAG} {setup.state}:\n{rest.failed_task_logs(SETUP_DAG, setup_run)[-3000:]}")
+
+        fleets = demo_fleets()
+        say(f"triggering {ONBOARDING_DAG} over the REST API for {len(fleets)} fleets")
+        reports = [
+            FleetReport(scenario=f, dag_id=ONBOARDING_DAG, run_id=rest.trigger(ONBOARDING_DAG, f.conf()))
+            for f in fleets
+        ]
+        wait_for_fleets(rest, reports, inbox, destination, timeout)
+        count_operations(reports, inbox, destination)
+        for report in reports:
+            if report.run_state == "failed":
+                report.failure_log = rest.failed_task_logs(report.dag_id, report.run_id)
+            check(report)
+        say("")
+        say(summary(reports))
+        ok = all(not report.problems for report in reports)
+        say("")
+        say(
+            f"{'all outcomes as expected' if ok else 'UNEXPECTED outcomes (see above)'}"
+            f" in {time.monotonic() - started:.0f}s"
+        )
+        return 0 if ok else 1
+    except ProcessFailed as exc:
+        raise DemoError(str(exc)) from exc
+    finally:
+        inbox.dispose()
+        destination.dispose()
+        if keep and airflow.process is not None and sandbox.process is not None:
+            STACK_FILE.write_text(
+                json.dumps({"pids": [airflow.process.pid, sandbox.process.pid], "airflow_url": airflow.base_url})
+            )
+            say(f"KEEP=1: Airflow UI {airflow.base_url}  login {ADMIN_USER} / {settings.admin_password}")
+            say(f"        dashboard {airflow.base_url}/catena/ui   sandbox {sandbox.base_url}")
+            say("        stop both with `scripts/demo.sh stop`")
+        else:
+            airflow.stop()
+            sandbox.stop()
+
+
+def main(argv: list[str]) -> int:
+    try:
+        if argv[1:] == ["stop"]:
+            return stop_kept_stack()
+        return run_demo()
+    except DemoError as exc:
+        say(f"demo failed: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
