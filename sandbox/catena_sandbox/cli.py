@@ -53,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     option("--jitter-seconds", "JITTER_SECONDS", float, faults.jitter_seconds, "receivers: random delay up to S")
     option("--rate-429", "RATE_429", float, faults.rate_429, "API clients: probability of 429")
     option("--retry-after-seconds", "RETRY_AFTER_SECONDS", int, faults.retry_after_seconds, "429 retry_after_seconds")
-    option("--rate-5xx", "RATE_5XX", float, faults.rate_5xx, "API clients: probability a 503 burst starts")
-    option("--burst-5xx-length", "BURST_5XX_LENGTH", int, faults.burst_5xx_length, "answers in a 503 burst")
+    option("--rate-5xx", "RATE_5XX", float, faults.rate_5xx, "API clients: probability a burst of 500s starts")
+    option("--burst-5xx-length", "BURST_5XX_LENGTH", int, faults.burst_5xx_length, "answers in a burst of 500s")
     option("--log-level", "LOG_LEVEL", str, "warning", "uvicorn log level")
     return parser
 

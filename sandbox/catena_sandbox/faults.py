@@ -62,11 +62,11 @@ class FaultState:
         with self._lock:
             if self._burst_left > 0:
                 self._burst_left -= 1
-                return 503
+                return 500
         if self.chance(faults.rate_5xx):
             with self._lock:
                 self._burst_left = faults.burst_5xx_length - 1
-            return 503
+            return 500
         if self.chance(faults.rate_429):
             return 429
         return None
@@ -85,7 +85,7 @@ class ApiFaultMiddleware:
             if status == 429:
                 await too_many_requests(self.faults.settings.retry_after_seconds)(scope, receive, send)
                 return
-            if status is not None:
-                await error_response(status, "Injected fault: service temporarily unavailable")(scope, receive, send)
+            if status is not None:  # Catena's documented 500 body: {"message": "Internal Server Error"}
+                await error_response(status)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -150,7 +150,7 @@ CASES = [
     Case("integrations", "POST", CONN + "/{connection_id}/schedules/{schedule_id}/activate", 200),
     Case("integrations", "POST", CONN + "/{connection_id}/schedules/activate-schedules", 200),
     Case("integrations", "GET", CONN + "/{connection_id}/schedules/{schedule_id}/executions", 200),
-    Case("integrations", "GET", CONN, 503, faults={"rate_5xx": 1.0, "burst_5xx_length": 1}),
+    Case("integrations", "GET", CONN, 500, faults={"rate_5xx": 1.0, "burst_5xx_length": 1}),
     # notifications
     Case("notifications", "GET", HOOKS, 200),
     Case("notifications", "POST", HOOKS, 200, json={"url": "https://p.example.com/a", "event_name": "user.added"}),
@@ -270,9 +270,6 @@ def call(world: dict[str, Any], case: Case):
 def test_response_matches_catena_schema(world: dict[str, Any], case: Case) -> None:
     response = call(world, case)
     assert response.status_code == case.status, response.text
-    if case.status == 503:  # a fault burst: Catena documents no 503, so only its common error shape is checked
-        assert response.json() == {"code": 503, "message": "Service Unavailable", "detail": response.json()["detail"]}
-        return
     document = spec(case.spec)
     schema = document.response_schema(case.method, case.path, case.status)
     if case.status == 204 or schema is None or (schema == {} and not response.content):

@@ -14,9 +14,9 @@ def test_off_by_default_means_no_fault() -> None:
 
 def test_a_5xx_burst_has_its_length_then_stops() -> None:
     state = FaultState(FaultSettings(rate_5xx=1.0, burst_5xx_length=4), seed=1)
-    assert state.api_fault() == 503
+    assert state.api_fault() == 500
     state.update({"rate_5xx": 0.0})
-    assert [state.api_fault() for _ in range(4)] == [503, 503, 503, None]
+    assert [state.api_fault() for _ in range(4)] == [500, 500, 500, None]
 
 
 def test_rates_are_roughly_honoured() -> None:
