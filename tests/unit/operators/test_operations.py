@@ -1,0 +1,163 @@
+"""Operational handlers: events read from a real inbox, state in a real destination DB, Catena faked."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import pytest
+from airflow.sdk import BaseNotifier
+from airflow.sdk.exceptions import AirflowException
+
+from catena_airflow.operators.operations import (
+    CatenaHandleConnectionEventsOperator,
+    CatenaHandleExecutionFailuresOperator,
+    CatenaReactivateSchedulesOperator,
+)
+from tests.unit.airflow_layer import CATENA_URL, invitation_json, onboard, webhook
+
+NOTIFIER = "tests.unit.operators.test_operations.RecordingNotifier"
+
+
+class RecordingNotifier(BaseNotifier):
+    """A notifier of the test's own, configured by dotted path like any deployment's notifier."""
+
+    template_fields = ("text",)
+    sent: ClassVar[list[dict]] = []
+
+    def __init__(self, *, text: str = "{{ catena_alert.text }}", channel: str = "#ops") -> None:
+        super().__init__()
+        self.text = text
+        self.channel = channel
+
+    def notify(self, context):
+        self.sent.append({"text": self.text, "channel": self.channel, "alert": context["catena_alert"]})
+
+
+@pytest.fixture(autouse=True)
+def sent():
+    RecordingNotifier.sent.clear()
+    return RecordingNotifier.sent
+
+
+@pytest.fixture
+def connected(inbox):
+    invitation = invitation_json(fleet_ref="stale-acme")
+    inbox.register_invitation(invitation)
+    onboard(inbox, invitation, "fleet-1", "conn-1")
+    return invitation
+
+
+def test_stale_connection_pauses_ingestion_and_sends_the_magic_link(inbox, destination, connected, sent):
+    webhook(
+        inbox, "connection.staled", id="conn-1", source_name="samsara", fleet_id="fleet-1", tsp_id="t", status="stale"
+    )
+    op = CatenaHandleConnectionEventsOperator(task_id="conn", notifier=NOTIFIER, notifier_kwargs={"channel": "#fleet"})
+    result = op.execute({})
+    assert result["staled"] == ["fleet-1"]
+    status = destination.get_fleet_status("fleet-1")
+    assert (status.status, status.ingestion_paused, status.fleet_ref) == ("stale", True, "stale-acme")
+    assert len(sent) == 1
+    assert connected["magic_link"] in sent[0]["text"]
+    assert sent[0]["channel"] == "#fleet"
+    # Handled once: a second run (another doorbell) finds nothing new.
+    assert CatenaHandleConnectionEventsOperator(task_id="conn", notifier=NOTIFIER).execute({})["handled"] == 0
+
+    webhook(
+        inbox, "connection.created", id="conn-1", source_name="samsara", fleet_id="fleet-1", tsp_id="t", status="active"
+    )
+    again = CatenaHandleConnectionEventsOperator(task_id="conn", notifier=NOTIFIER).execute({})
+    assert again["recovered"] == ["fleet-1"]
+    assert destination.get_fleet_status("fleet-1").ingestion_paused is False
+
+
+def test_the_notifier_comes_from_the_airflow_variable_by_default(inbox, destination, connected, sent, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_CATENA_NOTIFIER", NOTIFIER)
+    webhook(
+        inbox, "connection.staled", id="conn-1", source_name="samsara", fleet_id="fleet-1", tsp_id="t", status="stale"
+    )
+    CatenaHandleConnectionEventsOperator(task_id="conn").execute({})
+    assert [s["alert"]["kind"] for s in sent] == ["connection_stale"]
+
+
+def test_the_default_notifier_logs(inbox, destination, connected, caplog, monkeypatch):
+    monkeypatch.delenv("AIRFLOW_VAR_CATENA_NOTIFIER", raising=False)
+    webhook(
+        inbox, "connection.staled", id="conn-1", source_name="samsara", fleet_id="fleet-1", tsp_id="t", status="stale"
+    )
+    with caplog.at_level("WARNING", logger="catena_airflow.notifications.catena"):
+        CatenaHandleConnectionEventsOperator(task_id="conn", notifier=None).execute({})
+    assert "telematics connection is stale" in caplog.text
+    assert connected["magic_link"] in caplog.text
+
+
+def failed(inbox, n: int) -> None:
+    for i in range(n):
+        webhook(
+            inbox,
+            "execution.failed",
+            id=f"exec-{i}",
+            schedule_id="sched-1",
+            connection_id="conn-1",
+            fleet_id="fleet-1",
+            status="failed",
+            resource="vehicle_location",
+            source_name="samsara",
+            created_at="2026-01-01T00:00:00Z",
+            updated_at="2026-01-01T00:00:00Z",
+        )
+
+
+def test_execution_failures_are_recorded_and_alert_when_they_keep_coming(inbox, destination, connected, sent):
+    failed(inbox, 2)
+    first = CatenaHandleExecutionFailuresOperator(task_id="exec", notifier=NOTIFIER, alert_threshold=3).execute({})
+    assert (first["recorded"], first["alerted"], sent) == (2, [], [])
+    failed(inbox, 1)
+    second = CatenaHandleExecutionFailuresOperator(task_id="exec", notifier=NOTIFIER, alert_threshold=3).execute({})
+    assert second["alerted"] == ["sched-1"]
+    assert destination.count_execution_failures("sched-1") == 3
+    assert sent[0]["alert"]["fleet_ref"] == "stale-acme"
+
+
+SCHEDULE = f"{CATENA_URL}/v2/integrations/connections/conn-1/schedules/sched-1"
+
+
+def deactivated(inbox) -> None:
+    webhook(
+        inbox,
+        "schedule.deactivated",
+        id="sched-1",
+        connection_id="conn-1",
+        resource="vehicle_location",
+        execution_interval_seconds=60,
+        status="inactive",
+        consecutive_error_threshold=3,
+        max_concurrent_executions=1,
+    )
+
+
+def schedule(status: str) -> dict:
+    return {"id": "sched-1", "connection_id": "conn-1", "resource": "vehicle_location", "status": status}
+
+
+def test_deactivated_schedule_is_reactivated_and_verified(inbox, destination, connected, catena_api, sent):
+    deactivated(inbox)
+    activate = catena_api.post(f"{SCHEDULE}/activate", json=schedule("active"))
+    catena_api.get(SCHEDULE, [{"json": schedule("inactive")}, {"json": schedule("active")}])
+    result = CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
+    assert result["reactivated"] == ["sched-1"]
+    assert activate.call_count == 2  # verified inactive once, so it tried again
+    assert [s["alert"]["kind"] for s in sent] == ["schedule_deactivated"]
+
+
+def test_a_schedule_that_stays_inactive_fails_loudly_and_is_retried_next_run(
+    inbox, destination, connected, catena_api, sent
+):
+    deactivated(inbox)
+    catena_api.post(f"{SCHEDULE}/activate", json=schedule("inactive"))
+    catena_api.get(SCHEDULE, json=schedule("inactive"))
+    with pytest.raises(AirflowException, match="Could not reactivate schedule sched-1"):
+        CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, attempts=2, backoff=0).execute({})
+    assert [s["alert"]["severity"] for s in sent] == ["warning", "error"]
+    catena_api.get(SCHEDULE, json=schedule("active"))
+    retry = CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
+    assert retry["reactivated"] == ["sched-1"]

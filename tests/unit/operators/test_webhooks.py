@@ -1,0 +1,105 @@
+"""Webhook subscription set-up and health check against a faked Catena and a real inbox."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from catena_airflow.operators.webhooks import (
+    DEFAULT_EVENT_FAMILIES,
+    CatenaEnsureWebhookSubscriptionsOperator,
+    CatenaWebhookHealthCheckOperator,
+    url_matches,
+)
+from tests.unit.airflow_layer import CATENA_URL, page
+
+WEBHOOKS = f"{CATENA_URL}/v2/notifications/webhooks"
+RECEIVER = "https://airflow.partner.test/catena/webhooks"
+ACTIONS = {"invitation": ["created", "viewed"], "fleet_connection": ["created"]}
+
+
+def subscription(event_name: str, *, url: str = "https://airflow.partner.test/*****", status: str = "active") -> dict:
+    return {"id": str(uuid.uuid4()), "url": url, "event_name": event_name, "status": status, "secret": "*****"}
+
+
+class FakeSubscriptions:
+    """Catena's subscription list, as a requests_mock callback pair (create expands catch-alls)."""
+
+    def __init__(self, requests_mock, existing: list[dict] | None = None) -> None:
+        self.items = list(existing or [])
+        self.created: list[dict] = []
+        requests_mock.get(WEBHOOKS, json=lambda request, context: page(self.items))
+        requests_mock.post(WEBHOOKS, json=self.create)
+
+    def create(self, request, context):
+        body = request.json()
+        family = body["event_name"].removesuffix(".*")
+        made = [
+            {**subscription(f"{family}.{action}"), "url": body["url"], "secret": body["secret"]}
+            for action in ACTIONS.get(family, ["created"])
+        ]
+        self.created.append(body)
+        self.items += [{**m, "secret": "*****", "url": "https://airflow.partner.test/*****"} for m in made]
+        return made
+
+
+def ensure(**kwargs) -> CatenaEnsureWebhookSubscriptionsOperator:
+    return CatenaEnsureWebhookSubscriptionsOperator(task_id="ensure_subscriptions", url=RECEIVER, **kwargs)
+
+
+def test_url_matching_understands_catena_masking():
+    assert url_matches(RECEIVER, RECEIVER)
+    assert url_matches("https://airflow.partner.test/*****", RECEIVER)
+    assert not url_matches("https://other.test/*****", RECEIVER)
+    assert not url_matches("https://*****", RECEIVER)
+
+
+def test_creates_every_family_once_and_stores_the_secrets(catena_api, inbox):
+    fake = FakeSubscriptions(catena_api)
+    result = ensure().execute({})
+    assert result["created"] == list(DEFAULT_EVENT_FAMILIES)
+    assert [body["event_name"] for body in fake.created] == list(DEFAULT_EVENT_FAMILIES)
+    assert {body["url"] for body in fake.created} == {RECEIVER}
+    stored = inbox.subscription_secrets()
+    assert len(stored) == len(fake.items)
+    first = fake.created[0]["secret"]
+    assert len(first) >= 12 and first in stored.values()
+
+    again = ensure().execute({})  # idempotent: lists first, creates nothing
+    assert again["created"] == []
+    assert again["present"] == list(DEFAULT_EVENT_FAMILIES)
+    assert len(fake.created) == len(DEFAULT_EVENT_FAMILIES)
+
+
+def test_a_subscription_with_an_unknown_secret_is_rotated(catena_api, inbox):
+    existing = subscription("invitation.created")
+    FakeSubscriptions(catena_api, [existing])
+    patch = catena_api.patch(f"{WEBHOOKS}/{existing['id']}", json=existing)
+    result = ensure(event_families=["invitation.*"]).execute({})
+    assert result == {"url": RECEIVER, "created": [], "present": ["invitation.*"]}
+    assert inbox.subscription_secret(existing["id"]) == patch.last_request.json()["secret"]
+
+
+def test_other_invitation_subscriptions_are_reported(catena_api, inbox, capsys):
+    FakeSubscriptions(catena_api, [subscription("invitation.accepted", url="https://callbacks.other.test/*****")])
+    ensure(event_families=["fleet_connection.*"]).execute({})
+    assert "callback_url" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("status", ["stale", "paused"])
+def test_health_check_reactivates_and_replays_the_dlq(catena_api, inbox, status, capsys):
+    sick = subscription("fleet_connection.created", status=status)
+    healthy = subscription("invitation.created")
+    inbox.save_subscription_secret(sick["id"], "s" * 16, event_name=sick["event_name"], url=RECEIVER)
+    FakeSubscriptions(catena_api, [sick, healthy, subscription("vehicle.added", url="https://elsewhere.test/*****")])
+    catena_api.get(f"{WEBHOOKS}/{sick['id']}/metrics", json={"webhook_id": sick["id"], "dlq_count": 4})
+    catena_api.get(f"{WEBHOOKS}/{healthy['id']}/metrics", json={"webhook_id": healthy["id"], "dlq_count": 0})
+    activate = catena_api.post(f"{WEBHOOKS}/{sick['id']}/activate", json={**sick, "status": "active"})
+    replay = catena_api.post(f"{WEBHOOKS}/{sick['id']}/replay", json={}, status_code=202)
+    result = CatenaWebhookHealthCheckOperator(task_id="health", url=RECEIVER).execute({})
+    assert activate.called and replay.called
+    assert result["reactivated"] == [sick["id"]]
+    assert result["replayed"] == {sick["id"]: 4}
+    assert result["checked"] == 2  # the subscription to another URL is not ours
+    assert "4 message(s) came back" in capsys.readouterr().out

@@ -1,0 +1,107 @@
+"""The inbox-tailing AssetWatcher trigger against a real inbox."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+from airflow.sdk import Asset, AssetWatcher
+from airflow.triggers.base import BaseEventTrigger
+
+from catena_airflow.triggers.inbox_events import CatenaInboxEventTrigger, InboxCursorTable
+from tests.unit.airflow_layer import webhook
+
+
+class DictStateStore:
+    """Stands in for the asset state store accessor the 3.3 triggerer injects (``get``/``set``)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
+
+    def get(self, key, default=None):
+        return self.values.get(key, default)
+
+    def set(self, key, value):
+        self.values[key] = value
+
+
+async def take(trigger: CatenaInboxEventTrigger, count: int) -> list[dict]:
+    """The first ``count`` events of one run of the trigger, which then idles and is stopped (a restart).
+
+    Like the triggerer, the run goes on after each event (that is when the cursor moves).
+    """
+    gen = trigger.run()
+    try:
+        events = [(await asyncio.wait_for(gen.asend(None), 10)).payload for _ in range(count)]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(gen.asend(None), 0.2)
+        return events
+    finally:
+        await gen.aclose()
+
+
+async def nothing_within(trigger: CatenaInboxEventTrigger, seconds: float) -> bool:
+    gen = trigger.run()
+    try:
+        await asyncio.wait_for(gen.asend(None), seconds)
+        return False
+    except TimeoutError:
+        return True
+    finally:
+        await gen.aclose()
+
+
+def operational(inbox) -> list[int]:
+    return [
+        webhook(
+            inbox, "execution.failed", id="x1", schedule_id="s1", connection_id="c1", fleet_id="f1", status="failed"
+        ),
+        webhook(inbox, "invitation.viewed", id="i1"),  # not operational: never emitted
+        webhook(inbox, "schedule.deactivated", id="s1", connection_id="c1", resource="vehicle", status="inactive"),
+    ]
+
+
+def test_is_an_event_trigger_usable_by_an_asset_watcher():
+    trigger = CatenaInboxEventTrigger(event_names=["execution.failed"])
+    assert isinstance(trigger, BaseEventTrigger)
+    Asset(name="a", uri="catena://events/a", watchers=[AssetWatcher(name="w", trigger=trigger)])
+
+
+def test_serialize_round_trip():
+    trigger = CatenaInboxEventTrigger(event_names=["execution.failed", "schedule.*"], poll_interval=3.0)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "catena_airflow.triggers.inbox_events.CatenaInboxEventTrigger"
+    assert kwargs["event_names"] == ["execution.failed", "schedule.*"]
+    assert kwargs["cursor_name"] == "watcher:execution.failed,schedule.*"
+    assert CatenaInboxEventTrigger(**kwargs).serialize() == (classpath, kwargs)
+
+
+@pytest.mark.asyncio
+async def test_emits_each_new_event_once_across_restarts_with_the_fallback_cursor(inbox):
+    seqs = operational(inbox)
+    names = ["execution.failed", "schedule.deactivated"]
+    first = await take(CatenaInboxEventTrigger(event_names=names, poll_interval=0.02), 2)
+    assert [e["seq"] for e in first] == [seqs[0], seqs[2]]
+    assert [e["event_name"] for e in first] == names
+    # A restarted trigger (same kwargs) resumes after the last emitted event: no repeats.
+    restarted = CatenaInboxEventTrigger(event_names=names, poll_interval=0.02)
+    assert await nothing_within(restarted, 0.3)
+    new = webhook(
+        inbox, "execution.failed", id="x2", schedule_id="s1", connection_id="c1", fleet_id="f1", status="failed"
+    )
+    assert [e["seq"] for e in await take(restarted, 1)] == [new]
+    assert InboxCursorTable(inbox, restarted.cursor_name).get() == new
+
+
+@pytest.mark.asyncio
+async def test_uses_the_asset_state_store_when_the_triggerer_injects_one(inbox):
+    seqs = operational(inbox)
+    state = DictStateStore()
+    trigger = CatenaInboxEventTrigger(event_names=["schedule.*"], poll_interval=0.02)
+    trigger.asset_state_store = state
+    assert [e["seq"] for e in await take(trigger, 1)] == [seqs[2]]
+    assert state.values == {"inbox_cursor": seqs[2]}
+    again = CatenaInboxEventTrigger(event_names=["schedule.*"], poll_interval=0.02, cursor_name="other")
+    again.asset_state_store = state  # the state store wins over a fresh fallback row
+    assert await nothing_within(again, 0.3)
