@@ -142,23 +142,24 @@ class DeliveryEngine:
         self._loop.call_soon_threadsafe(self._loop.call_later, max(delay, 0.0), run)
 
     def submit(self, message: Message) -> None:
-        """Queue a message (new, or replayed from the DLQ) for delivery."""
+        """Queue a message (new, or replayed from the DLQ) for delivery.
+
+        Receiver faults are drawn here, in the caller's thread, so they follow the settings in force
+        when the event was published.
+        """
         generation = self._store.generation
+        attempt = message.attempts + 1
+        jobs = [(Job(message, attempt, generation), self._faults.delivery_delay())]
+        if self._faults.chance(self._faults.settings.duplicate_rate):
+            jobs.append((Job(message, attempt, generation, duplicate=True), self._faults.delivery_delay()))
         with self._count_lock:
-            self.pending += 1
+            self.pending += len(jobs)
             self.counters["submitted"] += 1
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._accept, message, generation)
+        for job, delay in jobs:
+            self._loop.call_soon_threadsafe(self._schedule, job, delay)
 
     # -- engine thread ---------------------------------------------------------------------------
-    def _accept(self, message: Message, generation: int) -> None:
-        attempt = message.attempts + 1
-        self._schedule(Job(message, attempt, generation), self._faults.delivery_delay())
-        if self._faults.chance(self._faults.settings.duplicate_rate):
-            with self._count_lock:
-                self.pending += 1
-            self._schedule(Job(message, attempt, generation, duplicate=True), self._faults.delivery_delay())
-
     def _schedule(self, job: Job, delay: float) -> None:
         assert self._loop is not None and self._queue is not None
         if delay > 0:
