@@ -1,0 +1,101 @@
+"""Two receivers under attack: the standalone ``catena-webhooks serve`` process (PostgreSQL inbox) and the
+router mounted in Airflow's real api-server app (``create_app``), each with an inbox the test can audit."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+
+from catena_airflow.webhooks.receiver import WebhookReceiver
+from tests.integration.reliability.inbox_probe import stored_event_ids
+from tests.integration.reliability.processes import ProcessFactory, module_processes, processes
+from tests.integration.security.signer import body_of, envelope, signed
+from tests.unit.ui.conftest import admin_token, airflow_app, airflow_client, auth_headers
+
+__all__ = ["admin_token", "airflow_app", "airflow_client", "auth_headers", "module_processes", "processes"]
+
+STANDALONE_SECRET = "standalone-secret-7Qw9zX"
+PLUGIN_SECRET = "plugin-subscription-secret-Zr4k"
+
+
+@dataclass
+class Target:
+    """One receiver: how to post to it, which inbox it writes, and the secret it verifies with."""
+
+    name: str
+    post: Callable[..., tuple[int, bytes]]
+    inbox_url: str
+    secret: str
+    webhook_id: str
+
+    def deliver(self, env: dict[str, Any], **kwargs: Any) -> tuple[int, bytes]:
+        content, headers = signed(body_of(env), self.secret, webhook_id=self.webhook_id, **kwargs)
+        return self.post(content, headers)
+
+    def stored(self) -> set[str]:
+        return stored_event_ids(self.inbox_url)
+
+
+@pytest.fixture(scope="module")
+def standalone_target(module_processes: ProcessFactory, postgres_database_factory) -> Iterator[Target]:
+    inbox_url = postgres_database_factory()
+    receiver = module_processes.receiver(inbox_url=inbox_url, secrets=STANDALONE_SECRET)
+    http = requests.Session()
+
+    def post(content: Any, headers: dict[str, str], *, method: str = "POST") -> tuple[int, bytes]:
+        response = http.request(method, receiver.url, data=content, headers=headers, timeout=30)
+        return response.status_code, response.content
+
+    target = Target("standalone", post, inbox_url, STANDALONE_SECRET, "019d0000-0000-7000-8000-00000000beef")
+    status, _ = target.deliver(envelope())  # first delivery migrates the inbox
+    assert status == 202, receiver.log()
+    yield target
+    http.close()
+
+
+def mounted_receiver(app: Any) -> WebhookReceiver:
+    """The receiver behind ``/catena/webhooks`` in Airflow's app (plugins mount their own FastAPI apps)."""
+    for mount in app.routes:
+        if getattr(mount, "path", None) != "/catena":
+            continue
+        for route in getattr(mount.app, "routes", []):
+            receiver = getattr(getattr(route, "endpoint", None), "__self__", None)
+            if getattr(route, "path", None) == "/webhooks" and isinstance(receiver, WebhookReceiver):
+                return receiver
+    raise AssertionError("the Catena plugin's webhook route is not mounted in the api-server app")
+
+
+@pytest.fixture(scope="module")
+def plugin_target(airflow_app, airflow_client, tmp_path_factory) -> Target:
+    """The api-server's receiver verifies with a subscription secret stored in its inbox (as the setup
+    DAG leaves it); the webhook id is this module's own, so other tests' secrets do not interfere."""
+    receiver = mounted_receiver(airflow_app)
+    with pytest.MonkeyPatch.context() as patch:
+        # Used only if no earlier test made the receiver create its store (it is created on first use).
+        patch.setenv("CATENA_INBOX_URL", f"sqlite:///{tmp_path_factory.mktemp('plugin-inbox') / 'inbox.db'}")
+        store = receiver.store()
+    webhook_id = str(uuid.uuid4())
+    store.save_subscription_secret(webhook_id, PLUGIN_SECRET, event_name="vehicle.added")
+
+    def post(content: Any, headers: dict[str, str], *, method: str = "POST") -> tuple[int, bytes]:
+        response = airflow_client.request(method, "/catena/webhooks", content=content, headers=headers)
+        return response.status_code, response.content
+
+    target = Target("plugin", post, store.engine.url.render_as_string(hide_password=False), PLUGIN_SECRET, webhook_id)
+    # The receiver reads stored secrets for an unknown webhook id at most once a second.
+    deadline = time.monotonic() + 10
+    while (status := target.deliver(envelope())[0]) != 202:
+        assert status == 401 and time.monotonic() < deadline, status
+        time.sleep(0.25)
+    return target
+
+
+@pytest.fixture(params=["standalone", "plugin"])
+def target(request) -> Target:
+    return request.getfixturevalue(f"{request.param}_target")
