@@ -78,6 +78,7 @@ class DeliveryEngine:
         self._count_lock = threading.Lock()
         self.pending = 0  # messages accepted and not yet finished (queued, waiting to retry, or in flight)
         self.timers = 0
+        self.on_breaker: Callable[[str], None] | None = None  # called with a webhook id after a DLQ streak
         self.counters = {"submitted": 0, "attempts": 0, "delivered": 0, "failed_attempts": 0, "dead_lettered": 0}
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -277,8 +278,12 @@ class DeliveryEngine:
             stats.ewma_success_rate = value if previous is None else previous + EWMA_ALPHA * (value - previous)
             if not job.duplicate and (delivered or dead):
                 stats.outcomes.append((time.time(), delivered))
+                stats.dead_streak = stats.dead_streak + 1 if dead else 0
             if dead:
                 stats.dlq.append(message)
+            tripped = dead and stats.dead_streak >= self._settings.breaker_failures
+        if tripped and self.on_breaker is not None:
+            self.on_breaker(message.webhook_id)
         with self._count_lock:
             self.counters["attempts"] += 1
             if not success:

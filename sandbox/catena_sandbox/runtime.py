@@ -23,6 +23,7 @@ class Sandbox:
         self.tokens = TokenIssuer(settings)
         self.engine = DeliveryEngine(settings=settings, store=self.store, faults=self.faults)
         self.subscriptions = Subscriptions(settings=settings, store=self.store, engine=self.engine)
+        self.engine.on_breaker = self.subscriptions.trip_breaker
         self.simulator = Simulator(
             settings=settings, store=self.store, engine=self.engine, subscriptions=self.subscriptions
         )

@@ -63,6 +63,8 @@ class Settings:
     delivery_workers: int = 64
     mask_urls: bool = True
     failing_threshold: int = 3
+    breaker_failures: int = 10
+    breaker_grace_seconds: float = 900.0  # Catena time; no breaker in the first 15 min after create/update
     partner_id: str = "019a0000-0000-7000-8000-00000000a001"
     partner_slug: str = "sandbox-partner"
     jwt_key: str = field(default_factory=lambda: uuid.uuid4().hex)

@@ -199,6 +199,7 @@ class SubscriptionStats:
     outcomes: deque[tuple[float, bool]] = field(default_factory=lambda: deque(maxlen=100_000))
     dlq: list[Message] = field(default_factory=list)
     ewma_success_rate: float | None = None
+    dead_streak: int = 0  # messages in a row that ended in the DLQ (circuit breaker input)
 
 
 class Store:

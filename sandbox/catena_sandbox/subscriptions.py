@@ -165,8 +165,24 @@ class Subscriptions:
             subscription = self.get(webhook_id)
             subscription.status = status
             subscription.updated_at = utcnow()
+            self._store.subscription_stats(webhook_id).dead_streak = 0
         self._publish_webhook_event("activated" if status == "active" else "paused", subscription)
         return subscription
+
+    def trip_breaker(self, webhook_id: str) -> None:
+        """Catena's circuit breaker, low-volume rule: after N dead-lettered messages in a row the
+        subscription goes ``stale`` (no evaluation in the grace period after create/update)."""
+        with self._store.lock:
+            subscription = self._store.subscriptions.get(webhook_id)
+            if subscription is None or subscription.status != "active":
+                return
+            age = (utcnow() - subscription.updated_at).total_seconds()
+            if age < self._settings.scaled(self._settings.breaker_grace_seconds):
+                return
+            subscription.status = "stale"
+            subscription.updated_at = utcnow()
+            self._store.subscription_stats(webhook_id).dead_streak = 0
+        self._publish_webhook_event("staled", subscription)
 
     def replay(self, webhook_id: str) -> int:
         """Re-send the subscription's dead-letter queue; the event ids stay, attempts keep counting."""

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 import pytest
 
-from tests.integration.sandbox.helpers import subscribe
+from tests.integration.sandbox.helpers import records, subscribe
 from tests.integration.sandbox.receiver import Delivery, Receiver
 
 pytestmark = pytest.mark.integration
 
+WEBHOOKS = "/v2/notifications/webhooks"
 RECORD = {"id": "019d0000-0000-7000-8000-0000000000b1", "fleet_id": "019d0000-0000-7000-8000-0000000000f1"}
 
 
@@ -159,3 +161,29 @@ def test_admin_deliveries_lists_attempts(sandbox, receiver: Receiver) -> None:
     attempts = sandbox.deliveries(event_id=event_id)
     assert [(a["attempt"], a["status_code"], a["delivered"]) for a in attempts] == [(1, 503, False), (2, 202, True)]
     assert attempts[0]["webhook_id"] == subscription["id"] and attempts[0]["url"] == receiver.url
+
+
+def test_circuit_breaker_stales_a_failing_subscription(sandbox, receiver: Receiver) -> None:
+    [subscription] = subscribe(sandbox, receiver, "vehicle.added")
+    subscribe(sandbox, receiver, "webhook.staled")
+    receiver.respond = lambda d: 503 if d.envelope and d.envelope["event_name"] == "vehicle.added" else 202
+    time.sleep(0.3)  # precondition: past the breaker's 15-minute grace period (0.25 s at speed 3600)
+    emit(sandbox, count=10)
+    receiver.wait_for_events("webhook.staled")
+    sandbox.wait_idle()
+    webhook = f"/v2/notifications/webhooks/{subscription['id']}"
+    assert sandbox.api("GET", webhook).json()["status"] == "stale"
+    assert sandbox.api("GET", WEBHOOKS, params={"status": "stale"}).json()["items"][0]["id"] == subscription["id"]
+    assert records(receiver, "webhook.staled")[0]["id"] == subscription["id"]
+    sent = len(receiver.deliveries)
+    emit(sandbox)  # queued, not sent, while stale
+    sandbox.wait_idle()
+    assert len(receiver.deliveries) == sent
+    assert sandbox.api("GET", webhook + "/metrics").json()["dlq_count"] == 11
+    receiver.respond = lambda _delivery: 202
+    assert sandbox.api("POST", webhook + "/activate").json()["status"] == "active"
+    assert sandbox.api("POST", webhook + "/replay").status_code == 202
+    sandbox.wait_idle()
+    assert sandbox.api("GET", webhook + "/metrics").json()["dlq_count"] == 0
+    replayed = {d.envelope["id"] for d in receiver.deliveries[sent:] if d.envelope["event_name"] == "vehicle.added"}
+    assert len(replayed) == 11 and all(d.answered == 202 for d in receiver.deliveries[sent:])
