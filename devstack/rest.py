@@ -12,6 +12,7 @@ import requests
 from airflow_client.client import ApiClient, Configuration
 from airflow_client.client.api.dag_run_api import DagRunApi
 from airflow_client.client.api.task_instance_api import TaskInstanceApi
+from airflow_client.client.api.x_com_api import XComApi
 from airflow_client.client.models.trigger_dag_run_post_body import TriggerDAGRunPostBody
 
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
@@ -57,9 +58,11 @@ class AirflowRest:
         self._api_client = ApiClient(configuration)
         self.dag_runs = DagRunApi(self._api_client)
         self.task_instances = TaskInstanceApi(self._api_client)
+        self.xcoms = XComApi(self._api_client)
 
     def close(self) -> None:
-        self._api_client.close()
+        """Release the client's pooled HTTP connections."""
+        self._api_client.rest_client.pool_manager.clear()
 
     def __enter__(self) -> AirflowRest:
         return self
@@ -113,6 +116,11 @@ class AirflowRest:
                 unfinished = {key: state.state for key, state in states.items() if not state.finished}
                 raise TimeoutError(f"runs not finished after {timeout:.0f}s: {unfinished}")
             time.sleep(interval)
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, *, key: str = "return_value", map_index: int = -1) -> Any:
+        """A task's XCom value, deserialized (a task's return value by default)."""
+        entry = self.xcoms.get_xcom_entry(dag_id, task_id, run_id, key, map_index=map_index, deserialize=True)
+        return entry.actual_instance.value if hasattr(entry, "actual_instance") else entry.value
 
     def upstream_asset_events(self, dag_id: str, run_id: str) -> list:
         """The asset events that triggered an asset-scheduled run (each with ``.extra``)."""

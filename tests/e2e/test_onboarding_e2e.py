@@ -1,0 +1,221 @@
+"""The whole system in `airflow standalone`, driven over Airflow's REST API with apache-airflow-client.
+
+One stack for the module (a 2-core machine cannot afford one per test): the Catena sandbox, and
+`airflow standalone` with the plugin from its entry point, the receiver in the api-server and the
+inbox on PostgreSQL. The module fixture runs catena_setup, then onboards one fleet per sandbox scenario
+plus a `manual-` fleet that only accepts once its sensor has deferred (so a webhook must wake it),
+and a bulk run; each test then checks one outcome.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import requests
+
+from catena_airflow.inbox import InboxStore, Stage
+from catena_airflow.ingest import DestinationStore
+from devstack.observe import FleetReport, count_operations, count_rows, find_onboarding, refresh_stages
+from devstack.processes import free_port
+from devstack.rest import AirflowRest
+from devstack.sandbox import Sandbox, SandboxSettings
+from devstack.scenarios import (
+    BULK_ONBOARDING_DAG,
+    ONBOARDING_DAG,
+    OPERATIONS_DAG,
+    SETUP_DAG,
+    demo_fleets,
+)
+from devstack.standalone import ADMIN_USER, AirflowStandalone, CatenaConnection, StandaloneSettings
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.postgres]
+
+DAG_IDS = (SETUP_DAG, ONBOARDING_DAG, BULK_ONBOARDING_DAG, OPERATIONS_DAG)
+SPEED = 30  # sandbox scenario steps 0.1 s apart
+RUN_TIMEOUT = 180
+
+
+@dataclass
+class Stack:
+    airflow: AirflowStandalone
+    sandbox: Sandbox
+    rest: AirflowRest
+    inbox: InboxStore
+    destination: DestinationStore
+
+
+@dataclass
+class Outcomes:
+    setup_state: str
+    reports: dict[str, FleetReport]  # by scenario kind, plus "manual"
+    bulk_run_id: str
+    bulk_state: str
+    bulk_refs: list[str]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, postgres_database_factory) -> Iterator[Stack]:
+    home = tmp_path_factory.mktemp("standalone")
+    sandbox = Sandbox(SandboxSettings(port=free_port(), speed=SPEED, log_path=home / "logs" / "sandbox.log"))
+    settings = StandaloneSettings(
+        airflow_home=home,
+        api_port=free_port(),
+        catena=CatenaConnection.for_sandbox(sandbox.base_url),
+        inbox_url=postgres_database_factory(),
+    )
+    inbox = InboxStore(settings.resolved_inbox_url)
+    destination = DestinationStore(settings.resolved_destination_url)
+    try:
+        with sandbox, AirflowStandalone(settings) as airflow:
+            try:
+                airflow.wait_until_ready(DAG_IDS, timeout=300)
+            except Exception as exc:
+                pytest.fail(f"airflow standalone did not come up: {exc}")
+            with AirflowRest(airflow.base_url, ADMIN_USER, settings.admin_password) as rest:
+                yield Stack(airflow=airflow, sandbox=sandbox, rest=rest, inbox=inbox, destination=destination)
+    finally:
+        inbox.dispose()
+        destination.dispose()
+
+
+def _wait_for_task_state(rest: AirflowRest, dag_id: str, run_id: str, task_id: str, state: str) -> None:
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while time.monotonic() < deadline:
+        states = {task.task_id: task.state for task in rest.task_states(dag_id, run_id)}
+        if states.get(task_id) == state:
+            return
+        if rest.run_state(dag_id, run_id).finished:
+            break
+        time.sleep(1)
+    pytest.fail(f"{dag_id}/{run_id}: {task_id} never reached {state} (tasks: {states})")
+
+
+def _wait_until(condition, what: str, timeout: float = RUN_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def outcomes(stack: Stack) -> Outcomes:
+    rest = stack.rest
+    setup_run = rest.trigger(SETUP_DAG, {"receiver_url": stack.airflow.settings.receiver_url})
+    setup_state = rest.wait_for_runs([(SETUP_DAG, setup_run)], timeout=RUN_TIMEOUT)[(SETUP_DAG, setup_run)].state
+    assert setup_state == "success", rest.failed_task_logs(SETUP_DAG, setup_run)
+
+    fleets = demo_fleets()
+    # A fleet that only acts when told: it accepts once its sensor has deferred to the triggerer.
+    manual_ref = f"manual-{fleets[0].fleet_ref.split('-', 1)[1]}"
+    manual_run = rest.trigger(ONBOARDING_DAG, {"fleet_ref": manual_ref, "fleet_name": "Manual Freight"})
+    reports = {
+        fleet.kind: FleetReport(
+            scenario=fleet, dag_id=ONBOARDING_DAG, run_id=rest.trigger(ONBOARDING_DAG, fleet.conf())
+        )
+        for fleet in fleets
+    }
+    bulk_refs = [f"happy-bulk1-{manual_ref}", f"happy-bulk2-{manual_ref}"]
+    bulk_run = rest.trigger(BULK_ONBOARDING_DAG, {"fleets": [{"fleet_ref": ref} for ref in bulk_refs]})
+
+    _wait_for_task_state(rest, ONBOARDING_DAG, manual_run, "wait_for_fleet", "deferred")
+    manual = find_onboarding(stack.inbox, manual_ref)
+    assert manual is not None, "the manual fleet's invitation is not in the inbox"
+    accepted = requests.post(f"{stack.sandbox.base_url}/sandbox/invitations/{manual.invitation_id}/accept", json={})
+    assert accepted.status_code == 200, accepted.text
+
+    runs = [(ONBOARDING_DAG, report.run_id) for report in reports.values()]
+    states = rest.wait_for_runs([*runs, (ONBOARDING_DAG, manual_run), (BULK_ONBOARDING_DAG, bulk_run)], timeout=300)
+    for report in reports.values():
+        report.run_state = states[(ONBOARDING_DAG, report.run_id)].state
+    manual_report = FleetReport(
+        scenario=fleets[0],
+        dag_id=ONBOARDING_DAG,
+        run_id=manual_run,
+        run_state=states[(ONBOARDING_DAG, manual_run)].state,
+    )
+    refresh_stages(reports.values(), stack.inbox)
+
+    operational = [report for report in reports.values() if report.scenario.operations]
+
+    def operations_done() -> bool:
+        count_operations(operational, stack.inbox, stack.destination)
+        busy = any(not run.finished for run in rest.list_runs(OPERATIONS_DAG))
+        return not busy and all(report.operations_done for report in operational)
+
+    _wait_until(operations_done, "the operations DAG to handle the stale and failing fleets")
+    count_rows(reports.values(), stack.destination)
+    return Outcomes(
+        setup_state=setup_state,
+        reports={**reports, "manual": manual_report},
+        bulk_run_id=bulk_run,
+        bulk_state=states[(BULK_ONBOARDING_DAG, bulk_run)].state,
+        bulk_refs=bulk_refs,
+    )
+
+
+def test_setup_subscribed_the_receiver_and_stored_the_secrets(stack, outcomes):
+    assert outcomes.setup_state == "success"
+    subscriptions = stack.inbox.subscriptions()
+    assert subscriptions, "catena_setup stored no subscription secrets in the inbox"
+    assert {row["url"] for row in subscriptions} == {stack.airflow.settings.receiver_url}
+
+
+def test_the_sensor_was_woken_by_a_webhook(stack, outcomes):
+    report = outcomes.reports["manual"]
+    assert report.run_state == "success"
+    result = stack.rest.xcom(ONBOARDING_DAG, report.run_id, "wait_for_fleet")
+    assert result["source"] == "webhook"
+    log = stack.rest.task_log(ONBOARDING_DAG, report.run_id, "wait_for_fleet")
+    assert "Deferring until the fleet is connected" in log
+
+
+@pytest.mark.parametrize("kind", ["happy", "reuse", "stale", "failing"])
+def test_accepting_fleets_are_connected(outcomes, kind):
+    report = outcomes.reports[kind]
+    assert report.run_state == "success"
+    assert report.onboarding is not None and report.onboarding.stage is Stage.CONNECTED
+
+
+@pytest.mark.parametrize("kind", ["happy", "reuse", "failing"])
+def test_ingested_rows_reached_the_destination(outcomes, kind):
+    assert outcomes.reports[kind].rows > 0
+
+
+def test_the_declined_run_failed_with_the_reason_in_its_log(stack, outcomes):
+    report = outcomes.reports["decline"]
+    assert report.run_state == "failed"
+    assert report.onboarding is not None and report.onboarding.stage is Stage.DECLINED
+    reason = report.onboarding.decline_reason
+    assert reason
+    tasks = {task.task_id: task.state for task in stack.rest.task_states(ONBOARDING_DAG, report.run_id)}
+    assert tasks["wait_for_fleet"] == "failed"
+    assert tasks["ingest_fleet"] == "upstream_failed"
+    assert reason in stack.rest.failed_task_logs(ONBOARDING_DAG, report.run_id)
+
+
+def test_operations_handled_the_stale_connection(outcomes):
+    assert outcomes.reports["stale"].handled["connection.staled"] >= 1
+
+
+def test_operations_reactivated_the_failing_fleets_schedule(stack, outcomes):
+    report = outcomes.reports["failing"]
+    assert report.handled["execution.failed"] >= 1
+    assert report.handled["schedule.deactivated"] >= 1
+    assert all(run.state == "success" for run in stack.rest.list_runs(OPERATIONS_DAG))
+    # Ask Catena (the sandbox) itself: every schedule of the fleet's connection is active again.
+    detail = requests.get(f"{stack.sandbox.base_url}/sandbox/invitations/{report.onboarding.invitation_id}").json()
+    schedules = detail["sandbox"]["schedules"]
+    assert schedules
+    assert {schedule["status"] for schedule in schedules} == {"active"}
+
+
+def test_a_bulk_run_onboards_each_fleet(stack, outcomes):
+    assert outcomes.bulk_state == "success"
+    for ref in outcomes.bulk_refs:
+        onboarding = find_onboarding(stack.inbox, ref)
+        assert onboarding is not None and onboarding.stage is Stage.CONNECTED
+        assert onboarding.run_id == outcomes.bulk_run_id
