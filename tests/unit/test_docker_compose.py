@@ -111,6 +111,7 @@ def test_the_inbox_is_its_own_postgres_database(services, name):
     assert inbox.startswith("postgresql+psycopg2://catena:")
     assert inbox.endswith("@postgres/catena_inbox")
     assert inbox.rsplit("/", 1)[1] != env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].rsplit("/", 1)[1]
+    assert env["CATENA_DESTINATION_URL"].endswith("@postgres/catena_data")
 
 
 def test_the_catena_connection_defaults_to_the_sandbox_and_is_valid_json(services):
@@ -152,7 +153,7 @@ def test_the_api_server_serves_the_receiver_on_8080(services):
     service = services["airflow-apiserver"]
     assert "8080:8080" in service["ports"]
     assert "/api/v2/version" in " ".join(service["healthcheck"]["test"])
-    assert _env(service)["CATENA_WEBHOOK_URL"] == "http://airflow-apiserver:8080/catena/webhooks"
+    assert _env(service)["AIRFLOW_VAR_CATENA_RECEIVER_URL"] == "http://airflow-apiserver:8080/catena/webhooks"
 
 
 def test_the_triggerer_runs(services):
@@ -166,6 +167,7 @@ def test_init_migrates_airflow_and_the_inbox(services):
     assert _env(init)["_AIRFLOW_DB_MIGRATE"] == "true"
     assert _env(init)["_AIRFLOW_WWW_USER_CREATE"] == "true"
     assert "InboxStore(inbox_url_from_env()).migrate()" in script
+    assert "DestinationStore(destination_url_from_env()).migrate()" in script
 
 
 def test_postgres_creates_the_inbox_database_with_an_init_script(services):
@@ -176,6 +178,7 @@ def test_postgres_creates_the_inbox_database_with_an_init_script(services):
     assert scripts
     text = "\n".join(script.read_text() for script in scripts)
     assert "CREATE DATABASE catena_inbox OWNER catena" in text
+    assert "CREATE DATABASE catena_data OWNER catena" in text
     assert all(os.access(script, os.X_OK) for script in scripts)
     assert "CATENA_INBOX_PASSWORD" in postgres["environment"]
     assert "pg_isready" in postgres["healthcheck"]["test"]
