@@ -197,6 +197,17 @@ def test_dashboard_in_the_airflow_ui(browser_context, standalone, seeded):
     expect(fleet_rows).to_have_count(6)
     _screenshot(page, "dashboard-dark.png")
     page.emulate_media(color_scheme="light")
+    expect(frame.locator("html")).to_have_attribute("data-theme", "light")
+
+    # A user who picked dark in Airflow's own theme switch gets a dark dashboard on a light system.
+    page.evaluate("localStorage.setItem('theme', 'dark')")
+    page.reload()
+    expect(page.locator("html")).to_have_class(re.compile(r"\bdark\b"))
+    expect(frame.locator("html")).to_have_attribute("data-theme", "dark")
+    page.evaluate("localStorage.setItem('theme', 'system')")
+    page.reload()
+    expect(frame.locator("html")).to_have_attribute("data-theme", "light")
+    expect(fleet_rows).to_have_count(6)
 
     # Follow the onboarding run link: the Airflow UI around the iframe navigates to the run.
     run_id = seeded.connected.run_id
