@@ -7,6 +7,18 @@ import pytest
 from tests.integration.sandbox.receiver import Receiver
 
 
+@pytest.fixture(scope="session")
+def _tuned_sandbox(sandbox_factory):
+    """One more sandbox process for the tests that need other timings: 1 s tokens, 0.2 s delivery timeout."""
+    return sandbox_factory("--token-ttl", "1", "--delivery-timeout", "0.2")
+
+
+@pytest.fixture
+def tuned_sandbox(_tuned_sandbox):
+    _tuned_sandbox.reset()
+    return _tuned_sandbox
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     server = Receiver()

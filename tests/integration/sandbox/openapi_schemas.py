@@ -45,7 +45,7 @@ def _nullable(node: Any) -> Any:
 
 class Spec:
     def __init__(self, name: str) -> None:
-        document = yaml.safe_load((SPEC_DIR / f"{name}.yaml").read_text())
+        document = yaml.load((SPEC_DIR / f"{name}.yaml").read_text(), Loader=yaml.CSafeLoader)  # libyaml: 10x faster
         self.paths: dict[str, Any] = document["paths"]
         self.components = _nullable(document.get("components", {}))
 

@@ -58,17 +58,12 @@ def test_missing_bad_and_revoked_tokens_get_401(sandbox) -> None:
     assert sandbox.http.get(url, headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
 
-def test_expired_token_gets_401(sandbox_factory) -> None:
-    sandbox = sandbox_factory("--token-ttl", "1")
-    try:
-        token = sandbox.token()
-        time.sleep(1.1)  # let the one-second token lapse
-        response = sandbox.http.get(
-            sandbox.base_url + "/v2/orgs/invitations", headers={"Authorization": f"Bearer {token}"}
-        )
-        assert response.status_code == 401 and response.json()["detail"] == "Token expired"
-    finally:
-        sandbox_factory.stop(sandbox)
+def test_expired_token_gets_401(tuned_sandbox) -> None:
+    token = tuned_sandbox.token()
+    time.sleep(1.1)  # let the one-second token lapse
+    url = tuned_sandbox.base_url + "/v2/orgs/invitations"
+    response = tuned_sandbox.http.get(url, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401 and response.json()["detail"] == "Token expired"
 
 
 def test_error_bodies(sandbox) -> None:

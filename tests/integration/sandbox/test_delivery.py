@@ -111,17 +111,13 @@ def test_unreachable_receiver_ends_in_the_dlq(sandbox, receiver: Receiver) -> No
     assert sandbox.stats()["dlq"] == 1
 
 
-def test_slow_receiver_times_out_and_is_retried(sandbox_factory, receiver: Receiver) -> None:
-    sandbox = sandbox_factory("--delivery-timeout", "0.2")
-    try:
-        [subscription] = subscribe(sandbox, receiver, "vehicle.added")
-        receiver.delay_seconds = 0.6
-        emit(sandbox)
-        sandbox.wait_idle()
-        logs = sandbox.api("GET", f"/v2/notifications/webhooks/{subscription['id']}/logs").json()["items"]
-        assert len(logs) == 4 and all("Timed out" in log["error_message"] for log in logs)
-    finally:
-        sandbox_factory.stop(sandbox)
+def test_slow_receiver_times_out_and_is_retried(tuned_sandbox, receiver: Receiver) -> None:
+    [subscription] = subscribe(tuned_sandbox, receiver, "vehicle.added")  # the tuned sandbox times out at 0.2 s
+    receiver.delay_seconds = 0.6
+    emit(tuned_sandbox)
+    tuned_sandbox.wait_idle()
+    logs = tuned_sandbox.api("GET", f"/v2/notifications/webhooks/{subscription['id']}/logs").json()["items"]
+    assert len(logs) == 4 and all("Timed out" in log["error_message"] for log in logs)
 
 
 def test_paused_subscription_keeps_events_for_replay(sandbox, receiver: Receiver) -> None:
