@@ -7,7 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from catena_sandbox.auth import Claims
+from catena_sandbox.catalogue import TSPS
+from catena_sandbox.catalogue import tsp_id as make_tsp_id
 from catena_sandbox.clock import iso
+from catena_sandbox.errors import CatenaError
 from catena_sandbox.pagination import DEFAULT_SIZE, page
 from catena_sandbox.routes.common import CursorParam, ListParam, SandboxDep
 from catena_sandbox.runtime import Sandbox
@@ -15,6 +18,22 @@ from catena_sandbox.state import Connection
 from catena_sandbox.views import connection_view, execution_view, schedule_view
 
 router = APIRouter(tags=["integrations"])
+RESOURCES = (
+    "asset",
+    "vehicle",
+    "vehicle_location",
+    "trailer",
+    "trailer_location",
+    "user",
+    "hos_event",
+    "hos_availability",
+    "hos_violation",
+    "dvir_log",
+    "engine_log",
+    "ifta_summary",
+    "driver_safety_event",
+    "fuel_transaction",
+)
 PREFIX = "/v2/integrations/connections"
 
 
@@ -136,3 +155,33 @@ def list_executions(
             reverse=True,
         )
         return page(items, cursor=cursor, size=size, with_total=False, render=execution_view)
+
+
+# -- TSP integration matrix (no auth in Catena) ----------------------------------------------------
+IMPLEMENTED = frozenset({"vehicle", "vehicle_location"})  # what the sandbox's synthetic data covers
+
+
+def _tsp_integrations(source_name: str) -> dict[str, Any]:
+    integrations = {resource: "implemented" if resource in IMPLEMENTED else "not_implemented" for resource in RESOURCES}
+    return {
+        "tsp_id": make_tsp_id(source_name),
+        "slug": source_name,
+        "source_name": source_name,
+        "integrations": integrations,
+        "implemented_count": len(IMPLEMENTED),
+        "not_implemented_count": len(RESOURCES) - len(IMPLEMENTED),
+        "not_supported_count": 0,
+    }
+
+
+@router.get("/v2/integrations/tsps")
+def list_tsp_integrations(cursor: CursorParam = None, size: int = DEFAULT_SIZE) -> dict[str, Any]:
+    return page(list(TSPS), cursor=cursor, size=size, with_total=False, render=_tsp_integrations)
+
+
+@router.get("/v2/integrations/tsps/{tsp_id}")
+def get_tsp_integrations(tsp_id: str) -> dict[str, Any]:
+    for source_name in TSPS:
+        if _tsp_integrations(source_name)["tsp_id"] == tsp_id:
+            return _tsp_integrations(source_name)
+    raise CatenaError(404, f"TSP {tsp_id} not found")

@@ -150,6 +150,8 @@ CASES = [
     Case("integrations", "POST", CONN + "/{connection_id}/schedules/{schedule_id}/activate", 200),
     Case("integrations", "POST", CONN + "/{connection_id}/schedules/activate-schedules", 200),
     Case("integrations", "GET", CONN + "/{connection_id}/schedules/{schedule_id}/executions", 200),
+    Case("integrations", "GET", "/v2/integrations/tsps", 200, auth=False),
+    Case("integrations", "GET", "/v2/integrations/tsps/{tsp_id}", 200, auth=False),
     Case("integrations", "GET", CONN, 500, faults={"rate_5xx": 1.0, "burst_5xx_length": 1}),
     # notifications
     Case("notifications", "GET", HOOKS, 200),
