@@ -122,6 +122,18 @@ def _oauth_error(status_code: int, error: str, description: str) -> JSONResponse
     return JSONResponse({"error": error, "error_description": description}, status_code=status_code)
 
 
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    """Keycloak also takes the client credentials as HTTP Basic auth (client_secret_basic)."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        client_id, _, client_secret = base64.b64decode(value).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return client_id, client_secret
+
+
 @router.post(TOKEN_PATH)
 def token(
     request: Request,
@@ -131,6 +143,7 @@ def token(
     scope: Annotated[str | None, Form()] = None,
 ) -> JSONResponse:
     settings: Settings = request.app.state.sandbox.settings
+    client_id, client_secret = _basic_credentials(request) or (client_id, client_secret)
     if grant_type != "client_credentials":
         return _oauth_error(400, "unsupported_grant_type", "Unsupported grant_type")
     if not (

@@ -37,6 +37,10 @@ def test_token_endpoint(sandbox) -> None:
         "error": "invalid_client",
         "error_description": "Invalid client or Invalid client credentials",
     }
+    basic = sandbox.http.post(
+        sandbox.token_url, data={"grant_type": "client_credentials"}, auth=("sandbox", "sandbox-secret")
+    )
+    assert basic.status_code == 200  # Keycloak's client_secret_basic
     grant = sandbox.http.post(sandbox.token_url, data={"grant_type": "password", "client_id": "sandbox"})
     assert grant.status_code == 400 and grant.json()["error"] == "unsupported_grant_type"
 
