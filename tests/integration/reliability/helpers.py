@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from catena_airflow.client import CatenaClient
 from catena_airflow.client.models import WebhookStatus
+
+T = TypeVar("T")
 
 #: Every onboarding event family the receiver takes in, plus the operational ones.
 FAMILIES = ("invitation.*", "share_agreement.*", "connection.*", "fleet_connection.*", "execution.*", "schedule.*")
@@ -75,6 +77,16 @@ def wait_settled(sandbox: Any, timeout: float = 60.0) -> dict[str, Any]:
         if time.monotonic() > deadline:
             raise TimeoutError(f"sandbox not settled after {timeout}s: {stats}")
         time.sleep(0.05)
+
+
+def eventually(check: Callable[[], T], timeout: float = 30.0) -> T:
+    """The first truthy result of ``check``, polled until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout}s")
+        time.sleep(0.05)
+    return result
 
 
 def replay_dead_letters(client: CatenaClient, subscription_ids: list[str]) -> int:
