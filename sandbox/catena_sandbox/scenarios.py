@@ -83,17 +83,27 @@ class Simulator:
         self._engine.call_later(self._settings.step * steps, callback, *args)
 
     def invitation(self, invitation_id: str) -> Invitation:
+        """The invitation, expired first if its time is up (the expiry timer may not have fired yet)."""
         invitation = self._store.invitations.get(invitation_id)
         if invitation is None:
             raise CatenaError(404, f"Invitation {invitation_id} not found")
+        self._expire_if_due(invitation)
         return invitation
 
     def _expire_if_due(self, invitation: Invitation) -> None:
         if invitation.status == "active" and utcnow() >= invitation.expires_at:
-            self.expire(invitation.id)
+            self._mark_expired(invitation)
+
+    def _mark_expired(self, invitation: Invitation) -> None:
+        invitation.status = "expired"
+        invitation.run += 1
+        self._publish_invitation("invitation.expired", invitation)
+
+    def expire_due_invitations(self) -> None:
+        for invitation in list(self._store.invitations.values()):
+            self._expire_if_due(invitation)
 
     def _require_active(self, invitation: Invitation, action: str) -> None:
-        self._expire_if_due(invitation)
         if invitation.status != "active":
             raise CatenaError(409, f"Cannot {action} an invitation that is {invitation.status}")
 
@@ -117,6 +127,8 @@ class Simulator:
         with self._store.lock:
             existing = self._store.active_invitation_for(fleet_ref)
             if existing is not None:
+                self._expire_if_due(existing)
+            if existing is not None and existing.status != "expired":
                 self._refresh(existing, fields, hours)
                 return existing, False
             now = utcnow()
@@ -231,9 +243,7 @@ class Simulator:
             invitation = self.invitation(invitation_id)
             if invitation.status != "active":
                 raise CatenaError(409, f"Cannot expire an invitation that is {invitation.status}")
-            invitation.status = "expired"
-            invitation.run += 1
-            self._publish_invitation("invitation.expired", invitation)
+            self._mark_expired(invitation)
             return invitation
 
     # -- scenario --------------------------------------------------------------------------------

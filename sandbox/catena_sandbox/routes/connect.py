@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from catena_sandbox.errors import CatenaError
 from catena_sandbox.routes.common import SandboxDep
+from catena_sandbox.runtime import Sandbox
 
 router = APIRouter(tags=["connect"], include_in_schema=False)
 
@@ -23,6 +24,9 @@ ACTIONS = """<form method="post" action="{base}/connect/{id}/accept">
 <button id="accept">Accept and connect</button></form>
 <form method="post" action="{base}/connect/{id}/decline"><input name="decline_reason" placeholder="Reason (optional)">
 <button id="decline">Decline</button></form>"""
+REAUTH = """<p>Your telematics connection stopped working.</p>
+<form method="post" action="{base}/connect/{id}/reauthenticate">
+<button id="reauthenticate">Re-connect</button></form>"""
 
 
 def _with_params(url: str, invitation_id: str, fleet_ref: str) -> str:
@@ -40,7 +44,11 @@ def connect_page(sandbox: SandboxDep, invite: Annotated[str, Query()]) -> HTMLRe
         return HTMLResponse("<h1>Invitation not found</h1>", status_code=404)
     if invitation.status not in ("active", "accepted") and invitation.failure_redirect_url:
         return RedirectResponse(_with_params(invitation.failure_redirect_url, invitation.id, invitation.fleet_ref), 303)
-    actions = ACTIONS.format(base=sandbox.settings.base_url, id=invitation.id) if invitation.status == "active" else ""
+    actions = ""
+    if invitation.status == "active":
+        actions = ACTIONS.format(base=sandbox.settings.base_url, id=invitation.id)
+    elif _stale_connection_id(sandbox, invitation.connection_id):
+        actions = REAUTH.format(base=sandbox.settings.base_url, id=invitation.id)
     return HTMLResponse(
         PAGE.format(
             partner=html.escape(sandbox.settings.partner_slug),
@@ -50,6 +58,11 @@ def connect_page(sandbox: SandboxDep, invite: Annotated[str, Query()]) -> HTMLRe
             actions=actions,
         )
     )
+
+
+def _stale_connection_id(sandbox: Sandbox, connection_id: str | None) -> str | None:
+    connection = sandbox.store.connections.get(connection_id or "")
+    return connection.id if connection is not None and connection.status == "stale" else None
 
 
 def _outcome(url: str | None, invitation_id: str, fleet_ref: str, text: str) -> Response:
@@ -82,3 +95,16 @@ def connect_decline(
             return HTMLResponse("<h1>Invitation not found</h1>", status_code=404)
         return _outcome(invitation.failure_redirect_url, invitation.id, invitation.fleet_ref, str(exc.detail))
     return _outcome(invitation.failure_redirect_url, invitation.id, invitation.fleet_ref, "Declined")
+
+
+@router.post("/connect/{invitation_id}/reauthenticate")
+def connect_reauthenticate(invitation_id: str, sandbox: SandboxDep) -> Response:
+    """The fleet re-enters its TSP credentials through the same link after ``connection.staled``."""
+    with sandbox.store.lock:
+        invitation = sandbox.store.invitations.get(invitation_id)
+        if invitation is None:
+            return HTMLResponse("<h1>Invitation not found</h1>", status_code=404)
+        connection_id = _stale_connection_id(sandbox, invitation.connection_id)
+        if connection_id is not None:
+            sandbox.simulator.reauthenticate(connection_id)
+    return _outcome(invitation.success_redirect_url, invitation.id, invitation.fleet_ref, "Reconnected")

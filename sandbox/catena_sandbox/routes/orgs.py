@@ -110,6 +110,7 @@ def list_invitations(
     size: int = DEFAULT_SIZE,
 ) -> dict[str, Any]:
     with sandbox.store.lock:
+        sandbox.simulator.expire_due_invitations()
         items = [i for i in sandbox.store.invitations.values() if fleet_ref is None or i.fleet_ref == fleet_ref]
         return page(
             items,

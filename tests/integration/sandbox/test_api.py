@@ -201,3 +201,15 @@ def test_connect_page_views_accepts_and_redirects(sandbox, receiver: Receiver) -
     assert target.netloc == "partner.example.com"
     assert parse_qs(target.query) == {"x": ["1"], "invitation_id": [invitation["id"]], "fleet_ref": ["manual-web"]}
     receiver.wait_for_events("invitation.accepted")
+
+
+def test_connect_page_reauthenticates_a_stale_connection(sandbox, receiver: Receiver) -> None:
+    subscribe(sandbox, receiver, "connection.staled")
+    invitation = invite(sandbox, "stale-web")
+    receiver.wait_for_events("connection.staled")
+    page = sandbox.http.get(invitation["magic_link"])
+    assert "Re-connect" in page.text
+    done = sandbox.http.post(f"{sandbox.base_url}/connect/{invitation['id']}/reauthenticate", allow_redirects=False)
+    assert done.status_code == 200 and "Reconnected" in done.text
+    connection_id = records(receiver, "connection.staled")[0]["id"]
+    assert sandbox.api("GET", f"/v2/integrations/connections/{connection_id}").json()["status"] == "active"
