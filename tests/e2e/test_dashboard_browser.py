@@ -99,7 +99,8 @@ def seeded(standalone) -> Iterator[SeededInbox]:
     store = InboxStore(standalone.settings.resolved_inbox_url)
     store.migrate()
     try:
-        seeded = seed_dashboard_inbox(store, dag_id=E2E_DAG_ID)
+        # Webhooks go through the api-server's real receiver, signed; invitations as the DAG registers them.
+        seeded = seed_dashboard_inbox(store, dag_id=E2E_DAG_ID, receiver_url=standalone.settings.receiver_url)
     finally:
         store.dispose()
     token = fetch_token(standalone.base_url, ADMIN_USER, standalone.settings.admin_password)

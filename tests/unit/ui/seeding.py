@@ -1,8 +1,9 @@
 """A small, known set of onboardings for the dashboard tests, written through the inbox's own writes.
 
 Invitations are registered as the onboarding DAG does (``register_invitation`` with its run), and
-everything after that arrives as Catena webhook envelopes through ``record_event``, exactly as the
-receiver records them once their signature checks out.
+everything after that arrives as Catena webhook envelopes: recorded with ``record_event`` exactly as
+the receiver records them once their signature checks out, or (end to end) POSTed, signed, to a
+running receiver.
 """
 
 from __future__ import annotations
@@ -13,8 +14,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import requests
+
 from catena_airflow.client.events import WebhookEnvelope
 from catena_airflow.client.models import Invitation
+from catena_airflow.client.signature import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    WEBHOOK_ID_HEADER,
+    compute_signature,
+    format_timestamp,
+)
 from catena_airflow.inbox import InboxStore
 
 ONBOARDING_DAG_ID = "catena_fleet_onboarding"
@@ -24,6 +34,47 @@ SUBSCRIPTION_SECRET = "whsec-dashboard-test-DO-NOT-LEAK"
 PRE_REGISTRATION_TOKEN = "prereg-access-DO-NOT-LEAK"
 PRE_REGISTRATION_REFRESH = "prereg-refresh-DO-NOT-LEAK"
 SECRETS = (SUBSCRIPTION_SECRET, PRE_REGISTRATION_TOKEN, PRE_REGISTRATION_REFRESH)
+
+
+class DirectDelivery:
+    """Records envelopes with the inbox's ``record_event``, as the receiver does once a signature verified."""
+
+    def __init__(self, store: InboxStore) -> None:
+        self.store = store
+
+    def deliver(self, body: str, *, received_at: datetime) -> None:
+        self.store.record_event(WebhookEnvelope.model_validate_json(body), body.encode(), received_at=received_at)
+
+    def signature_failures(self, count: int, *, at: datetime) -> None:
+        # What the receiver counts when a delivery's signature does not verify.
+        self.store.add_counters({"signature_failures": count}, at=at)
+
+
+class SignedHttpDelivery:
+    """POSTs envelopes to a running receiver, signed with the subscription's secret, as Catena does."""
+
+    def __init__(self, receiver_url: str, secret: str) -> None:
+        self.receiver_url = receiver_url
+        self.secret = secret
+
+    def _post(self, body: str, secret: str) -> requests.Response:
+        timestamp = format_timestamp()
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: compute_signature(secret, timestamp, body),
+            TIMESTAMP_HEADER: timestamp,
+            WEBHOOK_ID_HEADER: WEBHOOK_ID,
+        }
+        return requests.post(self.receiver_url, data=body.encode(), headers=headers, timeout=30)
+
+    def deliver(self, body: str, *, received_at: datetime) -> None:
+        response = self._post(body, self.secret)
+        assert response.status_code == 202, f"{response.status_code}: {response.text[:200]}"
+
+    def signature_failures(self, count: int, *, at: datetime) -> None:
+        body = json.dumps({"version": "1.0", "event_name": "invitation.viewed", "data": [], "webhook_id": WEBHOOK_ID})
+        for _ in range(count):
+            assert self._post(body, "not-the-secret").status_code == 401
 
 
 @dataclass(frozen=True)
@@ -41,10 +92,18 @@ def _iso(at: datetime) -> str:
 class InboxSeeder:
     """Writes invitations and webhook events for one inbox, with timestamps relative to ``now``."""
 
-    def __init__(self, store: InboxStore, *, now: datetime, dag_id: str = ONBOARDING_DAG_ID) -> None:
+    def __init__(
+        self,
+        store: InboxStore,
+        *,
+        now: datetime,
+        dag_id: str = ONBOARDING_DAG_ID,
+        delivery: DirectDelivery | SignedHttpDelivery | None = None,
+    ) -> None:
         self.store = store
         self.now = now
         self.dag_id = dag_id
+        self.delivery = delivery or DirectDelivery(store)
 
     def invite(self, fleet_ref: str, *, age: timedelta, expires_in: timedelta) -> SeededFleet:
         created = self.now - age
@@ -81,8 +140,7 @@ class InboxSeeder:
                 "delivery_attempt": 1,
             }
         )
-        envelope = WebhookEnvelope.model_validate_json(body)
-        self.store.record_event(envelope, body.encode(), received_at=self.now - age)
+        self.delivery.deliver(body, received_at=self.now - age)
         return event_id
 
     def invitation_event(self, fleet: SeededFleet, action: str, status: str, *, age: timedelta, **extra: Any) -> str:
@@ -148,10 +206,16 @@ class SeededInbox:
 
 
 def seed_dashboard_inbox(
-    store: InboxStore, *, now: datetime | None = None, dag_id: str = ONBOARDING_DAG_ID
+    store: InboxStore,
+    *,
+    now: datetime | None = None,
+    dag_id: str = ONBOARDING_DAG_ID,
+    receiver_url: str | None = None,
 ) -> SeededInbox:
+    """Seed ``store``; with ``receiver_url``, every webhook goes through that receiver, signed, over HTTP."""
     now = now or datetime.now(UTC)
-    seed = InboxSeeder(store, now=now, dag_id=dag_id)
+    delivery = SignedHttpDelivery(receiver_url, SUBSCRIPTION_SECRET) if receiver_url else DirectDelivery(store)
+    seed = InboxSeeder(store, now=now, dag_id=dag_id, delivery=delivery)
     store.save_subscription_secret(WEBHOOK_ID, SUBSCRIPTION_SECRET, event_name="invitation.*")
     week = timedelta(days=7)
 
@@ -206,8 +270,7 @@ def seed_dashboard_inbox(
 
     expiring = seed.invite("echo-carriers", age=timedelta(hours=1), expires_in=timedelta(hours=2))
     fresh = seed.invite("foxtrot-fleet", age=timedelta(minutes=10), expires_in=week)
-    # What the receiver counts when a delivery's signature does not verify.
-    store.add_counters({"signature_failures": 2}, at=now)
+    delivery.signature_failures(2, at=now)
     return SeededInbox(
         connected=connected,
         healthy=healthy,
