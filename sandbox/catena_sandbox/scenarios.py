@@ -188,7 +188,6 @@ class Simulator:
     def view(self, invitation_id: str) -> Invitation:
         with self._store.lock:
             invitation = self.invitation(invitation_id)
-            self._expire_if_due(invitation)
             if invitation.status in ("active", "accepted"):
                 self._publish_invitation("invitation.viewed", invitation)
             return invitation

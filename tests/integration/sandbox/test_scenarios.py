@@ -88,6 +88,14 @@ def test_repeated_fleet_ref_refreshes_with_200(sandbox, subscribed: Receiver) ->
     assert body["expires_at"] > first["expires_at"]
 
 
+def test_refreshing_an_accepted_invitation_renews_its_tokens(sandbox, subscribed: Receiver) -> None:
+    invitation = invite(sandbox, "manual-tok")
+    accepted = sandbox.admin("POST", f"/invitations/{invitation['id']}/accept").json()
+    refreshed = sandbox.api("POST", "/v2/orgs/invitations", json={"fleet_ref": "manual-tok"})
+    assert refreshed.status_code == 200 and refreshed.json()["status"] == "accepted"
+    assert refreshed.json()["pre_registration_access_token"] != accepted["pre_registration_access_token"]
+
+
 def test_each_step_by_hand_through_the_admin_api(sandbox, subscribed: Receiver) -> None:
     invitation = invite(sandbox, "manual-1")
     invitation_id = invitation["id"]

@@ -6,8 +6,9 @@ import re
 
 import pytest
 
+from tests.integration.sandbox.conftest import TUNED_SIGNING_SECRET
 from tests.integration.sandbox.helpers import invite, records, subscribe
-from tests.integration.sandbox.receiver import Receiver
+from tests.integration.sandbox.receiver import Receiver, expected_signature
 
 pytestmark = pytest.mark.integration
 
@@ -141,3 +142,15 @@ def test_webhook_lifecycle_events(sandbox, receiver: Receiver) -> None:
     receiver.wait_for_events("webhook.paused", "webhook.deleted")
     created = [r for r in records(receiver, "webhook.created") if r["id"] == other["id"]]
     assert created and created[0]["event_name"] == "user.added"
+
+
+def test_callback_signing_secret_is_a_setting(tuned_sandbox, receiver: Receiver) -> None:
+    invite(tuned_sandbox, "manual-cb", callback_url=receiver.url)
+    receiver.wait_for_events("invitation.created")
+    delivery = receiver.deliveries[0]
+    assert delivery.headers["x-catena-signature"] == expected_signature(
+        TUNED_SIGNING_SECRET, delivery.headers["x-catena-timestamp"], delivery.body
+    )
+    assert delivery.headers["x-catena-signature"] != expected_signature(
+        "sandbox-signing-secret", delivery.headers["x-catena-timestamp"], delivery.body
+    )
