@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, create_engine, event, false, func, or_, select, text, true
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, false, func, or_, select, text, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
@@ -127,6 +127,28 @@ def _redact(body: str) -> str:
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")) if changed else body
 
 
+_DUPLICATE = RecordOutcome(stored=False, duplicate=True, seq=None)
+
+
+def _event_row(item: IncomingEvent) -> dict[str, Any]:
+    first = item.data[0] if item.data and isinstance(item.data[0], Mapping) else {}
+    return {
+        "event_id": item.event_id,
+        "event_name": item.event_name,
+        "webhook_id": item.webhook_id,
+        "request_id": item.request_id,
+        "received_at": item.received_at,
+        "event_timestamp": item.event_timestamp,
+        "fleet_id": _opt_str(first.get("fleet_id")),
+        "fleet_ref": _opt_str(first.get("fleet_ref")),
+        "invitation_id": None,
+        "connection_id": None,
+        "held": False,
+        "delivery_attempt": item.delivery_attempt,
+        "payload": item.body,
+    }
+
+
 def _field(envelope: Any, name: str) -> Any:
     if isinstance(envelope, Mapping):
         return envelope.get(name)
@@ -160,6 +182,45 @@ class InboxStore:
         )
         self.dialect = self.engine.dialect.name
         self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        # Hot-path statements, built once: SQLAlchemy then reuses their compiled form.
+        self._insert_event = (
+            self._insert(events)
+            .on_conflict_do_nothing(index_elements=[events.c.event_id])
+            .returning(events.c.event_id, events.c.seq)
+        )
+        self._select_state = select(onboardings.c.state).where(onboardings.c.invitation_id == bindparam("b_inv"))
+        self._update_onboarding = onboardings.update().where(onboardings.c.invitation_id == bindparam("b_inv"))
+        self._by_fleet = (
+            select(onboardings.c.invitation_id)
+            .where(onboardings.c.fleet_id == bindparam("b_fleet"))
+            .order_by(onboardings.c.created_at)
+        )
+        self._by_connection = select(onboarding_connections.c.invitation_id).where(
+            onboarding_connections.c.connection_id == bindparam("b_conn")
+        )
+        self._link_connection = self._insert(onboarding_connections).on_conflict_do_nothing(
+            index_elements=[onboarding_connections.c.connection_id]
+        )
+        held_columns = select(
+            events.c.seq,
+            events.c.event_id,
+            events.c.event_name,
+            events.c.payload,
+            events.c.event_timestamp,
+            events.c.received_at,
+        ).where(events.c.held == true())
+        self._held_by_fleet = held_columns.where(events.c.fleet_id == bindparam("b_fleet"))
+        self._held_by_connection = held_columns.where(events.c.connection_id == bindparam("b_conn"))
+        self._claim_held = (
+            events.update()
+            .where(events.c.seq == bindparam("b_seq"), events.c.held == true())
+            .values(held=False, invitation_id=bindparam("b_inv"))
+        )
+        upsert = self._insert(receiver_counters)
+        self._add_counter = upsert.on_conflict_do_update(
+            index_elements=[receiver_counters.c.counter, receiver_counters.c.hour],
+            set_={"count": receiver_counters.c.count + upsert.excluded["count"]},
+        )
 
     def __repr__(self) -> str:
         return f"InboxStore({make_url(self.url).render_as_string(hide_password=True)!r})"
@@ -224,11 +285,25 @@ class InboxStore:
 
         ``counters`` (e.g. signature failures seen meanwhile) are added in the same transaction.
         """
-        outcomes: list[RecordOutcome] = []
+        outcomes: list[RecordOutcome] = [_DUPLICATE] * len(items)
         with self._write() as conn:
             now = datetime.now(UTC)
-            for item in items:
-                outcomes.append(self._record_one(conn, item, now))
+            first_seen: set[str] = set()
+            plain: dict[int, dict[str, Any]] = {}
+            for i, item in enumerate(items):
+                if item.event_id in first_seen:
+                    continue  # a redelivery inside the same batch
+                first_seen.add(item.event_id)
+                if projection.is_projected(item.event_name):
+                    outcomes[i] = self._record_projected(conn, item, now)
+                else:
+                    plain[i] = _event_row(item)
+            if plain:
+                # Events nobody projects (telematics, webhook.*, unknown names): one multi-row insert.
+                seqs = dict(conn.execute(self._insert_event, list(plain.values())).all())
+                for i, row in plain.items():
+                    seq = seqs.get(row["event_id"])
+                    outcomes[i] = _DUPLICATE if seq is None else RecordOutcome(stored=True, duplicate=False, seq=seq)
             stored = sum(o.stored for o in outcomes)
             totals = dict(counters or {})
             if stored:
@@ -238,42 +313,24 @@ class InboxStore:
             self._add_counters(conn, totals, now)
         return outcomes
 
-    def _record_one(self, conn: Connection, item: IncomingEvent, now: datetime) -> RecordOutcome:
-        records = item.records() if projection.is_projected(item.event_name) else []
-        first_keys = projection.correlation_keys(records[0]) if records else projection.Keys()
+    def _record_projected(self, conn: Connection, item: IncomingEvent, now: datetime) -> RecordOutcome:
+        records = item.records()
         targets_per_record = [self._targets(conn, rec) for rec in records]
         first_target = next((t[0] for t in targets_per_record if t), None)
-        first = item.data[0] if item.data and isinstance(item.data[0], Mapping) else {}
-        row = {
-            "event_id": item.event_id,
-            "event_name": item.event_name,
-            "webhook_id": item.webhook_id,
-            "request_id": item.request_id,
-            "received_at": item.received_at,
-            "event_timestamp": item.event_timestamp,
-            "fleet_id": first_keys.fleet_id or _opt_str(first.get("fleet_id")),
-            "fleet_ref": _opt_str(first.get("fleet_ref")),
-            "invitation_id": first_target or first_keys.invitation_id,
-            "connection_id": first_keys.connection_id,
-            "held": bool(records)
-            and first_target is None
-            and records[0].family not in projection.INVITATION_KEYED_FAMILIES,
-            "delivery_attempt": item.delivery_attempt,
-            "payload": item.body,
-        }
-        stmt = (
-            self._insert(events)
-            .values(**row)
-            .on_conflict_do_nothing(index_elements=[events.c.event_id])
-            .returning(events.c.seq)
-        )
-        seq = conn.execute(stmt).scalar()
-        if seq is None:
-            return RecordOutcome(stored=False, duplicate=True, seq=None)
+        row = _event_row(item)
+        if records:
+            keys = projection.correlation_keys(records[0])
+            row["invitation_id"] = first_target or keys.invitation_id
+            row["connection_id"] = keys.connection_id
+            row["fleet_id"] = keys.fleet_id or row["fleet_id"]
+            row["held"] = first_target is None and records[0].family not in projection.INVITATION_KEYED_FAMILIES
+        inserted = conn.execute(self._insert_event, row).first()
+        if inserted is None:
+            return _DUPLICATE
         for rec, targets in zip(records, targets_per_record, strict=True):
             for invitation_id in targets:
                 self._merge(conn, invitation_id, projection.event_fact(rec), now)
-        return RecordOutcome(stored=True, duplicate=False, seq=seq)
+        return RecordOutcome(stored=True, duplicate=False, seq=inserted.seq)
 
     def _targets(self, conn: Connection, rec: EventRecord) -> list[str]:
         """The onboardings a record applies to now (creating the row for invitation-keyed records)."""
@@ -282,24 +339,16 @@ class InboxStore:
             return [keys.invitation_id] if keys.invitation_id else []
         found: list[str] = []
         if keys.fleet_id:
-            found += conn.execute(
-                select(onboardings.c.invitation_id)
-                .where(onboardings.c.fleet_id == keys.fleet_id)
-                .order_by(onboardings.c.created_at)
-            ).scalars()
+            found += conn.execute(self._by_fleet, {"b_fleet": keys.fleet_id}).scalars()
         if keys.connection_id:
-            found += conn.execute(
-                select(onboarding_connections.c.invitation_id).where(
-                    onboarding_connections.c.connection_id == keys.connection_id
-                )
-            ).scalars()
+            found += conn.execute(self._by_connection, {"b_conn": keys.connection_id}).scalars()
         return list(dict.fromkeys(found))
 
     def _merge(
         self, conn: Connection, invitation_id: str, fact: State, now: datetime, *, create: bool = True
     ) -> State | None:
         """Join ``fact`` into an onboarding row; then apply the held events its new links release."""
-        row = conn.execute(select(onboardings.c.state).where(onboardings.c.invitation_id == invitation_id)).first()
+        row = conn.execute(self._select_state, {"b_inv": invitation_id}).first()
         if row is None and not create:
             return None
         old: State = dict(row.state) if row is not None else {}
@@ -308,16 +357,15 @@ class InboxStore:
             return new
         values = _row_values(new, now)
         if row is None:
-            conn.execute(onboardings.insert().values(invitation_id=invitation_id, created_at=now, **values))
+            conn.execute(onboardings.insert(), {"invitation_id": invitation_id, "created_at": now, **values})
         else:
-            conn.execute(onboardings.update().where(onboardings.c.invitation_id == invitation_id).values(**values))
+            conn.execute(self._update_onboarding, {"b_inv": invitation_id, **values})
         new_fleet = new.get("fleet_id") if new.get("fleet_id") != old.get("fleet_id") else None
         new_connections = sorted(set(new.get("connection_ids", ())) - set(old.get("connection_ids", ())))
         if new_connections:
-            stmt = self._insert(onboarding_connections).on_conflict_do_nothing(
-                index_elements=[onboarding_connections.c.connection_id]
+            conn.execute(
+                self._link_connection, [{"connection_id": c, "invitation_id": invitation_id} for c in new_connections]
             )
-            conn.execute(stmt, [{"connection_id": c, "invitation_id": invitation_id} for c in new_connections])
         if new_fleet or new_connections:
             new = self._release_held(conn, invitation_id, new_fleet, new_connections, now) or new
         return new
@@ -331,32 +379,18 @@ class InboxStore:
         now: datetime,
     ) -> State | None:
         """Apply events that waited for this fleet/connection to be linked to ``invitation_id``."""
-        links = []
+        # One indexed query per link (an OR across two indexes would scan the events table).
+        found = {}
         if fleet_id:
-            links.append(events.c.fleet_id == fleet_id)
-        if connection_ids:
-            links.append(events.c.connection_id.in_(connection_ids))
-        held = conn.execute(
-            select(
-                events.c.seq,
-                events.c.event_id,
-                events.c.event_name,
-                events.c.payload,
-                events.c.event_timestamp,
-                events.c.received_at,
-            )
-            .where(and_(events.c.held == true(), or_(*links)))
-            .order_by(events.c.seq)
-        ).all()
+            found.update((ev.seq, ev) for ev in conn.execute(self._held_by_fleet, {"b_fleet": fleet_id}))
+        for connection_id in connection_ids:
+            found.update((ev.seq, ev) for ev in conn.execute(self._held_by_connection, {"b_conn": connection_id}))
+        held = [found[seq] for seq in sorted(found)]
         state = None
         for ev in held:
             # Claim first: merging may release further events (nested), which must not apply this one
             # again, and this loop must skip those a nested release already applied.
-            claimed = conn.execute(
-                events.update()
-                .where(events.c.seq == ev.seq, events.c.held == true())
-                .values(held=False, invitation_id=invitation_id)
-            ).rowcount
+            claimed = conn.execute(self._claim_held, {"b_seq": ev.seq, "b_inv": invitation_id}).rowcount
             if not claimed:
                 continue
             data = json.loads(ev.payload).get("data") or []
@@ -590,14 +624,8 @@ class InboxStore:
 
     def _add_counters(self, conn: Connection, counts: Mapping[str, int], at: datetime) -> None:
         rows = [{"counter": name, "hour": _hour(at), "count": n} for name, n in sorted(counts.items()) if n]
-        if not rows:
-            return
-        stmt = self._insert(receiver_counters)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[receiver_counters.c.counter, receiver_counters.c.hour],
-            set_={"count": receiver_counters.c.count + stmt.excluded["count"]},
-        )
-        conn.execute(stmt, rows)
+        if rows:
+            conn.execute(self._add_counter, rows)
 
     def webhook_stats(self, *, now: datetime | None = None, hours: int = 24) -> WebhookStats:
         """Receiver health: last event, events per hour (last ``hours``), signature failures, duplicates."""

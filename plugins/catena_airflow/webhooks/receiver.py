@@ -150,20 +150,17 @@ class WebhookReceiver:
         except UnsupportedEncoding:
             return self._reject(415, "unsupported content-encoding", webhook_id, request_id)
 
-        secrets_current = True
         resolver = self.resolver
-        if resolver.needs_refresh(webhook_id):
+        secrets_current = await resolver.ensure_fresh(webhook_id)
+        verified = verify_signature(resolver.candidates(webhook_id), timestamp, body, signature)
+        if not verified and secrets_current and webhook_id:
+            # A 401 loses the event for good: re-read this subscription's secret, rotated since the cache filled.
             try:
-                await run_in_threadpool(resolver.refresh)
-            except Exception as exc:
+                fresh = await run_in_threadpool(resolver.lookup, webhook_id)
+                verified = fresh is not None and verify_signature([fresh], timestamp, body, signature)
+            except Exception:
                 secrets_current = False
-                log.error(
-                    "Cannot read webhook secrets from the inbox (%s): webhook_id=%s request_id=%s",
-                    type(exc).__name__,
-                    _loggable(webhook_id),
-                    _loggable(request_id),
-                )
-        if not verify_signature(resolver.candidates(webhook_id), timestamp, body, signature):
+        if not verified:
             if not secrets_current:
                 # The right secret may be in the unreachable inbox: let Catena retry, do not drop.
                 return _answer(503)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+
+from starlette.concurrency import run_in_threadpool
 
 from catena_airflow.inbox import InboxStore
 
@@ -16,7 +19,8 @@ class SecretResolver:
     """Caches the inbox's subscription secrets; configured secrets (rotation list) always apply.
 
     The cache is refreshed every ``ttl`` seconds, and early when a delivery names a webhook id it does
-    not know, at most once per ``miss_refresh_interval`` (unknown ids must not hammer the database).
+    not know, at most once per ``miss_refresh_interval``: unknown ids must not hammer the database.
+    Concurrent requests share one refresh (single flight) instead of each reading the table.
     """
 
     def __init__(
@@ -32,26 +36,57 @@ class SecretResolver:
         self._ttl = ttl
         self._miss_refresh_interval = miss_refresh_interval
         self._by_webhook: dict[str, str] = {}
-        self._loaded_at: float | None = None
+        self._loaded_at: float | None = None  # last successful refresh
+        self._attempted_at: float | None = None  # last refresh started (success or not)
         self._lock = threading.Lock()
+        self._inflight: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None
 
     @property
     def configured(self) -> tuple[str, ...]:
         return self._configured
 
     def needs_refresh(self, webhook_id: str | None) -> bool:
-        """Whether ``candidates`` would read the database (so the caller can do it off the event loop)."""
-        if self._loaded_at is None:
+        """Whether the cache is too old for this delivery (the caller refreshes off the event loop)."""
+        now = time.monotonic()
+        if self._loaded_at is None or now - self._loaded_at > self._ttl:
             return True
-        age = time.monotonic() - self._loaded_at
-        if age > self._ttl:
-            return True
-        return bool(webhook_id) and webhook_id not in self._by_webhook and age > self._miss_refresh_interval
+        return (
+            bool(webhook_id)
+            and webhook_id not in self._by_webhook
+            and now - (self._attempted_at or 0.0) > self._miss_refresh_interval
+        )
 
     def refresh(self) -> None:
+        """Re-read the subscription secrets (blocking)."""
         with self._lock:
+            self._attempted_at = time.monotonic()
             self._by_webhook = self._store_provider().subscription_secrets()
             self._loaded_at = time.monotonic()
+
+    async def ensure_fresh(self, webhook_id: str | None) -> bool:
+        """Refresh if needed, sharing one in-flight refresh; False when the inbox could not be read."""
+        if not self.needs_refresh(webhook_id):
+            return True
+        loop = asyncio.get_running_loop()
+        if self._inflight is None or self._inflight[0] is not loop or self._inflight[1].done():
+            self._attempted_at = time.monotonic()
+            self._inflight = (loop, asyncio.ensure_future(run_in_threadpool(self.refresh)))
+        try:
+            await asyncio.shield(self._inflight[1])
+        except Exception as exc:
+            log.error("Cannot read webhook secrets from the inbox (%s)", type(exc).__name__)
+            return False
+        return True
+
+    def lookup(self, webhook_id: str) -> str | None:
+        """Read one subscription's secret now (blocking), e.g. after a failed check: it may have rotated."""
+        secret = self._store_provider().subscription_secret(webhook_id)
+        with self._lock:
+            if secret is None:
+                self._by_webhook.pop(webhook_id, None)
+            else:
+                self._by_webhook = {**self._by_webhook, webhook_id: secret}
+        return secret
 
     def candidates(self, webhook_id: str | None) -> list[str]:
         """Secrets to try, the subscription's own first. May be empty (then nothing verifies)."""

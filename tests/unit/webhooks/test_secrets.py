@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 from catena_airflow.inbox import InboxStore
 from catena_airflow.webhooks.secrets import SecretResolver
 
@@ -23,11 +25,51 @@ def test_cache_refresh_rules(sqlite_url):
     assert resolver.candidates("wh-unknown") == ["cfg", "one"]
     assert not resolver.needs_refresh("wh-1")
     assert not resolver.needs_refresh("wh-unknown")  # misses refresh at most once per interval
-    resolver._loaded_at -= 2
+    age(resolver, 2)
     assert resolver.needs_refresh("wh-unknown") and not resolver.needs_refresh("wh-1")
-    resolver._loaded_at -= 60
+    age(resolver, 60)
     assert resolver.needs_refresh("wh-1")  # ttl
     assert CountingStore.reads == 1
+
+
+def age(resolver: SecretResolver, seconds: float) -> None:
+    """Pretend the last refresh happened ``seconds`` earlier (instead of sleeping)."""
+    resolver._loaded_at -= seconds
+    resolver._attempted_at -= seconds
+
+
+def test_concurrent_requests_share_one_refresh(sqlite_url):
+    store = CountingStore(sqlite_url)
+    store.migrate()
+    CountingStore.reads = 0
+    resolver = SecretResolver(lambda: store)
+
+    async def many():
+        return await asyncio.gather(*(resolver.ensure_fresh("wh-unknown") for _ in range(20)))
+
+    assert asyncio.run(many()) == [True] * 20
+    assert CountingStore.reads == 1
+    assert asyncio.run(many()) == [True] * 20  # an unknown id does not re-read within the interval
+    assert CountingStore.reads == 1
+
+
+def test_unreadable_inbox_is_reported_not_raised(tmp_path):
+    resolver = SecretResolver(lambda: InboxStore(f"sqlite:///{tmp_path / 'missing' / 'inbox.db'}"), configured=("c",))
+    assert asyncio.run(resolver.ensure_fresh("wh")) is False
+    assert resolver.candidates("wh") == ["c"]
+
+
+def test_lookup_picks_up_a_rotated_secret(sqlite_url):
+    store = InboxStore(sqlite_url)
+    store.migrate()
+    store.save_subscription_secret("wh-1", "old")
+    resolver = SecretResolver(lambda: store)
+    resolver.refresh()
+    store.save_subscription_secret("wh-1", "new")
+    assert resolver.candidates("wh-1") == ["old"]
+    assert resolver.lookup("wh-1") == "new" and resolver.candidates("wh-1") == ["new"]
+    store.delete_subscription("wh-1")
+    assert resolver.lookup("wh-1") is None and resolver.candidates("wh-1") == []
 
 
 def test_no_secrets_at_all_verifies_nothing(sqlite_url):

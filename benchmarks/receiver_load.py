@@ -1,0 +1,390 @@
+"""Webhook receiver throughput and ack latency, against a no-op endpoint on the same server.
+
+In one run, on this machine:
+  1. a server process (uvicorn, 1 worker) with the receiver on a SQLite inbox and a no-op endpoint
+     (reads the body, answers 202) is loaded first on the no-op route (the baseline), then on the
+     receiver;
+  2. the same with a fresh PostgreSQL inbox database.
+Load comes from separate client processes (asyncio + uvloop, raw HTTP/1.1 keep-alive sockets), 32
+connections in total, each sending its next request as soon as the previous one is answered. Bodies
+are gzip-compressed, HMAC-signed Catena envelopes with unique event ids, built before the timed
+window with fresh timestamps: 80 % `vehicle_location.added` (stored only), 20 % onboarding events of
+distinct fleets (stored and projected onto their onboarding). Every response is checked (202).
+
+Prints events/s and p50/p99 ack latency per target, the ratio to the no-op baseline, and appends
+them to benchmarks/RESULTS.md.
+
+    .venv/bin/python benchmarks/receiver_load.py [--connections 32] [--seconds 10] [--label "..."]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import gzip
+import hashlib
+import hmac
+import json
+import multiprocessing
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+HEADER = "# Benchmark results\n\nAppended by the scripts in benchmarks/; each entry names its machine and date.\n"
+SECRET = "benchmark-signing-secret"
+WEBHOOK_ID = "019d0000-0000-7000-8000-00000000bbbb"
+POSTGRES_ADMIN_URL = os.environ.get("CATENA_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+
+
+# -- server (its own process) ----------------------------------------------------------------------
+
+
+async def noop(request: Request) -> Response:
+    """The baseline: reads the body and answers 202, nothing else."""
+    await request.body()
+    return Response(b'{"status":"accepted"}', status_code=202, media_type="application/json")
+
+
+def serve(port: int, inbox_url: str) -> None:
+    """The receiver app plus a no-op route; the no-op exists only here, never in the production app."""
+    import uvicorn
+
+    from catena_airflow.webhooks.app import create_webhook_app
+
+    if os.environ.get("BENCH_SWITCH_INTERVAL"):
+        sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
+
+    app = create_webhook_app(inbox_url=inbox_url, secrets=(SECRET,))
+    app.add_api_route("/noop", noop, methods=["POST"])  # routed exactly as the receiver is
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="uvloop", http="httptools"
+    )
+
+
+# -- load generator (separate processes) -----------------------------------------------------------
+
+
+def _envelope(n: int, run: str) -> dict:
+    event_id = str(uuid.uuid4())
+    fleet = f"{run}-fleet-{n // 10}"
+    if n % 5:
+        name, record = (
+            "vehicle_location.added",
+            {"id": f"vl-{n}", "fleet_id": fleet, "latitude": 52.1, "longitude": 4.3},
+        )
+    else:
+        invitation = f"{run}-inv-{n // 10}"
+        step = (n // 5) % 2
+        if step == 0:
+            name, record = "invitation.accepted", {"id": invitation, "status": "accepted", "fleet_id": fleet}
+        else:
+            name, record = "fleet_connection.created", {"id": f"fc-{n}", "fleet_id": fleet, "connection_id": f"c-{n}"}
+    return {
+        "version": "1.0",
+        "event_name": name,
+        "webhook_id": WEBHOOK_ID,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "id": event_id,
+        "delivery_attempt": 1,
+        "data": [record],
+    }
+
+
+def build_requests(path: str, port: int, count: int, first: int, run: str) -> list[bytes]:
+    timestamp = datetime.now(UTC).isoformat(timespec="seconds")
+    out = []
+    for n in range(first, first + count):
+        body = json.dumps(_envelope(n, run), separators=(",", ":")).encode()
+        signature = base64.b64encode(
+            hmac.new(SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256).digest()
+        ).decode()
+        content = gzip.compress(body)
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Encoding: gzip\r\nX-Catena-Signature: {signature}\r\nX-Catena-Timestamp: {timestamp}\r\n"
+            f"X-Webhook-ID: {WEBHOOK_ID}\r\nX-Request-ID: {uuid.uuid4()}\r\nX-Delivery-Attempt: 1\r\n"
+            f"Content-Length: {len(content)}\r\n\r\n"
+        )
+        out.append(head.encode() + content)
+    return out
+
+
+async def _connection(port: int, requests: list[bytes], cursor: list[int], start: float, end: float, out: dict):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        while True:
+            now = time.perf_counter()
+            if now >= end or cursor[0] >= len(requests):
+                return
+            request = requests[cursor[0]]
+            cursor[0] += 1
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            if length:
+                await reader.readexactly(length)
+            done = time.perf_counter()
+            if now >= start:  # after the warm-up
+                out["latencies"].append(done - now)
+                out["statuses"][status] = out["statuses"].get(status, 0) + 1
+    finally:
+        writer.close()
+
+
+def client_process(port, path, connections, warmup, seconds, count, first, run, go, results):
+    import uvloop
+
+    requests = build_requests(path, port, count, first, run)
+    out: dict = {"latencies": [], "statuses": {}, "exhausted": False}
+    go.wait()  # every client starts together, after building its requests
+    start = time.perf_counter() + warmup
+    end = start + seconds
+    cursor = [0]
+
+    async def main():
+        await asyncio.gather(*(_connection(port, requests, cursor, start, end, out) for _ in range(connections)))
+
+    uvloop.run(main())
+    out["exhausted"] = cursor[0] >= len(requests)
+    results.put(out)
+
+
+def load(port: int, path: str, *, connections: int, processes: int, warmup: float, seconds: float, rate_hint: int):
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    go = ctx.Event()
+    per_process = int(rate_hint * (warmup + seconds) / processes) + 1000
+    run = uuid.uuid4().hex[:8]
+    procs = [
+        ctx.Process(
+            target=client_process,
+            args=(
+                port,
+                path,
+                connections // processes,
+                warmup,
+                seconds,
+                per_process,
+                i * per_process,
+                run,
+                go,
+                results,
+            ),
+        )
+        for i in range(processes)
+    ]
+    for p in procs:
+        p.start()
+    time.sleep(1.0 + per_process / 20000)  # let them build their requests
+    go.set()
+    outs = [results.get(timeout=warmup + seconds + 120) for _ in procs]
+    for p in procs:
+        p.join(30)
+    latencies = sorted(lat for o in outs for lat in o["latencies"])
+    statuses: dict[int, int] = {}
+    for o in outs:
+        for status, n in o["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + n
+    if any(o["exhausted"] for o in outs):
+        raise RuntimeError("a client ran out of prepared requests: raise --rate-hint")
+    return {
+        "rate": len(latencies) / seconds,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
+        "requests": len(latencies),
+        "statuses": statuses,
+    }
+
+
+# -- orchestration ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(inbox_url: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(port), "--inbox-url", inbox_url],
+        env={**os.environ, "CATENA_WEBHOOK_SECRET": ""},
+        start_new_session=True,
+    )
+    import requests
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited")
+        try:
+            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return proc, port
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise TimeoutError("server did not start")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def create_postgres_database() -> tuple[str, callable]:
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    url = make_url(POSTGRES_ADMIN_URL)
+    name = f"catena_bench_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(host=url.host, port=url.port or 5432, user=url.username, dbname=url.database)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+    return url.set(database=name).render_as_string(hide_password=False), drop
+
+
+def measure(inbox_url: str, targets: list[tuple[str, str]], args) -> dict[str, dict]:
+    proc, port = start_server(inbox_url)
+    try:
+        figures = {}
+        for name, path in targets:
+            figures[name] = load(
+                port,
+                path,
+                connections=args.connections,
+                processes=args.processes,
+                warmup=args.warmup,
+                seconds=args.seconds,
+                rate_hint=args.rate_hint,
+            )
+            print(f"{name:<28} {_row(figures[name])}", flush=True)
+        return figures
+    finally:
+        stop_server(proc)
+
+
+def _row(f: dict) -> str:
+    bad = {s: n for s, n in f["statuses"].items() if s != 202}
+    return f"{f['rate']:>8,.0f} events/s  p50 {f['p50_ms']:6.1f} ms  p99 {f['p99_ms']:6.1f} ms" + (
+        f"  NON-202: {bad}" if bad else ""
+    )
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--processes", type=int, default=2, help="load-generator processes")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument(
+        "--rate-hint", type=int, default=8000, help="upper bound of events/s, sizes the prepared bodies"
+    )
+    parser.add_argument("--label", default="", help="note for RESULTS.md (e.g. 'before group commit')")
+    parser.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--inbox-url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.inbox_url)
+        return
+
+    load_at_start = os.getloadavg()[0]
+    started = datetime.now(UTC)
+    figures: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="catena-bench-") as tmp:
+        figures.update(
+            measure(
+                f"sqlite:///{tmp}/inbox.db",
+                [("no-op (SQLite server)", "/noop"), ("receiver, SQLite", "/catena/webhooks")],
+                args,
+            )
+        )
+    pg_url, drop = create_postgres_database()
+    try:
+        figures.update(
+            measure(
+                pg_url, [("no-op (PostgreSQL server)", "/noop"), ("receiver, PostgreSQL", "/catena/webhooks")], args
+            )
+        )
+    finally:
+        drop()
+
+    noop = figures["no-op (SQLite server)"]["rate"]
+    sqlite_ratio = figures["receiver, SQLite"]["rate"] / noop
+    pg_ratio = figures["receiver, PostgreSQL"]["rate"] / figures["no-op (PostgreSQL server)"]["rate"]
+    worst_p99 = max(figures["receiver, SQLite"]["p99_ms"], figures["receiver, PostgreSQL"]["p99_ms"])
+    verdict = (
+        f"SQLite/no-op x{sqlite_ratio:.2f} (target >= 0.40: {'met' if sqlite_ratio >= 0.40 else 'NOT met'}); "
+        f"PostgreSQL {figures['receiver, PostgreSQL']['rate']:,.0f} events/s, x{pg_ratio:.2f} of its no-op "
+        f"(target >= 2,000/s: {'met' if figures['receiver, PostgreSQL']['rate'] >= 2000 else 'NOT met'}); "
+        f"worst receiver p99 {worst_p99:.1f} ms (target < 50 ms: {'met' if worst_p99 < 50 else 'NOT met'})."
+    )
+    print(verdict)
+    if args.no_record:
+        return
+    machine = f"{os.cpu_count()} cores (nproc {len(os.sched_getaffinity(0))}), {cpu_model()}"
+    lines = [
+        f"\n## Webhook receiver load — {started:%Y-%m-%d %H:%M} UTC" + (f" — {args.label}" if args.label else ""),
+        "",
+        f"Machine: {machine}; Python {platform.python_version()}; load average at start {load_at_start:.1f} (shared).",
+        f"Server: one uvicorn process (uvloop, httptools). Load: {args.processes} client processes, "
+        f"{args.connections} keep-alive connections, {args.seconds:.0f} s after {args.warmup:.0f} s warm-up; "
+        "gzip + HMAC-signed envelopes, 80 % telematics / 20 % onboarding events.",
+        "",
+        "| target | events/s | p50 ms | p99 ms | x no-op |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    baselines = {"receiver, SQLite": noop, "receiver, PostgreSQL": figures["no-op (PostgreSQL server)"]["rate"]}
+    for name, f in figures.items():
+        ratio = f"{f['rate'] / baselines[name]:.2f}" if name in baselines else "1.00"
+        lines.append(f"| {name} | {f['rate']:,.0f} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} | {ratio} |")
+    lines += ["", verdict, ""]
+    if not RESULTS.exists():
+        RESULTS.write_text(HEADER)
+    with RESULTS.open("a") as fh:
+        fh.write("\n".join(lines))
+    print(f"appended to {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
