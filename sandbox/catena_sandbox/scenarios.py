@@ -393,6 +393,32 @@ class Simulator:
             if schedule.status == "active":
                 self._later(1, self._scenario_fail_tick, schedule_id)
 
+    # -- share agreements (partner side) ---------------------------------------------------------
+    def share_agreement(self, share_agreement_id: str) -> ShareAgreement:
+        agreement = self._store.share_agreements.get(share_agreement_id)
+        if agreement is None or agreement.status == "deleted":
+            raise CatenaError(404, f"Share agreement {share_agreement_id} not found")
+        return agreement
+
+    def change_share_agreement(self, share_agreement_id: str, changes: dict[str, Any]) -> ShareAgreement:
+        """PATCH, pause, activate, cancel: ``share_agreement.updated``; cancelled/expired ones stay so."""
+        with self._store.lock:
+            agreement = self.share_agreement(share_agreement_id)
+            if agreement.status in ("cancelled", "expired") and changes.get("status") not in (None, agreement.status):
+                raise CatenaError(409, f"Share agreement is {agreement.status}")
+            for name, value in changes.items():
+                setattr(agreement, name, value)
+            agreement.updated_at = utcnow()
+            self._subscriptions.publish("share_agreement.updated", share_agreement_record(agreement))
+            return agreement
+
+    def delete_share_agreement(self, share_agreement_id: str) -> None:
+        with self._store.lock:
+            agreement = self.share_agreement(share_agreement_id)
+            agreement.status = "deleted"
+            agreement.updated_at = utcnow()
+            self._subscriptions.publish("share_agreement.deleted", share_agreement_record(agreement))
+
     # -- connections, schedules, executions ------------------------------------------------------
     def connection(self, connection_id: str) -> Connection:
         connection = self._store.connections.get(connection_id)

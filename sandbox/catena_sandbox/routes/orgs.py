@@ -11,14 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from catena_sandbox.auth import Claims, OptionalClaims
 from catena_sandbox.catalogue import CATALOGUE_DATE, TSPS
 from catena_sandbox.catalogue import tsp_id as make_tsp_id
-from catena_sandbox.clock import iso, utcnow
+from catena_sandbox.clock import iso
 from catena_sandbox.errors import CatenaError
-from catena_sandbox.events import share_agreement_record
 from catena_sandbox.pagination import DEFAULT_SIZE, page
 from catena_sandbox.routes.common import CursorParam, ListParam, SandboxDep
 from catena_sandbox.routes.validation import CountryCode, Email, FleetName, FleetRef, Url
 from catena_sandbox.runtime import Sandbox
-from catena_sandbox.state import ShareAgreement
 from catena_sandbox.views import fleet_view, invitation_view, share_agreement_view
 
 router = APIRouter(tags=["orgs"])
@@ -160,23 +158,6 @@ def decline_invitation(
 
 
 # -- share agreements (served under both spellings) ------------------------------------------------
-def _agreement(sandbox: Sandbox, share_agreement_id: str) -> ShareAgreement:
-    agreement = sandbox.store.share_agreements.get(share_agreement_id)
-    if agreement is None or agreement.status == "deleted":
-        raise CatenaError(404, f"Share agreement {share_agreement_id} not found")
-    return agreement
-
-
-def _change_agreement(sandbox: Sandbox, agreement: ShareAgreement, changes: dict[str, Any]) -> dict[str, Any]:
-    if agreement.status in ("cancelled", "expired") and changes.get("status") not in (None, agreement.status):
-        raise CatenaError(409, f"Share agreement is {agreement.status}")
-    for name, value in changes.items():
-        setattr(agreement, name, value)
-    agreement.updated_at = utcnow()
-    sandbox.subscriptions.publish("share_agreement.updated", share_agreement_record(agreement))
-    return share_agreement_view(agreement)
-
-
 def _list_share_agreements(
     sandbox: SandboxDep,
     _claims: Claims,
@@ -202,7 +183,7 @@ def _list_share_agreements(
 
 def _get_share_agreement(share_agreement_id: str, sandbox: SandboxDep, _claims: Claims) -> dict[str, Any]:
     with sandbox.store.lock:
-        return share_agreement_view(_agreement(sandbox, share_agreement_id))
+        return share_agreement_view(sandbox.simulator.share_agreement(share_agreement_id))
 
 
 def _update_share_agreement(
@@ -213,24 +194,18 @@ def _update_share_agreement(
         changes["status"] = body.status
     if body.fleet_ref is not None:
         changes["fleet_ref"] = body.fleet_ref
-    with sandbox.store.lock:
-        return _change_agreement(sandbox, _agreement(sandbox, share_agreement_id), changes)
+    return share_agreement_view(sandbox.simulator.change_share_agreement(share_agreement_id, changes))
 
 
 def _status_action(status: str):  # type: ignore[no-untyped-def]
     def action(share_agreement_id: str, sandbox: SandboxDep, _claims: Claims) -> dict[str, Any]:
-        with sandbox.store.lock:
-            return _change_agreement(sandbox, _agreement(sandbox, share_agreement_id), {"status": status})
+        return share_agreement_view(sandbox.simulator.change_share_agreement(share_agreement_id, {"status": status}))
 
     return action
 
 
 def _delete_share_agreement(share_agreement_id: str, sandbox: SandboxDep, _claims: Claims) -> Response:
-    with sandbox.store.lock:
-        agreement = _agreement(sandbox, share_agreement_id)
-        agreement.status = "deleted"
-        agreement.updated_at = utcnow()
-        sandbox.subscriptions.publish("share_agreement.deleted", share_agreement_record(agreement))
+    sandbox.simulator.delete_share_agreement(share_agreement_id)
     return Response(status_code=204)
 
 
