@@ -1,4 +1,4 @@
-"""Query parameters shared by Catena's list endpoints."""
+"""Parameter types shared by Catena's list endpoints."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
-from catena_sandbox.pagination import DEFAULT_SIZE
 from catena_sandbox.runtime import Sandbox, get_sandbox
 
 CursorParam = Annotated[str | None, Query()]
-SizeParam = Annotated[int, Query()]
 ListParam = Annotated[list[str] | None, Query(max_length=100)]
 SandboxDep = Annotated[Sandbox, Depends(get_sandbox)]
-DEFAULT_PAGE_SIZE = DEFAULT_SIZE
