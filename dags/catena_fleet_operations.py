@@ -1,6 +1,7 @@
 """React to operational webhooks: stale connections, failing executions, deactivated schedules.
 
-Scheduled on the operational assets (their watchers tail the inbox). Each asset event is only a
+Scheduled on the operational assets (their watchers tail the inbox), and every 15 minutes to notice
+fleets that re-authenticated (Catena sends no event for that). Each asset event is only a
 doorbell: every handler reads the inbox events it has not handled yet, so runs may coalesce and a
 manual run does the same work. Alerts go through a notifier: the ``notifier`` param, else the
 Airflow Variable ``catena_notifier`` (a dotted ``BaseNotifier`` path), else the task log.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
 
 from catena_airflow.operators.operations import (
     CatenaHandleConnectionEventsOperator,
@@ -22,7 +23,10 @@ from catena_airflow.workflows.operations import CONNECTION_EVENTS, EXECUTION_FAI
 with DAG(
     dag_id="catena_fleet_operations",
     description="Handle connection.staled, execution.failed and schedule.deactivated from the inbox",
-    schedule=(CONNECTION_EVENTS | EXECUTION_FAILURES | SCHEDULE_DEACTIVATIONS),
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("*/15 * * * *", timezone="UTC"),
+        assets=(CONNECTION_EVENTS | EXECUTION_FAILURES | SCHEDULE_DEACTIVATIONS),
+    ),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

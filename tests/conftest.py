@@ -24,4 +24,5 @@ pytest_plugins = [
     "tests.fixtures.databases",
     "tests.fixtures.airflow",
     "tests.fixtures.sandbox",
+    "tests.fixtures.receiver",
 ]

@@ -176,8 +176,17 @@ class DestinationStore:
     def get_fleet_status(self, fleet_id: str) -> FleetStatus | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(fleet_status).where(fleet_status.c.fleet_id == fleet_id)).first()
-        if row is None:
-            return None
+        return None if row is None else self._fleet_status(row)
+
+    def list_fleet_statuses(self, status: str) -> list[FleetStatus]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(fleet_status).where(fleet_status.c.status == status).order_by(fleet_status.c.fleet_id)
+            )
+            return [self._fleet_status(row) for row in rows]
+
+    @staticmethod
+    def _fleet_status(row: Any) -> FleetStatus:
         return FleetStatus(
             fleet_id=row.fleet_id,
             fleet_ref=row.fleet_ref,

@@ -66,6 +66,7 @@ class _InboxEventHandlerOperator(BaseOperator):
         self._notifier = load_notifier(
             self.notifier or Variable.get(NOTIFIER_VARIABLE, default=DEFAULT_NOTIFIER), self.notifier_kwargs
         )
+        self.start()
         cursor = self.destination.get_cursor(self.cursor_name)
         handled = 0
         while events := self.inbox.events_after(cursor, list(self.event_names), self.batch_size):
@@ -75,13 +76,20 @@ class _InboxEventHandlerOperator(BaseOperator):
                 cursor = event.seq
                 self.destination.advance_cursor(self.cursor_name, cursor)
                 handled += 1
+        self.after_events()
         self.log.info(
             "%d new %s event(s) handled (cursor at inbox seq %d)", handled, "/".join(self.event_names), cursor
         )
         return {"handled": handled, "cursor": cursor, **self.summary()}
 
+    def start(self) -> None:
+        """Reset what one run reports (an operator object may execute more than once, e.g. in dag.test)."""
+
     def handle(self, event: StoredEvent, index: int, record: dict[str, Any]) -> None:
         raise NotImplementedError
+
+    def after_events(self) -> None:
+        """Work after the new events are handled (e.g. checks with Catena)."""
 
     def summary(self) -> dict[str, Any]:
         return {}
@@ -105,13 +113,14 @@ class _InboxEventHandlerOperator(BaseOperator):
 class CatenaHandleConnectionEventsOperator(_InboxEventHandlerOperator):
     """``connection.staled``: mark the fleet stale, pause its ingestion and send the re-authentication link.
 
-    A later ``connection.created`` (or an active connection event) for a stale fleet ends the pause.
+    Catena sends no event when the fleet re-authenticates, and webhooks arrive in any order, so each
+    run asks Catena about the fleets it paused; once none of a fleet's connections is stale, the pause
+    ends (a ``connection.created`` is only a reason to ask).
     """
 
     event_names = ("connection.staled", "connection.created")
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def start(self) -> None:
         self.staled: list[str] = []
         self.recovered: list[str] = []
 
@@ -148,20 +157,32 @@ class CatenaHandleConnectionEventsOperator(_InboxEventHandlerOperator):
                 )
             )
             return
-        current = self.destination.get_fleet_status(fleet_id)
-        if current is not None and current.status == "stale":
-            self.destination.set_fleet_status(fleet_id, status="active", ingestion_paused=False, fleet_ref=fleet_ref)
-            self.recovered.append(fleet_id)
-            self.alert(
-                CatenaAlert(
-                    kind="connection_recovered",
-                    title=f"Fleet {fleet_ref or fleet_id}: connection is back",
-                    text=f"Connection {connection_id} is active again; ingestion of the fleet resumes.",
-                    severity="info",
-                    fleet_id=fleet_id,
-                    fleet_ref=fleet_ref,
-                )
+        # connection.created: deliveries are unordered, so recovery is decided by Catena (after_events).
+
+    def _recover(self, fleet_id: str, fleet_ref: str | None, why: str) -> None:
+        self.destination.set_fleet_status(fleet_id, status="active", ingestion_paused=False, fleet_ref=fleet_ref)
+        self.recovered.append(fleet_id)
+        self.alert(
+            CatenaAlert(
+                kind="connection_recovered",
+                title=f"Fleet {fleet_ref or fleet_id}: connection is back",
+                text=f"The fleet re-authenticated ({why}); its ingestion resumes.",
+                severity="info",
+                fleet_id=fleet_id,
+                fleet_ref=fleet_ref,
             )
+        )
+
+    def after_events(self) -> None:
+        stale = self.destination.list_fleet_statuses("stale")
+        if not stale:
+            return
+        client = catena_client(self.catena_conn_id)
+        for status in stale:
+            connections = list(client.list_connections(fleet_ids=[status.fleet_id]))
+            statuses = {str(c.id): _status(c.status) for c in connections}
+            if statuses and "stale" not in statuses.values() and "active" in statuses.values():
+                self._recover(status.fleet_id, status.fleet_ref, "Catena reports its connections active")
 
     def summary(self) -> dict[str, Any]:
         return {"staled": self.staled, "recovered": self.recovered}
@@ -182,6 +203,8 @@ class CatenaHandleExecutionFailuresOperator(_InboxEventHandlerOperator):
         super().__init__(**kwargs)
         self.alert_threshold = alert_threshold
         self.alert_window = alert_window
+
+    def start(self) -> None:
         self.recorded = 0
         self.alerted: list[str] = []
 
@@ -242,6 +265,8 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator):
         super().__init__(**kwargs)
         self.attempts = attempts
         self.backoff = backoff
+
+    def start(self) -> None:
         self.reactivated: list[str] = []
 
     def handle(self, event: StoredEvent, index: int, record: dict[str, Any]) -> None:

@@ -44,7 +44,7 @@ def test_onboarding_chain_shape(dagbag):
     assert bulk.get_task("onboard_fleet.ingest_fleet").upstream_task_ids == {"onboard_fleet.wait_for_fleet"}
 
 
-def test_operations_dag_is_scheduled_on_watched_assets(dagbag):
+def test_operations_dag_is_scheduled_on_watched_assets_and_a_period(dagbag):
     dag = dagbag.dags["catena_fleet_operations"]
     assets = list(dag.timetable.asset_condition.objects)
     assert {asset.uri for asset in assets} == {

@@ -13,7 +13,7 @@ from catena_airflow.operators.operations import (
     CatenaHandleExecutionFailuresOperator,
     CatenaReactivateSchedulesOperator,
 )
-from tests.unit.airflow_layer import CATENA_URL, invitation_json, onboard, webhook
+from tests.unit.airflow_layer import CATENA_URL, invitation_json, onboard, page, webhook
 
 NOTIFIER = "tests.unit.operators.test_operations.RecordingNotifier"
 
@@ -47,7 +47,15 @@ def connected(inbox):
     return invitation
 
 
-def test_stale_connection_pauses_ingestion_and_sends_the_magic_link(inbox, destination, connected, sent):
+CONNECTIONS = f"{CATENA_URL}/v2/integrations/connections"
+
+
+def connections(status: str) -> dict:
+    return page([{"id": "conn-1", "fleet_id": "fleet-1", "status": status}])
+
+
+def test_stale_connection_pauses_ingestion_and_sends_the_magic_link(inbox, destination, connected, sent, catena_api):
+    catena_api.get(CONNECTIONS, json=connections("stale"))
     webhook(
         inbox, "connection.staled", id="conn-1", source_name="samsara", fleet_id="fleet-1", tsp_id="t", status="stale"
     )
@@ -62,6 +70,7 @@ def test_stale_connection_pauses_ingestion_and_sends_the_magic_link(inbox, desti
     # Handled once: a second run (another doorbell) finds nothing new.
     assert CatenaHandleConnectionEventsOperator(task_id="conn", notifier=NOTIFIER).execute({})["handled"] == 0
 
+    catena_api.get(CONNECTIONS, json=connections("active"))  # re-authenticated, then a new connection event
     webhook(
         inbox, "connection.created", id="conn-1", source_name="samsara", fleet_id="fleet-1", tsp_id="t", status="active"
     )
@@ -70,7 +79,39 @@ def test_stale_connection_pauses_ingestion_and_sends_the_magic_link(inbox, desti
     assert destination.get_fleet_status("fleet-1").ingestion_paused is False
 
 
-def test_the_notifier_comes_from_the_airflow_variable_by_default(inbox, destination, connected, sent, monkeypatch):
+def test_a_late_connection_created_does_not_end_the_pause(inbox, destination, connected, sent, catena_api):
+    catena_api.get(CONNECTIONS, json=connections("stale"))
+    webhook(
+        inbox, "connection.staled", id="conn-1", source_name="samsara", fleet_id="fleet-1", tsp_id="t", status="stale"
+    )
+    # Webhooks are unordered: the onboarding's connection.created may arrive after connection.staled.
+    webhook(
+        inbox, "connection.created", id="conn-1", source_name="samsara", fleet_id="fleet-1", tsp_id="t", status="active"
+    )
+    result = CatenaHandleConnectionEventsOperator(task_id="conn", notifier=NOTIFIER).execute({})
+    assert (result["staled"], result["recovered"]) == (["fleet-1"], [])
+    assert destination.get_fleet_status("fleet-1").ingestion_paused is True
+
+
+def test_a_fleet_that_re_authenticated_is_noticed_through_catena(inbox, destination, connected, sent, catena_api):
+    route = catena_api.get(CONNECTIONS, json=connections("stale"))
+    webhook(
+        inbox, "connection.staled", id="conn-1", source_name="samsara", fleet_id="fleet-1", tsp_id="t", status="stale"
+    )
+    CatenaHandleConnectionEventsOperator(task_id="conn", notifier=NOTIFIER).execute({})
+    still = CatenaHandleConnectionEventsOperator(task_id="conn", notifier=NOTIFIER).execute({})
+    assert (still["recovered"], route.last_request.qs["fleet_ids"]) == ([], ["fleet-1"])
+    catena_api.get(CONNECTIONS, json=connections("active"))  # no event: Catena has none for re-authentication
+    back = CatenaHandleConnectionEventsOperator(task_id="conn", notifier=NOTIFIER).execute({})
+    assert back["recovered"] == ["fleet-1"]
+    assert destination.get_fleet_status("fleet-1").status == "active"
+    assert [s["alert"]["kind"] for s in sent] == ["connection_stale", "connection_recovered"]
+
+
+def test_the_notifier_comes_from_the_airflow_variable_by_default(
+    inbox, destination, connected, sent, monkeypatch, catena_api
+):
+    catena_api.get(CONNECTIONS, json=connections("stale"))
     monkeypatch.setenv("AIRFLOW_VAR_CATENA_NOTIFIER", NOTIFIER)
     webhook(
         inbox, "connection.staled", id="conn-1", source_name="samsara", fleet_id="fleet-1", tsp_id="t", status="stale"
@@ -79,7 +120,8 @@ def test_the_notifier_comes_from_the_airflow_variable_by_default(inbox, destinat
     assert [s["alert"]["kind"] for s in sent] == ["connection_stale"]
 
 
-def test_the_default_notifier_logs(inbox, destination, connected, caplog, monkeypatch):
+def test_the_default_notifier_logs(inbox, destination, connected, caplog, monkeypatch, catena_api):
+    catena_api.get(CONNECTIONS, json=connections("stale"))
     monkeypatch.delenv("AIRFLOW_VAR_CATENA_NOTIFIER", raising=False)
     webhook(
         inbox, "connection.staled", id="conn-1", source_name="samsara", fleet_id="fleet-1", tsp_id="t", status="stale"

@@ -1,0 +1,130 @@
+"""A whole Catena deployment for ``dag.test()``: the sandbox and receiver as real processes, a real
+PostgreSQL inbox, a SQLite destination, the ``catena_default`` connection, and ``catena_setup`` run."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.models.xcom import XComModel
+from airflow.utils.session import create_session
+from airflow.utils.state import DagRunState
+from sqlalchemy import select
+
+from catena_airflow.hooks.destination import destination_store
+from catena_airflow.hooks.inbox import inbox_store
+from catena_airflow.inbox import InboxStore, StoredEvent
+from catena_airflow.ingest.store import DestinationStore
+
+DAGS = Path(__file__).resolve().parents[3] / "dags"
+
+
+@dataclass
+class Deployment:
+    sandbox: Any
+    receiver: Any
+    inbox: InboxStore
+    destination: DestinationStore
+    dags: dict[str, Any]
+
+    def run(self, dag_id: str, conf: dict | None = None):
+        """One ``dag.test()`` run; returns the DAG run."""
+        return self.dags[dag_id].test(run_conf=conf or {})
+
+    def wait_for_event(self, name: str, *, timeout: float = 60.0) -> StoredEvent:
+        """Block until the receiver has stored an event called ``name`` (deliveries are asynchronous)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.inbox.events_after(0, [name], limit=1)
+            if found:
+                return found[0]
+            time.sleep(0.05)
+        raise TimeoutError(f"no {name} reached the inbox within {timeout}s:\n{self.receiver.log_tail()}")
+
+
+def task_states(dag_run) -> dict[str, str | None]:
+    with create_session() as session:
+        from airflow.models.taskinstance import TaskInstance
+
+        rows = session.execute(
+            select(TaskInstance.task_id, TaskInstance.map_index, TaskInstance.state).where(
+                TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id
+            )
+        ).all()
+    return {(f"{task}[{index}]" if index >= 0 else task): state for task, index, state in rows}
+
+
+def xcom(dag_run, task_id: str, map_index: int = -1) -> Any:
+    with create_session() as session:
+        row = session.scalars(
+            select(XComModel).where(
+                XComModel.dag_id == dag_run.dag_id,
+                XComModel.run_id == dag_run.run_id,
+                XComModel.task_id == task_id,
+                XComModel.map_index == map_index,
+                XComModel.key == "return_value",
+            )
+        ).first()
+        return None if row is None else XComModel.deserialize_value(row)
+
+
+#: A sandbox slow enough (a step every 1.5 s) that a sensor defers before the fleet connects.
+SLOW_SPEED = 2.0
+
+
+@pytest.fixture(scope="session")
+def _slow_sandbox(sandbox_factory):
+    return sandbox_factory(speed=SLOW_SPEED)
+
+
+@pytest.fixture
+def slow_sandbox(_slow_sandbox):
+    _slow_sandbox.reset()
+    return _slow_sandbox
+
+
+@pytest.fixture
+def deployment(sandbox, make_deployment) -> Deployment:
+    """Everything on the session's fast sandbox (scenarios complete within milliseconds)."""
+    return make_deployment(sandbox)
+
+
+@pytest.fixture
+def slow_deployment(slow_sandbox, make_deployment) -> Deployment:
+    return make_deployment(slow_sandbox)
+
+
+@pytest.fixture
+def make_deployment(receiver_factory, postgres_url, tmp_path, monkeypatch, airflow_db) -> Callable[[Any], Deployment]:
+    return lambda sandbox: _deploy(sandbox, receiver_factory, postgres_url, tmp_path, monkeypatch)
+
+
+def _deploy(sandbox, receiver_factory, postgres_url, tmp_path, monkeypatch) -> Deployment:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CATENA_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "catena",
+                "host": sandbox.base_url,
+                "login": sandbox.client_id,
+                "password": sandbox.client_secret,
+                "extra": {"auth_url": sandbox.token_url},
+            }
+        ),
+    )
+    monkeypatch.setenv("CATENA_INBOX_URL", postgres_url)
+    destination_url = f"sqlite:///{tmp_path / 'catena_data.db'}"
+    monkeypatch.setenv("CATENA_DESTINATION_URL", destination_url)
+    receiver = receiver_factory(postgres_url, secrets=[sandbox.signing_secret])
+    dagbag = DagBag(dag_folder=str(DAGS))
+    assert dagbag.import_errors == {}
+    world = Deployment(sandbox, receiver, inbox_store(postgres_url), destination_store(destination_url), dagbag.dags)
+    setup = world.run("catena_setup", {"receiver_url": receiver.url})
+    assert setup.state == DagRunState.SUCCESS, task_states(setup)
+    return world
