@@ -235,6 +235,13 @@ def test_dashboard_page_on_its_own(browser_context, standalone, seeded):
     link = page.locator(f'tr[data-invitation="{seeded.declined.invitation_id}"] a.run-link')
     assert link.get_attribute("href") == f"/dags/{E2E_DAG_ID}/runs/{seeded.declined.run_id}"
 
+    # The session ends while the page is open: its next refresh gets 401 and asks to log in again.
+    browser_context.clear_cookies()
+    expect(page.locator("#login-required")).to_be_visible()
+    expect(page.locator("#login-link")).to_have_attribute("href", "/auth/login?next=%2Fcatena%2Fui")
+    page.locator("#login-link").click()
+    page.wait_for_url(re.compile(r".*/auth/login.*"))
+
 
 def test_dashboard_needs_an_airflow_login(browser_context, standalone, seeded):
     page = browser_context.pages[0] if browser_context.pages else browser_context.new_page()
