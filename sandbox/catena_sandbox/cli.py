@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -55,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     option("--retry-after-seconds", "RETRY_AFTER_SECONDS", int, faults.retry_after_seconds, "429 retry_after_seconds")
     option("--rate-5xx", "RATE_5XX", float, faults.rate_5xx, "API clients: probability a burst of 500s starts")
     option("--burst-5xx-length", "BURST_5XX_LENGTH", int, faults.burst_5xx_length, "answers in a burst of 500s")
-    option("--log-level", "LOG_LEVEL", str, "warning", "uvicorn log level")
+    option("--fault-seed", "FAULT_SEED", int, None, "seed of the fault dice, for reproducible runs")
+    option("--log-level", "LOG_LEVEL", str, "warning", "log level (info: one line per event published)")
     return parser
 
 
@@ -85,6 +87,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         delivery_workers=args.delivery_workers,
         failing_threshold=args.failing_threshold,
         mask_urls=args.mask_urls,
+        fault_seed=args.fault_seed,
         faults=faults,
     )
 
@@ -100,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from catena_sandbox.app import create_app
 
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=args.log_level.upper())
     print(f"Catena sandbox on {settings.base_url} (speed {settings.speed:g})", file=sys.stderr, flush=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level)
     return 0

@@ -19,7 +19,7 @@ class Sandbox:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = Store()
-        self.faults = FaultState(settings.faults)
+        self.faults = FaultState(settings.faults, seed=settings.fault_seed)
         self.tokens = TokenIssuer(settings)
         self.engine = DeliveryEngine(settings=settings, store=self.store, faults=self.faults)
         self.subscriptions = Subscriptions(settings=settings, store=self.store, engine=self.engine)

@@ -69,6 +69,7 @@ class Settings:
     partner_slug: str = "sandbox-partner"
     jwt_key: str = field(default_factory=lambda: uuid.uuid4().hex)
     faults: FaultSettings = field(default_factory=FaultSettings)
+    fault_seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.speed <= 0:

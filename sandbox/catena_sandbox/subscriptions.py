@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import string
 from typing import Any
@@ -14,6 +15,7 @@ from catena_sandbox.settings import Settings
 from catena_sandbox.state import Invitation, Message, Store, Subscription
 
 SECRET_ALPHABET = string.ascii_letters + string.digits
+log = logging.getLogger(__name__)
 
 
 def generate_secret() -> str:
@@ -34,6 +36,7 @@ class Subscriptions:
         event_id = new_id()
         timestamp = iso(utcnow()) or ""
         store = self._store
+        matched = 0
         with store.lock:
             for subscription in list(store.subscriptions.values()):
                 if subscription.event_name != event_name or subscription.status == "deleted":
@@ -47,10 +50,20 @@ class Subscriptions:
                     data=[record],
                     timestamp=timestamp,
                 )
+                matched += 1
                 if subscription.status == "active":
                     self._engine.submit(message)
                 else:  # paused or stale: queued for a replay after activation
                     store.subscription_stats(subscription.id).dlq.append(message)
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "%s id=%s fleet_ref=%s record=%s -> %d subscription(s)",
+                event_name,
+                event_id,
+                record.get("fleet_ref"),
+                record.get("id"),
+                matched,
+            )
         return event_id
 
     def _publish_webhook_event(self, action: str, subscription: Subscription) -> None:
