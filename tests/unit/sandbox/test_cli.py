@@ -20,13 +20,26 @@ def test_flags_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CATENA_SANDBOX_CLIENT_SECRET", "from-env")
     monkeypatch.setenv("CATENA_SANDBOX_SPEED", "60")
     args = build_parser().parse_args(
-        ["serve", "--port", "9001", "--speed", "3600", "--duplicate-rate", "0.5", "--rate-5xx", "0.1", "--no-mask-urls"]
+        [
+            "serve",
+            "--port",
+            "9001",
+            "--speed",
+            "3600",
+            "--duplicate-rate",
+            "0.5",
+            "--rate-5xx",
+            "0.1",
+            "--no-mask-urls",
+            "--fault-seed",
+            "7",
+        ]
     )
     settings = settings_from_args(args)
     assert settings.port == 9001 and settings.speed == 3600  # a flag beats the environment
     assert settings.client_secret == "from-env"
     assert settings.faults.duplicate_rate == 0.5 and settings.faults.rate_5xx == 0.1
-    assert settings.mask_urls is False
+    assert settings.mask_urls is False and settings.fault_seed == 7
     assert settings.scaled(3600) == 1.0 and settings.step == pytest.approx(max(3 / 3600, settings.min_step_seconds))
 
 
