@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from catena_airflow.inbox.models import Stage
+from catena_airflow.inbox.models import Onboarding, Stage
 from catena_airflow.ui.alerts import alert_list
 from catena_airflow.ui.auth import REQUIRE_AIRFLOW_LOGIN
 from catena_airflow.ui.dag_runs import run_states
@@ -33,7 +33,7 @@ MAX_PAGE_SIZE = 500
 
 
 class TimeWindow(StrEnum):
-    """Onboardings created within the last hour/day/week/30 days, or all of them."""
+    """The last hour, day, week or 30 days, or all time."""
 
     HOUR = "1h"
     DAY = "24h"
@@ -49,14 +49,15 @@ class TimeWindow(StrEnum):
 
 router = APIRouter(prefix="/api", tags=["dashboard"], dependencies=[REQUIRE_AIRFLOW_LOGIN])
 Sources = Annotated[DashboardSources, Depends(dashboard_sources)]
-WindowParam = Annotated[TimeWindow, Query(description="Only onboardings created within this window")]
+FunnelWindow = Annotated[TimeWindow, Query(description="Only onboardings invited within this window")]
+ActivityWindow = Annotated[TimeWindow, Query(description="Only fleets with inbox activity within this window")]
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _rows(sources: DashboardSources, onboardings: list, now: datetime) -> list[FleetRow]:
+def _rows(sources: DashboardSources, onboardings: list[Onboarding], now: datetime) -> list[FleetRow]:
     runs = run_states((o.dag_id, o.run_id) for o in onboardings if o.dag_id and o.run_id)
     ingested = sources.ingested.by_fleet([o.fleet_id for o in onboardings if o.fleet_id])
     return [
@@ -77,7 +78,7 @@ def get_config(sources: Sources) -> DashboardConfig:
 
 
 @router.get("/funnel", response_model=Funnel, summary="Onboarding funnel across all fleets")
-def get_funnel(sources: Sources, window: WindowParam = TimeWindow.ALL) -> Funnel:
+def get_funnel(sources: Sources, window: FunnelWindow = TimeWindow.ALL) -> Funnel:
     """How many onboardings reached each stage (invited → … → connected), with conversion rates."""
     return sources.queries.funnel(since=window.since(_now()))
 
@@ -90,7 +91,7 @@ def get_fleets(
         str | None, Query(max_length=200, description="Substring of fleet ref, fleet id or invitation id")
     ] = None,
     stuck: Annotated[bool, Query(description="Only stuck fleets (no progress, or invitation expiring)")] = False,
-    window: WindowParam = TimeWindow.ALL,
+    window: ActivityWindow = TimeWindow.ALL,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> FleetPage:
