@@ -31,6 +31,10 @@ class FaultState:
         with self._lock:
             return self._random.uniform(0.0, upper)
 
+    def reseed(self, seed: int) -> None:
+        with self._lock:
+            self._random.seed(seed)
+
     def update(self, changes: dict[str, object]) -> FaultSettings:
         """Change some rates; a 5xx burst already under way runs to its end."""
         self.settings = self.settings.updated(changes)

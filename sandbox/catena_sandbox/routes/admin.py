@@ -142,12 +142,17 @@ def get_faults(sandbox: SandboxDep) -> dict[str, Any]:
 
 @router.put("/faults")
 def set_faults(sandbox: SandboxDep, changes: Annotated[dict[str, float], Body()]) -> dict[str, Any]:
+    """Change some fault rates; ``seed`` re-seeds the dice so a test sees the same faults every run."""
+    changes = dict(changes)
+    seed = changes.pop("seed", None)
     try:
         updated = sandbox.faults.update(
             {k: int(v) if k in ("retry_after_seconds", "burst_5xx_length") else v for k, v in changes.items()}
         )
     except (ValueError, TypeError) as exc:
         raise CatenaError(400, str(exc)) from exc
+    if seed is not None:
+        sandbox.faults.reseed(int(seed))
     return updated.as_dict()
 
 

@@ -90,3 +90,15 @@ def test_faults_from_flags_survive_reset(sandbox_factory) -> None:
         assert sandbox.admin("GET", "/faults").json()["rate_429"] == 1.0
     finally:
         sandbox_factory.stop(sandbox)
+
+
+def test_a_seed_makes_faults_repeatable(sandbox) -> None:
+    def run() -> list[int]:
+        set_faults(sandbox, rate_429=0.5, seed=42)
+        statuses = [sandbox.api("GET", WEBHOOKS).status_code for _ in range(16)]
+        sandbox.admin("DELETE", "/faults")
+        return statuses
+
+    first = run()
+    assert 429 in first and 200 in first
+    assert run() == first
