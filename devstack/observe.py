@@ -22,6 +22,7 @@ class FleetReport:
     rows: int = 0
     operations: int = 0
     handled: Counter[str] = field(default_factory=Counter)  # operational events handled, by name
+    woken_by: str = "-"  # the sensor's result "source": webhook, inbox (already connected) or reconciliation
     failure_log: str = ""  # the failed task's log, for runs expected to fail
     problems: list[str] = field(default_factory=list)
 

@@ -48,14 +48,7 @@ class ChildProcess:
 
     def stop(self, *, timeout: float = 20.0) -> None:
         """SIGTERM the process group, give it ``timeout`` seconds to exit, then SIGKILL what is left."""
-        pgid = self.popen.pid
-        _signal_group(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        # Grandchildren (airflow standalone's components) may outlive the leader: wait for the whole group.
-        while _group_alive(pgid) and time.monotonic() < deadline:
-            self.popen.poll()
-            time.sleep(0.2)
-        _signal_group(pgid, signal.SIGKILL)
+        stop_group(self.popen.pid, timeout=timeout, on_poll=self.popen.poll)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=5)
         if self._log_file is not None:
@@ -63,7 +56,22 @@ class ChildProcess:
             self._log_file = None
 
 
-def _group_alive(pgid: int) -> bool:
+def stop_group(pgid: int, *, timeout: float = 20.0, on_poll: Callable[[], object] | None = None) -> None:
+    """SIGTERM a process group, wait up to ``timeout`` seconds for all of it to exit, then SIGKILL the rest.
+
+    Works for groups this process did not start (a demo left running by an earlier ``KEEP=1``).
+    """
+    _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    # Grandchildren (airflow standalone's components) may outlive the leader: wait for the whole group.
+    while group_alive(pgid) and time.monotonic() < deadline:
+        if on_poll is not None:
+            on_poll()  # reaps our own child, so that it does not linger as a zombie
+        time.sleep(0.2)
+    _signal_group(pgid, signal.SIGKILL)
+
+
+def group_alive(pgid: int) -> bool:
     """Whether a live (not zombie) process is left in the group; orphans' zombies wait on init to reap them."""
     proc = Path("/proc")
     if not proc.is_dir():
@@ -184,9 +192,10 @@ class Service(Generic[SettingsT]):
     def start(self) -> ChildProcess:
         raise NotImplementedError
 
-    def stop(self) -> None:
+    def stop(self, *, timeout: float = 20.0) -> None:
+        """Stop the process group: ``timeout`` seconds of grace after SIGTERM, then SIGKILL."""
         if self.process is not None:
-            self.process.stop()
+            self.process.stop(timeout=timeout)
 
     def __enter__(self):
         try:

@@ -64,6 +64,7 @@ def summary(reports: Sequence[FleetReport]) -> str:
             report.scenario.kind,
             report.stage,
             report.run_state,
+            report.woken_by,
             str(report.rows),
             ", ".join(f"{name} x{n}" for name, n in sorted(report.handled.items())) or "-",
             "ok" if not report.problems else "UNEXPECTED: " + "; ".join(report.problems),
@@ -71,7 +72,9 @@ def summary(reports: Sequence[FleetReport]) -> str:
         for report in reports
     ]
     parts = [
-        _table(("fleet", "scenario", "stage", "run", "rows", "operations handled", "outcome"), rows),
+        _table(
+            ("fleet", "scenario", "stage", "run", "sensor saw it via", "rows", "operations handled", "outcome"), rows
+        ),
         "",
         "Stages:",
     ]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ from devstack.observe import (  # noqa: E402
     count_rows,
     refresh_stages,
 )
-from devstack.processes import ProcessFailed, free_port, port_is_free  # noqa: E402
+from devstack.processes import ProcessFailed, free_port, group_alive, port_is_free, stop_group  # noqa: E402
 from devstack.progress import LiveBoard, summary  # noqa: E402
 from devstack.rest import AirflowRest  # noqa: E402
 from devstack.sandbox import Sandbox, SandboxSettings  # noqa: E402
@@ -47,6 +46,9 @@ from devstack.standalone import ADMIN_USER, AirflowStandalone, CatenaConnection,
 
 AIRFLOW_HOME = REPO_ROOT / ".airflow"
 STACK_FILE = AIRFLOW_HOME / "demo-stack.json"
+# Airflow's components shut down gracefully in 5-20 s on a busy 2-core machine; the demo's state is
+# thrown away at the next run, so it does not wait longer than this before SIGKILL.
+STOP_GRACE_SECONDS = 10.0
 DAG_IDS = (SETUP_DAG, ONBOARDING_DAG, BULK_ONBOARDING_DAG, OPERATIONS_DAG)
 
 
@@ -54,8 +56,12 @@ class DemoError(Exception):
     """Stops the demo with a message for the user (no traceback)."""
 
 
+_STARTED = time.monotonic()
+
+
 def say(message: str) -> None:
-    print(message, flush=True)
+    """Print with the seconds since the demo started, so every phase shows its cost."""
+    print(f"[{time.monotonic() - _STARTED:5.0f}s] {message}" if message else "", flush=True)
 
 
 def choose_port(variable: str, default: int) -> int:
@@ -77,7 +83,7 @@ def ensure_no_kept_stack() -> None:
     if not STACK_FILE.exists():
         return
     stack = json.loads(STACK_FILE.read_text())
-    alive = [pid for pid in stack["pids"] if _group_alive(pid)]
+    alive = [pid for pid in stack["pids"] if group_alive(pid)]
     if alive:
         raise DemoError(
             f"a demo kept running with KEEP=1 is still up ({stack['airflow_url']}); "
@@ -85,28 +91,13 @@ def ensure_no_kept_stack() -> None:
         )
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def stop_kept_stack() -> int:
     if not STACK_FILE.exists():
         say("no demo is running")
         return 0
     stack = json.loads(STACK_FILE.read_text())
-    for pgid in stack["pids"]:
-        if _group_alive(pgid):
-            os.killpg(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    while any(_group_alive(pgid) for pgid in stack["pids"]) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    for pgid in stack["pids"]:
-        if _group_alive(pgid):
-            os.killpg(pgid, signal.SIGKILL)
+    for pgid in stack["pids"]:  # the sandbox first: see run_demo
+        stop_group(pgid, timeout=STOP_GRACE_SECONDS)
     STACK_FILE.unlink()
     say("stopped the demo's Airflow and sandbox")
     return 0
@@ -140,8 +131,35 @@ def wait_for_fleets(
         time.sleep(1)
 
 
+def run_setup(rest: AirflowRest, receiver_url: str) -> None:
+    say(f"running {SETUP_DAG}: webhook subscriptions to {receiver_url}")
+    run_id = rest.trigger(SETUP_DAG, {"receiver_url": receiver_url})
+    state = rest.wait_for_runs([(SETUP_DAG, run_id)], timeout=120, interval=1)[(SETUP_DAG, run_id)].state
+    if state != "success":
+        raise DemoError(f"{SETUP_DAG} {state}:\n{rest.failed_task_logs(SETUP_DAG, run_id)[-3000:]}")
+
+
+def onboard_fleets(
+    rest: AirflowRest, inbox: InboxStore, destination: DestinationStore, timeout: float
+) -> list[FleetReport]:
+    fleets = demo_fleets()
+    say(f"triggering {ONBOARDING_DAG} over the REST API for {len(fleets)} fleets")
+    reports = [
+        FleetReport(scenario=fleet, dag_id=ONBOARDING_DAG, run_id=rest.trigger(ONBOARDING_DAG, fleet.conf()))
+        for fleet in fleets
+    ]
+    wait_for_fleets(rest, reports, inbox, destination, timeout)
+    count_operations(reports, inbox, destination)
+    for report in reports:
+        if report.run_state == "success":
+            report.woken_by = rest.xcom(ONBOARDING_DAG, report.run_id, "wait_for_fleet").get("source") or "-"
+        if report.run_state == "failed":
+            report.failure_log = rest.failed_task_logs(report.dag_id, report.run_id)
+        check(report)
+    return reports
+
+
 def run_demo() -> int:
-    started = time.monotonic()
     keep = os.environ.get("KEEP", "") not in ("", "0")
     speed = float(os.environ.get("DEMO_SPEED", "30"))
     timeout = float(os.environ.get("DEMO_TIMEOUT", "150"))
@@ -155,51 +173,26 @@ def run_demo() -> int:
     AIRFLOW_HOME.mkdir(parents=True)
     sandbox = Sandbox(SandboxSettings(port=sandbox_port, speed=speed, log_path=AIRFLOW_HOME / "logs" / "sandbox.log"))
     settings = StandaloneSettings(
-        airflow_home=AIRFLOW_HOME,
-        api_port=airflow_port,
-        catena=CatenaConnection.for_sandbox(sandbox.base_url),
+        airflow_home=AIRFLOW_HOME, api_port=airflow_port, catena=CatenaConnection.for_sandbox(sandbox.base_url)
     )
     airflow = AirflowStandalone(settings)
     inbox = InboxStore(settings.resolved_inbox_url)
     inbox.migrate()
     destination = DestinationStore(settings.resolved_destination_url)
     destination.migrate()
-    ok = False
     try:
         say(f"starting the Catena sandbox on {sandbox.base_url} (speed {speed:g})")
         sandbox.start()
         say(f"starting airflow standalone on {airflow.base_url} (log: {airflow.log_path.relative_to(REPO_ROOT)})")
         airflow.start()
         airflow.wait_until_ready(DAG_IDS, timeout=240)
-        say(f"Airflow is ready after {time.monotonic() - started:.0f}s")
-        rest = AirflowRest(airflow.base_url, ADMIN_USER, settings.admin_password)
-
-        say(f"running {SETUP_DAG} (webhook subscriptions to {settings.receiver_url})")
-        setup_run = rest.trigger(SETUP_DAG, {"receiver_url": settings.receiver_url})
-        setup = rest.wait_for_runs([(SETUP_DAG, setup_run)], timeout=120)[(SETUP_DAG, setup_run)]
-        if setup.state != "success":
-            raise DemoError(f"{SETUP_DAG} {setup.state}:\n{rest.failed_task_logs(SETUP_DAG, setup_run)[-3000:]}")
-
-        fleets = demo_fleets()
-        say(f"triggering {ONBOARDING_DAG} over the REST API for {len(fleets)} fleets")
-        reports = [
-            FleetReport(scenario=f, dag_id=ONBOARDING_DAG, run_id=rest.trigger(ONBOARDING_DAG, f.conf()))
-            for f in fleets
-        ]
-        wait_for_fleets(rest, reports, inbox, destination, timeout)
-        count_operations(reports, inbox, destination)
-        for report in reports:
-            if report.run_state == "failed":
-                report.failure_log = rest.failed_task_logs(report.dag_id, report.run_id)
-            check(report)
-        say("")
-        say(summary(reports))
+        say("Airflow is ready: components healthy, DAGs parsed")
+        with AirflowRest(airflow.base_url, ADMIN_USER, settings.admin_password) as rest:
+            run_setup(rest, settings.receiver_url)
+            reports = onboard_fleets(rest, inbox, destination, timeout)
+        print("\n" + summary(reports) + "\n", flush=True)
         ok = all(not report.problems for report in reports)
-        say("")
-        say(
-            f"{'all outcomes as expected' if ok else 'UNEXPECTED outcomes (see above)'}"
-            f" in {time.monotonic() - started:.0f}s"
-        )
+        say("all outcomes as expected" if ok else "UNEXPECTED outcomes (see the table)")
         return 0 if ok else 1
     except ProcessFailed as exc:
         raise DemoError(str(exc)) from exc
@@ -208,14 +201,16 @@ def run_demo() -> int:
         destination.dispose()
         if keep and airflow.process is not None and sandbox.process is not None:
             STACK_FILE.write_text(
-                json.dumps({"pids": [airflow.process.pid, sandbox.process.pid], "airflow_url": airflow.base_url})
+                json.dumps({"pids": [sandbox.process.pid, airflow.process.pid], "airflow_url": airflow.base_url})
             )
             say(f"KEEP=1: Airflow UI {airflow.base_url}  login {ADMIN_USER} / {settings.admin_password}")
             say(f"        dashboard {airflow.base_url}/catena/ui   sandbox {sandbox.base_url}")
             say("        stop both with `scripts/demo.sh stop`")
         else:
-            airflow.stop()
+            # The sandbox first: its open delivery connections would hold up the api-server's shutdown.
             sandbox.stop()
+            airflow.stop(timeout=STOP_GRACE_SECONDS)
+            say("stopped Airflow and the sandbox")
 
 
 def main(argv: list[str]) -> int:
