@@ -3,6 +3,9 @@ router mounted in Airflow's real api-server app (``create_app``), each with an i
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -99,3 +102,17 @@ def plugin_target(airflow_app, airflow_client, tmp_path_factory) -> Target:
 @pytest.fixture(params=["standalone", "plugin"])
 def target(request) -> Target:
     return request.getfixturevalue(f"{request.param}_target")
+
+
+@pytest.fixture(scope="session")
+def serialized_dags(airflow_db) -> None:
+    """The repository's DAGs parsed into the session's metadata DB, as the dag processor would."""
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "dags", "reserialize"],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"airflow dags reserialize failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
