@@ -60,7 +60,7 @@ def task_states(dag_run) -> dict[str, str | None]:
     return {(f"{task}[{index}]" if index >= 0 else task): state for task, index, state in rows}
 
 
-def xcom(dag_run, task_id: str, map_index: int = -1) -> Any:
+def xcom(dag_run, task_id: str, map_index: int = -1, key: str = "return_value") -> Any:
     with create_session() as session:
         row = session.scalars(
             select(XComModel).where(
@@ -68,7 +68,7 @@ def xcom(dag_run, task_id: str, map_index: int = -1) -> Any:
                 XComModel.run_id == dag_run.run_id,
                 XComModel.task_id == task_id,
                 XComModel.map_index == map_index,
-                XComModel.key == "return_value",
+                XComModel.key == key,
             )
         ).first()
         return None if row is None else XComModel.deserialize_value(row)

@@ -32,6 +32,9 @@ def test_reused_connection_completes_without_connection_created(deployment):
     assert run.state == DagRunState.SUCCESS, task_states(run)
     assert xcom(run, "wait_for_fleet")["connection_ids"]
     assert not deployment.inbox.events_after(0, ["connection.created"])
+    invitation = xcom(run, "create_invitation")
+    # The "Catena magic link" button's URL, stored by the task runner from the operator extra link.
+    assert xcom(run, "create_invitation", key="_link_CatenaMagicLink") == invitation["magic_link"]
 
 
 def test_declined_fails_with_the_reason(deployment, capfd):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from airflow.utils.state import DagRunState
 
+from catena_airflow.triggers.inbox_events import CatenaInboxEventTrigger
 from tests.integration.dags.conftest import task_states, xcom
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.timeout(300)]
@@ -16,9 +19,20 @@ def onboarded(deployment, fleet_ref: str) -> dict:
     return xcom(run, "wait_for_fleet")
 
 
+async def first_watcher_event(event_names: list[str]) -> dict:
+    trigger = CatenaInboxEventTrigger(event_names=event_names, poll_interval=0.1)
+    gen = trigger.run()
+    try:
+        return (await asyncio.wait_for(gen.asend(None), 30)).payload
+    finally:
+        await gen.aclose()
+
+
 def test_stale_connection_pauses_ingestion_until_the_fleet_re_authenticates(deployment, caplog):
     fleet = onboarded(deployment, "stale-acme")
-    deployment.wait_for_event("connection.staled")
+    staled = deployment.wait_for_event("connection.staled")
+    # The operations asset's watcher turns the delivered webhook into one asset event.
+    assert asyncio.run(first_watcher_event(["connection.staled"]))["event_id"] == staled.event_id
     with caplog.at_level("WARNING", logger="catena_airflow.notifications.catena"):
         run = deployment.run("catena_fleet_operations")
     assert run.state == DagRunState.SUCCESS, task_states(run)
