@@ -230,7 +230,9 @@ def world(sandbox_factory) -> Iterator[dict[str, Any]]:
             cancel_agreement_id_2=agreements["CONTRACT-3"],
             delete_agreement_id=agreements["CONTRACT-4"],
             delete_agreement_id_2=agreements["CONTRACT-5"],
-            fleet_id=invitations["CONTRACT-1"]["id"] and records(receiver, "invitation.accepted")[0]["fleet_id"],
+            fleet_id=next(
+                r["fleet_id"] for r in records(receiver, "invitation.accepted") if r["fleet_ref"] == "CONTRACT-1"
+            ),
             connection_id=deactivated["connection_id"],
             schedule_id=deactivated["id"],
             webhook_id=records(receiver, "webhook.created")[0]["id"],
@@ -241,8 +243,6 @@ def world(sandbox_factory) -> Iterator[dict[str, Any]]:
                 sandbox.base_url + REALM + TOKEN, data={"grant_type": "client_credentials", **CREDENTIALS}
             ).json()["access_token"],
         )
-        fleet_of_accept = records(receiver, "invitation.accepted")
-        ids["fleet_id"] = next(r["fleet_id"] for r in fleet_of_accept if r["fleet_ref"] == "CONTRACT-1")
         yield ids
     finally:
         receiver.close()
