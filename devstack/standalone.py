@@ -126,6 +126,9 @@ def standalone_environment(settings: StandaloneSettings, base_env: Mapping[str, 
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__CORE__PARALLELISM": "8",
+            # Tasks call the api-server's Execution API; on a busy 2-core machine it can take longer
+            # than the 5 s default to answer, which fails the task with a ReadTimeout.
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
             "CATENA_INBOX_URL": settings.resolved_inbox_url,
             "CATENA_DESTINATION_URL": settings.resolved_destination_url,
             "AIRFLOW_CONN_CATENA_DEFAULT": settings.catena.as_env_value(),
