@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import DAG, Param, task, task_group
+from airflow.sdk import DAG, task, task_group
 
 from catena_airflow.workflows.onboarding import onboarding_chain, validate_fleet
 from catena_airflow.workflows.params import bulk_onboarding_params, fleet_requests
@@ -19,11 +19,7 @@ with DAG(
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    params={
-        **bulk_onboarding_params(),
-        "poll_interval": Param(1.0, type="number", minimum=0.1, title="Inbox poll interval (s)"),
-        "reconcile_interval": Param(300, type="number", minimum=1, title="REST reconciliation interval (s)"),
-    },
+    params=bulk_onboarding_params(),
     render_template_as_native_obj=True,
     tags=["catena", "onboarding"],
     doc_md=__doc__,

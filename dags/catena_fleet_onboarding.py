@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, task
 
 from catena_airflow.workflows.onboarding import checked_invitation_request, onboarding_chain
 from catena_airflow.workflows.params import onboarding_params
@@ -21,11 +21,7 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=50,
-    params={
-        **onboarding_params(),
-        "poll_interval": Param(1.0, type="number", minimum=0.1, title="Inbox poll interval (s)"),
-        "reconcile_interval": Param(300, type="number", minimum=1, title="REST reconciliation interval (s)"),
-    },
+    params=onboarding_params(),
     render_template_as_native_obj=True,
     tags=["catena", "onboarding"],
     doc_md=__doc__,

@@ -7,20 +7,17 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException
 
 from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
 from catena_airflow.hooks.destination import DESTINATION_CONN_ID, CatenaDestinationHook
 from catena_airflow.ingest.sync import DEFAULT_PAGE_SIZE, RESOURCES, sync_fleet
+from catena_airflow.operators.xcom_ids import id_from
 
 
 def fleet_id_of(value: Any) -> str:
     """The fleet id, given as a string or as the sensor's XCom (a mapping with ``fleet_id``)."""
-    if isinstance(value, Mapping):
-        value = value.get("fleet_id")
-    if not value or not isinstance(value, str):
-        raise AirflowFailException(f"fleet_id must be a Catena fleet id or the sensor's XCom, got {value!r}")
-    return value
+    return id_from(value, "fleet_id", "fleet_id must be a Catena fleet id or the sensor's XCom")
 
 
 class CatenaIngestFleetOperator(BaseOperator):

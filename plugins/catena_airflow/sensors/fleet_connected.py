@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
 from catena_airflow.hooks.inbox import INBOX_CONN_ID, CatenaInboxHook
 from catena_airflow.inbox import InboxStore, Onboarding
+from catena_airflow.operators.xcom_ids import id_from
 from catena_airflow.triggers.fleet_connected import CatenaFleetConnectedTrigger
 from catena_airflow.triggers.onboarding_outcome import (
     CONNECTED,
@@ -31,11 +32,7 @@ DEFAULT_EXPIRY_GRACE = timedelta(minutes=5)
 
 def invitation_id_of(value: Any) -> str:
     """The invitation id, given as a string or as the create operator's XCom (a mapping with ``id``)."""
-    if isinstance(value, Mapping):
-        value = value.get("id")
-    if not value or not isinstance(value, str):
-        raise AirflowFailException(f"invitation_id must be an invitation id or the invitation XCom, got {value!r}")
-    return value
+    return id_from(value, "id", "invitation_id must be an invitation id or the invitation XCom")
 
 
 class CatenaFleetConnectedSensor(BaseSensorOperator):

@@ -44,6 +44,14 @@ FLEET_SCHEMA: dict[str, Any] = {
 }
 
 
+def wait_params() -> dict[str, Param]:
+    """How the fleet-connected sensor's trigger polls the inbox and reconciles with Catena."""
+    return {
+        "poll_interval": Param(1.0, type="number", minimum=0.1, title="Inbox poll interval (s)"),
+        "reconcile_interval": Param(300, type="number", minimum=1, title="REST reconciliation interval (s)"),
+    }
+
+
 def onboarding_params() -> dict[str, Param]:
     """Params of ``catena_fleet_onboarding``: one fleet."""
     props = FLEET_SCHEMA["properties"]
@@ -63,6 +71,7 @@ def onboarding_params() -> dict[str, Param]:
         "callback_url": Param(None, **props["callback_url"], title="Callback URL (optional)"),
         "limit_tsps": Param(None, **LIMIT_TSPS_SCHEMA, title="Allowed TSPs (slugs)"),
         "expires_in_hours": Param(24, **EXPIRES_SCHEMA, title="Link validity (hours, 1-672)"),
+        **wait_params(),
     }
 
 
@@ -82,6 +91,7 @@ def bulk_onboarding_params() -> dict[str, Param]:
         "failure_redirect_url": Param(None, **props["failure_redirect_url"], title="Default failure redirect URL"),
         "limit_tsps": Param(None, **LIMIT_TSPS_SCHEMA, title="Default allowed TSPs"),
         "expires_in_hours": Param(24, **EXPIRES_SCHEMA, title="Default link validity (hours)"),
+        **wait_params(),
     }
 
 
