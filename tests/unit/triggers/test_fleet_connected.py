@@ -159,3 +159,33 @@ async def test_unknown_invitation_keeps_waiting(inbox):
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+@pytest.mark.asyncio
+async def test_an_inbox_outage_is_retried_at_the_next_poll(inbox, monkeypatch):
+    invitation = invitation_json()
+    inbox.register_invitation(invitation)
+    onboard(inbox, invitation, "fleet-1", "conn-1")
+    real, calls = inbox.get_onboardings, []
+
+    def flaky(ids):
+        calls.append(ids)
+        if len(calls) == 1:
+            raise ConnectionError("inbox database restarting")
+        return real(ids)
+
+    monkeypatch.setattr(inbox, "get_onboardings", flaky)
+    event = await first_event(trigger(invitation["id"]))
+    assert event.payload["status"] == "connected"
+    assert len(calls) >= 2
+
+
+@pytest.mark.asyncio
+async def test_reconciliation_also_ends_the_wait_on_a_declined_invitation(inbox, catena_api):
+    invitation = invitation_json()
+    inbox.register_invitation(invitation)
+    declined = {**invitation, "status": "declined", "decline_reason": "Wrong company"}
+    catena_api.get(f"{CATENA_URL}/v2/orgs/invitations/{invitation['id']}", json=declined)
+    event = await first_event(trigger(invitation["id"], reconcile_interval=0.05))
+    assert (event.payload["status"], event.payload["source"]) == ("declined", "reconciliation")
+    assert "Wrong company" in event.payload["message"]
