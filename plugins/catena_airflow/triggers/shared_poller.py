@@ -53,6 +53,9 @@ class Subscription:
         return self.version, self.latest
 
     def deliver(self, row: Onboarding | None) -> None:
+        """Hand over a freshly read row; an unchanged row does not wake the trigger again."""
+        if self.version and row == self.latest:
+            return
         self.latest = row
         self.version += 1
         self.changed.set()
