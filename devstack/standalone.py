@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 from cryptography.fernet import Fernet
 
-from devstack.processes import ChildProcess, Service, free_port, start_process, wait_for_http
+from devstack.processes import ChildProcess, ProcessFailed, Service, free_port, start_process, wait_for_http
 from devstack.rest import fetch_token
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -177,13 +177,26 @@ class AirflowStandalone(Service[StandaloneSettings]):
         token = fetch_token(self.base_url, ADMIN_USER, self.settings.admin_password)
         headers = {"Authorization": f"Bearer {token}"}
         for dag_id in dag_ids:
-            wait_for_http(
-                f"{self.base_url}/api/v2/dags/{dag_id}",
-                timeout=max(deadline - time.monotonic(), 1.0),
-                process=self.process,
-                ready=lambda response, headers=headers: response.status_code == 200,
-                headers=headers,
-            )
+            try:
+                wait_for_http(
+                    f"{self.base_url}/api/v2/dags/{dag_id}",
+                    timeout=max(deadline - time.monotonic(), 1.0),
+                    process=self.process,
+                    ready=lambda response: response.status_code == 200,
+                    headers=headers,
+                )
+            except ProcessFailed as exc:
+                if self.process is None or not self.process.running():
+                    raise
+                raise ProcessFailed(f"{exc}\n{self.import_errors(headers)}") from None
+
+    def import_errors(self, headers: dict[str, str]) -> str:
+        """Airflow's DAG import errors, the usual reason a DAG never appears."""
+        response = requests.get(f"{self.base_url}/api/v2/importErrors", headers=headers, timeout=30)
+        errors = response.json().get("import_errors", []) if response.ok else []
+        if not errors:
+            return "no DAG import errors reported"
+        return "\n".join(f"import error in {e.get('filename')}:\n{e.get('stack_trace')}" for e in errors)
 
 
 def _all_components_healthy(response: requests.Response) -> bool:

@@ -6,7 +6,8 @@ scenario, shows each fleet's progress, prints a summary and exits 0 only if ever
 expected one. KEEP=1 leaves both running; `scripts/demo.sh stop` stops them.
 
 Environment: AIRFLOW_PORT (8080), SANDBOX_PORT (8090), KEEP, DEMO_SPEED (sandbox --speed, 30),
-DEMO_TIMEOUT (seconds to wait for the fleets, 150).
+DEMO_TIMEOUT (seconds to wait for the fleets, 150), DEMO_HOME (the AIRFLOW_HOME it wipes and uses,
+.airflow/).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -44,7 +46,7 @@ from devstack.scenarios import (  # noqa: E402
 )
 from devstack.standalone import ADMIN_USER, AirflowStandalone, CatenaConnection, StandaloneSettings  # noqa: E402
 
-AIRFLOW_HOME = REPO_ROOT / ".airflow"
+AIRFLOW_HOME = Path(os.environ.get("DEMO_HOME") or REPO_ROOT / ".airflow").resolve()
 STACK_FILE = AIRFLOW_HOME / "demo-stack.json"
 # Airflow's components shut down gracefully in 5-20 s on a busy 2-core machine; the demo's state is
 # thrown away at the next run, so it does not wait longer than this before SIGKILL.
@@ -183,7 +185,7 @@ def run_demo() -> int:
     try:
         say(f"starting the Catena sandbox on {sandbox.base_url} (speed {speed:g})")
         sandbox.start()
-        say(f"starting airflow standalone on {airflow.base_url} (log: {airflow.log_path.relative_to(REPO_ROOT)})")
+        say(f"starting airflow standalone on {airflow.base_url} (log: {airflow.log_path})")
         airflow.start()
         airflow.wait_until_ready(DAG_IDS, timeout=240)
         say("Airflow is ready: components healthy, DAGs parsed")
@@ -213,7 +215,12 @@ def run_demo() -> int:
             say("stopped Airflow and the sandbox")
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # runs the `finally` that stops Airflow and the sandbox
+
+
 def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         if argv[1:] == ["stop"]:
             return stop_kept_stack()
