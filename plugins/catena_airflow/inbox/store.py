@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from catena_airflow.inbox import projection
+from catena_airflow.inbox.batch import PendingEvent, ProjectionBatch, record_keys
 from catena_airflow.inbox.crypto import SecretCipher
 from catena_airflow.inbox.models import HourlyCount, Onboarding, RecordOutcome, Stage, StoredEvent, WebhookStats
 from catena_airflow.inbox.projection import EventRecord, State
@@ -130,9 +131,9 @@ def _redact(body: str) -> str:
 _DUPLICATE = RecordOutcome(stored=False, duplicate=True, seq=None)
 
 
-def _event_row(item: IncomingEvent) -> dict[str, Any]:
+def _event_row(item: IncomingEvent, projected: PendingEvent | None = None) -> dict[str, Any]:
     first = item.data[0] if item.data and isinstance(item.data[0], Mapping) else {}
-    return {
+    row = {
         "event_id": item.event_id,
         "event_name": item.event_name,
         "webhook_id": item.webhook_id,
@@ -147,6 +148,14 @@ def _event_row(item: IncomingEvent) -> dict[str, Any]:
         "delivery_attempt": item.delivery_attempt,
         "payload": item.body,
     }
+    if projected is not None and projected.records:
+        # Correlated by its first record (Catena sends one record per onboarding event).
+        keys = projection.correlation_keys(projected.records[0])
+        row["invitation_id"] = projected.applied_to or keys.invitation_id
+        row["connection_id"] = keys.connection_id
+        row["fleet_id"] = keys.fleet_id or row["fleet_id"]
+        row["held"] = not projected.applied and not projected.invitation_keyed
+    return row
 
 
 def _field(envelope: Any, name: str) -> Any:
@@ -188,29 +197,10 @@ class InboxStore:
             .on_conflict_do_nothing(index_elements=[events.c.event_id])
             .returning(events.c.event_id, events.c.seq)
         )
-        self._select_state = select(onboardings.c.state).where(onboardings.c.invitation_id == bindparam("b_inv"))
         self._update_onboarding = onboardings.update().where(onboardings.c.invitation_id == bindparam("b_inv"))
-        self._by_fleet = (
-            select(onboardings.c.invitation_id)
-            .where(onboardings.c.fleet_id == bindparam("b_fleet"))
-            .order_by(onboardings.c.created_at)
-        )
-        self._by_connection = select(onboarding_connections.c.invitation_id).where(
-            onboarding_connections.c.connection_id == bindparam("b_conn")
-        )
         self._link_connection = self._insert(onboarding_connections).on_conflict_do_nothing(
             index_elements=[onboarding_connections.c.connection_id]
         )
-        held_columns = select(
-            events.c.seq,
-            events.c.event_id,
-            events.c.event_name,
-            events.c.payload,
-            events.c.event_timestamp,
-            events.c.received_at,
-        ).where(events.c.held == true())
-        self._held_by_fleet = held_columns.where(events.c.fleet_id == bindparam("b_fleet"))
-        self._held_by_connection = held_columns.where(events.c.connection_id == bindparam("b_conn"))
         self._claim_held = (
             events.update()
             .where(events.c.seq == bindparam("b_seq"), events.c.held == true())
@@ -288,22 +278,28 @@ class InboxStore:
         outcomes: list[RecordOutcome] = [_DUPLICATE] * len(items)
         with self._write() as conn:
             now = datetime.now(UTC)
-            first_seen: set[str] = set()
-            plain: dict[int, dict[str, Any]] = {}
+            first: dict[str, int] = {}
             for i, item in enumerate(items):
-                if item.event_id in first_seen:
-                    continue  # a redelivery inside the same batch
-                first_seen.add(item.event_id)
-                if projection.is_projected(item.event_name):
-                    outcomes[i] = self._record_projected(conn, item, now)
-                else:
-                    plain[i] = _event_row(item)
-            if plain:
-                # Events nobody projects (telematics, webhook.*, unknown names): one multi-row insert.
-                seqs = dict(conn.execute(self._insert_event, list(plain.values())).all())
-                for i, row in plain.items():
-                    seq = seqs.get(row["event_id"])
-                    outcomes[i] = _DUPLICATE if seq is None else RecordOutcome(stored=True, duplicate=False, seq=seq)
+                first.setdefault(item.event_id, i)  # later copies in the batch are redeliveries
+            unique = sorted(first.values())
+            projected = {i: items[i].records() for i in unique if projection.is_projected(items[i].event_name)}
+            if projected:
+                # Writers are serialized, so what is not stored now will not be stored by anyone else first.
+                known = set(
+                    conn.execute(
+                        select(events.c.event_id).where(events.c.event_id.in_([items[i].event_id for i in projected]))
+                    ).scalars()
+                )
+                unique = [i for i in unique if items[i].event_id not in known]
+                projected = {i: recs for i, recs in projected.items() if items[i].event_id not in known}
+            pending = self._project(conn, projected, items, now) if projected else {}
+            rows = [(i, _event_row(items[i], pending.get(i))) for i in unique]
+            seqs = dict(conn.execute(self._insert_event, [row for _, row in rows]).all()) if rows else {}
+            for i, row in rows:
+                seq = seqs.get(row["event_id"])
+                if seq is None and i in pending:
+                    raise RuntimeError("a projected event was stored by another writer meanwhile")
+                outcomes[i] = _DUPLICATE if seq is None else RecordOutcome(stored=True, duplicate=False, seq=seq)
             stored = sum(o.stored for o in outcomes)
             totals = dict(counters or {})
             if stored:
@@ -313,93 +309,36 @@ class InboxStore:
             self._add_counters(conn, totals, now)
         return outcomes
 
-    def _record_projected(self, conn: Connection, item: IncomingEvent, now: datetime) -> RecordOutcome:
-        records = item.records()
-        targets_per_record = [self._targets(conn, rec) for rec in records]
-        first_target = next((t[0] for t in targets_per_record if t), None)
-        row = _event_row(item)
-        if records:
-            keys = projection.correlation_keys(records[0])
-            row["invitation_id"] = first_target or keys.invitation_id
-            row["connection_id"] = keys.connection_id
-            row["fleet_id"] = keys.fleet_id or row["fleet_id"]
-            row["held"] = first_target is None and records[0].family not in projection.INVITATION_KEYED_FAMILIES
-        inserted = conn.execute(self._insert_event, row).first()
-        if inserted is None:
-            return _DUPLICATE
-        for rec, targets in zip(records, targets_per_record, strict=True):
-            for invitation_id in targets:
-                self._merge(conn, invitation_id, projection.event_fact(rec), now)
-        return RecordOutcome(stored=True, duplicate=False, seq=inserted.seq)
-
-    def _targets(self, conn: Connection, rec: EventRecord) -> list[str]:
-        """The onboardings a record applies to now (creating the row for invitation-keyed records)."""
-        keys = projection.correlation_keys(rec)
-        if rec.family in projection.INVITATION_KEYED_FAMILIES:
-            return [keys.invitation_id] if keys.invitation_id else []
-        found: list[str] = []
-        if keys.fleet_id:
-            found += conn.execute(self._by_fleet, {"b_fleet": keys.fleet_id}).scalars()
-        if keys.connection_id:
-            found += conn.execute(self._by_connection, {"b_conn": keys.connection_id}).scalars()
-        return list(dict.fromkeys(found))
-
-    def _merge(
-        self, conn: Connection, invitation_id: str, fact: State, now: datetime, *, create: bool = True
-    ) -> State | None:
-        """Join ``fact`` into an onboarding row; then apply the held events its new links release."""
-        row = conn.execute(self._select_state, {"b_inv": invitation_id}).first()
-        if row is None and not create:
-            return None
-        old: State = dict(row.state) if row is not None else {}
-        new = projection.join(old, fact)
-        if row is not None and new == old:
-            return new
-        values = _row_values(new, now)
-        if row is None:
-            conn.execute(onboardings.insert(), {"invitation_id": invitation_id, "created_at": now, **values})
-        else:
-            conn.execute(self._update_onboarding, {"b_inv": invitation_id, **values})
-        new_fleet = new.get("fleet_id") if new.get("fleet_id") != old.get("fleet_id") else None
-        new_connections = sorted(set(new.get("connection_ids", ())) - set(old.get("connection_ids", ())))
-        if new_connections:
-            conn.execute(
-                self._link_connection, [{"connection_id": c, "invitation_id": invitation_id} for c in new_connections]
-            )
-        if new_fleet or new_connections:
-            new = self._release_held(conn, invitation_id, new_fleet, new_connections, now) or new
-        return new
-
-    def _release_held(
+    def _project(
         self,
         conn: Connection,
-        invitation_id: str,
-        fleet_id: str | None,
-        connection_ids: Sequence[str],
+        projected: Mapping[int, list[EventRecord]],
+        items: Sequence[IncomingEvent],
         now: datetime,
-    ) -> State | None:
-        """Apply events that waited for this fleet/connection to be linked to ``invitation_id``."""
-        # One indexed query per link (an OR across two indexes would scan the events table).
-        found = {}
-        if fleet_id:
-            found.update((ev.seq, ev) for ev in conn.execute(self._held_by_fleet, {"b_fleet": fleet_id}))
-        for connection_id in connection_ids:
-            found.update((ev.seq, ev) for ev in conn.execute(self._held_by_connection, {"b_conn": connection_id}))
-        held = [found[seq] for seq in sorted(found)]
-        state = None
-        for ev in held:
-            # Claim first: merging may release further events (nested), which must not apply this one
-            # again, and this loop must skip those a nested release already applied.
-            claimed = conn.execute(self._claim_held, {"b_seq": ev.seq, "b_inv": invitation_id}).rowcount
-            if not claimed:
-                continue
-            data = json.loads(ev.payload).get("data") or []
-            at = projection.to_utc(ev.event_timestamp) or projection.to_utc(ev.received_at)
-            for rec in projection.records_of(ev.event_id, ev.event_name, data, at):
-                state = self._merge(conn, invitation_id, projection.event_fact(rec), now) or state
-        if held:
-            log.info("Applied %d held event(s) to onboarding %s", len(held), invitation_id)
-        return state
+    ) -> dict[int, PendingEvent]:
+        """Apply new onboarding events (and what they release) to their onboarding rows."""
+        batch = ProjectionBatch(self, conn, now)
+        invitation_ids, fleet_ids, connection_ids = record_keys(rec for recs in projected.values() for rec in recs)
+        batch.load(invitation_ids, fleet_ids, connection_ids)
+        batch.fetch_held(fleet_ids, connection_ids)
+        pending = {i: PendingEvent(items[i].event_id, recs) for i, recs in projected.items()}
+        for pending_event in pending.values():
+            batch.add(pending_event)
+        batch.settle()
+        batch.flush(_row_values)
+        return pending
+
+    def _observe(self, invitation_id: str, fact: State, *, create: bool) -> Onboarding | None:
+        """Merge a REST/redirect/registration fact into one onboarding, releasing what it links."""
+        with self._write() as conn:
+            batch = ProjectionBatch(self, conn, datetime.now(UTC))
+            batch.load([invitation_id])
+            if not create and not batch.exists(invitation_id):
+                return None
+            batch.merge(invitation_id, fact)
+            batch.settle()
+            batch.flush(_row_values)
+            return self._load(conn, invitation_id)
 
     def events_after(self, cursor: int, names: Sequence[str] | None = None, limit: int = 100) -> list[StoredEvent]:
         """Events with ``seq > cursor`` in seq order; ``names`` may hold families like ``execution.*``."""
@@ -454,9 +393,7 @@ class InboxStore:
                 fact,
                 projection.observation_fact(at=datetime.now(UTC), source="register", dag_id=dag_id, run_id=run_id),
             )
-        with self._write() as conn:
-            self._merge(conn, invitation_id, fact, datetime.now(UTC))
-            return self._load(conn, invitation_id)  # type: ignore[return-value]
+        return self._observe(invitation_id, fact, create=True)  # type: ignore[return-value]
 
     def record_observation(
         self,
@@ -500,10 +437,7 @@ class InboxStore:
             decline_reason=decline_reason,
             invitation_status=invitation_status,
         )
-        with self._write() as conn:
-            if self._merge(conn, invitation_id, fact, datetime.now(UTC), create=create) is None:
-                return None
-            return self._load(conn, invitation_id)
+        return self._observe(invitation_id, fact, create=create)
 
     def get_onboarding(self, invitation_id: str) -> Onboarding | None:
         with self.engine.connect() as conn:

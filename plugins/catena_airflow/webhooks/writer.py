@@ -8,13 +8,13 @@ answered only after the transaction holding its event has committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from catena_airflow.inbox import InboxStore, IncomingEvent, RecordOutcome
 
@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Job:
     item: IncomingEvent
-    future: Future[RecordOutcome] = field(default_factory=Future)
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[RecordOutcome]
 
 
 _STOP = object()
@@ -54,9 +55,10 @@ class GroupCommitWriter:
     async def submit(self, item: IncomingEvent, *, timeout: float) -> RecordOutcome:
         """Queue ``item``; return once its batch committed. Raises whatever the commit raised."""
         self._ensure_started()
-        job = _Job(item)
+        loop = asyncio.get_running_loop()
+        job = _Job(item, loop, loop.create_future())
         self._queue.put(job)
-        return await asyncio.wait_for(asyncio.wrap_future(job.future), timeout)
+        return await asyncio.wait_for(job.future, timeout)
 
     def count(self, name: str, n: int = 1) -> None:
         """Add to a receiver counter; written with the next batch (or within ``counter_flush_seconds``)."""
@@ -122,7 +124,7 @@ class GroupCommitWriter:
         except Exception as exc:
             self._restore_counters(counts)
             if len(batch) == 1:
-                _settle(batch[0].future, exception=exc)
+                _settle([(batch[0], None, exc)])
                 return
             # One bad delivery must not fail its batch-mates: commit each on its own.
             log.warning("Inbox batch of %d failed (%s); committing one by one", len(batch), type(exc).__name__)
@@ -131,8 +133,7 @@ class GroupCommitWriter:
             return
         self.batches += 1
         self.largest_batch = max(self.largest_batch, len(batch))
-        for job, outcome in zip(batch, outcomes, strict=True):
-            _settle(job.future, result=outcome)
+        _settle([(job, outcome, None) for job, outcome in zip(batch, outcomes, strict=True)])
 
     def _flush_counters(self) -> None:
         counts = self._take_counters()
@@ -145,13 +146,21 @@ class GroupCommitWriter:
             log.warning("Could not write receiver counters: %s", type(exc).__name__)
 
 
-def _settle(
-    future: Future[RecordOutcome], *, result: RecordOutcome | None = None, exception: BaseException | None = None
-) -> None:
-    """Complete a job; its request may have given up waiting (timeout), which is not an error here."""
-    if not future.set_running_or_notify_cancel():
-        return
-    if exception is not None:
-        future.set_exception(exception)
-    else:
-        future.set_result(result)  # type: ignore[arg-type]
+def _settle(results: list[tuple[_Job, RecordOutcome | None, BaseException | None]]) -> None:
+    """Answer a batch's requests with ONE wake-up per event loop (not one per request)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, RecordOutcome | None, BaseException | None]]] = {}
+    for result in results:
+        by_loop.setdefault(result[0].loop, []).append(result)
+    for loop, loop_results in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody is waiting any more
+            loop.call_soon_threadsafe(_resolve, loop_results)
+
+
+def _resolve(results: list[tuple[_Job, RecordOutcome | None, BaseException | None]]) -> None:
+    for job, outcome, exc in results:
+        if job.future.done():  # the request gave up waiting (timeout): not an error here
+            continue
+        if exc is not None:
+            job.future.set_exception(exc)
+        else:
+            job.future.set_result(outcome)  # type: ignore[arg-type]

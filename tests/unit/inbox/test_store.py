@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from catena_airflow.client.events import WebhookEnvelope
-from catena_airflow.inbox import InboxStore, Stage
+from catena_airflow.inbox import InboxStore, IncomingEvent, Stage
 from catena_airflow.inbox.projection import comparable, project, records_of, to_onboarding
 from catena_airflow.inbox.schema import SCHEMA_VERSION
 from tests.unit.inbox import fleet_events as fe
@@ -251,8 +251,6 @@ def test_webhook_stats(store):
 
 
 def test_group_commit_records_a_batch_in_order(store):
-    from catena_airflow.inbox import IncomingEvent
-
     envs = fe.happy()
     items = [IncomingEvent.from_envelope(e, fe.body(e)) for e in [*envs, envs[0]]]
     outcomes = store.record_events(items, counters={"signature_failures": 1})
@@ -267,16 +265,20 @@ def test_unsupported_database_is_refused():
 
 
 @pytest.mark.parametrize("scenario", ["happy+operations", "reuse", "declined"])
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_store_projection_is_order_independent(scenario, data, tmp_path_factory):
     """The same property as the pure projection, through the real store's held-event path."""
     envelopes = fe.SCENARIOS[scenario][0]()
     delivered = data.draw(st.permutations(envelopes + data.draw(st.lists(st.sampled_from(envelopes), max_size=3))))
+    # Group commit: the deliveries arrive in batches of any size, each batch one transaction.
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(delivered) - 1), max_size=len(delivered) - 1)))
+    batches = [delivered[a:b] for a, b in zip([0, *cuts], [*cuts, len(delivered)], strict=True)]
     store = InboxStore(f"sqlite:///{tmp_path_factory.mktemp('perm') / 'inbox.db'}")
     store.migrate()
     try:
-        deliver(store, delivered)
+        for batch in batches:
+            store.record_events([IncomingEvent.from_envelope(env, fe.body(env)) for env in batch])
         expected = project(
             fe.INVITATION_ID,
             [
