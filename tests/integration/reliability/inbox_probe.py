@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import ProgrammingError
 
 
 def _rows(inbox_url: str, sql: str) -> list[Any]:
@@ -20,6 +21,14 @@ def _rows(inbox_url: str, sql: str) -> list[Any]:
 def event_id_counts(inbox_url: str) -> Counter[str]:
     """How many rows each event id has in ``catena_events`` (the store promises exactly one)."""
     return Counter(dict(_rows(inbox_url, "SELECT event_id, count(*) FROM catena_events GROUP BY event_id")))
+
+
+def stored_count(inbox_url: str) -> int:
+    """Rows in ``catena_events``; 0 before the receiver created the schema on its first delivery."""
+    try:
+        return sum(event_id_counts(inbox_url).values())
+    except ProgrammingError:
+        return 0
 
 
 def stored_event_ids(inbox_url: str) -> set[str]:

@@ -3,9 +3,6 @@ router mounted in Airflow's real api-server app (``create_app``), each with an i
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -106,13 +103,20 @@ def target(request) -> Target:
 
 @pytest.fixture(scope="session")
 def serialized_dags(airflow_db) -> None:
-    """The repository's DAGs parsed into the session's metadata DB, as the dag processor would."""
-    result = subprocess.run(
-        [sys.executable, "-m", "airflow", "dags", "reserialize"],
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"airflow dags reserialize failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    """The repository's DAGs parsed into the session's metadata DB, as the dag processor would.
+
+    In this process, not with ``airflow dags reserialize``: a subprocess would encrypt trigger kwargs
+    with a Fernet key of its own, which the session's later ``dag.test()`` runs cannot read.
+    """
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
+    from airflow.utils.session import create_session
+
+    manager = DagBundlesManager()
+    with create_session() as session:
+        manager.sync_bundles_to_db(session=session)
+    for bundle in manager.get_all_dag_bundles():
+        bundle.initialize()
+        bag = BundleDagBag(dag_folder=bundle.path, bundle_path=bundle.path, bundle_name=bundle.name)
+        assert bag.import_errors == {}, bag.import_errors
+        sync_bag_to_db(bag, bundle.name, bundle.version)
