@@ -183,10 +183,11 @@ def run_demo() -> int:
     destination = DestinationStore(settings.resolved_destination_url)
     destination.migrate()
     try:
-        say(f"starting the Catena sandbox on {sandbox.base_url} (speed {speed:g})")
-        sandbox.start()
+        # Airflow's start-up is the long pole: the sandbox starts while Airflow boots.
         say(f"starting airflow standalone on {airflow.base_url} (log: {airflow.log_path})")
         airflow.start()
+        say(f"starting the Catena sandbox on {sandbox.base_url} (speed {speed:g})")
+        sandbox.start()
         airflow.wait_until_ready(DAG_IDS, timeout=240)
         say("Airflow is ready: components healthy, DAGs parsed")
         with AirflowRest(airflow.base_url, ADMIN_USER, settings.admin_password) as rest:
