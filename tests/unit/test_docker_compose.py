@@ -192,6 +192,8 @@ def test_redis_is_the_broker(services):
 def test_the_sandbox_is_an_optional_profile(services):
     sandbox = services["catena-sandbox"]
     assert sandbox["profiles"] == ["sandbox"]
+    # The same image as Airflow's, built here too so that Compose never tries to pull it.
+    assert sandbox["build"] == "." and sandbox["image"] == services["airflow-worker"]["image"]
     assert sandbox["entrypoint"] == ["catena-sandbox"]
     assert sandbox["command"][0] == "serve"
     assert "8090:8090" in sandbox["ports"]
