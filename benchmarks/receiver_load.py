@@ -64,9 +64,6 @@ def serve(port: int, inbox_url: str) -> None:
 
     from catena_airflow.webhooks.app import create_webhook_app
 
-    if os.environ.get("BENCH_SWITCH_INTERVAL"):
-        sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
-
     app = create_webhook_app(inbox_url=inbox_url, secrets=(SECRET,))
     app.add_api_route("/noop", noop, methods=["POST"])  # routed exactly as the receiver is
     uvicorn.run(

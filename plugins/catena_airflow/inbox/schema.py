@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    true,
 )
 
 # SQLite only auto-increments an ``INTEGER PRIMARY KEY``; PostgreSQL gets a 64-bit identity.
@@ -61,11 +62,11 @@ events = Table(
     Column("payload", Text, nullable=False),
     UniqueConstraint("event_id", name="uq_catena_events_event_id"),
     Index("ix_catena_events_name_seq", "event_name", "seq"),
-    Index("ix_catena_events_fleet_id_held", "fleet_id", "held"),
-    Index("ix_catena_events_connection_id_held", "connection_id", "held"),
-    Index("ix_catena_events_invitation_id", "invitation_id"),
-    Index("ix_catena_events_received_at", "received_at"),
 )
+# Held events are few: partial indexes keep their lookups cheap without indexing every telematics event.
+_HELD = events.c.held == true()
+Index("ix_catena_events_held_fleet_id", events.c.fleet_id, sqlite_where=_HELD, postgresql_where=_HELD)
+Index("ix_catena_events_held_connection_id", events.c.connection_id, sqlite_where=_HELD, postgresql_where=_HELD)
 
 onboardings = Table(
     "catena_onboardings",

@@ -566,7 +566,7 @@ class InboxStore:
         now = projection.to_utc(now) or datetime.now(UTC)
         current = _hour(now)
         with self.engine.connect() as conn:
-            last = conn.execute(select(func.max(events.c.received_at))).scalar()
+            last = conn.execute(select(events.c.received_at).order_by(events.c.seq.desc()).limit(1)).scalar()
             totals = dict(
                 conn.execute(
                     select(receiver_counters.c.counter, func.sum(receiver_counters.c.count)).group_by(
