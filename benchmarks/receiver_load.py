@@ -212,6 +212,62 @@ def load(port: int, path: str, *, connections: int, processes: int, warmup: floa
     }
 
 
+# -- diagnostic: the inbox writer alone (no HTTP), in its own process --------------------------------
+
+
+def writer_only(inbox_url: str, concurrency: int, seconds: float) -> dict:
+    """Events/s the group-commit writer sustains when ``concurrency`` submitters keep it busy."""
+    from catena_airflow.client.events import WebhookEnvelope
+    from catena_airflow.inbox import InboxStore, IncomingEvent
+    from catena_airflow.webhooks.writer import GroupCommitWriter
+
+    store = InboxStore(inbox_url)
+    store.migrate()
+    run = uuid.uuid4().hex[:8]
+    bodies = [json.dumps(_envelope(n, run)).encode() for n in range(int(seconds * 8000) + 1000)]
+    items = iter(IncomingEvent.from_envelope(WebhookEnvelope.model_validate_json(b), b) for b in bodies)
+    writer = GroupCommitWriter(lambda: store)
+    latencies: list[float] = []
+
+    async def submitter(end: float) -> None:
+        for item in items:
+            started = time.perf_counter()
+            if started >= end:
+                return
+            await writer.submit(item, timeout=30)
+            latencies.append(time.perf_counter() - started)
+
+    async def main() -> None:
+        end = time.perf_counter() + seconds
+        await asyncio.gather(*(submitter(end) for _ in range(concurrency)))
+
+    import uvloop
+
+    uvloop.run(main())
+    writer.close()
+    store.dispose()
+    latencies.sort()
+    return {
+        "rate": len(latencies) / seconds,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
+        "requests": len(latencies),
+        "statuses": {202: len(latencies)},
+        "batch": len(latencies) / max(writer.batches, 1),
+    }
+
+
+def measure_writer(inbox_url: str, args) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--writer-only", inbox_url, "--connections", str(args.connections),
+         "--seconds", str(args.seconds)],
+        capture_output=True, text=True, check=True, timeout=args.seconds + 300,
+    ).stdout  # fmt: skip
+    figures = json.loads(out.strip().splitlines()[-1])
+    figures["statuses"] = {int(status): n for status, n in figures["statuses"].items()}
+    return figures
+
+
 # -- orchestration ---------------------------------------------------------------------------------
 
 
@@ -320,9 +376,13 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--inbox-url", help=argparse.SUPPRESS)
+    parser.add_argument("--writer-only", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.inbox_url)
+        return
+    if args.writer_only:
+        print(json.dumps(writer_only(args.writer_only, args.connections, args.seconds)))
         return
 
     load_at_start = os.getloadavg()[0]
@@ -336,6 +396,8 @@ def main() -> None:
                 args,
             )
         )
+        figures["inbox writer alone, SQLite"] = measure_writer(f"sqlite:///{tmp}/writer.db", args)
+        print(f"{'inbox writer alone, SQLite':<28} {_row(figures['inbox writer alone, SQLite'])}", flush=True)
     pg_url, drop = create_postgres_database()
     try:
         figures.update(
@@ -343,6 +405,12 @@ def main() -> None:
                 pg_url, [("no-op (PostgreSQL server)", "/noop"), ("receiver, PostgreSQL", "/catena/webhooks")], args
             )
         )
+    finally:
+        drop()
+    pg_url, drop = create_postgres_database()
+    try:
+        figures["inbox writer alone, PostgreSQL"] = measure_writer(pg_url, args)
+        print(f"{'inbox writer alone, PostgreSQL':<28} {_row(figures['inbox writer alone, PostgreSQL'])}", flush=True)
     finally:
         drop()
 
@@ -366,14 +434,15 @@ def main() -> None:
         f"Machine: {machine}; Python {platform.python_version()}; load average at start {load_at_start:.1f} (shared).",
         f"Server: one uvicorn process (uvloop, httptools). Load: {args.processes} client processes, "
         f"{args.connections} keep-alive connections, {args.seconds:.0f} s after {args.warmup:.0f} s warm-up; "
-        "gzip + HMAC-signed envelopes, 80 % telematics / 20 % onboarding events.",
+        "gzip + HMAC-signed envelopes, 80 % telematics / 20 % onboarding events. 'Inbox writer alone': the same",
+        f"events submitted in-process by {args.connections} concurrent tasks to the group-commit writer (no HTTP).",
         "",
         "| target | events/s | p50 ms | p99 ms | x no-op |",
         "|---|---:|---:|---:|---:|",
     ]
     baselines = {"receiver, SQLite": noop, "receiver, PostgreSQL": figures["no-op (PostgreSQL server)"]["rate"]}
     for name, f in figures.items():
-        ratio = f"{f['rate'] / baselines[name]:.2f}" if name in baselines else "1.00"
+        ratio = f"{f['rate'] / baselines[name]:.2f}" if name in baselines else ("1.00" if "no-op" in name else "-")
         lines.append(f"| {name} | {f['rate']:,.0f} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} | {ratio} |")
     lines += ["", verdict, ""]
     if not RESULTS.exists():
