@@ -1,0 +1,234 @@
+"""Scale: 1,000 onboarding waits deferred at once in one triggerer, then a burst of their webhooks.
+
+In one run, on this machine:
+  1. 1,000 fleets registered and brought to ``connection.created`` in a fresh PostgreSQL inbox
+     (``wake_latency.prepare`` through a ``catena-webhooks serve`` receiver);
+  2. ``airflow standalone`` (LocalExecutor, PostgreSQL metadata DB) with one benchmark DAG of 1,000
+     tasks that start straight from the triggerer (``start_from_trigger``) with the real
+     ``CatenaFleetConnectedTrigger`` (poll 1 s): the scheduler defers them without a worker start each,
+     which would cost ~1 CPU-second per task on this 2-core machine before the wait even begins;
+  3. idle baseline: triggerer CPU/RSS and inbox transactions for ``--window`` s before the run;
+  4. the run is triggered; once all 1,000 triggers are assigned to the triggerer and subscribed, for
+     ``--window`` s: inbox queries per poll interval (PostgreSQL's transaction count of the inbox
+     database, pg_stat_database: the triggerer is another process), triggerer CPU and RSS (psutil,
+     the triggerer's process tree);
+  5. baseline: 1,000 naive waiters (``wake_latency.naive_wait``: one inbox query per trigger per poll)
+     in this process, counted the same way;
+  6. burst: the 1,000 ``fleet_connection.created`` webhooks, signed and gzipped, POSTed by 16 threads
+     into the receiver mounted in the standalone api-server; wake latency = 202 -> the task instance
+     leaves ``deferred`` (task-instance states polled every 0.2 s from the metadata DB).
+
+    .venv/bin/python benchmarks/scale_triggerer.py [--fleets 1000] [--window 30] [--no-record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import _common
+import requests
+import wake_latency
+import wake_standalone
+from _common import met, now, percentile, record
+
+DAG_ID = "catena_bench_scale"
+POLL = 1.0
+DAG_FILE = '''"""Benchmark DAG (written by benchmarks/scale_triggerer.py): one wait per fleet, from the triggerer."""
+import dataclasses
+import json
+from datetime import datetime
+from pathlib import Path
+
+from airflow.sdk import DAG, BaseOperator
+from airflow.triggers.base import StartTriggerArgs
+
+INVITATIONS = json.loads(Path(__file__).with_name("fleets.json").read_text())
+
+
+class WaitForFleetFromTrigger(BaseOperator):
+    """Defers at once to CatenaFleetConnectedTrigger, without running on a worker first."""
+
+    start_trigger_args = StartTriggerArgs(
+        trigger_cls="catena_airflow.triggers.fleet_connected.CatenaFleetConnectedTrigger",
+        trigger_kwargs={},
+        next_method="execute_complete",
+        next_kwargs=None,
+        timeout=None,
+    )
+    start_from_trigger = True
+
+    def __init__(self, *, invitation_id: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.start_trigger_args = dataclasses.replace(
+            self.start_trigger_args,
+            trigger_kwargs={"invitation_id": invitation_id, "poll_interval": 1.0, "reconcile_interval": 86400.0},
+        )
+
+    def execute_complete(self, context, event=None):
+        return event
+
+
+with DAG("catena_bench_scale", schedule=None, start_date=datetime(2026, 1, 1), catchup=False,
+         max_active_tasks=4, max_active_runs=1):
+    for i, invitation_id in enumerate(INVITATIONS):
+        WaitForFleetFromTrigger(task_id=f"wait_{i}", invitation_id=invitation_id)
+'''
+
+
+def assigned_triggers(metadata_url: str) -> int:
+    conn = _common.pg_connect(metadata_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM trigger WHERE triggerer_id IS NOT NULL")
+            return int(cur.fetchone()[0])
+    finally:
+        conn.close()
+
+
+def observe(triggerer, admin, database: str, seconds: float) -> dict:
+    """Inbox transactions per poll, and the triggerer's CPU and RSS, over ``seconds``."""
+    procs = triggerer()
+    xacts, cpu, started = _common.pg_transactions(admin, database), _common.tree_cpu_seconds(procs), time.monotonic()
+    peak = 0
+    while time.monotonic() - started < seconds:
+        time.sleep(1.0)
+        peak = max(peak, _common.tree_rss(triggerer()))
+    elapsed = time.monotonic() - started
+    return {
+        "queries_per_poll": (_common.pg_transactions(admin, database) - xacts) / (elapsed / POLL),
+        "cpu": (_common.tree_cpu_seconds(triggerer()) - cpu) / elapsed,
+        "rss_mib": peak / 2**20,
+    }
+
+
+def naive_queries(inbox_url: str, admin, database: str, ids: list[str], seconds: float) -> float:
+    """Inbox transactions per poll interval of ``len(ids)`` naive waiters (one query each per poll)."""
+    from catena_airflow.inbox import InboxStore
+
+    store = InboxStore(inbox_url)
+
+    async def run() -> float:
+        tasks = [asyncio.create_task(wake_latency.naive_wait(store, i, POLL)) for i in ids]
+        await asyncio.sleep(3 * POLL)
+        before, started = await asyncio.to_thread(_common.pg_transactions, admin, database), time.monotonic()
+        await asyncio.sleep(seconds)
+        after, elapsed = await asyncio.to_thread(_common.pg_transactions, admin, database), time.monotonic() - started
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return (after - before) / (elapsed / POLL)
+
+    try:
+        return asyncio.run(run())
+    finally:
+        store.dispose()
+
+
+def burst(url: str, fleets: list[dict], threads: int) -> dict[int, float]:
+    sessions: dict[int, requests.Session] = {}
+
+    def send(index: int) -> tuple[int, float]:
+        import threading
+
+        session = sessions.setdefault(threading.get_ident(), requests.Session())
+        return index, wake_standalone.post_connected(session, url, fleets[index])
+
+    with ThreadPoolExecutor(threads) as pool:
+        return dict(pool.map(send, range(len(fleets))))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fleets", type=int, default=1000)
+    parser.add_argument("--window", type=float, default=30.0, help="seconds of each waiting measurement")
+    parser.add_argument("--threads", type=int, default=16, help="webhook senders in the burst")
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+
+    started, machine = now(), _common.machine_line()
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="catena-scale-") as tmp, _common.postgres_database() as inbox_url:
+        workdir = Path(tmp)
+        database = inbox_url.rsplit("/", 1)[1]
+        admin = _common.pg_connect(_common.receiver_load.POSTGRES_ADMIN_URL)
+        fleets = _common.prepare_fleets(inbox_url, args.fleets, workdir, f"scale-{uuid.uuid4().hex[:6]}")
+        print(f"{args.fleets} fleets prepared after {time.monotonic() - began:.0f} s", flush=True)
+        (workdir / "dags").mkdir()
+        (workdir / "dags" / "fleets.json").write_text(json.dumps([f["invitation_id"] for f in fleets]))
+        env = {"AIRFLOW__TRIGGERER__CAPACITY": str(max(1000, args.fleets))}
+        with _common.airflow_standalone(
+            workdir, dag_file=DAG_FILE, dag_id=DAG_ID, inbox_url=inbox_url, extra_env=env
+        ) as (standalone, metadata_url, rest):
+            root = standalone.process.pid
+
+            def triggerer():
+                return _common.find_processes(root, "airflow triggerer")
+
+            idle = observe(triggerer, admin, database, args.window)
+            print(f"idle: {idle}", flush=True)
+            with _common.StateWatcher(metadata_url, DAG_ID, every=0.2) as watcher:
+                t0 = time.monotonic()
+                rest.trigger(DAG_ID)
+                _common.wait_for(
+                    lambda: watcher.count("deferred") == args.fleets, timeout=300, what="all tasks deferred"
+                )
+                t_deferred = time.monotonic() - t0
+                _common.wait_for(
+                    lambda: assigned_triggers(metadata_url) >= args.fleets, timeout=300, what="triggers assigned"
+                )
+                t_assigned = time.monotonic() - t0
+                time.sleep(10)  # every trigger resolves its inbox and subscribes to the shared poller
+                waiting = observe(triggerer, admin, database, args.window)
+                print(f"waiting: {waiting}", flush=True)
+                naive = naive_queries(inbox_url, admin, database, [f["invitation_id"] for f in fleets], args.window)
+                naive -= waiting["queries_per_poll"]  # the triggerer kept polling meanwhile
+                print(f"naive: {naive:.0f} queries per poll", flush=True)
+                burst_start = time.monotonic()
+                acked = burst(standalone.settings.receiver_url, fleets, args.threads)
+                burst_seconds = time.monotonic() - burst_start
+                _common.wait_for(
+                    lambda: len(watcher.left_deferred) == args.fleets, timeout=300, what="every wait woken", every=0.5
+                )
+                woken_seconds = max(watcher.left_deferred.values()) - min(acked.values())
+            admin.close()
+            latencies = [watcher.left_deferred[f"wait_{i}"] - acked[i] for i in range(args.fleets)]
+
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    naive_ratio = naive / max(waiting["queries_per_poll"], 1e-9)
+    lines = [
+        machine,
+        f"`airflow standalone` (LocalExecutor, PostgreSQL metadata DB and inbox, triggerer capacity "
+        f"{env['AIRFLOW__TRIGGERER__CAPACITY']}); {args.fleets} tasks of one run deferred from the start "
+        f"(`start_from_trigger`) to the real `CatenaFleetConnectedTrigger` (poll {POLL:g} s). All {args.fleets} "
+        f"deferred {t_deferred:.0f} s after the run was triggered, assigned to the triggerer after {t_assigned:.0f} s. "
+        f"Burst: {args.fleets} signed gzip `fleet_connection.created` webhooks into the api-server's receiver "
+        f"({args.threads} threads) in {burst_seconds:.1f} s ({args.fleets / burst_seconds:,.0f}/s).",
+        "",
+        "| measure | 0 waits (baseline) | 1,000 waits | baseline: one query per trigger |",
+        "|---|---:|---:|---:|",
+        f"| inbox queries per poll interval (pg_stat_database transactions) | {idle['queries_per_poll']:.2f} "
+        f"| {waiting['queries_per_poll']:.2f} | {naive:.0f} (measured; ideal {args.fleets}) |",
+        f"| triggerer CPU (cores, process tree) | {idle['cpu']:.3f} | {waiting['cpu']:.3f} | |",
+        f"| triggerer RSS (MiB, process tree, peak) | {idle['rss_mib']:.0f} | {waiting['rss_mib']:.0f} | |",
+        "",
+        f"Wake latency under the burst (202 -> task instance leaves `deferred`): p50 {p50:.2f} s, p99 {p99:.2f} s, "
+        f"max {max(latencies):.2f} s; every wait woken {woken_seconds:.1f} s after the first 202. Against the "
+        f"computed `HttpSensor` poke every 60 s (p50 30 s): x{p50 / 30:.3f}.",
+        "",
+        f"Targets: inbox queries per poll {waiting['queries_per_poll']:.2f} (<= 2: "
+        f"{met(waiting['queries_per_poll'] <= 2)}), x{naive_ratio:.0f} fewer than the naive waiters.",
+    ]
+    record(
+        "Scale: 1,000 deferred onboarding waits in one triggerer", lines, started=started, enabled=not args.no_record
+    )
+
+
+if __name__ == "__main__":
+    main()
