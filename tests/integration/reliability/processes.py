@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -15,16 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.net import free_port, wait_for_http
+from tests.fixtures.receiver import receiver_command
 
 PROXY_SCRIPT = Path(__file__).with_name("tcp_proxy.py")
-
-
-def _command(name: str, module: str) -> list[str]:
-    script = Path(sys.executable).with_name(name)
-    if script.exists():
-        return [str(script)]
-    found = shutil.which(name)
-    return [found] if found else [sys.executable, "-m", module]
 
 
 class _Process:
@@ -87,7 +79,7 @@ class ReceiverProcess(_Process):
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
         }
-        argv = [*_command("catena-webhooks", "catena_airflow.webhooks.cli"), "serve", "--port", str(self.port)]
+        argv = [*receiver_command(), "serve", "--port", str(self.port)]
         self._spawn([*argv, "--log-level", "warning"], env)
         try:
             wait_for_http(self.base_url + "/healthz", timeout=60, process=self.process)
