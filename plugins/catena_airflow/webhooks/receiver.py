@@ -71,12 +71,17 @@ class WebhookReceiver:
         self.settings = settings or ReceiverSettings()
         self._store = store
         self._store_lock = threading.Lock()
-        self.writer = GroupCommitWriter(self.store, max_batch=self.settings.max_batch)
+        self._check_schema = False
+        self.writer = GroupCommitWriter(self.store, max_batch=self.settings.max_batch, on_failure=self._commit_failed)
         self._resolver: SecretResolver | None = None
 
     def store(self) -> InboxStore:
-        """The inbox store, created and migrated on first use (not at import: the DB may be down then)."""
-        if self._store is not None:
+        """The inbox store, created and migrated on first use (not at import: the DB may be down then).
+
+        After a failed commit the schema is checked again before the next one, so an inbox database
+        that was recreated empty (restore, new volume) is migrated instead of failing until a restart.
+        """
+        if self._store is not None and not self._check_schema:
             return self._store
         with self._store_lock:
             if self._store is None:
@@ -87,7 +92,13 @@ class WebhookReceiver:
                     store.dispose()
                     raise
                 self._store = store
+            elif self._check_schema:
+                self._store.migrate()
+            self._check_schema = False
         return self._store
+
+    def _commit_failed(self) -> None:
+        self._check_schema = True
 
     @property
     def resolver(self) -> SecretResolver:

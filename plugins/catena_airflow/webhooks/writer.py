@@ -40,8 +40,10 @@ class GroupCommitWriter:
         *,
         max_batch: int = 256,
         counter_flush_seconds: float = 2.0,
+        on_failure: Callable[[], None] | None = None,
     ) -> None:
         self._store_provider = store_provider
+        self._on_failure = on_failure
         self._max_batch = max_batch
         self._counter_flush_seconds = counter_flush_seconds
         self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
@@ -123,6 +125,8 @@ class GroupCommitWriter:
             outcomes = store.record_events([job.item for job in batch], counters=counts)
         except Exception as exc:
             self._restore_counters(counts)
+            if self._on_failure is not None:
+                self._on_failure()
             if len(batch) == 1:
                 _settle([(batch[0], None, exc)])
                 return
