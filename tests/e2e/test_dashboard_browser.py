@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +36,10 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+# The real operations DAG (with its inbox watchers): its runs are the alerts' handling runs.
+OPERATIONS_DAG_ID = "catena_fleet_operations"
 E2E_DAG_ID = "catena_dashboard_e2e"
 # A DAG of the test's own stands in for the onboarding DAG: the dashboard only links to its runs,
 # and this keeps the test independent of Catena (no sandbox) and light on a shared 2-core machine.
@@ -77,9 +81,10 @@ def standalone(tmp_path_factory) -> Iterator[AirflowStandalone]:
     dags = home / "dags"
     dags.mkdir()
     (dags / f"{E2E_DAG_ID}.py").write_text(E2E_DAG)
+    shutil.copy(REPO_ROOT / "dags" / f"{OPERATIONS_DAG_ID}.py", dags)
     settings = StandaloneSettings(
         airflow_home=home,
-        # Never called: the test DAG does not talk to Catena.
+        # Unreachable on purpose: only the operations DAG calls Catena, and its runs' outcome does not matter here.
         catena=CatenaConnection.for_sandbox("http://127.0.0.1:9"),
         api_port=free_port(),
         dags_folder=dags,
@@ -87,7 +92,7 @@ def standalone(tmp_path_factory) -> Iterator[AirflowStandalone]:
     service = AirflowStandalone(settings)
     service.start()
     try:
-        service.wait_until_ready(dag_ids=[E2E_DAG_ID], timeout=300)
+        service.wait_until_ready(dag_ids=[E2E_DAG_ID, OPERATIONS_DAG_ID], timeout=300)
         yield service
     finally:
         service.stop()
@@ -107,6 +112,15 @@ def seeded(standalone) -> Iterator[SeededInbox]:
     response = requests.post(
         f"{standalone.base_url}/api/v2/dags/{E2E_DAG_ID}/dagRuns",
         json={"dag_run_id": seeded.connected.run_id, "logical_date": None},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    # A run of the operations DAG queued after the operational webhooks arrived: the one handling them
+    # (its timetable's first run may have started before them; the watcher's runs wait behind it).
+    response = requests.post(
+        f"{standalone.base_url}/api/v2/dags/{OPERATIONS_DAG_ID}/dagRuns",
+        json={"dag_run_id": "manual__dashboard_e2e", "logical_date": None},
         headers={"Authorization": f"Bearer {token}"},
         timeout=30,
     )
@@ -241,6 +255,20 @@ def test_dashboard_page_on_its_own(browser_context, standalone, seeded):
     expect(page.locator("#login-link")).to_have_attribute("href", "/auth/login?next=%2Fcatena%2Fui")
     page.locator("#login-link").click()
     page.wait_for_url(re.compile(r".*/auth/login.*"))
+
+
+def test_alerts_link_their_handling_run(browser_context, standalone, seeded):
+    """Each alert links the first operations run after its webhook arrived, with the run's state."""
+    from playwright.sync_api import expect
+
+    page = browser_context.pages[0] if browser_context.pages else browser_context.new_page()
+    _log_in(page, standalone)
+    page.goto(f"{standalone.base_url}/catena/ui")
+    stale = page.locator("tr.alert-row", has_text="stale connection")
+    expect(stale.locator("a.run-link")).to_have_text(OPERATIONS_DAG_ID)
+    href = stale.locator("a.run-link").get_attribute("href")
+    assert href is not None and href.startswith(f"/dags/{OPERATIONS_DAG_ID}/runs/")
+    _screenshot(page, "dashboard-alert-handling-run.png")
 
 
 def test_dashboard_needs_an_airflow_login(browser_context, standalone, seeded):

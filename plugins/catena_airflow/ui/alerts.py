@@ -1,10 +1,14 @@
-"""Open operational alerts: stale connections and deactivated schedules, with the run handling each."""
+"""Open operational alerts: stale connections and deactivated schedules, with the run handling each.
+
+An alert stems from the latest inbox event of its kind for its connection; its handling run is the
+first run of the operations DAG after that event arrived (see ``dag_runs.handling_runs``).
+"""
 
 from __future__ import annotations
 
 from catena_airflow.client.events import CONNECTION_STALED, SCHEDULE_DEACTIVATED
 from catena_airflow.inbox.models import Onboarding
-from catena_airflow.ui.dag_runs import InboxEventRef, runs_consuming
+from catena_airflow.ui.dag_runs import InboxEventRef, handling_runs
 from catena_airflow.ui.fleet_view import ACTIVE_SCHEDULE_STATUS, STALE_CONNECTION_STATUS, dag_run_path
 from catena_airflow.ui.queries import DashboardQueries
 from catena_airflow.ui.schemas import AlertList, DagRunLink, OperationalAlert
@@ -49,14 +53,14 @@ def open_alerts(onboardings: list[Onboarding]) -> list[OperationalAlert]:
     return alerts
 
 
-def alert_list(queries: DashboardQueries) -> AlertList:
+def alert_list(queries: DashboardQueries, *, operations_dag_id: str) -> AlertList:
     alerts = open_alerts(queries.with_operational_issues())
     origins: dict[int, InboxEventRef] = {}
     for kind, event_name in (("stale_connection", CONNECTION_STALED), ("deactivated_schedule", SCHEDULE_DEACTIVATED)):
         of_kind = [(i, a) for i, a in enumerate(alerts) if a.kind == kind and a.connection_id]
         latest = queries.latest_events(event_name, [a.connection_id for _, a in of_kind if a.connection_id])
         origins.update({i: latest[a.connection_id] for i, a in of_kind if a.connection_id in latest})
-    runs = runs_consuming(list(origins.values()))
+    runs = handling_runs(operations_dag_id, list(origins.values()))
     for i, origin in origins.items():
         if run := runs.get(origin.event_id):
             alerts[i] = alerts[i].model_copy(

@@ -117,7 +117,7 @@ def get_stuck(sources: Sources, limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SI
 @router.get("/alerts", response_model=AlertList, summary="Open operational alerts")
 def get_alerts(sources: Sources) -> AlertList:
     """Stale connections and deactivated schedules still open, each with the run handling it when known."""
-    return alert_list(sources.queries)
+    return alert_list(sources.queries, operations_dag_id=sources.settings.operations_dag_id)
 
 
 @router.get("/webhooks/health", response_model=WebhookHealth, summary="Webhook receiver health")

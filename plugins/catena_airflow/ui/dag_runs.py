@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 log = logging.getLogger(__name__)
@@ -57,36 +57,39 @@ def run_states(runs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
     return {(d, r): _state(s) or "" for d, r, s in rows if (d, r) in wanted}
 
 
-def runs_consuming(event_refs: Collection[InboxEventRef]) -> dict[str, RunRef]:
-    """``{inbox event id: the latest DAG run that consumed its asset event}``, for events that have one.
+def handling_runs(dag_id: str, events: Collection[InboxEventRef]) -> dict[str, RunRef]:
+    """``{inbox event id: the first run of ``dag_id`` that started (or was queued) after its receipt}``.
 
-    The inbox watcher turns each operational webhook into an asset event whose payload carries the
-    inbox event id (``triggers/inbox_events.py``); the run of the operations DAG that consumed that
-    asset event is the one handling it.
+    The operations DAG's handlers each read every inbox event they have not handled yet, whatever
+    woke the run (the watcher's asset event, its timetable, a manual trigger), and runs do not
+    overlap (``max_active_runs=1``): the first run to start after an event arrived is the one that
+    handles it. Events no run has reached yet are left out.
     """
-    if not event_refs:
+    if not events:
         return {}
-    from airflow.models.asset import AssetEvent, association_table
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
 
-    wanted = {ref.event_id for ref in event_refs}
+    began = func.coalesce(DagRun.start_date, DagRun.queued_at, type_=DagRun.start_date.type)
+    earliest = min(ref.received_at for ref in events)
     query = (
-        select(AssetEvent.extra, DagRun.dag_id, DagRun.run_id, DagRun.state)
-        .join(association_table, association_table.c.event_id == AssetEvent.id)
-        .join(DagRun, DagRun.id == association_table.c.dag_run_id)
-        .where(AssetEvent.timestamp >= min(ref.received_at for ref in event_refs))
-        .order_by(DagRun.id)
+        select(DagRun.run_id, DagRun.state, began)
+        .where(DagRun.dag_id == dag_id, began >= earliest)
+        .order_by(began, DagRun.id)
     )
-    found: dict[str, RunRef] = {}
     try:
         with create_session() as session:
-            for extra, dag_id, run_id, state in session.execute(query):
-                payload = (extra or {}).get("payload")
-                event_id = payload.get("event_id") if isinstance(payload, dict) else None
-                if event_id in wanted:
-                    found[event_id] = RunRef(dag_id=dag_id, run_id=run_id, state=_state(state))
+            runs = [(run_id, _state(state), _aware(at)) for run_id, state, at in session.execute(query)]
     except SQLAlchemyError as exc:
         log.warning("could not read handling runs for the dashboard: %s", type(exc).__name__)
         return {}
+    found: dict[str, RunRef] = {}
+    for ref in events:
+        first = next(((run_id, state) for run_id, state, at in runs if at >= ref.received_at), None)
+        if first is not None:
+            found[ref.event_id] = RunRef(dag_id=dag_id, run_id=first[0], state=first[1])
     return found
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

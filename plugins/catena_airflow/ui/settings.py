@@ -16,11 +16,13 @@ class DashboardSettings:
 
     ``stuck_after``: an unfinished onboarding with no progress for this long is stuck.
     ``expiry_warning``: an invitation not yet accepted that expires within this window is stuck too.
+    ``operations_dag_id``: the DAG whose runs handle operational alerts.
     """
 
     stuck_after: timedelta = timedelta(hours=24)
     expiry_warning: timedelta = timedelta(hours=24)
     refresh_seconds: int = 5
+    operations_dag_id: str = "catena_fleet_operations"
 
     @classmethod
     def from_airflow_config(cls) -> DashboardSettings:
@@ -30,6 +32,7 @@ class DashboardSettings:
             stuck_after=_minutes("dashboard_stuck_after_minutes", defaults.stuck_after),
             expiry_warning=_minutes("dashboard_expiry_warning_minutes", defaults.expiry_warning),
             refresh_seconds=conf.getint(SECTION, "dashboard_refresh_seconds", fallback=defaults.refresh_seconds),
+            operations_dag_id=conf.get(SECTION, "operations_dag_id", fallback=defaults.operations_dag_id),
         )
 
 

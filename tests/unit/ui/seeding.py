@@ -192,7 +192,7 @@ class SeededInbox:
     healthy: SeededFleet  # connected, all fine
     declined: SeededFleet
     stuck_viewed: SeededFleet  # viewed two days ago, nothing since
-    expiring: SeededFleet  # invited an hour ago, expires in two hours
+    expiring: SeededFleet  # invited an hour ago (sent 30 minutes ago), expires in two hours
     fresh: SeededFleet  # invited ten minutes ago
     stale_connection_id: str
     deactivated_schedule_id: str
@@ -270,6 +270,8 @@ def seed_dashboard_inbox(
 
     expiring = seed.invite("echo-carriers", age=timedelta(hours=1), expires_in=timedelta(hours=2))
     fresh = seed.invite("foxtrot-fleet", age=timedelta(minutes=10), expires_in=week)
+    # The most recent webhook, recorded last: the receiver's "last event".
+    seed.invitation_event(expiring, "sent", "active", age=timedelta(minutes=30))
     delivery.signature_failures(2, at=now)
     return SeededInbox(
         connected=connected,

@@ -133,7 +133,8 @@ def test_fleets_filter_by_stage_and_count_per_stage(airflow_client, auth_headers
     assert sorted(r["fleet_ref"] for r in page["items"]) == ["acme-freight", "bravo-logistics"]
     assert page["total"] == 2
     assert page["stage_counts"]["connected"] == 2
-    assert page["stage_counts"]["invited"] == 2
+    assert page["stage_counts"]["invited"] == 1
+    assert page["stage_counts"]["sent"] == 1
     assert page["stage_counts"]["viewed"] == 1
     assert page["stage_counts"]["declined"] == 1
     assert sum(page["stage_counts"].values()) == 6
@@ -201,10 +202,10 @@ def test_webhook_health(airflow_client, auth_headers, seeded):
     assert health["signature_failures"] == 2
     assert health["signature_failures_last_hour"] == 2
     assert health["duplicates_dropped"] == 1
-    assert health["events_total"] == 16  # every stored event (8 acme, 5 bravo, 2 charlie, 1 delta), no duplicate
+    assert health["events_total"] == 17  # every stored event (8 acme, 5 bravo, 2 charlie, 1 delta, 1 echo)
     assert len(health["events_per_hour"]) == 24
     last = datetime.fromisoformat(health["last_event_at"])
-    assert datetime.now(UTC) - last < timedelta(hours=4)
+    assert timedelta(minutes=29) < datetime.now(UTC) - last < timedelta(minutes=40)  # echo's "sent"
 
 
 def test_empty_inbox_gives_an_empty_dashboard(airflow_client, auth_headers, inbox_store):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,68 +11,71 @@ OPERATIONS_DAG_ID = "catena_fleet_operations"
 
 
 @pytest.fixture
-def metadata_rows(airflow_db):
-    """Adds DagRun / AssetModel / AssetEvent rows as the scheduler would; removes them afterwards."""
-    from airflow.models.asset import AssetEvent, AssetModel
+def dag_runs(airflow_db):
+    """Adds DagRun rows as the scheduler would; removes them afterwards."""
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
+    from airflow.utils.types import DagRunType
 
-    added: list[tuple[type, int]] = []
+    added: list[int] = []
 
-    def add_run(dag_id: str, run_id: str, state: str, consumed_event_ids: tuple[str, ...] = ()) -> None:
-        from airflow.utils.types import DagRunType
-
+    def add(dag_id: str, state: str, *, run_id: str | None = None, started: datetime | None = None) -> str:
+        run_id = run_id or f"scheduled__{uuid.uuid4().hex[:12]}"
         with create_session() as session:
             run = DagRun(
                 dag_id=dag_id,
                 run_id=run_id,
-                run_type=DagRunType.ASSET_TRIGGERED if consumed_event_ids else DagRunType.MANUAL,
+                run_type=DagRunType.SCHEDULED,
                 state=state,
-                run_after=datetime.now(UTC),
+                run_after=started or datetime.now(UTC),
             )
+            run.start_date = started
+            run.queued_at = (started or datetime.now(UTC)) - timedelta(seconds=5)
             session.add(run)
-            if consumed_event_ids:
-                name = f"catena_connection_events_{uuid.uuid4().hex[:8]}"
-                asset = AssetModel(name=name, uri=f"catena://events/{name}", group="catena")
-                session.add(asset)
-                session.flush()
-                for event_id in consumed_event_ids:
-                    # What Trigger.submit_event stores for a watcher event: the trigger's payload.
-                    event = AssetEvent(
-                        asset_id=asset.id, extra={"from_trigger": True, "payload": {"event_id": event_id}}
-                    )
-                    session.add(event)
-                    session.flush()
-                    run.consumed_asset_events.append(event)
-                    added.append((AssetEvent, event.id))
-                added.append((AssetModel, asset.id))
             session.flush()
-            added.append((DagRun, run.id))
+            added.append(run.id)
+        return run_id
 
-    yield add_run
+    yield add
     with create_session() as session:
-        for model, row_id in reversed(added):
-            session.delete(session.get(model, row_id))
+        for run_id in added:
+            session.delete(session.get(DagRun, run_id))
 
 
-def test_fleet_rows_show_the_onboarding_runs_state(airflow_client, auth_headers, seeded, metadata_rows):
+def test_fleet_rows_show_the_onboarding_runs_state(airflow_client, auth_headers, seeded, dag_runs):
     fleet = seeded.connected
-    metadata_rows("catena_fleet_onboarding", fleet.run_id, "success")
+    dag_runs("catena_fleet_onboarding", "success", run_id=fleet.run_id, started=datetime.now(UTC))
     row = airflow_client.get("/catena/api/fleets", params={"search": "acme"}, headers=auth_headers).json()["items"][0]
     assert row["dag_run"]["run_id"] == fleet.run_id
     assert row["dag_run"]["state"] == "success"
 
 
-def test_alerts_link_the_run_that_consumed_their_event(airflow_client, auth_headers, seeded, metadata_rows):
-    run_id = f"asset_triggered__{uuid.uuid4().hex[:8]}"
-    metadata_rows(OPERATIONS_DAG_ID, run_id, "failed", consumed_event_ids=(seeded.stale_event_id,))
-    alerts = airflow_client.get("/catena/api/alerts", headers=auth_headers).json()["items"]
-    by_kind = {a["kind"]: a for a in alerts}
-    assert by_kind["stale_connection"]["handling_run"] == {
+def _alerts(client, headers) -> dict:
+    return {a["kind"]: a for a in client.get("/catena/api/alerts", headers=headers).json()["items"]}
+
+
+def test_alerts_link_the_first_operations_run_after_their_event(airflow_client, auth_headers, seeded, dag_runs):
+    # Seeded: schedule deactivated 4 hours ago, connection staled 3 hours ago.
+    now = datetime.now(UTC)
+    assert _alerts(airflow_client, auth_headers)["stale_connection"]["handling_run"] is None
+    dag_runs(OPERATIONS_DAG_ID, "success", started=now - timedelta(hours=5))  # before both: handled neither
+    first = dag_runs(OPERATIONS_DAG_ID, "success", started=now - timedelta(hours=3, minutes=30))
+    second = dag_runs(OPERATIONS_DAG_ID, "failed", started=now - timedelta(hours=2))
+    dag_runs(OPERATIONS_DAG_ID, "running", started=now - timedelta(minutes=1))
+    dag_runs("another_dag", "success", started=now - timedelta(hours=2, minutes=30))
+    alerts = _alerts(airflow_client, auth_headers)
+    assert alerts["deactivated_schedule"]["handling_run"] == {
         "dag_id": OPERATIONS_DAG_ID,
-        "run_id": run_id,
-        "url": f"/dags/{OPERATIONS_DAG_ID}/runs/{run_id}",
-        "state": "failed",
+        "run_id": first,
+        "url": f"/dags/{OPERATIONS_DAG_ID}/runs/{first}",
+        "state": "success",
     }
-    # Nothing consumed the deactivation's asset event yet: no run to link.
-    assert by_kind["deactivated_schedule"]["handling_run"] is None
+    assert alerts["stale_connection"]["handling_run"]["run_id"] == second
+    assert alerts["stale_connection"]["handling_run"]["state"] == "failed"
+
+
+def test_a_queued_run_after_the_event_is_its_handler(airflow_client, auth_headers, seeded, dag_runs):
+    queued = dag_runs(OPERATIONS_DAG_ID, "queued", started=None)
+    alerts = _alerts(airflow_client, auth_headers)
+    assert alerts["stale_connection"]["handling_run"]["run_id"] == queued
+    assert alerts["stale_connection"]["handling_run"]["state"] == "queued"
