@@ -194,10 +194,14 @@ class ProjectionBatch:
     def _adopt(self, invitation_id: str, state: State, *, original: State | None) -> None:
         self.states[invitation_id] = state
         self.originals[invitation_id] = original
+        # Keys linked before this transaction have no held events (writers are serialized, and an
+        # event naming a linked key is applied on arrival): nothing to fetch for them.
         if state.get("fleet_id"):
             _add(self.by_fleet, state["fleet_id"], invitation_id)
+            self._fetched_fleets.add(state["fleet_id"])
         for connection_id in state.get("connection_ids", ()):
             _add(self.by_connection, connection_id, invitation_id)
+            self._fetched_connections.add(connection_id)
 
 
 def _add(mapping: dict[str, list[str]], key: str, value: str) -> None:
