@@ -7,7 +7,9 @@ Guarantees the rest of the system relies on:
 - ``seq`` order is commit order, so a watcher that read up to ``seq`` N never later finds a smaller
   one: SQLite has a single writer, and on PostgreSQL every writing transaction takes one
   transaction-scoped advisory lock before it allocates a ``seq``;
-- writers are serialized on both engines, so the read-modify-write of an onboarding row is safe.
+- writers are serialized on both engines, so the read-modify-write of an onboarding row is safe;
+- a group-committed batch (``record_events``) is projected in memory with a bounded number of
+  statements (batch.py), with the same result as applying its events one by one.
 """
 
 from __future__ import annotations
