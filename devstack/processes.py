@@ -181,8 +181,9 @@ SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 class Service(Generic[SettingsT]):
     """A server the stack runs as one child process: ``start()`` it, ``stop()`` it, or use it in ``with``."""
 
-    def __init__(self, settings: SettingsT) -> None:
+    def __init__(self, settings: SettingsT, *, stop_timeout: float = 20.0) -> None:
         self.settings = settings
+        self.stop_timeout = stop_timeout  # grace after SIGTERM when leaving a ``with`` block
         self.process: ChildProcess | None = None
 
     @property
@@ -206,4 +207,4 @@ class Service(Generic[SettingsT]):
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        self.stop(timeout=self.stop_timeout)

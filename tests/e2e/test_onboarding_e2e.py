@@ -70,7 +70,9 @@ def stack(tmp_path_factory, postgres_database_factory) -> Iterator[Stack]:
     inbox = InboxStore(settings.resolved_inbox_url)
     destination = DestinationStore(settings.resolved_destination_url)
     try:
-        with sandbox, AirflowStandalone(settings) as airflow:
+        # Airflow first, so the sandbox starts while it boots; on exit the sandbox stops first, closing its
+        # delivery connections, which would otherwise hold up the api-server's graceful shutdown.
+        with AirflowStandalone(settings, stop_timeout=10) as airflow, sandbox:
             try:
                 airflow.wait_until_ready(DAG_IDS, timeout=300)
             except Exception as exc:
