@@ -246,8 +246,10 @@ def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str, every:
 
 
 @contextmanager
-def airflow_standalone(workdir: Path, *, dag_file: str, dag_id: str, inbox_url: str, extra_env: dict[str, str]):
-    """``airflow standalone`` (PostgreSQL metadata DB, LocalExecutor) with one benchmark DAG, ready.
+def airflow_standalone(
+    workdir: Path, *, dag_file: str, dag_ids: Sequence[str], inbox_url: str, extra_env: dict[str, str]
+):
+    """``airflow standalone`` (PostgreSQL metadata DB, LocalExecutor) with one benchmark DAG file, ready.
 
     Yields ``(standalone, metadata_url, rest)``; the metadata DB is PostgreSQL so the benchmark can poll
     task-instance states while Airflow writes (SQLite would lock Airflow out).
@@ -257,7 +259,7 @@ def airflow_standalone(workdir: Path, *, dag_file: str, dag_id: str, inbox_url: 
 
     dags = workdir / "dags"
     dags.mkdir(parents=True, exist_ok=True)
-    (dags / f"{dag_id}.py").write_text(dag_file)
+    (dags / f"{dag_ids[0]}.py").write_text(dag_file)
     with postgres_database() as metadata_url:
         env = {
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
@@ -268,7 +270,7 @@ def airflow_standalone(workdir: Path, *, dag_file: str, dag_id: str, inbox_url: 
         standalone = AirflowStandalone(settings)
         standalone.start()
         try:
-            standalone.wait_until_ready([dag_id], timeout=420)
+            standalone.wait_until_ready(dag_ids, timeout=420)
             with AirflowRest(settings.base_url, ADMIN_USER, settings.admin_password) as rest:
                 yield standalone, metadata_url, rest
         except BaseException:
@@ -280,10 +282,13 @@ def airflow_standalone(workdir: Path, *, dag_file: str, dag_id: str, inbox_url: 
 
 
 class StateWatcher:
-    """Polls a DAG's task-instance states; records when each task was first seen out of ``deferred``."""
+    """Polls task-instance states (``dag_id LIKE pattern``); records when each left ``deferred``.
 
-    def __init__(self, metadata_url: str, dag_id: str, every: float = 0.1) -> None:
-        self.metadata_url, self.dag_id, self.every = metadata_url, dag_id, every
+    Task ids must be unique across the matched DAGs.
+    """
+
+    def __init__(self, metadata_url: str, dag_id_pattern: str, every: float = 0.1) -> None:
+        self.metadata_url, self.dag_id, self.every = metadata_url, dag_id_pattern, every
         self.states: dict[str, str | None] = {}
         self.deferred_seen: set[str] = set()
         self.left_deferred: dict[str, float] = {}  # task_id -> time.time()
@@ -295,7 +300,7 @@ class StateWatcher:
         try:
             with conn.cursor() as cur:
                 while not self._stop.is_set():
-                    cur.execute("SELECT task_id, state FROM task_instance WHERE dag_id = %s", (self.dag_id,))
+                    cur.execute("SELECT task_id, state FROM task_instance WHERE dag_id LIKE %s", (self.dag_id,))
                     seen_at = time.time()
                     for task_id, state in cur.fetchall():
                         self.states[task_id] = state

@@ -69,7 +69,7 @@ def main() -> None:
     lines = [
         machine,
         "Memory: sum of the RSS of every process in `make demo`'s tree, sampled every 0.5 s with psutil "
-        "(shared pages count once per process, so the sum overstates the machine's use a little); "
+        "(pages shared between processes count in each, so the sum overstates the machine's use a little); "
         f"{sampler.samples} samples.",
         "",
         "| measure | `make demo` | baseline: Airflow ready, before any onboarding | x baseline |",
