@@ -5,7 +5,6 @@ Pure functions over the inbox's ``Onboarding``: no I/O, no Airflow.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from catena_airflow.inbox.models import PROGRESS_STAGES, Onboarding, Stage
@@ -93,7 +92,3 @@ def validate_event(event: Any, expected_invitation: str | None = None) -> dict[s
     if expected_invitation and event.get("invitation_id") not in (None, expected_invitation):
         raise ValueError(f"event for invitation {event.get('invitation_id')}, expected {expected_invitation}")
     return event
-
-
-def connection_ids_of(items: Iterable[Any]) -> list[str]:
-    return sorted({str(getattr(c, "id", None) or c["id"]) for c in items})

@@ -19,9 +19,6 @@ from catena_airflow.operators.invitation import (
 )
 from catena_airflow.sensors.fleet_connected import CatenaFleetConnectedSensor
 
-#: Params read by the wait (not part of the invitation).
-WAIT_PARAMS = ("poll_interval", "reconcile_interval")
-
 
 def checked_invitation_request(fields: Mapping[str, Any]) -> dict[str, Any]:
     """The invitation request of one fleet, validated as Catena would; fails naming the field."""
