@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Debian packages the tests need beyond the virtualenv: `docker-compose` (1.29), which validates
-# docker-compose.yaml with `docker-compose config -q` without a Docker engine.
+# Debian packages the tests need beyond the virtualenv:
+# - docker-compose (1.29): validates docker-compose.yaml with `docker-compose config -q`, no engine needed;
+# - chromium (+ a font): the browser Playwright drives in the dashboard's e2e test (`playwright install`
+#   is never run: it would download a browser build of its own).
 # Idempotent: installs only what is missing, and runs `apt-get update` at most once.
 # Without root (and no sudo) it warns and exits 0 outside CI; in CI (CI=true) it fails.
 set -euo pipefail
-PACKAGES=(docker-compose)
-COMMANDS=(docker-compose)
+PACKAGES=(docker-compose chromium fonts-dejavu-core)
 
 missing=()
-for i in "${!PACKAGES[@]}"; do
-  command -v "${COMMANDS[$i]}" >/dev/null 2>&1 || missing+=("${PACKAGES[$i]}")
+for package in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
@@ -30,4 +31,3 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-docker-compose version --short
