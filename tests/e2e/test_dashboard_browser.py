@@ -70,7 +70,7 @@ EXPECT_TIMEOUT_MS = 30_000
 @pytest.fixture(scope="module")
 def chromium() -> Path:
     if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: run scripts/ci-deps-browser.sh"
+        message = f"{CHROMIUM} is missing: run scripts/ci-deps.sh"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
