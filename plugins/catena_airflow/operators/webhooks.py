@@ -21,6 +21,20 @@ DEFAULT_EVENT_FAMILIES = (
     "execution.*",
     "schedule.*",
 )
+#: Concrete events the workflows depend on: re-subscribed one by one if missing from a present family.
+REQUIRED_EVENTS = (
+    "invitation.viewed",
+    "invitation.accepted",
+    "invitation.declined",
+    "invitation.expired",
+    "invitation.deleted",
+    "share_agreement.created",
+    "connection.created",
+    "connection.staled",
+    "fleet_connection.created",
+    "execution.failed",
+    "schedule.deactivated",
+)
 DEFAULT_RECEIVER_URL = "http://localhost:8080/catena/webhooks"
 _MASK = "*****"
 
@@ -97,37 +111,45 @@ class CatenaEnsureWebhookSubscriptionsOperator(_SubscriptionsOperator):
         self._warn_about_callbacks(existing, ours)
         created: list[str] = []
         present: list[str] = []
+        subscribed = {s.event_name for s in ours}
         for event_family in self.event_families:
             family = family_of(event_family)
             mine = [s for s in ours if family_of(s.event_name) == family]
             unknown_secret = [s for s in mine if str(s.id) not in known]
-            if mine and not unknown_secret:
-                present.append(event_family)
-                continue
             if unknown_secret:
                 self._rotate(client, store, unknown_secret)
+            if mine:
                 present.append(event_family)
                 continue
-            secret = secrets.token_urlsafe(24)
-            try:
-                subscriptions = client.create_webhook_subscription(url=self.url, event_name=event_family, secret=secret)
-            except CatenaConflictError:
-                # Exists, but Catena masked its URL beyond recognition: find it by event and rotate.
-                clash = [s for s in client.list_webhook_subscriptions() if family_of(s.event_name) == family]
-                self._rotate(client, store, [s for s in clash if str(s.id) not in known])
-                present.append(event_family)
-                continue
-            for sub in subscriptions:
-                store.save_subscription_secret(str(sub.id), secret, event_name=sub.event_name, url=self.url)
+            subscribed |= self._subscribe(client, store, event_family, known)
             created.append(event_family)
-            self.log.info(
-                "Subscribed %s to %s (%d subscription(s))",
-                self.url,
-                event_family,
-                len(subscriptions),
-            )
-        self.log.info("Webhook subscriptions: %d family(ies) created, %d already present", len(created), len(present))
-        return {"url": self.url, "created": created, "present": present}
+        families = {family_of(f) for f in self.event_families}
+        repaired = [e for e in REQUIRED_EVENTS if family_of(e) in families and e not in subscribed]
+        for event_name in repaired:
+            # Part of a family was deleted or re-pointed: subscribe the missing event on its own.
+            self._subscribe(client, store, event_name, known)
+        self.log.info(
+            "Webhook subscriptions: %d family(ies) created, %d already present, %d missing event(s) re-subscribed",
+            len(created),
+            len(present),
+            len(repaired),
+        )
+        return {"url": self.url, "created": created, "present": present, "repaired": repaired}
+
+    def _subscribe(self, client: Any, store: Any, event_name: str, known: set[str]) -> set[str]:
+        """Subscribe ``event_name`` (a family or one event) with a fresh secret kept in the inbox."""
+        secret = secrets.token_urlsafe(24)
+        try:
+            subscriptions = client.create_webhook_subscription(url=self.url, event_name=event_name, secret=secret)
+        except CatenaConflictError:
+            # Exists, but Catena masked its URL beyond recognition: find it by event and rotate.
+            clash = [s for s in client.list_webhook_subscriptions() if family_of(s.event_name) == family_of(event_name)]
+            self._rotate(client, store, [s for s in clash if str(s.id) not in known])
+            return {s.event_name for s in clash}
+        for sub in subscriptions:
+            store.save_subscription_secret(str(sub.id), secret, event_name=sub.event_name, url=self.url)
+        self.log.info("Subscribed %s to %s (%d subscription(s))", self.url, event_name, len(subscriptions))
+        return {sub.event_name for sub in subscriptions}
 
     def _rotate(self, client: Any, store: Any, subscriptions: Iterable[Any]) -> None:
         for sub in subscriptions:

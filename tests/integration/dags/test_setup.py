@@ -26,7 +26,8 @@ def test_setup_is_idempotent(deployment):
     before = {s["id"] for s in subscriptions(deployment.sandbox)}
     run = deployment.run("catena_setup", {"receiver_url": deployment.receiver.url})
     assert run.state == DagRunState.SUCCESS, task_states(run)
-    assert xcom(run, "ensure_subscriptions")["created"] == []
+    ensured = xcom(run, "ensure_subscriptions")
+    assert (ensured["created"], ensured["repaired"]) == ([], [])
     assert {s["id"] for s in subscriptions(deployment.sandbox)} == before
     assert set(deployment.inbox.subscription_secrets()) == before
 

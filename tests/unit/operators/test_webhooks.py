@@ -16,7 +16,15 @@ from tests.unit.airflow_layer import CATENA_URL, page
 
 WEBHOOKS = f"{CATENA_URL}/v2/notifications/webhooks"
 RECEIVER = "https://airflow.partner.test/catena/webhooks"
-ACTIONS = {"invitation": ["created", "viewed"], "fleet_connection": ["created"]}
+# Catena's catch-all expansion (catena-api.md §3.8).
+ACTIONS = {
+    "invitation": ["created", "sent", "viewed", "accepted", "declined", "expired", "deleted"],
+    "share_agreement": ["created", "updated", "deleted"],
+    "connection": ["created", "staled"],
+    "fleet_connection": ["created"],
+    "execution": ["created", "staled", "failed"],
+    "schedule": ["deactivated"],
+}
 
 
 def subscription(event_name: str, *, url: str = "https://airflow.partner.test/*****", status: str = "active") -> dict:
@@ -34,10 +42,10 @@ class FakeSubscriptions:
 
     def create(self, request, context):
         body = request.json()
-        family = body["event_name"].removesuffix(".*")
+        family, _, action = body["event_name"].partition(".")
+        actions = ACTIONS[family] if action == "*" else [action]
         made = [
-            {**subscription(f"{family}.{action}"), "url": body["url"], "secret": body["secret"]}
-            for action in ACTIONS.get(family, ["created"])
+            {**subscription(f"{family}.{action}"), "url": body["url"], "secret": body["secret"]} for action in actions
         ]
         self.created.append(body)
         self.items += [{**m, "secret": "*****", "url": "https://airflow.partner.test/*****"} for m in made]
@@ -77,8 +85,20 @@ def test_a_subscription_with_an_unknown_secret_is_rotated(catena_api, inbox):
     FakeSubscriptions(catena_api, [existing])
     patch = catena_api.patch(f"{WEBHOOKS}/{existing['id']}", json=existing)
     result = ensure(event_families=["invitation.*"]).execute({})
-    assert result == {"url": RECEIVER, "created": [], "present": ["invitation.*"]}
+    assert (result["created"], result["present"]) == ([], ["invitation.*"])
     assert inbox.subscription_secret(existing["id"]) == patch.last_request.json()["secret"]
+
+
+def test_a_missing_required_event_is_subscribed_on_its_own(catena_api, inbox):
+    fake = FakeSubscriptions(catena_api)
+    ensure().execute({})
+    fake.items = [s for s in fake.items if s["event_name"] != "fleet_connection.created"]  # deleted at Catena
+    fake.items.append(subscription("fleet_connection.updated"))  # the family is still there
+    inbox.save_subscription_secret(fake.items[-1]["id"], "x" * 16)
+    result = ensure().execute({})
+    assert result["repaired"] == ["fleet_connection.created"]
+    assert fake.created[-1]["event_name"] == "fleet_connection.created"
+    assert ensure().execute({})["repaired"] == []
 
 
 def test_other_invitation_subscriptions_are_reported(catena_api, inbox, capsys):
