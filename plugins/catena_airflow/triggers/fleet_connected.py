@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -36,6 +37,11 @@ class CatenaFleetConnectedTrigger(BaseTrigger):
     :param reconcile_interval: Seconds between REST reconciliations of this onboarding.
     """
 
+    #: An event is never yielded sooner than this after the trigger started. Airflow 3.3.2 can fail a
+    #: task resumed within a second or two of deferring, when the scheduler has not yet processed the
+    #: deferring process's exit (see docs/architecture.md, "Known Airflow 3.3.2 race").
+    min_deferral_seconds: float = 3.0
+
     def __init__(
         self,
         *,
@@ -65,6 +71,7 @@ class CatenaFleetConnectedTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        started = time.monotonic()
         # Connection lookups are sync SDK calls: sync_to_async works in the triggerer and inline in dag.test().
         url = await sync_to_async(resolve_inbox_url)(self.inbox_conn_id)
         store = await asyncio.to_thread(inbox_store, url)
@@ -94,6 +101,7 @@ class CatenaFleetConnectedTrigger(BaseTrigger):
                 if payload is None:
                     continue
                 payload["source"] = SOURCE_RECONCILIATION if sub.ended_by_reconciliation else SOURCE_WEBHOOK
+                await asyncio.sleep(max(0.0, started + self.min_deferral_seconds - time.monotonic()))
                 self.log.info(
                     "Onboarding of invitation %s ended: %s (%s)",
                     self.invitation_id,

@@ -189,3 +189,16 @@ async def test_reconciliation_also_ends_the_wait_on_a_declined_invitation(inbox,
     event = await first_event(trigger(invitation["id"], reconcile_interval=0.05))
     assert (event.payload["status"], event.payload["source"]) == ("declined", "reconciliation")
     assert "Wrong company" in event.payload["message"]
+
+
+@pytest.mark.asyncio
+async def test_an_event_is_never_yielded_before_the_minimum_deferral(inbox, monkeypatch):
+    monkeypatch.setattr(CatenaFleetConnectedTrigger, "min_deferral_seconds", 0.5)
+    invitation = invitation_json()
+    inbox.register_invitation(invitation)
+    onboard(inbox, invitation, "fleet-1", "conn-1")  # already connected: would fire at the first poll
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    event = await first_event(trigger(invitation["id"]))
+    assert event.payload["status"] == "connected"
+    assert loop.time() - started >= 0.5  # a lower bound (Airflow 3.3.2 resume race), not a speed check
