@@ -63,7 +63,9 @@ def now() -> datetime:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (``q`` in 0..100) of a non-empty sequence."""
+    """Nearest-rank percentile (``q`` in 0..100); NaN for no values."""
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
     return ordered[index]
@@ -322,3 +324,26 @@ class StateWatcher:
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         self._thread.join(10)
+
+
+def trigger_log_times(logs: Path, message: str) -> dict[str, float]:
+    """task_id -> time (epoch seconds) of the first JSON log line containing ``message`` in its trigger log.
+
+    The triggerer writes each trigger's log to ``.../task_id=<id>/attempt=N.log.trigger.<job>.log``;
+    ``CatenaFleetConnectedTrigger`` logs "Onboarding of invitation ... ended" right before it yields.
+    """
+    import json
+
+    found: dict[str, float] = {}
+    for path in logs.rglob("*.log.trigger.*.log"):
+        task_id = next((p.split("=", 1)[1] for p in path.parts if p.startswith("task_id=")), None)
+        if task_id is None or task_id in found:
+            continue
+        with suppress(OSError):
+            for line in path.read_text(errors="replace").splitlines():
+                if message in line:
+                    with suppress(ValueError, KeyError):
+                        stamp = json.loads(line)["timestamp"].replace("Z", "+00:00")
+                        found[task_id] = datetime.fromisoformat(stamp).timestamp()
+                    break
+    return found
