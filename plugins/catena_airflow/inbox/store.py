@@ -670,6 +670,15 @@ def _name_filter(names: Sequence[str]) -> Any:
     return or_(*clauses) if clauses else false()
 
 
+_LIKE_ESCAPE = "\\"
+
+
+def _escape_like(value: str) -> str:
+    return (
+        value.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2).replace("%", _LIKE_ESCAPE + "%").replace("_", _LIKE_ESCAPE + "_")
+    )
+
+
 def _onboarding_filters(
     stage: Stage | str | Sequence[Stage | str] | None, since: datetime | None, search: str | None
 ) -> list[Any]:
@@ -680,12 +689,13 @@ def _onboarding_filters(
     if since is not None:
         filters.append(onboardings.c.updated_at >= projection.to_utc(since))
     if search:
-        pattern = f"%{search.strip().lower()}%"
+        # A literal substring: ``_`` and ``%`` in fleet refs must not act as wildcards.
+        pattern = "%" + _escape_like(search.strip().lower()) + "%"
         filters.append(
             or_(
-                func.lower(onboardings.c.invitation_id).like(pattern),
-                func.lower(onboardings.c.fleet_ref).like(pattern),
-                func.lower(onboardings.c.fleet_id).like(pattern),
+                func.lower(onboardings.c.invitation_id).like(pattern, escape=_LIKE_ESCAPE),
+                func.lower(onboardings.c.fleet_ref).like(pattern, escape=_LIKE_ESCAPE),
+                func.lower(onboardings.c.fleet_id).like(pattern, escape=_LIKE_ESCAPE),
             )
         )
     return filters

@@ -158,6 +158,19 @@ def test_observation_with_share_agreement_and_connections(store):
     assert (ob.stage, ob.share_agreement_id, ob.connections["c-9"].status) == (Stage.SHARE_AGREEMENT, "sa-9", "stale")
 
 
+def test_search_treats_like_wildcards_literally(store):
+    for fleet_ref in ("ACME_7", "ACMEX7", "50%OFF", "50-OFF", "back\\slash", "backxslash"):
+        store.register_invitation({"id": f"id-{fleet_ref}", "fleet_ref": fleet_ref, "status": "active"})
+
+    def found(search: str) -> list[str]:
+        return sorted(o.fleet_ref for o in store.list_onboardings(search=search))
+
+    assert found("acme_") == ["ACME_7"]
+    assert found("50%") == ["50%OFF"]
+    assert found("k\\s") == ["back\\slash"]
+    assert store.count_onboardings(search="_") == 1
+
+
 def test_get_onboardings_returns_known_ids_only(store):
     for i in range(3):
         store.register_invitation({"id": f"i-{i}", "status": "active"})
