@@ -33,6 +33,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         port=args.port,
         log_level=args.log_level,
         access_log=args.access_log,
+        # The webhook route is public: it must not say which server (or clock) answers it.
+        server_header=False,
+        date_header=False,
     )
 
 

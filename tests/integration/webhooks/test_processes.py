@@ -47,7 +47,11 @@ def test_catena_webhooks_serve(inbox_url, start_process):
     envs = fe.happy()
     assert post_all(base, [*envs, envs[0]]) == [202] * (len(envs) + 1)
     content, headers = delivery(fe.body(envs[0]), secret="forged")
-    assert requests.post(f"{base}/webhooks", data=content, headers=headers, timeout=30).status_code == 401
+    refused = requests.post(f"{base}/webhooks", data=content, headers=headers, timeout=30)
+    assert refused.status_code == 401
+    malformed = requests.post(f"{base}/webhooks", data=b"{}", headers={"content-type": "application/json"}, timeout=30)
+    for response in (refused, malformed):
+        assert not {"server", "date"} & {name.lower() for name in response.headers}, response.headers
 
     check_inbox(inbox_url, len(envs))
     log = process_log(proc)
