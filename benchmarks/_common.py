@@ -30,8 +30,24 @@ for _path in (str(ROOT), str(BENCH_DIR)):  # devstack (repository root) and the 
 import receiver_load  # noqa: E402
 import wake_latency  # noqa: E402
 
-RESULTS = receiver_load.RESULTS
+RESULTS = BENCH_DIR / "RESULTS.md"
+HEADER = "# Benchmark results\n\nAppended by the scripts in benchmarks/; each entry names its machine and date.\n"
 create_postgres_database = receiver_load.create_postgres_database
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def cpus() -> str:
+    """Cores, the ones this process may use, and the CPU model: the first words of every machine line."""
+    return f"{os.cpu_count()} cores (nproc {len(os.sched_getaffinity(0))}), {cpu_model()}"
 
 
 def machine_line() -> str:
@@ -39,23 +55,26 @@ def machine_line() -> str:
     import airflow
 
     return (
-        f"Machine: {os.cpu_count()} cores (nproc {len(os.sched_getaffinity(0))}), {receiver_load.cpu_model()}, "
-        f"{psutil.virtual_memory().total / 2**30:.0f} GiB; Python {platform.python_version()}, Airflow "
-        f"{airflow.__version__}; load average at start {os.getloadavg()[0]:.1f} (shared machine)."
+        f"Machine: {cpus()}, {psutil.virtual_memory().total / 2**30:.0f} GiB; Python {platform.python_version()}, "
+        f"Airflow {airflow.__version__}; load average at start {os.getloadavg()[0]:.1f} (shared machine)."
     )
+
+
+def append_results(text: str) -> None:
+    """Append an entry to benchmarks/RESULTS.md, creating it with its header first."""
+    if not RESULTS.exists():
+        RESULTS.write_text(HEADER)
+    with RESULTS.open("a") as out:
+        out.write(text)
+    print(f"appended to {RESULTS.relative_to(ROOT)}", flush=True)
 
 
 def record(title: str, lines: Sequence[str], *, started: datetime, enabled: bool = True) -> None:
     """Print an entry and append it to benchmarks/RESULTS.md (title, date, machine line first)."""
     text = "\n".join([f"## {title} — {started:%Y-%m-%d %H:%M} UTC", "", *lines, ""])
     print("\n" + text, flush=True)
-    if not enabled:
-        return
-    if not RESULTS.exists():
-        RESULTS.write_text(receiver_load.HEADER)
-    with RESULTS.open("a") as out:
-        out.write("\n" + text)
-    print(f"appended to {RESULTS.relative_to(ROOT)}", flush=True)
+    if enabled:
+        append_results("\n" + text)
 
 
 def now() -> datetime:

@@ -69,15 +69,7 @@ def start_api_server(home: Path, env: dict[str, str]):
 
 
 def load(port: int, path: str, args) -> dict:
-    figures = receiver_load.load(
-        port,
-        path,
-        connections=args.connections,
-        processes=args.processes,
-        warmup=args.warmup,
-        seconds=args.seconds,
-        rate_hint=args.rate_hint,
-    )
+    figures = receiver_load.load_with_args(port, path, args)
     bad = {s: n for s, n in figures["statuses"].items() if s != 202}
     if bad:
         raise RuntimeError(f"{path}: non-202 answers {bad}")
@@ -150,11 +142,7 @@ def summarise_profile(raw: Path, figures: dict, top: int = 25) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--processes", type=int, default=2, help="load-generator processes")
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--rate-hint", type=int, default=6000, help="upper bound of events/s (sizes the bodies)")
+    receiver_load.add_load_arguments(parser, rate_hint=6000)
     parser.add_argument("--profile", action="store_true", help="also py-spy the receiver (benchmarks/PROFILE.md)")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()

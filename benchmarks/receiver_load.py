@@ -36,14 +36,10 @@ import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-HEADER = "# Benchmark results\n\nAppended by the scripts in benchmarks/; each entry names its machine and date.\n"
 SECRET = "benchmark-signing-secret"
 WEBHOOK_ID = "019d0000-0000-7000-8000-00000000bbbb"
 POSTGRES_ADMIN_URL = os.environ.get("CATENA_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
@@ -212,6 +208,30 @@ def load(port: int, path: str, *, connections: int, processes: int, warmup: floa
     }
 
 
+def add_load_arguments(parser: argparse.ArgumentParser, *, rate_hint: int) -> None:
+    """The load generator's command-line options, read back by ``load_with_args``."""
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--processes", type=int, default=2, help="load-generator processes")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument(
+        "--rate-hint", type=int, default=rate_hint, help="upper bound of events/s, sizes the prepared bodies"
+    )
+
+
+def load_with_args(port: int, path: str, args: argparse.Namespace) -> dict:
+    """``load`` with the command line's --connections, --processes, --warmup, --seconds and --rate-hint."""
+    return load(
+        port,
+        path,
+        connections=args.connections,
+        processes=args.processes,
+        warmup=args.warmup,
+        seconds=args.seconds,
+        rate_hint=args.rate_hint,
+    )
+
+
 # -- diagnostic: the inbox writer alone (no HTTP), in its own process --------------------------------
 
 
@@ -331,15 +351,7 @@ def measure(inbox_url: str, targets: list[tuple[str, str]], args) -> dict[str, d
     try:
         figures = {}
         for name, path in targets:
-            figures[name] = load(
-                port,
-                path,
-                connections=args.connections,
-                processes=args.processes,
-                warmup=args.warmup,
-                seconds=args.seconds,
-                rate_hint=args.rate_hint,
-            )
+            figures[name] = load_with_args(port, path, args)
             print(f"{name:<28} {_row(figures[name])}", flush=True)
         return figures
     finally:
@@ -353,25 +365,9 @@ def _row(f: dict) -> str:
     )
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--processes", type=int, default=2, help="load-generator processes")
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument(
-        "--rate-hint", type=int, default=8000, help="upper bound of events/s, sizes the prepared bodies"
-    )
+    add_load_arguments(parser, rate_hint=8000)
     parser.add_argument("--label", default="", help="note for RESULTS.md (e.g. 'before group commit')")
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
@@ -427,11 +423,13 @@ def main() -> None:
     print(verdict)
     if args.no_record:
         return
-    machine = f"{os.cpu_count()} cores (nproc {len(os.sched_getaffinity(0))}), {cpu_model()}"
+    # Imported here: _common imports this module, and the api-server benchmark's plugin imports it too.
+    from _common import append_results, cpus
+
     lines = [
         f"\n## Webhook receiver load — {started:%Y-%m-%d %H:%M} UTC" + (f" — {args.label}" if args.label else ""),
         "",
-        f"Machine: {machine}; Python {platform.python_version()}; load average at start {load_at_start:.1f} (shared).",
+        f"Machine: {cpus()}; Python {platform.python_version()}; load average at start {load_at_start:.1f} (shared).",
         f"Server: one uvicorn process (uvloop, httptools). Load: {args.processes} client processes, "
         f"{args.connections} keep-alive connections, {args.seconds:.0f} s after {args.warmup:.0f} s warm-up; "
         "gzip + HMAC-signed envelopes, 80 % telematics / 20 % onboarding events. 'Inbox writer alone': the same",
@@ -445,11 +443,7 @@ def main() -> None:
         ratio = f"{f['rate'] / baselines[name]:.2f}" if name in baselines else ("1.00" if "no-op" in name else "-")
         lines.append(f"| {name} | {f['rate']:,.0f} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} | {ratio} |")
     lines += ["", verdict, ""]
-    if not RESULTS.exists():
-        RESULTS.write_text(HEADER)
-    with RESULTS.open("a") as fh:
-        fh.write("\n".join(lines))
-    print(f"appended to {RESULTS.relative_to(ROOT)}")
+    append_results("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -26,13 +26,10 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import requests
+from _common import append_results, cpus
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-HEADER = "# Benchmark results\n\nAppended by the scripts in benchmarks/; each entry names its machine and date.\n"
 TOKEN_PATH = "/realms/catena/protocol/openid-connect/token"
 
 
@@ -151,16 +148,6 @@ def sandbox_rate(receiver_url: str, count: int, workers: int | None) -> tuple[fl
         process.wait(10)
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=20_000, help="webhooks per sandbox run")
@@ -193,12 +180,11 @@ def main() -> int:
             process.terminate()
             process.wait(10)
 
-    machine = f"{os.cpu_count()} cores (nproc {len(os.sched_getaffinity(0))}), {cpu_model()}"
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"## Sandbox webhook delivery — {when}",
         "",
-        f"Machine: {machine}; Python {platform.python_version()}. Receiver: uvicorn+httptools ASGI app in its own",
+        f"Machine: {cpus()}; Python {platform.python_version()}. Receiver: uvicorn+httptools ASGI app in its own",
         "process answering 202. Sandbox: `catena-sandbox serve` process (gzip + HMAC-signed envelopes, logs, metrics).",
         "",
         "| run | webhooks | webhooks/s |",
@@ -219,10 +205,7 @@ def main() -> int:
     ]
     text = "\n".join(lines)
     print(text)
-    if not RESULTS.exists():
-        RESULTS.write_text(HEADER + "\n")
-    with RESULTS.open("a") as handle:
-        handle.write(text + "\n")
+    append_results(text + "\n")
     return 0
 
 
