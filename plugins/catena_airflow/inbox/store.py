@@ -14,18 +14,36 @@ Guarantees the rest of the system relies on:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, false, func, or_, select, text, true
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    event,
+    false,
+    func,
+    inspect,
+    or_,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 
 from catena_airflow.inbox import projection
@@ -49,6 +67,10 @@ log = logging.getLogger(__name__)
 # Key of the PostgreSQL advisory lock that serializes inbox writers ("CATENA" in spirit).
 _WRITER_LOCK_KEY = 0x0C47E4A
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Whole-transaction attempts when SQLite still reports "database is locked" after its busy wait.
+_BUSY_RETRIES = 6
+
+T = TypeVar("T")
 
 COUNTER_EVENTS = "events"
 COUNTER_DUPLICATES = "duplicates"
@@ -174,6 +196,16 @@ def _hour(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+def _retried_when_busy(method: Callable[..., T]) -> Callable[..., T]:
+    """A writing method whose whole transaction is run again if SQLite lost a lock race."""
+
+    @functools.wraps(method)
+    def retried(self: InboxStore, *args: Any, **kwargs: Any) -> T:
+        return self._retry_when_busy(method, self, *args, **kwargs)
+
+    return retried
+
+
 class InboxStore:
     """The inbox database. Thread-safe; create one per process and share it."""
 
@@ -223,13 +255,21 @@ class InboxStore:
     # --- schema ---------------------------------------------------------------------------------
 
     def migrate(self) -> int:
-        """Create or upgrade the schema to ``SCHEMA_VERSION``; returns the version now in place."""
+        """Create or upgrade the schema to ``SCHEMA_VERSION``; returns the version now in place.
+
+        Every process calls this at start-up (and the receiver after a failed commit), so the usual case,
+        an up-to-date schema, is one read and takes no write lock; the DDL runs only when the schema
+        really changes, under the writer lock, after re-reading the version there.
+        """
+        if self._checked_version() == SCHEMA_VERSION:
+            return SCHEMA_VERSION
+        return self._retry_when_busy(self._upgrade)
+
+    def _upgrade(self) -> int:
         with self._write() as conn:
             schema_version.create(conn, checkfirst=True)
             current = conn.execute(select(schema_version.c.version).where(schema_version.c.id == 1)).scalar()
-            current = current or 0
-            if current > SCHEMA_VERSION:
-                raise RuntimeError(f"inbox schema version {current} is newer than this code ({SCHEMA_VERSION})")
+            current = _check_not_newer(current or 0)
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[version](conn)
                 log.info("Catena inbox schema migrated to version %d", version)
@@ -239,10 +279,31 @@ class InboxStore:
                 conn.execute(schema_version.update().where(schema_version.c.id == 1).values(version=SCHEMA_VERSION))
         return SCHEMA_VERSION
 
+    def _checked_version(self) -> int:
+        return _check_not_newer(self.schema_version())
+
     def schema_version(self) -> int:
+        """The version in place (0: no schema yet). A pure read: never creates anything."""
         with self.engine.connect() as conn:
-            schema_version.create(conn, checkfirst=True)
-            return conn.execute(select(schema_version.c.version)).scalar() or 0
+            if not inspect(conn).has_table(schema_version.name):
+                return 0
+            return conn.execute(select(schema_version.c.version).where(schema_version.c.id == 1)).scalar() or 0
+
+    def _retry_when_busy(self, write: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a whole writing transaction again when SQLite said "database is locked" (a lost race).
+
+        The busy timeout already waited; a few more whole-transaction attempts cover what it does not
+        (a deferred reader upgrading, a journal-mode switch, a start-up stampede) instead of failing.
+        """
+        for attempt in range(_BUSY_RETRIES):
+            try:
+                return write(*args, **kwargs)
+            except OperationalError as exc:
+                if self.dialect != "sqlite" or not _is_sqlite_busy(exc) or attempt == _BUSY_RETRIES - 1:
+                    raise
+                log.warning("Catena inbox busy (attempt %d of %d); retrying", attempt + 1, _BUSY_RETRIES)
+                time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
 
     # --- transactions ---------------------------------------------------------------------------
 
@@ -270,6 +331,7 @@ class InboxStore:
         item = IncomingEvent.from_envelope(envelope, raw_body, received_at=received_at, request_id=request_id)
         return self.record_events([item])[0]
 
+    @_retried_when_busy
     def record_events(
         self, items: Sequence[IncomingEvent], *, counters: Mapping[str, int] | None = None
     ) -> list[RecordOutcome]:
@@ -330,6 +392,7 @@ class InboxStore:
         batch.flush(_row_values)
         return pending
 
+    @_retried_when_busy
     def _observe(self, invitation_id: str, fact: State, *, create: bool) -> Onboarding | None:
         """Merge a REST/redirect/registration fact into one onboarding, releasing what it links."""
         with self._write() as conn:
@@ -494,6 +557,7 @@ class InboxStore:
 
     # --- subscriptions --------------------------------------------------------------------------
 
+    @_retried_when_busy
     def save_subscription_secret(
         self, webhook_id: str, secret: str, *, event_name: str | None = None, url: str | None = None
     ) -> None:
@@ -519,6 +583,7 @@ class InboxStore:
         with self._write() as conn:
             conn.execute(stmt)
 
+    @_retried_when_busy
     def delete_subscription(self, webhook_id: str) -> None:
         with self._write() as conn:
             conn.execute(subscriptions.delete().where(subscriptions.c.webhook_id == str(webhook_id)))
@@ -552,6 +617,7 @@ class InboxStore:
 
     # --- receiver counters ----------------------------------------------------------------------
 
+    @_retried_when_busy
     def add_counters(self, counts: Mapping[str, int], *, at: datetime | None = None) -> None:
         """Add to the receiver's hourly counters (signature failures, rejections, ...)."""
         if any(counts.values()):
@@ -630,6 +696,20 @@ def _create_engine(url: str, *, pool_size: int, max_overflow: int, sqlite_synchr
     raise ValueError(f"unsupported inbox database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL")
 
 
+def _ensure_wal(cursor: Any) -> None:
+    """Switch a database to WAL once. The switch needs exclusive access and SQLite answers "locked" at
+    once (no busy wait) while other connections are open, so it is skipped when already done and
+    otherwise retried: on a fresh file every process of the stack connects at the same moment."""
+    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_MS / 1000
+    while cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02 + 0.05 * random.random())
+
+
 def _sqlite_setup(engine: Engine, *, synchronous: str, wal: bool) -> None:
     """WAL, busy timeout, foreign keys; and explicit BEGIN (IMMEDIATE for writers) instead of pysqlite's."""
     if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
@@ -639,9 +719,9 @@ def _sqlite_setup(engine: Engine, *, synchronous: str, wal: bool) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
         cursor = dbapi_connection.cursor()
-        if wal:
-            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        if wal:
+            _ensure_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cursor.close()
@@ -650,6 +730,17 @@ def _sqlite_setup(engine: Engine, *, synchronous: str, wal: bool) -> None:
     def _on_begin(conn: Connection) -> None:
         # IMMEDIATE takes the write lock up front, so a writer never fails to upgrade a read snapshot.
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("catena_write") else "BEGIN")
+
+
+def _is_sqlite_busy(exc: OperationalError) -> bool:
+    message = str(exc.orig).lower()
+    return "database is locked" in message or "database is busy" in message
+
+
+def _check_not_newer(version: int) -> int:
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(f"inbox schema version {version} is newer than this code ({SCHEMA_VERSION})")
+    return version
 
 
 def _enum_value(value: Any) -> str | None:
