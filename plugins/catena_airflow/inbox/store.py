@@ -67,6 +67,11 @@ log = logging.getLogger(__name__)
 # Key of the PostgreSQL advisory lock that serializes inbox writers ("CATENA" in spirit).
 _WRITER_LOCK_KEY = 0x0C47E4A
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
+# PostgreSQL session bounds (see _pg_session_options). Catena waits 3 s for an answer, the receiver
+# 10 s for a commit: a writer that cannot get the lock in 5 s gives up and the delivery is retried.
+_PG_LOCK_TIMEOUT_SECONDS = 5.0
+_PG_STATEMENT_TIMEOUT_MS = 60_000
+_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 # Whole-transaction attempts when SQLite still reports "database is locked" after its busy wait.
 _BUSY_RETRIES = 6
 
@@ -217,11 +222,16 @@ class InboxStore:
         pool_size: int = 5,
         max_overflow: int = 10,
         sqlite_synchronous: str = "FULL",
+        pg_lock_timeout: float = _PG_LOCK_TIMEOUT_SECONDS,
     ) -> None:
         self.url = url
         self._cipher = SecretCipher(fernet_key=fernet_key)
         self.engine: Engine = _create_engine(
-            url, pool_size=pool_size, max_overflow=max_overflow, sqlite_synchronous=sqlite_synchronous
+            url,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            sqlite_synchronous=sqlite_synchronous,
+            pg_lock_timeout=pg_lock_timeout,
         )
         self.dialect = self.engine.dialect.name
         self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
@@ -674,7 +684,9 @@ class InboxStore:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _create_engine(url: str, *, pool_size: int, max_overflow: int, sqlite_synchronous: str) -> Engine:
+def _create_engine(
+    url: str, *, pool_size: int, max_overflow: int, sqlite_synchronous: str, pg_lock_timeout: float
+) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         memory = parsed.database in (None, "", ":memory:")
@@ -691,7 +703,11 @@ def _create_engine(url: str, *, pool_size: int, max_overflow: int, sqlite_synchr
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_recycle=1800,
-            connect_args={"connect_timeout": 5, "application_name": "catena-inbox"},
+            connect_args={
+                "connect_timeout": 5,
+                "application_name": "catena-inbox",
+                "options": _pg_session_options(pg_lock_timeout),
+            },
         )
     raise ValueError(f"unsupported inbox database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL")
 
@@ -708,6 +724,22 @@ def _ensure_wal(cursor: Any) -> None:
             if "locked" not in str(exc).lower() or time.monotonic() > deadline:
                 raise
             time.sleep(0.02 + 0.05 * random.random())
+
+
+def _pg_session_options(lock_timeout: float) -> str:
+    """Bounds on every inbox session, so one stuck writer cannot block the others forever.
+
+    lock_timeout: waiting for the writer advisory lock (or a row) fails instead of queueing without
+    end (the receiver answers 503 and Catena retries). statement_timeout: no statement runs away.
+    idle_in_transaction_session_timeout: a session that stalls inside a transaction (holding the
+    transaction-scoped writer lock) is ended by the server, which releases the lock.
+    """
+    settings = {
+        "lock_timeout": int(lock_timeout * 1000),
+        "statement_timeout": _PG_STATEMENT_TIMEOUT_MS,
+        "idle_in_transaction_session_timeout": _PG_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    }
+    return " ".join(f"-c {name}={value}" for name, value in settings.items())
 
 
 def _sqlite_setup(engine: Engine, *, synchronous: str, wal: bool) -> None:
