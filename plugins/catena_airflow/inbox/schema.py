@@ -110,7 +110,13 @@ subscriptions = Table(
     Column("event_name", String()),
     Column("url", Text),
     Column("updated_at", UTC_DATETIME, nullable=False),
+    # v2, rotation without a gap: the next secret is stored before Catena is told (so deliveries signed
+    # with it verify at once), and the replaced one stays valid until previous_secret_until.
+    Column("next_secret", Text),
+    Column("previous_secret", Text),
+    Column("previous_secret_until", UTC_DATETIME),
 )
+_SUBSCRIPTIONS_V2_COLUMNS = ("next_secret", "previous_secret", "previous_secret_until")
 
 # Hourly counters for the receiver dashboard (events stored, duplicates, signature failures, ...).
 receiver_counters = Table(
@@ -125,9 +131,27 @@ ALL_TABLES = (schema_version, events, onboardings, onboarding_connections, subsc
 
 
 def _create_v1(conn: Connection) -> None:
-    metadata.create_all(conn, tables=list(ALL_TABLES))
+    """The v1 tables exactly as released (columns added by later versions are left to their steps)."""
+    v1 = MetaData()
+    for table in ALL_TABLES:
+        if table is subscriptions:
+            columns = [c.copy() for c in table.columns if c.name not in _SUBSCRIPTIONS_V2_COLUMNS]
+            Table(table.name, v1, *columns)
+        else:
+            table.to_metadata(v1)
+    v1.create_all(conn)
+
+
+def _add_rotation_columns_v2(conn: Connection) -> None:
+    preparer = conn.dialect.identifier_preparer
+    for name in _SUBSCRIPTIONS_V2_COLUMNS:
+        column = subscriptions.c[name]
+        ddl_type = column.type.compile(dialect=conn.dialect)
+        conn.exec_driver_sql(
+            f"ALTER TABLE {preparer.format_table(subscriptions)} ADD COLUMN {preparer.quote(name)} {ddl_type}"
+        )
 
 
 # version -> the step that upgrades version-1 to version. Append, never edit a released step.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _add_rotation_columns_v2}
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -617,6 +617,87 @@ class InboxStore:
                 log.error("Cannot read the secret of webhook %s: %s", webhook_id, exc)
         return secrets
 
+    @_retried_when_busy
+    def stage_subscription_secret(
+        self, webhook_id: str, secret: str, *, event_name: str | None = None, url: str | None = None
+    ) -> None:
+        """Keep ``secret`` as the subscription's NEXT secret, before Catena is told to sign with it.
+
+        Deliveries verify with it at once; ``promote_subscription_secret`` makes it current once Catena
+        acknowledged, ``discard_subscription_secret`` drops it if Catena refused. A subscription the
+        inbox does not know yet gets it as its (only) secret.
+        """
+        sealed = self._cipher.encrypt(secret)
+        now = datetime.now(UTC)
+        stmt = self._insert(subscriptions).values(
+            webhook_id=str(webhook_id),
+            secret=sealed,
+            next_secret=sealed,
+            event_name=event_name,
+            url=url,
+            updated_at=now,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[subscriptions.c.webhook_id], set_={"next_secret": sealed, "updated_at": now}
+        )
+        with self._write() as conn:
+            conn.execute(stmt)
+
+    @_retried_when_busy
+    def promote_subscription_secret(self, webhook_id: str, *, grace: timedelta = timedelta(hours=1)) -> None:
+        """Catena now signs with the next secret: make it current; the old one stays valid for ``grace``
+        (deliveries already signed or queued with it, Catena's retries of them)."""
+        now = datetime.now(UTC)
+        stmt = (
+            subscriptions.update()
+            .where(subscriptions.c.webhook_id == str(webhook_id), subscriptions.c.next_secret.is_not(None))
+            .values(
+                previous_secret=subscriptions.c.secret,
+                previous_secret_until=now + grace,
+                secret=subscriptions.c.next_secret,
+                next_secret=None,
+                updated_at=now,
+            )
+        )
+        with self._write() as conn:
+            conn.execute(stmt)
+
+    @_retried_when_busy
+    def discard_subscription_secret(self, webhook_id: str) -> None:
+        """Catena did not take the next secret: stop accepting it (a row created by staging goes)."""
+        mine = subscriptions.c.webhook_id == str(webhook_id)
+        with self._write() as conn:
+            conn.execute(subscriptions.delete().where(mine, subscriptions.c.secret == subscriptions.c.next_secret))
+            conn.execute(subscriptions.update().where(mine).values(next_secret=None))
+
+    def subscription_secret_sets(self, *, now: datetime | None = None) -> dict[str, list[str]]:
+        """Every webhook id -> the secrets a delivery may be signed with now: current, next, previous
+        (until its grace ends). Undecryptable values are skipped with an error log."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(_secret_columns()).all()
+        return {row.webhook_id: self._usable_secrets(row, now) for row in rows}
+
+    def subscription_secret_candidates(self, webhook_id: str, *, now: datetime | None = None) -> list[str]:
+        """The secrets one subscription's deliveries may be signed with now ([] if unknown)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(_secret_columns().where(subscriptions.c.webhook_id == str(webhook_id))).first()
+        return [] if row is None else self._usable_secrets(row, now)
+
+    def _usable_secrets(self, row: Any, now: datetime | None) -> list[str]:
+        until = projection.to_utc(row.previous_secret_until)
+        sealed = [row.secret, row.next_secret]
+        if until is not None and until > (now or datetime.now(UTC)):
+            sealed.append(row.previous_secret)
+        secrets: list[str] = []
+        for value in dict.fromkeys(sealed):
+            if value is None:
+                continue
+            try:
+                secrets.append(self._cipher.decrypt(value))
+            except Exception as exc:
+                log.error("Cannot read a secret of webhook %s: %s", row.webhook_id, exc)
+        return secrets
+
     def subscriptions(self) -> list[dict[str, Any]]:
         """Subscription metadata without secrets (for the dashboard)."""
         stmt = select(
@@ -762,6 +843,11 @@ def _sqlite_setup(engine: Engine, *, synchronous: str, wal: bool) -> None:
     def _on_begin(conn: Connection) -> None:
         # IMMEDIATE takes the write lock up front, so a writer never fails to upgrade a read snapshot.
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("catena_write") else "BEGIN")
+
+
+def _secret_columns() -> Any:
+    c = subscriptions.c
+    return select(c.webhook_id, c.secret, c.next_secret, c.previous_secret, c.previous_secret_until)
 
 
 def _is_sqlite_busy(exc: OperationalError) -> bool:

@@ -154,8 +154,15 @@ class CatenaEnsureWebhookSubscriptionsOperator(_SubscriptionsOperator):
     def _rotate(self, client: Any, store: Any, subscriptions: Iterable[Any]) -> None:
         for sub in subscriptions:
             secret = secrets.token_urlsafe(24)
-            client.update_webhook_subscription(str(sub.id), secret=secret)
-            store.save_subscription_secret(str(sub.id), secret, event_name=sub.event_name, url=self.url)
+            # Stored (as next) BEFORE Catena signs with it: a delivery in between verifies instead of
+            # getting a 401, which Catena counts as delivered (lost). The old secret stays valid for a grace.
+            store.stage_subscription_secret(str(sub.id), secret, event_name=sub.event_name, url=self.url)
+            try:
+                client.update_webhook_subscription(str(sub.id), secret=secret)
+            except Exception:
+                store.discard_subscription_secret(str(sub.id))
+                raise
+            store.promote_subscription_secret(str(sub.id))
             self.log.warning(
                 "Subscription %s (%s) had a secret this deployment lacked: rotated", sub.id, sub.event_name
             )

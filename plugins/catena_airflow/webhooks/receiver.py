@@ -168,7 +168,7 @@ class WebhookReceiver:
             # A 401 loses the event for good: re-read this subscription's secret, rotated since the cache filled.
             try:
                 fresh = await run_in_threadpool(resolver.lookup, webhook_id)
-                verified = fresh is not None and verify_signature([fresh], timestamp, body, signature)
+                verified = bool(fresh) and verify_signature(fresh, timestamp, body, signature)
             except Exception:
                 secrets_current = False
         if not verified:

@@ -35,7 +35,7 @@ class SecretResolver:
         self._configured = tuple(s for s in configured if s)
         self._ttl = ttl
         self._miss_refresh_interval = miss_refresh_interval
-        self._by_webhook: dict[str, str] = {}
+        self._by_webhook: dict[str, list[str]] = {}
         self._loaded_at: float | None = None  # last successful refresh
         self._attempted_at: float | None = None  # last refresh started (success or not)
         self._lock = threading.Lock()
@@ -60,7 +60,7 @@ class SecretResolver:
         """Re-read the subscription secrets (blocking)."""
         with self._lock:
             self._attempted_at = time.monotonic()
-            self._by_webhook = self._store_provider().subscription_secrets()
+            self._by_webhook = self._store_provider().subscription_secret_sets()
             self._loaded_at = time.monotonic()
 
     async def ensure_fresh(self, webhook_id: str | None) -> bool:
@@ -78,17 +78,18 @@ class SecretResolver:
             return False
         return True
 
-    def lookup(self, webhook_id: str) -> str | None:
-        """Read one subscription's secret now (blocking), e.g. after a failed check: it may have rotated."""
-        secret = self._store_provider().subscription_secret(webhook_id)
+    def lookup(self, webhook_id: str) -> list[str]:
+        """Read one subscription's secrets now (blocking), e.g. after a failed check: it may have rotated."""
+        secrets = self._store_provider().subscription_secret_candidates(webhook_id)
         with self._lock:
-            if secret is None:
+            if not secrets:
                 self._by_webhook.pop(webhook_id, None)
             else:
-                self._by_webhook = {**self._by_webhook, webhook_id: secret}
-        return secret
+                self._by_webhook = {**self._by_webhook, webhook_id: secrets}
+        return secrets
 
     def candidates(self, webhook_id: str | None) -> list[str]:
-        """Secrets to try, the subscription's own first. May be empty (then nothing verifies)."""
-        own = self._by_webhook.get(webhook_id or "")
-        return ([own] if own else []) + [s for s in self._configured if s != own]
+        """Secrets to try, the subscription's own first (current, next, previous in its grace).
+        May be empty (then nothing verifies)."""
+        own = self._by_webhook.get(webhook_id or "", [])
+        return [*own, *(s for s in self._configured if s not in own)]

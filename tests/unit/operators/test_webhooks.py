@@ -89,6 +89,30 @@ def test_a_subscription_with_an_unknown_secret_is_rotated(catena_api, inbox):
     assert inbox.subscription_secret(existing["id"]) == patch.last_request.json()["secret"]
 
 
+def test_a_rotated_secret_is_accepted_by_the_inbox_before_catena_signs_with_it(catena_api, inbox):
+    existing = subscription("invitation.created")
+    FakeSubscriptions(catena_api, [existing])
+    accepted_when_sent: list[bool] = []
+
+    def patch_reply(request, context):
+        # The moment Catena switches: a delivery signed with the new secret must already verify.
+        accepted_when_sent.append(request.json()["secret"] in inbox.subscription_secret_candidates(existing["id"]))
+        return existing
+
+    catena_api.patch(f"{WEBHOOKS}/{existing['id']}", json=patch_reply)
+    ensure(event_families=["invitation.*"]).execute({})
+    assert accepted_when_sent == [True]
+
+
+def test_a_rotation_catena_refuses_leaves_no_extra_secret(catena_api, inbox):
+    existing = subscription("invitation.created")
+    FakeSubscriptions(catena_api, [existing])
+    catena_api.patch(f"{WEBHOOKS}/{existing['id']}", status_code=400, json={"detail": "no"})
+    with pytest.raises(Exception):  # noqa: B017 - whatever the client raises; the inbox is what is checked
+        ensure(event_families=["invitation.*"]).execute({})
+    assert inbox.subscription_secret_candidates(existing["id"]) == []
+
+
 def test_a_missing_required_event_is_subscribed_on_its_own(catena_api, inbox):
     fake = FakeSubscriptions(catena_api)
     ensure().execute({})

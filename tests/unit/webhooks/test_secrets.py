@@ -9,9 +9,9 @@ from catena_airflow.webhooks.secrets import SecretResolver
 class CountingStore(InboxStore):
     reads = 0
 
-    def subscription_secrets(self):
+    def subscription_secret_sets(self, **kwargs):
         type(self).reads += 1
-        return super().subscription_secrets()
+        return super().subscription_secret_sets(**kwargs)
 
 
 def test_cache_refresh_rules(sqlite_url):
@@ -67,9 +67,9 @@ def test_lookup_picks_up_a_rotated_secret(sqlite_url):
     resolver.refresh()
     store.save_subscription_secret("wh-1", "new")
     assert resolver.candidates("wh-1") == ["old"]
-    assert resolver.lookup("wh-1") == "new" and resolver.candidates("wh-1") == ["new"]
+    assert resolver.lookup("wh-1") == ["new"] and resolver.candidates("wh-1") == ["new"]
     store.delete_subscription("wh-1")
-    assert resolver.lookup("wh-1") is None and resolver.candidates("wh-1") == []
+    assert resolver.lookup("wh-1") == [] and resolver.candidates("wh-1") == []
 
 
 def test_no_secrets_at_all_verifies_nothing(sqlite_url):
