@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,11 +51,56 @@ class ChildProcess:
     def stop(self, *, timeout: float = 20.0) -> None:
         """SIGTERM the process group, give it ``timeout`` seconds to exit, then SIGKILL what is left."""
         stop_group(self.popen.pid, timeout=timeout, on_poll=self.popen.poll)
+        self._reap()
+
+    def kill(self) -> None:
+        """SIGKILL the process group at once: no shutdown hook, no flush, connections dropped as in a crash."""
+        _signal_group(self.popen.pid, signal.SIGKILL)
+        self._reap()
+
+    def _reap(self) -> None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=5)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+
+
+class RestartableProcess:
+    """A server that is started, stopped, killed and started again (reliability tests): its current child.
+
+    Subclasses set ``self.child`` in their ``start()``; every start appends to the same ``log_path``.
+    """
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.child: ChildProcess | None = None
+
+    @property
+    def process(self) -> subprocess.Popen | None:
+        return self.child.popen if self.child is not None else None
+
+    def running(self) -> bool:
+        return self.child is not None and self.child.running()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook, no flush, open connections dropped as in a crash."""
+        if self.child is not None:
+            self.child.kill()
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        if self.child is not None:
+            self.child.stop(timeout=timeout)
+
+    def log(self) -> str:
+        """The whole log, over every start."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
 
 
 def stop_group(pgid: int, *, timeout: float = 20.0, on_poll: Callable[[], object] | None = None) -> None:
@@ -94,6 +141,19 @@ def group_alive(pgid: int) -> bool:
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def console_script(name: str, *, module: str, bin_dir: Path | None = None) -> list[str]:
+    """The command for an installed console script, wherever this Python was installed from.
+
+    ``bin_dir/name`` (default: next to ``sys.executable``, so an un-activated venv works), else ``name``
+    on PATH, else ``python -m module``.
+    """
+    script = (bin_dir or Path(sys.executable).parent) / name
+    if script.exists():
+        return [str(script)]
+    found = shutil.which(name)
+    return [found] if found else [sys.executable, "-m", module]
 
 
 def start_process(
@@ -150,6 +210,27 @@ def wait_for_http(
             message = f"{url} was not ready within {timeout:.0f}s (last: {last})"
             raise process.failure(message) if process is not None else TimeoutError(message)
         time.sleep(interval)
+
+
+def start_http_process(
+    name: str,
+    command: Sequence[str],
+    *,
+    log_path: Path,
+    ready_url: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60.0,
+    ready: Callable[[requests.Response], bool] | None = None,
+    interval: float = 0.5,
+) -> ChildProcess:
+    """``start_process``, then ``wait_for_http(ready_url)``; a process that never gets ready is stopped."""
+    process = start_process(name, command, log_path=log_path, env=env)
+    try:
+        wait_for_http(ready_url, timeout=timeout, process=process, ready=ready, interval=interval)
+    except BaseException:
+        process.stop(timeout=10)
+        raise
+    return process
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

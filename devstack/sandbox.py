@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack.processes import ChildProcess, Service, start_process, wait_for_http
+from devstack.processes import ChildProcess, Service, console_script, start_http_process
 
 SANDBOX_CLIENT_ID = "sandbox"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"
@@ -20,6 +21,7 @@ class SandboxSettings:
     host: str = "127.0.0.1"
     speed: float = 1.0
     venv_bin: Path = Path(sys.executable).parent
+    extra_args: tuple[str, ...] = ()  # further ``serve`` flags (tests: fault injection, retry delays)
 
     @property
     def base_url(self) -> str:
@@ -33,10 +35,10 @@ class Sandbox(Service[SandboxSettings]):
     def token_url(self) -> str:
         return f"{self.base_url}{TOKEN_PATH}"
 
-    def start(self, *, timeout: float = 60.0) -> ChildProcess:
+    def start(self, *, timeout: float = 60.0, interval: float = 0.5) -> ChildProcess:
         settings = self.settings
         command = [
-            str(settings.venv_bin / "catena-sandbox"),
+            *console_script("catena-sandbox", module="catena_sandbox", bin_dir=settings.venv_bin),
             "serve",
             "--host",
             settings.host,
@@ -44,13 +46,17 @@ class Sandbox(Service[SandboxSettings]):
             str(settings.port),
             "--speed",
             f"{settings.speed:g}",
+            *settings.extra_args,
         ]
-        self.process = start_process("catena-sandbox", command, log_path=settings.log_path)
         # The admin API reports health once the app (API, token endpoint, delivery engine) is serving.
-        wait_for_http(
-            f"{self.base_url}/sandbox/health",
+        self.process = start_http_process(
+            "catena-sandbox",
+            command,
+            log_path=settings.log_path,
+            ready_url=f"{self.base_url}/sandbox/health",
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},  # the log is complete when a test reads its tail
             timeout=timeout,
-            process=self.process,
             ready=lambda r: r.status_code == 200,
+            interval=interval,
         )
         return self.process
