@@ -12,13 +12,12 @@ from typing import Any
 import pytest
 import requests
 
-from catena_airflow.webhooks.receiver import WebhookReceiver
+from tests.fixtures.airflow import mounted_receiver
 from tests.integration.reliability.inbox_probe import stored_event_ids
 from tests.integration.reliability.processes import ProcessFactory, module_processes, processes
 from tests.integration.security.signer import body_of, envelope, signed
-from tests.unit.ui.conftest import admin_token, airflow_app, airflow_client, auth_headers
 
-__all__ = ["admin_token", "airflow_app", "airflow_client", "auth_headers", "module_processes", "processes"]
+__all__ = ["module_processes", "processes"]
 
 STANDALONE_SECRET = "standalone-secret-7Qw9zX"
 PLUGIN_SECRET = "plugin-subscription-secret-Zr4k"
@@ -57,18 +56,6 @@ def standalone_target(module_processes: ProcessFactory, postgres_database_factor
     assert status == 202, receiver.log()
     yield target
     http.close()
-
-
-def mounted_receiver(app: Any) -> WebhookReceiver:
-    """The receiver behind ``/catena/webhooks`` in Airflow's app (plugins mount their own FastAPI apps)."""
-    for mount in app.routes:
-        if getattr(mount, "path", None) != "/catena":
-            continue
-        for route in getattr(mount.app, "routes", []):
-            receiver = getattr(getattr(route, "endpoint", None), "__self__", None)
-            if getattr(route, "path", None) == "/webhooks" and isinstance(receiver, WebhookReceiver):
-                return receiver
-    raise AssertionError("the Catena plugin's webhook route is not mounted in the api-server app")
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 
-from tests.integration.security.conftest import mounted_receiver
+from tests.fixtures.airflow import mounted_receiver
 
 pytestmark = pytest.mark.integration
 

@@ -2,32 +2,44 @@
 
 from __future__ import annotations
 
-import pytest
-from fastapi.testclient import TestClient
+import json
+import uuid
+from typing import Any
 
-from catena_airflow.inbox import InboxStore, Stage
+import pytest
+
+from catena_airflow.inbox import Stage
+from tests.fixtures.airflow import mounted_receiver
 from tests.unit.inbox import fleet_events as fe
-from tests.unit.webhooks.signing import SECRET, delivery
+from tests.unit.webhooks.signing import delivery
 
 pytestmark = pytest.mark.integration
 
 
-def test_receiver_mounted_at_catena_webhooks(airflow_db, sqlite_url, monkeypatch):
-    # Read at the first delivery (the plugin app itself is built when Airflow loads plugins).
-    monkeypatch.setenv("CATENA_INBOX_URL", sqlite_url)
-    monkeypatch.setenv("CATENA_WEBHOOK_SECRET", SECRET)
-    from airflow.api_fastapi.app import create_app
+def fresh_ids(env: dict[str, Any], prefix: str, webhook_id: str) -> dict[str, Any]:
+    """The same envelope with ids of this test's own (the receiver's inbox outlives one test)."""
+    renamed = json.loads(json.dumps(env).replace("019d0000-0000-7000", prefix))
+    return {**renamed, "webhook_id": webhook_id}
 
-    with TestClient(create_app()) as client:
-        for env in fe.reuse():
-            content, headers = delivery(fe.body(env))
-            assert client.post("/catena/webhooks", content=content, headers=headers).status_code == 202
-        content, headers = delivery(fe.body(fe.happy()[0]), secret="forged")
-        assert client.post("/catena/webhooks", content=content, headers=headers).status_code == 401
-        assert client.get("/api/v2/dags").status_code == 401  # Airflow's API keeps its login
 
-    store = InboxStore(sqlite_url)
-    try:
-        assert store.get_onboarding(fe.INVITATION_ID).stage is Stage.CONNECTED
-    finally:
-        store.dispose()
+def test_receiver_mounted_at_catena_webhooks(airflow_app, airflow_client, tmp_path, monkeypatch):
+    receiver = mounted_receiver(airflow_app)
+    # Used only if no earlier test in this process made the receiver create its inbox (first use).
+    monkeypatch.setenv("CATENA_INBOX_URL", f"sqlite:///{tmp_path / 'inbox.db'}")
+    store = receiver.store()
+    # As the setup DAG leaves it: the subscription's secret stored in the inbox, under this test's own
+    # webhook id and secret, so that whatever earlier tests configured does not matter.
+    webhook_id, secret = str(uuid.uuid4()), f"secret-{uuid.uuid4().hex}"
+    store.save_subscription_secret(webhook_id, secret, event_name="invitation.*")
+    prefix = str(uuid.uuid4())[:18]
+    events = [fresh_ids(env, prefix, webhook_id) for env in fe.reuse()]
+    invitation_id = fe.INVITATION_ID.replace("019d0000-0000-7000", prefix)
+
+    for env in events:
+        content, headers = delivery(fe.body(env), secret=secret, webhook_id=webhook_id)
+        assert airflow_client.post("/catena/webhooks", content=content, headers=headers).status_code == 202
+    content, headers = delivery(fe.body(events[0]), secret="forged", webhook_id=webhook_id)
+    assert airflow_client.post("/catena/webhooks", content=content, headers=headers).status_code == 401
+    assert airflow_client.get("/api/v2/dags").status_code == 401  # Airflow's API keeps its login
+
+    assert store.get_onboarding(invitation_id).stage is Stage.CONNECTED
