@@ -4,7 +4,7 @@ In one run, on this machine:
   1. N fleets (default 50) registered and brought to ``connection.created`` in a fresh PostgreSQL
      inbox (``wake_latency.prepare`` through a ``catena-webhooks serve`` receiver);
   2. ``airflow standalone`` (LocalExecutor, PostgreSQL metadata DB, the plugin from the installed
-     package) with one benchmark DAG: N chains ``CatenaFleetConnectedSensor`` (deferrable, poll 1 s) ->
+     package) with one benchmark DAG: N chains ``CatenaFleetConnectedSensor`` (deferrable, poll --poll-interval) ->
      a Python task; one run is triggered over REST and the benchmark waits until every sensor is deferred;
   3. each fleet's ``fleet_connection.created`` is POSTed, signed and gzipped, to the receiver mounted in
      the standalone api-server (``/catena/webhooks``), one fleet every ``--spacing`` s at a random phase;
@@ -16,7 +16,7 @@ Baselines in the same run: a naive trigger that queries the inbox for its own on
 receiver), and an ``HttpSensor``-style poke every 60 s (computed: a uniform phase gives mean 30 s,
 p99 59.4 s; the reschedule itself adds the task start-up on top).
 
-    .venv/bin/python benchmarks/wake_standalone.py [--fleets 50] [--spacing 1.5] [--no-record]
+    .venv/bin/python benchmarks/wake_standalone.py [--fleets 50] [--spacing 1.5] [--poll-interval 1.0] [--no-record]
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from airflow.sdk import DAG, task
 from catena_airflow.sensors.fleet_connected import CatenaFleetConnectedSensor
 
 INVITATIONS = json.loads(Path(__file__).with_name("fleets.json").read_text())
+POLL_INTERVAL = json.loads(Path(__file__).with_name("poll_interval.json").read_text())
 
 
 @task
@@ -59,7 +60,7 @@ with DAG("catena_bench_wake", schedule=None, start_date=datetime(2026, 1, 1), ca
          max_active_tasks=256, max_active_runs=1):
     for i, invitation_id in enumerate(INVITATIONS):
         wait = CatenaFleetConnectedSensor(
-            task_id=f"wait_{i}", invitation_id=invitation_id, poll_interval=1.0, reconcile_interval=86400,
+            task_id=f"wait_{i}", invitation_id=invitation_id, poll_interval=POLL_INTERVAL, reconcile_interval=86400,
         )
         wait >> after_connected.override(task_id=f"after_{i}")(i)
 '''
@@ -108,6 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fleets", type=int, default=50)
     parser.add_argument("--spacing", type=float, default=1.5, help="seconds between two fleets' webhooks")
+    parser.add_argument("--poll-interval", type=float, default=1.0, help="the sensors' poll_interval (s)")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
 
@@ -117,6 +119,7 @@ def main() -> None:
         fleets = _common.prepare_fleets(inbox_url, args.fleets, workdir, f"wake-{uuid.uuid4().hex[:6]}")
         (workdir / "dags").mkdir()
         (workdir / "dags" / "fleets.json").write_text(json.dumps([f["invitation_id"] for f in fleets]))
+        (workdir / "dags" / "poll_interval.json").write_text(json.dumps(args.poll_interval))
         with _common.airflow_standalone(
             workdir, dag_file=DAG_FILE, dag_ids=[DAG_ID], inbox_url=inbox_url, extra_env={}
         ) as (standalone, metadata_url, rest):
@@ -135,7 +138,9 @@ def main() -> None:
                 acked: dict[int, float] = {}
                 with requests.Session() as session:
                     for i in random.sample(range(args.fleets), args.fleets):
-                        time.sleep(args.spacing + random.uniform(0, 1.0))  # random phase against the 1 s poll
+                        time.sleep(
+                            args.spacing + random.uniform(0, args.poll_interval)
+                        )  # random phase against the poll
                         acked[i] = post_connected(session, receiver_url, fleets[i])
                 _common.wait_for(
                     lambda: (
@@ -151,16 +156,17 @@ def main() -> None:
             yielded = [logged[f"wait_{i}"] - acked[i] for i in range(args.fleets) if f"wait_{i}" in logged]
             downstream = [starts[f"after_{i}"][1].timestamp() - acked[i] for i in range(args.fleets)]
             print(f"run {run_id}: trigger {summary(trigger)}, downstream {summary(downstream)}", flush=True)
-            shared = in_process("shared", inbox_url, receiver_url, args.fleets, 1.0)
-            naive = in_process("naive", inbox_url, receiver_url, args.fleets, 1.0)
+            shared = in_process("shared", inbox_url, receiver_url, args.fleets, args.poll_interval)
+            naive = in_process("naive", inbox_url, receiver_url, args.fleets, args.poll_interval)
 
     t, d = summary(trigger), summary(downstream)
     poke_p50, poke_p99 = POKE_INTERVAL / 2, POKE_INTERVAL * 0.99
     lines = [
         machine,
         f"`airflow standalone` (LocalExecutor, PostgreSQL metadata DB and inbox); {args.fleets} deferred "
-        f"`CatenaFleetConnectedSensor`s (poll 1 s) in one triggerer, each followed by a Python task; one "
-        f"`fleet_connection.created` every {args.spacing:g}-{args.spacing + 1:g} s into the api-server's receiver. "
+        f"`CatenaFleetConnectedSensor`s (poll {args.poll_interval:g} s) in one triggerer, each followed by a Python "
+        f"task; one `fleet_connection.created` every {args.spacing:g}-{args.spacing + args.poll_interval:g} s into "
+        "the api-server's receiver. "
         f"All {args.fleets} sensors deferred {defer_seconds:.0f} s after the run was triggered.",
         "",
         "| from the receiver's 202 to | p50 | p90 | p99 | max | x HttpSensor poke 60 s (p50) |",
