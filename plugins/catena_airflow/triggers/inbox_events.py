@@ -16,6 +16,7 @@ from typing import Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 from asgiref.sync import sync_to_async
 from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table, select, update
+from sqlalchemy.schema import CreateTable
 
 from catena_airflow.hooks.inbox import INBOX_CONN_ID, inbox_store, resolve_inbox_url
 from catena_airflow.inbox import InboxStore, StoredEvent
@@ -40,7 +41,10 @@ class InboxCursorTable:
     def __init__(self, store: InboxStore, name: str) -> None:
         self.engine = store.engine
         self.name = name
-        _metadata.create_all(self.engine, checkfirst=True)
+        # IF NOT EXISTS, not create_all's check-then-create: several watchers start at once in one
+        # triggerer, and the loser of that race would fail on "table already exists".
+        with self.engine.begin() as conn:
+            conn.execute(CreateTable(watcher_cursors, if_not_exists=True))
 
     def get(self) -> int | None:
         with self.engine.connect() as conn:

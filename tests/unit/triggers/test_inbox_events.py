@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from airflow.sdk import Asset, AssetWatcher
 from airflow.triggers.base import BaseEventTrigger
 
+from catena_airflow.inbox import InboxStore
 from catena_airflow.triggers.inbox_events import CatenaInboxEventTrigger, InboxCursorTable
 from tests.unit.airflow_layer import webhook
 
@@ -105,3 +107,17 @@ async def test_uses_the_asset_state_store_when_the_triggerer_injects_one(inbox):
     again = CatenaInboxEventTrigger(event_names=["schedule.*"], poll_interval=0.02, cursor_name="other")
     again.asset_state_store = state  # the state store wins over a fresh fallback row
     assert await nothing_within(again, 0.3)
+
+
+def test_watchers_starting_together_all_get_their_cursor_table(sqlite_url):
+    # A triggerer starts every watcher at once; each creates the cursor table if it is missing.
+    store = InboxStore(sqlite_url)
+    store.migrate()
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            tables = list(pool.map(lambda i: InboxCursorTable(store, f"watcher-{i}"), range(6)))
+        for i, table in enumerate(tables):
+            table.set(i + 1)
+        assert [table.get() for table in tables] == [1, 2, 3, 4, 5, 6]
+    finally:
+        store.dispose()
