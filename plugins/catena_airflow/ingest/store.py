@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, and_, create_engine, event, func, select, update
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from catena_airflow.ingest.schema import (
     event_cursors,
@@ -81,8 +82,16 @@ class DestinationStore:
             event.listen(self.engine, "connect", _on_sqlite_connect)
 
     def migrate(self) -> None:
-        """Create missing tables (idempotent)."""
-        metadata.create_all(self.engine)
+        """Create missing tables (idempotent).
+
+        IF NOT EXISTS rather than create_all's check-then-create: mapped ingest tasks of a bulk run
+        start together on a fresh destination, and the loser of that race would fail.
+        """
+        with self.engine.begin() as conn:
+            for table in metadata.sorted_tables:
+                conn.execute(CreateTable(table, if_not_exists=True))
+                for index in table.indexes:
+                    conn.execute(CreateIndex(index, if_not_exists=True))
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -95,3 +96,16 @@ def test_upsert_on_postgresql(postgres_url):
         assert store.count_vehicles("f1") == 1
     finally:
         store.dispose()
+
+
+def test_concurrent_first_migrations_of_a_fresh_destination_all_succeed(tmp_path):
+    # The mapped ingest tasks of a bulk run meet a fresh destination at the same moment.
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    stores = [DestinationStore(url) for _ in range(6)]
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            list(pool.map(DestinationStore.migrate, stores))
+        assert stores[0].get_watermark("f-1", "vehicle") is None
+    finally:
+        for store in stores:
+            store.dispose()
