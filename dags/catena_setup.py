@@ -27,10 +27,15 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    params={"receiver_url": Param(None, type=["string", "null"], title="Receiver URL (.../catena/webhooks)")},
+    params={
+        "receiver_url": Param(None, type=["string", "null"], title="Receiver URL (.../catena/webhooks)"),
+        "rotate_secrets": Param(False, type="boolean", title="Give every subscription a new signing secret"),
+    },
     tags=["catena", "setup"],
     doc_md=__doc__,
 ):
-    ensure = CatenaEnsureWebhookSubscriptionsOperator(task_id="ensure_subscriptions", url=RECEIVER_URL)
+    ensure = CatenaEnsureWebhookSubscriptionsOperator(
+        task_id="ensure_subscriptions", url=RECEIVER_URL, rotate_secrets="{{ params.rotate_secrets }}"
+    )
     health = CatenaWebhookHealthCheckOperator(task_id="check_subscription_health", url=RECEIVER_URL)
     ensure >> health

@@ -53,6 +53,11 @@ def url_matches(read_url: str, url: str) -> bool:
     return False
 
 
+def _truthy(value: bool | str) -> bool:
+    """A flag given directly or rendered from a template (``"True"``/``"False"``)."""
+    return value if isinstance(value, bool) else str(value).strip().lower() in ("true", "1", "yes")
+
+
 def known_subscription_ids(store: Any) -> set[str]:
     """Webhook ids whose signing secret the inbox holds (read without decrypting any secret)."""
     return {str(row["webhook_id"]) for row in store.subscriptions()}
@@ -94,13 +99,22 @@ class CatenaEnsureWebhookSubscriptionsOperator(_SubscriptionsOperator):
 
     :param url: The receiver's public URL (``.../catena/webhooks``).
     :param event_families: Catch-all event names to subscribe (``invitation.*`` ...).
+    :param rotate_secrets: Also give every subscription of ours a new signing secret (deliberate
+        rotation); the old secret stays accepted for the inbox's grace period.
     """
 
-    template_fields: Sequence[str] = ("url", "event_families")
+    template_fields: Sequence[str] = ("url", "event_families", "rotate_secrets")
 
-    def __init__(self, *, event_families: Sequence[str] = DEFAULT_EVENT_FAMILIES, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        event_families: Sequence[str] = DEFAULT_EVENT_FAMILIES,
+        rotate_secrets: bool | str = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.event_families = event_families
+        self.rotate_secrets = rotate_secrets
 
     def execute(self, context: Context) -> dict[str, Any]:
         client = catena_client(self.catena_conn_id)
@@ -117,7 +131,10 @@ class CatenaEnsureWebhookSubscriptionsOperator(_SubscriptionsOperator):
             mine = [s for s in ours if family_of(s.event_name) == family]
             unknown_secret = [s for s in mine if str(s.id) not in known]
             if unknown_secret:
-                self._rotate(client, store, unknown_secret)
+                self._rotate(client, store, unknown_secret, reason="had a secret this deployment lacked")
+            if _truthy(self.rotate_secrets):
+                held = [s for s in mine if str(s.id) in known]
+                self._rotate(client, store, held, reason="rotated on request")
             if mine:
                 present.append(event_family)
                 continue
@@ -144,14 +161,15 @@ class CatenaEnsureWebhookSubscriptionsOperator(_SubscriptionsOperator):
         except CatenaConflictError:
             # Exists, but Catena masked its URL beyond recognition: find it by event and rotate.
             clash = [s for s in client.list_webhook_subscriptions() if family_of(s.event_name) == family_of(event_name)]
-            self._rotate(client, store, [s for s in clash if str(s.id) not in known])
+            lacked = [s for s in clash if str(s.id) not in known]
+            self._rotate(client, store, lacked, reason="had a secret this deployment lacked")
             return {s.event_name for s in clash}
         for sub in subscriptions:
             store.save_subscription_secret(str(sub.id), secret, event_name=sub.event_name, url=self.url)
         self.log.info("Subscribed %s to %s (%d subscription(s))", self.url, event_name, len(subscriptions))
         return {sub.event_name for sub in subscriptions}
 
-    def _rotate(self, client: Any, store: Any, subscriptions: Iterable[Any]) -> None:
+    def _rotate(self, client: Any, store: Any, subscriptions: Iterable[Any], *, reason: str) -> None:
         for sub in subscriptions:
             secret = secrets.token_urlsafe(24)
             # Stored (as next) BEFORE Catena signs with it: a delivery in between verifies instead of
@@ -163,9 +181,7 @@ class CatenaEnsureWebhookSubscriptionsOperator(_SubscriptionsOperator):
                 store.discard_subscription_secret(str(sub.id))
                 raise
             store.promote_subscription_secret(str(sub.id))
-            self.log.warning(
-                "Subscription %s (%s) had a secret this deployment lacked: rotated", sub.id, sub.event_name
-            )
+            self.log.warning("Subscription %s (%s) %s: secret rotated", sub.id, sub.event_name, reason)
 
     def _warn_about_callbacks(self, existing: Sequence[Any], ours: Sequence[Any]) -> None:
         own_ids = {str(s.id) for s in ours}

@@ -104,6 +104,23 @@ def test_a_rotated_secret_is_accepted_by_the_inbox_before_catena_signs_with_it(c
     assert accepted_when_sent == [True]
 
 
+def test_rotate_secrets_gives_our_subscriptions_new_secrets_and_keeps_the_old_for_a_grace(catena_api, inbox):
+    fake = FakeSubscriptions(catena_api)
+    ensure(event_families=["schedule.*"]).execute({})
+    (sub,) = fake.items
+    old = inbox.subscription_secret(sub["id"])
+    patch = catena_api.patch(f"{WEBHOOKS}/{sub['id']}", json=sub)
+
+    ensure(event_families=["schedule.*"]).execute({})  # no rotation unless asked
+    assert not patch.called
+    ensure(event_families=["schedule.*"], rotate_secrets="True").execute({})  # as rendered from the param
+
+    new = patch.last_request.json()["secret"]
+    assert new != old
+    assert inbox.subscription_secret(sub["id"]) == new
+    assert set(inbox.subscription_secret_candidates(sub["id"])) == {new, old}
+
+
 def test_a_rotation_catena_refuses_leaves_no_extra_secret(catena_api, inbox):
     existing = subscription("invitation.created")
     FakeSubscriptions(catena_api, [existing])
