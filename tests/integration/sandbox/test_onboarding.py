@@ -22,6 +22,8 @@ HAPPY_EVENTS = (
 def test_seed_calls_onboard_a_fleet_end_to_end(sandbox, receiver: Receiver) -> None:
     subscriptions = subscribe(sandbox, receiver, *ONBOARDING_FAMILIES)
     assert {s["event_name"] for s in subscriptions} >= set(HAPPY_EVENTS)
+    # callback_url deliveries are signed with the partner default secret; set before the first one can arrive.
+    receiver.default_secret = sandbox.signing_secret
 
     response = sandbox.api(
         "POST",
@@ -38,7 +40,6 @@ def test_seed_calls_onboard_a_fleet_end_to_end(sandbox, receiver: Receiver) -> N
     invitation = response.json()
     assert invitation["status"] == "active"
     assert invitation["magic_link"].endswith(invitation["id"])
-    receiver.default_secret = sandbox.signing_secret  # callback_url deliveries use the partner default secret
 
     receiver.wait_for_events(*HAPPY_EVENTS)
     sandbox.wait_idle()
