@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-OPERATIONS_DAG_ID = "catena_fleet_operations"
+
+@pytest.fixture
+def operations_dag_id(monkeypatch) -> str:
+    """An operations DAG id of this test's own: the session's metadata DB also holds the real
+    catena_fleet_operations runs of other tests (dag.test(), end to end)."""
+    dag_id = f"catena_fleet_operations_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("AIRFLOW__CATENA__OPERATIONS_DAG_ID", dag_id)
+    return dag_id
 
 
 @pytest.fixture
@@ -54,28 +61,30 @@ def _alerts(client, headers) -> dict:
     return {a["kind"]: a for a in client.get("/catena/api/alerts", headers=headers).json()["items"]}
 
 
-def test_alerts_link_the_first_operations_run_after_their_event(airflow_client, auth_headers, seeded, dag_runs):
+def test_alerts_link_the_first_operations_run_after_their_event(
+    airflow_client, auth_headers, seeded, dag_runs, operations_dag_id
+):
     # Seeded: schedule deactivated 4 hours ago, connection staled 3 hours ago.
     now = datetime.now(UTC)
     assert _alerts(airflow_client, auth_headers)["stale_connection"]["handling_run"] is None
-    dag_runs(OPERATIONS_DAG_ID, "success", started=now - timedelta(hours=5))  # before both: handled neither
-    first = dag_runs(OPERATIONS_DAG_ID, "success", started=now - timedelta(hours=3, minutes=30))
-    second = dag_runs(OPERATIONS_DAG_ID, "failed", started=now - timedelta(hours=2))
-    dag_runs(OPERATIONS_DAG_ID, "running", started=now - timedelta(minutes=1))
+    dag_runs(operations_dag_id, "success", started=now - timedelta(hours=5))  # before both: handled neither
+    first = dag_runs(operations_dag_id, "success", started=now - timedelta(hours=3, minutes=30))
+    second = dag_runs(operations_dag_id, "failed", started=now - timedelta(hours=2))
+    dag_runs(operations_dag_id, "running", started=now - timedelta(minutes=1))
     dag_runs("another_dag", "success", started=now - timedelta(hours=2, minutes=30))
     alerts = _alerts(airflow_client, auth_headers)
     assert alerts["deactivated_schedule"]["handling_run"] == {
-        "dag_id": OPERATIONS_DAG_ID,
+        "dag_id": operations_dag_id,
         "run_id": first,
-        "url": f"/dags/{OPERATIONS_DAG_ID}/runs/{first}",
+        "url": f"/dags/{operations_dag_id}/runs/{first}",
         "state": "success",
     }
     assert alerts["stale_connection"]["handling_run"]["run_id"] == second
     assert alerts["stale_connection"]["handling_run"]["state"] == "failed"
 
 
-def test_a_queued_run_after_the_event_is_its_handler(airflow_client, auth_headers, seeded, dag_runs):
-    queued = dag_runs(OPERATIONS_DAG_ID, "queued", started=None)
+def test_a_queued_run_after_the_event_is_its_handler(airflow_client, auth_headers, seeded, dag_runs, operations_dag_id):
+    queued = dag_runs(operations_dag_id, "queued", started=None)
     alerts = _alerts(airflow_client, auth_headers)
     assert alerts["stale_connection"]["handling_run"]["run_id"] == queued
     assert alerts["stale_connection"]["handling_run"]["state"] == "queued"
