@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,7 @@ from airflow_client.client import ApiClient, Configuration
 from airflow_client.client.api.dag_run_api import DagRunApi
 from airflow_client.client.api.task_instance_api import TaskInstanceApi
 from airflow_client.client.api.x_com_api import XComApi
+from airflow_client.client.exceptions import ConflictException, ServiceException
 from airflow_client.client.models.trigger_dag_run_post_body import TriggerDAGRunPostBody
 
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
@@ -70,10 +72,27 @@ class AirflowRest:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
-        """Trigger a manual run with ``"logical_date": null`` and return its run id."""
-        body = TriggerDAGRunPostBody(logical_date=None, conf=dict(conf or {}))
-        return self.dag_runs.trigger_dag_run(dag_id, body).dag_run_id
+    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None, *, attempts: int = 5) -> str:
+        """Trigger a manual run with ``"logical_date": null`` and return its run id.
+
+        The run id is chosen here, so the POST can be retried safely: an api-server answering 5xx
+        (a busy SQLite metadata DB says "database is locked") is asked again, and a 409 on a retry
+        means the earlier attempt did create the run.
+        """
+        run_id = f"manual__{uuid.uuid4().hex}"
+        body = TriggerDAGRunPostBody(dag_run_id=run_id, logical_date=None, conf=dict(conf or {}))
+        for attempt in range(1, attempts + 1):
+            try:
+                return self.dag_runs.trigger_dag_run(dag_id, body).dag_run_id
+            except ConflictException:
+                if attempt == 1:
+                    raise
+                return run_id
+            except ServiceException:
+                if attempt == attempts:
+                    raise
+                time.sleep(0.5 * 2**attempt)
+        raise AssertionError("unreachable")
 
     def run_state(self, dag_id: str, run_id: str) -> RunState:
         run = self.dag_runs.get_dag_run(dag_id, run_id)
