@@ -115,8 +115,8 @@ def test_filters_by_fleet_ref_through_an_onboarding(sandbox, receiver: Receiver)
 
 
 def test_callback_url_subscriptions_are_listed_and_signed_with_the_default_secret(sandbox, receiver: Receiver) -> None:
+    receiver.default_secret = sandbox.signing_secret  # before the invitation: its first callback comes at once
     invitation = invite(sandbox, "ACME-9", callback_url=receiver.url)
-    receiver.default_secret = sandbox.signing_secret
     receiver.wait_for_events("fleet_connection.created")
     sandbox.wait_idle()
     assert all(d.signature_valid for d in receiver.deliveries)
