@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select, true
 
 from catena_airflow.inbox import projection
+from catena_airflow.inbox.notify import notify_onboardings_changed
 from catena_airflow.inbox.projection import EventRecord, State
 from catena_airflow.inbox.schema import events, onboarding_connections, onboardings
 
@@ -185,6 +186,8 @@ class ProjectionBatch:
             self.conn.execute(onboardings.insert(), inserts)
         if updates:
             self.conn.execute(self.store._update_onboarding, updates)
+        if inserts or updates:
+            notify_onboardings_changed(self.conn)
         if self._new_links:
             self.conn.execute(self.store._link_connection, self._new_links)
         released = [{"b_seq": e.seq, "b_inv": e.applied_to} for e in self.pending if e.applied and e.seq is not None]
