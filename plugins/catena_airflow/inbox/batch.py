@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select, true
+from sqlalchemy import Connection
 
 from catena_airflow.inbox import projection
 from catena_airflow.inbox.notify import notify_onboardings_changed
 from catena_airflow.inbox.projection import EventRecord, State
-from catena_airflow.inbox.schema import events, onboarding_connections, onboardings
 
 if TYPE_CHECKING:
     from catena_airflow.inbox.store import InboxStore
@@ -70,23 +69,16 @@ class ProjectionBatch:
         self._loaded_invitations |= invs
         self._loaded_fleets |= fleets
         self._loaded_connections |= conns
+        hot = self.store.statements
         if conns:
-            for connection_id, invitation_id in self.conn.execute(
-                select(onboarding_connections.c.connection_id, onboarding_connections.c.invitation_id).where(
-                    onboarding_connections.c.connection_id.in_(sorted(conns))
-                )
-            ):
+            for connection_id, invitation_id in self.conn.execute(hot.connection_links, {"conns": hot.keys(conns)}):
                 _add(self.by_connection, connection_id, invitation_id)
                 if invitation_id not in self.states:
                     invs.add(invitation_id)
-        clauses = []
-        if invs - self.states.keys():
-            clauses.append(onboardings.c.invitation_id.in_(sorted(invs - self.states.keys())))
-        if fleets:
-            clauses.append(onboardings.c.fleet_id.in_(sorted(fleets)))
-        for clause in clauses:  # one indexed query each (an OR across two indexes can scan)
-            stmt = select(onboardings.c.invitation_id, onboardings.c.state).where(clause)
-            for invitation_id, state in self.conn.execute(stmt.order_by(onboardings.c.created_at)):
+        invs -= self.states.keys()
+        if invs or fleets:
+            reached = self.conn.execute(hot.onboardings_reached, {"invs": hot.keys(invs), "fleets": hot.keys(fleets)})
+            for invitation_id, state in reached:
                 if invitation_id not in self.states:
                     self._adopt(invitation_id, dict(state or {}), original=dict(state or {}))
 
@@ -96,22 +88,18 @@ class ProjectionBatch:
         conns = set(connection_ids) - self._fetched_connections
         self._fetched_fleets |= fleets
         self._fetched_connections |= conns
-        columns = select(
-            events.c.seq, events.c.event_id, events.c.event_name, events.c.payload,
-            events.c.event_timestamp, events.c.received_at,
-        ).where(events.c.held == true())  # fmt: skip
+        if not fleets and not conns:
+            return
+        hot = self.store.statements
         known = {p.seq for p in self.pending if p.seq is not None}
-        for column, keys in ((events.c.fleet_id, fleets), (events.c.connection_id, conns)):
-            if not keys:
+        for ev in self.conn.execute(hot.held_events, {"fleets": hot.keys(fleets), "conns": hot.keys(conns)}):
+            if ev.seq in known:  # held under both its fleet and its connection
                 continue
-            for ev in self.conn.execute(columns.where(column.in_(sorted(keys)))):
-                if ev.seq in known:
-                    continue
-                known.add(ev.seq)
-                data = json.loads(ev.payload).get("data") or []
-                at = projection.to_utc(ev.event_timestamp) or projection.to_utc(ev.received_at)
-                records = projection.records_of(ev.event_id, ev.event_name, data, at)
-                self.pending.append(PendingEvent(ev.event_id, records, seq=ev.seq))
+            known.add(ev.seq)
+            data = json.loads(ev.payload).get("data") or []
+            at = projection.to_utc(ev.event_timestamp) or projection.to_utc(ev.received_at)
+            records = projection.records_of(ev.event_id, ev.event_name, data, at)
+            self.pending.append(PendingEvent(ev.event_id, records, seq=ev.seq))
 
     def exists(self, invitation_id: str) -> bool:
         return invitation_id in self.states
@@ -183,16 +171,16 @@ class ProjectionBatch:
             elif state != original:
                 updates.append({"b_inv": invitation_id, **row_values(state, self.now)})
         if inserts:
-            self.conn.execute(onboardings.insert(), inserts)
+            self.conn.execute(self.store.statements.insert_onboarding, inserts)
         if updates:
-            self.conn.execute(self.store._update_onboarding, updates)
+            self.conn.execute(self.store.statements.update_onboarding, updates)
         if inserts or updates:
             notify_onboardings_changed(self.conn)
         if self._new_links:
-            self.conn.execute(self.store._link_connection, self._new_links)
+            self.conn.execute(self.store.statements.link_connection, self._new_links)
         released = [{"b_seq": e.seq, "b_inv": e.applied_to} for e in self.pending if e.applied and e.seq is not None]
         if released:
-            self.conn.execute(self.store._claim_held, released)
+            self.conn.execute(self.store.statements.claim_held, released)
 
     def _adopt(self, invitation_id: str, state: State, *, original: State | None) -> None:
         self.states[invitation_id] = state

@@ -30,7 +30,6 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     Connection,
     Engine,
-    bindparam,
     create_engine,
     event,
     false,
@@ -55,12 +54,12 @@ from catena_airflow.inbox.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
     events,
-    onboarding_connections,
     onboardings,
     receiver_counters,
     schema_version,
     subscriptions,
 )
+from catena_airflow.inbox.statements import HotStatements
 
 log = logging.getLogger(__name__)
 
@@ -160,9 +159,9 @@ def _redact(body: str) -> str:
 _DUPLICATE = RecordOutcome(stored=False, duplicate=True, seq=None)
 
 
-def _event_row(item: IncomingEvent, projected: PendingEvent | None = None) -> dict[str, Any]:
+def _event_row(item: IncomingEvent) -> dict[str, Any]:
     first = item.data[0] if item.data and isinstance(item.data[0], Mapping) else {}
-    row = {
+    return {
         "event_id": item.event_id,
         "event_name": item.event_name,
         "webhook_id": item.webhook_id,
@@ -177,14 +176,21 @@ def _event_row(item: IncomingEvent, projected: PendingEvent | None = None) -> di
         "delivery_attempt": item.delivery_attempt,
         "payload": item.body,
     }
-    if projected is not None and projected.records:
-        # Correlated by its first record (Catena sends one record per onboarding event).
-        keys = projection.correlation_keys(projected.records[0])
-        row["invitation_id"] = projected.applied_to or keys.invitation_id
-        row["connection_id"] = keys.connection_id
-        row["fleet_id"] = keys.fleet_id or row["fleet_id"]
-        row["held"] = not projected.applied and not projected.invitation_keyed
-    return row
+
+
+def _correlated(row: dict[str, Any], projected: PendingEvent) -> dict[str, Any]:
+    """The event row with what its projection found: its onboarding, or held until it can be applied."""
+    if not projected.records:
+        return row
+    # Correlated by its first record (Catena sends one record per onboarding event).
+    keys = projection.correlation_keys(projected.records[0])
+    return {
+        **row,
+        "invitation_id": projected.applied_to or keys.invitation_id,
+        "connection_id": keys.connection_id,
+        "fleet_id": keys.fleet_id or row["fleet_id"],
+        "held": not projected.applied and not projected.invitation_keyed,
+    }
 
 
 def _field(envelope: Any, name: str) -> Any:
@@ -235,26 +241,7 @@ class InboxStore:
         )
         self.dialect = self.engine.dialect.name
         self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        # Hot-path statements, built once: SQLAlchemy then reuses their compiled form.
-        self._insert_event = (
-            self._insert(events)
-            .on_conflict_do_nothing(index_elements=[events.c.event_id])
-            .returning(events.c.event_id, events.c.seq)
-        )
-        self._update_onboarding = onboardings.update().where(onboardings.c.invitation_id == bindparam("b_inv"))
-        self._link_connection = self._insert(onboarding_connections).on_conflict_do_nothing(
-            index_elements=[onboarding_connections.c.connection_id]
-        )
-        self._claim_held = (
-            events.update()
-            .where(events.c.seq == bindparam("b_seq"), events.c.held == true())
-            .values(held=False, invitation_id=bindparam("b_inv"))
-        )
-        upsert = self._insert(receiver_counters)
-        self._add_counter = upsert.on_conflict_do_update(
-            index_elements=[receiver_counters.c.counter, receiver_counters.c.hour],
-            set_={"count": receiver_counters.c.count + upsert.excluded["count"]},
-        )
+        self.statements = HotStatements.build(self.dialect)
 
     def __repr__(self) -> str:
         return f"InboxStore({make_url(self.url).render_as_string(hide_password=True)!r})"
@@ -350,25 +337,25 @@ class InboxStore:
         ``counters`` (e.g. signature failures seen meanwhile) are added in the same transaction.
         """
         outcomes: list[RecordOutcome] = [_DUPLICATE] * len(items)
+        # Everything that needs no database is done before taking the (serializing) write lock.
+        first: dict[str, int] = {}
+        for i, item in enumerate(items):
+            first.setdefault(item.event_id, i)  # later copies in the batch are redeliveries
+        unique = sorted(first.values())
+        projected = {i: items[i].records() for i in unique if projection.is_projected(items[i].event_name)}
+        base_rows = {i: _event_row(items[i]) for i in unique}
+        hot = self.statements
         with self._write() as conn:
             now = datetime.now(UTC)
-            first: dict[str, int] = {}
-            for i, item in enumerate(items):
-                first.setdefault(item.event_id, i)  # later copies in the batch are redeliveries
-            unique = sorted(first.values())
-            projected = {i: items[i].records() for i in unique if projection.is_projected(items[i].event_name)}
             if projected:
                 # Writers are serialized, so what is not stored now will not be stored by anyone else first.
-                known = set(
-                    conn.execute(
-                        select(events.c.event_id).where(events.c.event_id.in_([items[i].event_id for i in projected]))
-                    ).scalars()
-                )
+                ids = hot.keys(items[i].event_id for i in projected)
+                known = set(conn.execute(hot.known_events, {"ids": ids}).scalars())
                 unique = [i for i in unique if items[i].event_id not in known]
                 projected = {i: recs for i, recs in projected.items() if items[i].event_id not in known}
             pending = self._project(conn, projected, items, now) if projected else {}
-            rows = [(i, _event_row(items[i], pending.get(i))) for i in unique]
-            seqs = dict(conn.execute(self._insert_event, [row for _, row in rows]).all()) if rows else {}
+            rows = [(i, _correlated(base_rows[i], pending[i]) if i in pending else base_rows[i]) for i in unique]
+            seqs = dict(conn.execute(hot.insert_event, [row for _, row in rows]).all()) if rows else {}
             for i, row in rows:
                 seq = seqs.get(row["event_id"])
                 if seq is None and i in pending:
@@ -718,7 +705,7 @@ class InboxStore:
     def _add_counters(self, conn: Connection, counts: Mapping[str, int], at: datetime) -> None:
         rows = [{"counter": name, "hour": _hour(at), "count": n} for name, n in sorted(counts.items()) if n]
         if rows:
-            conn.execute(self._add_counter, rows)
+            conn.execute(self.statements.add_counter, rows)
 
     def webhook_stats(self, *, now: datetime | None = None, hours: int = 24) -> WebhookStats:
         """Receiver health: last event, events per hour (last ``hours``), signature failures, duplicates."""
@@ -784,6 +771,8 @@ def _create_engine(
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_recycle=1800,
+            # UPDATE executemany (a batch's onboarding rows) in one round trip, not one per row.
+            executemany_mode="values_plus_batch",
             connect_args={
                 "connect_timeout": 5,
                 "application_name": "catena-inbox",

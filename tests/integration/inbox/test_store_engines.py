@@ -13,14 +13,6 @@ from tests.unit.inbox import fleet_events as fe
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def store(inbox_url):
-    s = InboxStore(inbox_url)
-    s.migrate()
-    yield s
-    s.dispose()
-
-
 def deliver(store, envelopes):
     return [store.record_event(env, fe.body(env)) for env in envelopes]
 
