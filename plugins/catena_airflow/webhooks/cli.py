@@ -8,9 +8,14 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from catena_airflow.webhooks.app import create_webhook_app
-
 DEFAULT_PORT = 8091
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.add_argument("--access-log", action="store_true", help="log every request (off: the receiver logs errors)")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="server processes (default: 1). More use more cores; PostgreSQL inboxes gain most, since a "
+        "SQLite inbox takes one writer at a time",
+    )
     return parser
 
 
@@ -28,7 +40,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(
-        create_webhook_app(),
+        # An import string, so that each worker process builds its own app (its own inbox writer).
+        "catena_airflow.webhooks.app:create_webhook_app",
+        factory=True,
+        workers=args.workers,
         host=args.host,
         port=args.port,
         log_level=args.log_level,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,23 @@ def test_catena_webhooks_serve(inbox_url, start_process):
     check_inbox(inbox_url, len(envs))
     log = process_log(proc)
     assert SECRET not in log and "FLEET-42" not in log
+
+
+def test_catena_webhooks_serve_with_two_workers(inbox_url, start_process):
+    """Two server processes, each with its own inbox writer, share one inbox: every event once."""
+    port = free_port()
+    env = {**os.environ, "CATENA_INBOX_URL": inbox_url, "CATENA_WEBHOOK_SECRET": SECRET}
+    cmd = [str(BIN / "catena-webhooks"), "serve", "--port", str(port), "--workers", "2"]
+    proc = start_process(cmd, env=env)
+    base = f"http://127.0.0.1:{port}"
+    wait_for_http(f"{base}/healthz", timeout=60, process=proc)
+
+    envs = fe.happy()
+    batches = [[env] for env in envs] + [envs] * 3  # concurrent deliveries, and redeliveries of each
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = [status for result in pool.map(lambda batch: post_all(base, batch), batches) for status in result]
+    assert statuses == [202] * len(statuses)
+    check_inbox(inbox_url, len(envs))
 
 
 def test_airflow_api_server_serves_the_receiver(airflow_db, sqlite_url, start_process):
