@@ -1,8 +1,19 @@
-"""One inbox poller per (event loop, inbox URL): all waiting triggers share one query per poll interval.
+"""One inbox poller per (event loop, inbox URL): all waiting triggers share one query per poll.
 
 A triggerer may hold thousands of deferred onboarding sensors. Rather than each trigger querying the
-inbox, each subscribes here; the poller reads every subscribed onboarding with a single
-``get_onboardings(ids)`` (in a thread, the inbox is synchronous) and hands each subscriber its row.
+inbox, each subscribes here, and the poller serves all of them with ONE statement per read (in a
+thread, the inbox is synchronous), handing each subscriber its row:
+
+- *incremental reads* (``inbox/changes.py``): a read fetches only the rows changed since the previous
+  one (from its cursor minus an overlap window) plus newcomers' rows, so a poll costs what changed,
+  not what waits; every ``full_read_interval`` it re-reads every subscribed row as a safety net;
+- *wake on commit* (PostgreSQL): an ``InboxChangeListener`` LISTENs for the inbox's
+  ``NOTIFY catena_onboardings_changed`` and sets the poller's wake-up, so a committed change is read at
+  once instead of at the next poll. Notifications are coalesced: whatever arrives while a read runs
+  or within ``min(poll_interval, 1 s) / 2`` of the previous read's start makes ONE more read, so the
+  poller never reads more than twice per poll interval (twice a second for longer intervals);
+- the periodic poll stays, as the fallback when LISTEN is unavailable (SQLite, a lost connection).
+
 Every ``reconcile_interval`` it also reconciles due subscribers with Catena's REST API (in a thread),
 writing what it learnt to the inbox, so a lost webhook cannot hang a wait.
 
@@ -18,10 +29,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
-from catena_airflow.inbox import InboxStore
+from catena_airflow.inbox import InboxStore, changes
 from catena_airflow.inbox.models import Onboarding
+from catena_airflow.triggers.inbox_listener import InboxChangeListener
 from catena_airflow.triggers.reconcile import reconcile_onboarding
 
 log = logging.getLogger(__name__)
@@ -65,17 +78,29 @@ class SharedOnboardingPoller:
     """Polls the inbox for all subscribed onboardings of one inbox URL on one event loop."""
 
     _registry: ClassVar[dict[tuple[int, str], SharedOnboardingPoller]] = {}
+    #: Seconds between full re-reads of every subscribed row (the incremental reads' safety net).
+    full_read_interval: ClassVar[float] = 30.0
+    #: Whether to LISTEN for change notifications on a PostgreSQL inbox.
+    listen: ClassVar[bool] = True
 
     def __init__(self, store: InboxStore, client_factory: ClientFactory) -> None:
         self.store = store
         self.client_factory = client_factory
         self.subscriptions: set[Subscription] = set()
         self.queries = 0
+        self.full_reads = 0
+        self.rows_parsed = 0
         self.reconciliations = 0
+        self.listener: InboxChangeListener | None = None
         self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()
         self._clients: dict[str | None, Any] = {}
+        # The incremental cursor: None until the first successful read; then the newest ``updated_at``
+        # the table had at the last read (None again only while the table is empty).
+        self._synced = False
+        self._newest: datetime | None = None
+        self._next_full_read = 0.0
 
     @classmethod
     def for_store(cls, store: InboxStore, client_factory: ClientFactory) -> SharedOnboardingPoller:
@@ -110,24 +135,65 @@ class SharedOnboardingPoller:
             yield sub
         finally:
             self.subscriptions.discard(sub)
+            if not self.subscriptions:
+                self._wakeup.set()  # end now (and close the listener), not after a long poll interval
 
     # -- the loop ----------------------------------------------------------------------------------
 
+    def wake(self) -> None:
+        """Read again now (coalesced with any other wake-up before the next read)."""
+        self._wakeup.set()
+
+    def _start_listener(self) -> None:
+        if not self.listen or self.store.dialect != "postgresql":
+            return
+        try:
+            self.listener = InboxChangeListener(self.store.engine.url, self.wake)
+        except Exception as exc:  # a URL psycopg2 cannot use: polling still works
+            log.warning("Not listening for inbox changes on %r: %s", self.store, exc)
+            return
+        self.listener.start()
+
+    async def _read(self, subs: list[Subscription]) -> None:
+        """One statement for every subscriber: changed rows, newcomers' rows, or all rows when due."""
+        now = time.monotonic()
+        watched = {s.invitation_id for s in subs}
+        full = not self._synced or now >= self._next_full_read
+        fresh = watched if full else {s.invitation_id for s in subs if s.version == 0}
+        seen: dict[str, datetime] = {}
+        for sub in subs:
+            if sub.latest is not None and sub.latest.updated_at is not None:
+                seen[sub.invitation_id] = sub.latest.updated_at
+        found = await asyncio.to_thread(
+            changes.read_onboarding_changes,
+            self.store,
+            watched=watched,
+            fresh=fresh,
+            changed_since=changes.next_since(self._newest) if self._synced else None,
+            seen=seen,
+        )
+        self.queries += 1
+        self.rows_parsed += sum(row is not None for row in found.rows.values())
+        self._synced, self._newest = True, found.newest
+        if full:
+            self.full_reads += 1
+            self._next_full_read = now + self.full_read_interval
+        for sub in subs:
+            if sub.invitation_id in found.rows:
+                sub.deliver(found.rows[sub.invitation_id])
+
     async def _run(self) -> None:
         reconciling: asyncio.Task[None] | None = None
+        self._start_listener()
         try:
             while self.subscriptions:
                 self._wakeup.clear()
                 subs = list(self.subscriptions)
+                read_started = time.monotonic()
                 try:
-                    rows = await asyncio.to_thread(self.store.get_onboardings, {s.invitation_id for s in subs})
-                    self.queries += 1
+                    await self._read(subs)
                 except Exception:
                     log.exception("Reading the Catena inbox failed; retrying at the next poll")
-                    rows = None
-                if rows is not None:
-                    for sub in subs:
-                        sub.deliver(rows.get(sub.invitation_id))
                 now = time.monotonic()
                 due = [s for s in subs if s.next_reconcile_at <= now]
                 if due and (reconciling is None or reconciling.done()):
@@ -135,11 +201,18 @@ class SharedOnboardingPoller:
                         sub.next_reconcile_at = now + sub.reconcile_interval
                     reconciling = asyncio.create_task(self._reconcile(due))
                 interval = min((s.poll_interval for s in subs), default=1.0)
-                with contextlib.suppress(TimeoutError):
+                try:
                     await asyncio.wait_for(self._wakeup.wait(), timeout=interval)
+                except TimeoutError:
+                    continue
+                # Woken early (a notification, a newcomer, reconciliation): coalesce what else comes
+                # until half an interval after the last read started, so reads stay <= 2 per interval.
+                await asyncio.sleep(max(0.0, read_started + min(interval, 1.0) / 2 - time.monotonic()))
         finally:
             if reconciling is not None and not reconciling.done():
                 reconciling.cancel()
+            if self.listener is not None:
+                self.listener.close()
             key = (id(self._loop), self.store.url)
             if self._registry.get(key) is self:
                 del self._registry[key]

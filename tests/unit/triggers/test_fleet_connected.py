@@ -8,6 +8,7 @@ import uuid
 import pytest
 from airflow.triggers.base import TriggerEvent
 
+from catena_airflow.inbox import changes
 from catena_airflow.triggers.fleet_connected import CatenaFleetConnectedTrigger
 from catena_airflow.triggers.shared_poller import SharedOnboardingPoller
 from tests.unit.airflow_layer import CATENA_URL, invitation_json, onboard, page, webhook
@@ -128,14 +129,14 @@ async def test_all_waiting_triggers_share_one_inbox_query(inbox, monkeypatch):
     invitations = [invitation_json(fleet_ref=f"acme-{i}") for i in range(3)]
     for invitation in invitations:
         inbox.register_invitation(invitation)
-    queried: list[frozenset[str]] = []
-    real = inbox.get_onboardings
+    queried: list[frozenset[str]] = []  # the ids each of the poller's reads served
+    real = changes.read_onboarding_changes
 
-    def counting(ids):
-        queried.append(frozenset(ids))
-        return real(ids)
+    def counting(store, *, watched, **kwargs):
+        queried.append(frozenset(watched))
+        return real(store, watched=watched, **kwargs)
 
-    monkeypatch.setattr(inbox, "get_onboardings", counting)
+    monkeypatch.setattr(changes, "read_onboarding_changes", counting)
     tasks = [asyncio.ensure_future(first_event(trigger(inv["id"]))) for inv in invitations]
     while not any(len(ids) == 3 for ids in queried):
         await asyncio.sleep(0.02)
@@ -166,15 +167,15 @@ async def test_an_inbox_outage_is_retried_at_the_next_poll(inbox, monkeypatch):
     invitation = invitation_json()
     inbox.register_invitation(invitation)
     onboard(inbox, invitation, "fleet-1", "conn-1")
-    real, calls = inbox.get_onboardings, []
+    real, calls = changes.read_onboarding_changes, []
 
-    def flaky(ids):
-        calls.append(ids)
+    def flaky(store, **kwargs):
+        calls.append(kwargs)
         if len(calls) == 1:
             raise ConnectionError("inbox database restarting")
-        return real(ids)
+        return real(store, **kwargs)
 
-    monkeypatch.setattr(inbox, "get_onboardings", flaky)
+    monkeypatch.setattr(changes, "read_onboarding_changes", flaky)
     event = await first_event(trigger(invitation["id"]))
     assert event.payload["status"] == "connected"
     assert len(calls) >= 2
