@@ -9,9 +9,10 @@ thread, the inbox is synchronous), handing each subscriber its row:
   not what waits; every ``full_read_interval`` it re-reads every subscribed row as a safety net;
 - *wake on commit* (PostgreSQL): an ``InboxChangeListener`` LISTENs for the inbox's
   ``NOTIFY catena_onboardings_changed`` and sets the poller's wake-up, so a committed change is read at
-  once instead of at the next poll. Notifications are coalesced: whatever arrives while a read runs
-  or within ``min(poll_interval, 1 s) / 2`` of the previous read's start makes ONE more read, so the
-  poller never reads more than twice per poll interval (twice a second for longer intervals);
+  once instead of at the next poll. Wake-ups are coalesced: all that arrive while a read runs make
+  ONE more read, and an early read waits while two reads already started within the last
+  ``min(poll_interval, 1 s)``, so the poller never reads more than twice per poll interval (twice a
+  second for longer intervals) however many changes commit;
 - the periodic poll stays, as the fallback when LISTEN is unavailable (SQLite, a lost connection).
 
 Every ``reconcile_interval`` it also reconciles due subscribers with Catena's REST API (in a thread),
@@ -27,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -184,12 +186,13 @@ class SharedOnboardingPoller:
 
     async def _run(self) -> None:
         reconciling: asyncio.Task[None] | None = None
+        recent: deque[float] = deque(maxlen=2)  # when the last two reads started
         self._start_listener()
         try:
             while self.subscriptions:
                 self._wakeup.clear()
                 subs = list(self.subscriptions)
-                read_started = time.monotonic()
+                recent.append(time.monotonic())
                 try:
                     await self._read(subs)
                 except Exception:
@@ -205,9 +208,11 @@ class SharedOnboardingPoller:
                     await asyncio.wait_for(self._wakeup.wait(), timeout=interval)
                 except TimeoutError:
                     continue
-                # Woken early (a notification, a newcomer, reconciliation): coalesce what else comes
-                # until half an interval after the last read started, so reads stay <= 2 per interval.
-                await asyncio.sleep(max(0.0, read_started + min(interval, 1.0) / 2 - time.monotonic()))
+                # Woken early (a notification, a newcomer, reconciliation): read at once, unless two reads
+                # already started within the window; then coalesce whatever else comes until it allows one.
+                window = min(interval, 1.0)
+                if len(recent) == recent.maxlen:
+                    await asyncio.sleep(max(0.0, recent[0] + window - time.monotonic()))
         finally:
             if reconciling is not None and not reconciling.done():
                 reconciling.cancel()
