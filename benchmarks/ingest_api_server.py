@@ -32,7 +32,7 @@ from airflow.plugins_manager import AirflowPlugin
 from receiver_load import noop
 
 app = FastAPI()
-app.add_api_route("/noop", noop, methods=["POST"])
+app.add_route("/noop", noop, methods=["POST"])  # a plain Starlette route, as the receiver's is
 
 
 class BenchmarkNoopPlugin(AirflowPlugin):

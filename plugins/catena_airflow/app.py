@@ -19,6 +19,6 @@ def create_plugin_app() -> FastAPI:
     app = FastAPI(title="Catena Telematics for Airflow", docs_url=None, redoc_url=None)
     app.include_router(dashboard_api.router)  # onboarding dashboard: JSON API (Airflow login required)
     app.include_router(dashboard_page.router)  # onboarding dashboard: /ui page (Airflow login required)
-    app.include_router(create_webhook_router(), prefix="/webhooks")  # Catena webhooks: HMAC-signed, no login
+    app.include_router(create_webhook_router(path="/webhooks"))  # Catena webhooks: HMAC-signed, no login
     app.include_router(create_redirect_router())  # fleet redirect landing pages: public, informational only
     return app

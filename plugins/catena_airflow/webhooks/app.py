@@ -25,9 +25,8 @@ def create_webhook_app(receiver: WebhookReceiver | None = None, **settings: Any)
         receiver.close()
 
     app = FastAPI(title="Catena webhook receiver", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    router = create_webhook_router(receiver)
-    app.include_router(router, prefix="/webhooks")
-    app.include_router(router, prefix="/catena/webhooks")
+    app.include_router(create_webhook_router(receiver, path="/webhooks"))
+    app.include_router(create_webhook_router(receiver, path="/catena/webhooks"))
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
