@@ -47,6 +47,7 @@ from sqlalchemy.pool import StaticPool
 
 from catena_airflow.inbox import projection
 from catena_airflow.inbox.batch import PendingEvent, ProjectionBatch, record_keys
+from catena_airflow.inbox.checkpoint import WalCheckpointer
 from catena_airflow.inbox.crypto import SecretCipher
 from catena_airflow.inbox.models import HourlyCount, Onboarding, RecordOutcome, Stage, StoredEvent, WebhookStats
 from catena_airflow.inbox.projection import EventRecord, State
@@ -228,6 +229,7 @@ class InboxStore:
         pool_size: int = 5,
         max_overflow: int = 10,
         sqlite_synchronous: str = "FULL",
+        checkpoint_in_background: bool = False,
         pg_lock_timeout: float = _PG_LOCK_TIMEOUT_SECONDS,
     ) -> None:
         self.url = url
@@ -237,9 +239,14 @@ class InboxStore:
             pool_size=pool_size,
             max_overflow=max_overflow,
             sqlite_synchronous=sqlite_synchronous,
+            sqlite_autocheckpoint=not checkpoint_in_background,
             pg_lock_timeout=pg_lock_timeout,
         )
         self.dialect = self.engine.dialect.name
+        self._checkpointer: WalCheckpointer | None = None
+        if checkpoint_in_background and self.dialect == "sqlite" and _is_sqlite_file(url):
+            self._checkpointer = WalCheckpointer(self.engine)
+            self._checkpointer.start()
         self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         self.statements = HotStatements.build(self.dialect)
 
@@ -247,6 +254,8 @@ class InboxStore:
         return f"InboxStore({make_url(self.url).render_as_string(hide_password=True)!r})"
 
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
 
     # --- schema ---------------------------------------------------------------------------------
@@ -753,7 +762,13 @@ class InboxStore:
 
 
 def _create_engine(
-    url: str, *, pool_size: int, max_overflow: int, sqlite_synchronous: str, pg_lock_timeout: float
+    url: str,
+    *,
+    pool_size: int,
+    max_overflow: int,
+    sqlite_synchronous: str,
+    sqlite_autocheckpoint: bool,
+    pg_lock_timeout: float,
 ) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -763,7 +778,7 @@ def _create_engine(
             connect_args={"check_same_thread": False, "timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000},
             **({"poolclass": StaticPool} if memory else {"pool_size": pool_size, "max_overflow": max_overflow}),
         )
-        _sqlite_setup(engine, synchronous=sqlite_synchronous, wal=not memory)
+        _sqlite_setup(engine, synchronous=sqlite_synchronous, wal=not memory, autocheckpoint=sqlite_autocheckpoint)
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_engine(
@@ -812,7 +827,11 @@ def _pg_session_options(lock_timeout: float) -> str:
     return " ".join(f"-c {name}={value}" for name, value in settings.items())
 
 
-def _sqlite_setup(engine: Engine, *, synchronous: str, wal: bool) -> None:
+def _is_sqlite_file(url: str) -> bool:
+    return make_url(url).database not in (None, "", ":memory:")
+
+
+def _sqlite_setup(engine: Engine, *, synchronous: str, wal: bool, autocheckpoint: bool = True) -> None:
     """WAL, busy timeout, foreign keys; and explicit BEGIN (IMMEDIATE for writers) instead of pysqlite's."""
     if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
         raise ValueError(f"invalid SQLite synchronous mode {synchronous!r}")
@@ -826,6 +845,8 @@ def _sqlite_setup(engine: Engine, *, synchronous: str, wal: bool) -> None:
             _ensure_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        if not autocheckpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")  # a WalCheckpointer thread does it (checkpoint.py)
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -85,7 +85,11 @@ class WebhookReceiver:
             return self._store
         with self._store_lock:
             if self._store is None:
-                store = InboxStore(self.settings.inbox_url or inbox_url_from_env(), fernet_key=self.settings.fernet_key)
+                store = InboxStore(
+                    self.settings.inbox_url or inbox_url_from_env(),
+                    fernet_key=self.settings.fernet_key,
+                    checkpoint_in_background=True,  # keep SQLite's WAL checkpoints out of the commits
+                )
                 try:
                     store.migrate()
                 except Exception:

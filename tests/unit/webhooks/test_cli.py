@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import gc
+
 import pytest
 
-from catena_airflow.webhooks.cli import build_parser
+from catena_airflow.webhooks.cli import GC_GEN0_THRESHOLD, build_parser, create_serving_app
 
 
 def test_serve_defaults():
@@ -26,3 +28,16 @@ def test_serve_options():
 def test_a_command_is_required():
     with pytest.raises(SystemExit):
         build_parser().parse_args([])
+
+
+def test_serving_app_freezes_the_start_up_heap(monkeypatch, tmp_path):
+    monkeypatch.setenv("CATENA_INBOX_URL", f"sqlite:///{tmp_path / 'inbox.db'}")
+    threshold = gc.get_threshold()
+    try:
+        app = create_serving_app()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] == GC_GEN0_THRESHOLD
+        assert {route.path for route in app.routes} >= {"/webhooks", "/catena/webhooks", "/healthz"}
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
