@@ -50,6 +50,7 @@ def airflow_env(home: Path, inbox_url: str) -> dict[str, str]:
     env["CATENA_WEBHOOK_SECRET"] = receiver_load.SECRET  # the load generator signs with it
     env["PYTHONPATH"] = str(BENCH_DIR)  # the no-op plugin imports receiver_load.noop
     env["AIRFLOW__API__WORKERS"] = "1"
+    env["CATENA_TUNE_GC"] = "true"  # as docker-compose.yaml runs the api-server (webhooks/tuning.py)
     return env
 
 
@@ -180,7 +181,8 @@ def main() -> None:
     worst_p99 = max(sqlite["p99_ms"], pg["p99_ms"])
     lines = [
         machine,
-        f"Server: `airflow api-server --workers 1` (SQLite metadata DB, plugin from the installed package; no-op "
+        f"Server: `airflow api-server --workers 1` with `CATENA_TUNE_GC=true` as in docker-compose.yaml (SQLite "
+        "metadata DB, plugin from the installed package; no-op "
         f"route from a plugins-folder app at `/bench/noop`). Load: {args.processes} client processes, "
         f"{args.connections} keep-alive connections, {args.seconds:.0f} s after {args.warmup:.0f} s warm-up "
         "(receiver_load.py's generator).",

@@ -80,7 +80,7 @@ def server_app():
 
     Tuned as `catena-webhooks serve` tunes its processes, for the no-op and the receiver alike.
     """
-    from catena_airflow.webhooks.cli import tune_gc_for_serving
+    from catena_airflow.webhooks.tuning import tune_gc_for_serving
 
     app = build_app(os.environ[_INBOX_URL])
     tune_gc_for_serving()

@@ -4,6 +4,7 @@ from airflow.plugins_manager import AirflowPlugin
 
 from catena_airflow.app import create_plugin_app
 from catena_airflow.operators.invitation import CatenaMagicLink
+from catena_airflow.webhooks.tuning import tune_gc_if_requested
 
 
 class CatenaPlugin(AirflowPlugin):
@@ -25,3 +26,7 @@ class CatenaPlugin(AirflowPlugin):
         },
     ]
     operator_extra_links = [CatenaMagicLink()]  # the invitation operator's "Catena magic link" button
+
+
+# Opt-in (CATENA_TUNE_GC=true): the api-server loads plugins once its imports are done (webhooks/tuning.py).
+tune_gc_if_requested()

@@ -4,7 +4,8 @@ import gc
 
 import pytest
 
-from catena_airflow.webhooks.cli import GC_GEN0_THRESHOLD, build_parser, create_serving_app
+from catena_airflow.webhooks.cli import build_parser, create_serving_app
+from catena_airflow.webhooks.tuning import GC_GEN0_THRESHOLD
 
 
 def test_serve_defaults():
