@@ -273,6 +273,10 @@ def load_with_args(port: int, path: str, args: argparse.Namespace) -> dict:
 # -- diagnostic: the inbox writer alone (no HTTP), in its own process --------------------------------
 
 
+#: More events/s than the writer alone sustains here; sizes its prepared events (checked after the run).
+_WRITER_RATE_BOUND = 30_000
+
+
 def writer_only(inbox_url: str, concurrency: int, seconds: float) -> dict:
     """Events/s the group-commit writer sustains when ``concurrency`` submitters keep it busy."""
     from catena_airflow.client.events import WebhookEnvelope
@@ -282,7 +286,7 @@ def writer_only(inbox_url: str, concurrency: int, seconds: float) -> dict:
     store = InboxStore(inbox_url)
     store.migrate()
     run = uuid.uuid4().hex[:8]
-    bodies = [json.dumps(_envelope(n, run)).encode() for n in range(int(seconds * 8000) + 1000)]
+    bodies = [json.dumps(_envelope(n, run)).encode() for n in range(int(seconds * _WRITER_RATE_BOUND) + 1000)]
     items = iter(IncomingEvent.from_envelope(WebhookEnvelope.model_validate_json(b), b) for b in bodies)
     writer = GroupCommitWriter(lambda: store)
     latencies: list[float] = []
@@ -304,6 +308,8 @@ def writer_only(inbox_url: str, concurrency: int, seconds: float) -> dict:
     uvloop.run(main())
     writer.close()
     store.dispose()
+    if len(latencies) >= len(bodies) - concurrency:
+        raise RuntimeError(f"the writer used up all {len(bodies)} prepared events: raise _WRITER_RATE_BOUND")
     latencies.sort()
     return {
         "rate": len(latencies) / seconds,
