@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from catena_sandbox.clock import iso
@@ -78,85 +80,109 @@ def matches_filters(filters: dict[str, list[str] | None] | None, record: dict[st
     return bool(fleet_refs and record.get("fleet_ref") is not None and record["fleet_ref"] in fleet_refs)
 
 
+def fields_of(obj: object, names: Iterable[str], **computed: Any) -> dict[str, Any]:
+    """The named attributes of ``obj`` in ``names`` order (timestamps as Catena writes them).
+
+    One field list per shape: views and event records select from it instead of repeating it. ``computed``
+    supplies the fields that are not plain attributes (renamed, masked or not stored).
+    """
+    return {name: computed[name] if name in computed else _plain(getattr(obj, name)) for name in names}
+
+
+def _plain(value: Any) -> Any:
+    return iso(value) if isinstance(value, datetime) else value
+
+
+INVITATION_EVENT_FIELDS = (
+    "id",
+    "created_at",
+    "magic_link",
+    "expires_at",
+    "expires_in_hours",
+    "status",
+    "partner_provided_fleet_name",
+    "accepted_at",
+    "pre_registration_access_token",
+    "pre_registration_refresh_token",
+    "success_redirect_url",
+    "failure_redirect_url",
+    "callback_url",
+    "limit_tsps",
+    "fleet_id",
+    "partner_slug",
+    "partner_id",
+    "decline_reason",
+    "declined_at",
+    "fleet_ref",
+)
+SHARE_AGREEMENT_FIELDS = (
+    "id",
+    "fleet_id",
+    "partner_id",
+    "invitation_id",
+    "fleet_ref",
+    "status",
+    "effective_date",
+    "expiration_date",
+    "scopes",
+)
+CONNECTION_EVENT_FIELDS = ("id", "source_name", "fleet_id", "tsp_id", "status")  # BaseConnectionEvent: no fleet_ref
+FLEET_CONNECTION_EVENT_FIELDS = ("id", "fleet_id", "connection_id")
+EXECUTION_EVENT_FIELDS = (
+    "id",
+    "created_at",
+    "updated_at",
+    "schedule_id",
+    "connection_id",
+    "fleet_id",
+    "status",
+    "source_name",
+    "resource",
+)
+# ``ScheduleRead``; the event leaves out the run state (error count, cursor, last data).
+SCHEDULE_FIELDS = (
+    "id",
+    "connection_id",
+    "resource",
+    "execution_interval_seconds",
+    "status",
+    "consecutive_error_count",
+    "consecutive_error_threshold",
+    "max_concurrent_executions",
+    "cursor",
+    "last_data_at",
+)
+SCHEDULE_EVENT_FIELDS = tuple(
+    name for name in SCHEDULE_FIELDS if name not in {"consecutive_error_count", "cursor", "last_data_at"}
+)
+
+
 def invitation_record(invitation: Invitation, magic_link: str, partner_id: str, partner_slug: str) -> dict[str, Any]:
-    return {
-        "id": invitation.id,
-        "created_at": iso(invitation.created_at),
-        "magic_link": magic_link,
-        "expires_at": iso(invitation.expires_at),
-        "expires_in_hours": invitation.expires_in_hours,
-        "status": invitation.status,
-        "partner_provided_fleet_name": invitation.fleet_name,
-        "accepted_at": iso(invitation.accepted_at),
-        "pre_registration_access_token": invitation.pre_registration_access_token,
-        "pre_registration_refresh_token": invitation.pre_registration_refresh_token,
-        "success_redirect_url": invitation.success_redirect_url,
-        "failure_redirect_url": invitation.failure_redirect_url,
-        "callback_url": invitation.callback_url,
-        "limit_tsps": invitation.limit_tsps,
-        "fleet_id": invitation.fleet_id,
-        "partner_slug": partner_slug,
-        "partner_id": partner_id,
-        "decline_reason": invitation.decline_reason,
-        "declined_at": iso(invitation.declined_at),
-        "fleet_ref": invitation.fleet_ref,
-    }
+    return fields_of(
+        invitation,
+        INVITATION_EVENT_FIELDS,
+        magic_link=magic_link,
+        partner_provided_fleet_name=invitation.fleet_name,
+        partner_slug=partner_slug,
+        partner_id=partner_id,
+    )
 
 
 def share_agreement_record(agreement: ShareAgreement) -> dict[str, Any]:
-    return {
-        "id": agreement.id,
-        "fleet_id": agreement.fleet_id,
-        "partner_id": agreement.partner_id,
-        "invitation_id": agreement.invitation_id,
-        "fleet_ref": agreement.fleet_ref,
-        "status": agreement.status,
-        "effective_date": iso(agreement.effective_date),
-        "expiration_date": iso(agreement.expiration_date),
-        "scopes": dict(agreement.scopes),
-    }
+    return fields_of(agreement, SHARE_AGREEMENT_FIELDS, scopes=dict(agreement.scopes))
 
 
 def connection_record(connection: Connection) -> dict[str, Any]:
-    # Catena's BaseConnectionEvent has no fleet_ref.
-    return {
-        "id": connection.id,
-        "source_name": connection.source_name,
-        "fleet_id": connection.fleet_id,
-        "tsp_id": connection.tsp_id,
-        "status": connection.status,
-    }
+    return fields_of(connection, CONNECTION_EVENT_FIELDS)
 
 
 def fleet_connection_record(fleet_connection: FleetConnection) -> dict[str, Any]:
-    return {
-        "id": fleet_connection.id,
-        "fleet_id": fleet_connection.fleet_id,
-        "connection_id": fleet_connection.connection_id,
-    }
+    return fields_of(fleet_connection, FLEET_CONNECTION_EVENT_FIELDS)
 
 
 def execution_record(execution: Execution) -> dict[str, Any]:
-    return {
-        "id": execution.id,
-        "created_at": iso(execution.created_at),
-        "updated_at": iso(execution.updated_at),
-        "schedule_id": execution.schedule_id,
-        "connection_id": execution.connection_id,
-        "fleet_id": execution.fleet_id,
-        "status": execution.status,
-        "source_name": execution.source_name,
-        "resource": execution.resource,
-    }
+    return fields_of(execution, EXECUTION_EVENT_FIELDS)
 
 
 def schedule_record(schedule: Schedule) -> dict[str, Any]:
-    return {
-        "id": schedule.id,
-        "connection_id": schedule.connection_id,
-        "resource": schedule.resource,
-        "execution_interval_seconds": schedule.execution_interval_seconds,
-        "status": schedule.status,
-        "consecutive_error_threshold": schedule.consecutive_error_threshold,
-        "max_concurrent_executions": schedule.max_concurrent_executions,
-    }
+    return fields_of(schedule, SCHEDULE_EVENT_FIELDS)

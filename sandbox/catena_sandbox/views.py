@@ -7,7 +7,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from catena_sandbox.clock import iso
-from catena_sandbox.events import execution_record, invitation_record, share_agreement_record
+from catena_sandbox.events import (
+    SCHEDULE_FIELDS,
+    execution_record,
+    fields_of,
+    invitation_record,
+    share_agreement_record,
+)
 from catena_sandbox.settings import Settings
 from catena_sandbox.state import (
     Connection,
@@ -28,6 +34,18 @@ CONTACT_FIELDS = (
     "phone",
     "website",
     "country_code",
+)
+CONNECTION_FIELDS = (
+    "id",
+    "created_at",
+    "updated_at",
+    "fleet_id",
+    "fleet_ref",
+    "tsp_id",
+    "source_name",
+    "credentials",
+    "status",
+    "description",
 )
 
 
@@ -75,34 +93,12 @@ def fleet_view(fleet: Fleet) -> dict[str, Any]:
 
 
 def connection_view(connection: Connection) -> dict[str, Any]:
-    return {
-        "id": connection.id,
-        "created_at": iso(connection.created_at),
-        "updated_at": iso(connection.updated_at),
-        "fleet_id": connection.fleet_id,
-        "fleet_ref": connection.fleet_ref,
-        "tsp_id": connection.tsp_id,
-        "source_name": connection.source_name,
-        # Secrets are masked as Catena does; shape of the API-key credentials family.
-        "credentials": {"api_key": MASK, "url": None, "user_id": None},
-        "status": connection.status,
-        "description": connection.description,
-    }
+    # Secrets are masked as Catena does; shape of the API-key credentials family.
+    return fields_of(connection, CONNECTION_FIELDS, credentials={"api_key": MASK, "url": None, "user_id": None})
 
 
 def schedule_view(schedule: Schedule) -> dict[str, Any]:
-    return {
-        "id": schedule.id,
-        "connection_id": schedule.connection_id,
-        "resource": schedule.resource,
-        "execution_interval_seconds": schedule.execution_interval_seconds,
-        "status": schedule.status,
-        "consecutive_error_count": schedule.consecutive_error_count,
-        "consecutive_error_threshold": schedule.consecutive_error_threshold,
-        "max_concurrent_executions": schedule.max_concurrent_executions,
-        "cursor": schedule.cursor,
-        "last_data_at": iso(schedule.last_data_at),
-    }
+    return fields_of(schedule, SCHEDULE_FIELDS)
 
 
 def execution_view(execution: Execution) -> dict[str, Any]:
