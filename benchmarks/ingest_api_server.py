@@ -42,25 +42,26 @@ class BenchmarkNoopPlugin(AirflowPlugin):
 PROFILE = BENCH_DIR / "PROFILE.md"
 
 
-def airflow_env(home: Path, inbox_url: str) -> dict[str, str]:
+def airflow_env(home: Path, inbox_url: str, workers: int = 1) -> dict[str, str]:
     from devstack.standalone import standalone_environment
 
     settings = _common.standalone_settings(home, dags_folder=home / "dags", inbox_url=inbox_url, extra_env={})
     env = standalone_environment(settings)
     env["CATENA_WEBHOOK_SECRET"] = receiver_load.SECRET  # the load generator signs with it
     env["PYTHONPATH"] = str(BENCH_DIR)  # the no-op plugin imports receiver_load.noop
-    env["AIRFLOW__API__WORKERS"] = "1"
+    env["AIRFLOW__API__WORKERS"] = str(workers)
     env["CATENA_TUNE_GC"] = "true"  # as docker-compose.yaml runs the api-server (webhooks/tuning.py)
     return env
 
 
 def start_api_server(home: Path, env: dict[str, str]):
+    workers = env["AIRFLOW__API__WORKERS"]
     from devstack.processes import free_port, start_process, wait_for_http
 
     port = free_port()
     process = start_process(
         "airflow api-server",
-        ["airflow", "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        ["airflow", "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", workers],
         log_path=home / f"api-server-{port}.log",
         env={**env, "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}"},
         cwd=home,
@@ -146,6 +147,7 @@ def main() -> None:
     receiver_load.add_load_arguments(parser, rate_hint=6000)
     parser.add_argument("--profile", action="store_true", help="also py-spy the receiver (benchmarks/PROFILE.md)")
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--api-workers", type=int, default=1, help="`airflow api-server --workers` (default: 1)")
     args = parser.parse_args()
 
     started = now()
@@ -157,7 +159,7 @@ def main() -> None:
         (home / "plugins").mkdir()
         (home / "dags").mkdir()
         (home / "plugins" / "benchmark_noop.py").write_text(NOOP_PLUGIN)
-        env = airflow_env(home, f"sqlite:///{home / 'catena_inbox.db'}")
+        env = airflow_env(home, f"sqlite:///{home / 'catena_inbox.db'}", args.api_workers)
         subprocess.run(
             ["airflow", "db", "migrate"], env=env, cwd=home, check=True, stdout=subprocess.DEVNULL, timeout=600
         )
@@ -181,8 +183,8 @@ def main() -> None:
     worst_p99 = max(sqlite["p99_ms"], pg["p99_ms"])
     lines = [
         machine,
-        f"Server: `airflow api-server --workers 1` with `CATENA_TUNE_GC=true` as in docker-compose.yaml (SQLite "
-        "metadata DB, plugin from the installed package; no-op "
+        f"Server: `airflow api-server --workers {args.api_workers}` with `CATENA_TUNE_GC=true` as in "
+        "docker-compose.yaml (SQLite metadata DB, plugin from the installed package; no-op "
         f"route from a plugins-folder app at `/bench/noop`). Load: {args.processes} client processes, "
         f"{args.connections} keep-alive connections, {args.seconds:.0f} s after {args.warmup:.0f} s warm-up "
         "(receiver_load.py's generator).",
