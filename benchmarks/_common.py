@@ -7,6 +7,7 @@ baseline of ``wake_latency``, and ``devstack`` to configure and start Airflow.
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import sqlite3
@@ -69,11 +70,20 @@ def append_results(text: str) -> None:
     print(f"appended to {RESULTS.relative_to(ROOT)}", flush=True)
 
 
-def record(title: str, lines: Sequence[str], *, started: datetime, enabled: bool = True) -> None:
-    """Print an entry and append it to benchmarks/RESULTS.md (title, date, machine line first)."""
+def add_record_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--label`` and ``--no-record``, read back by ``record(..., args=args)``."""
+    parser.add_argument("--label", default="", help="what this run measures, appended to the RESULTS.md title")
+    parser.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
+
+
+def record(title: str, lines: Sequence[str], *, started: datetime, args: argparse.Namespace) -> None:
+    """Print an entry and append it to benchmarks/RESULTS.md (title, date, machine line first), unless
+    ``--no-record``; ``--label`` goes into the title."""
+    if args.label:
+        title = f"{title} ({args.label})"
     text = "\n".join([f"## {title} — {started:%Y-%m-%d %H:%M} UTC", "", *lines, ""])
     print("\n" + text, flush=True)
-    if enabled:
+    if not args.no_record:
         append_results("\n" + text)
 
 

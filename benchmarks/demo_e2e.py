@@ -7,7 +7,7 @@ baseline is measured in the same run: the demo's own "Airflow is ready" line giv
 memory of the stack before any onboarding starts, so the ratios say what the demo adds on top of
 starting Airflow.
 
-    .venv/bin/python benchmarks/demo_e2e.py [--no-record]
+    .venv/bin/python benchmarks/demo_e2e.py [--label TEXT] [--no-record]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ READY = re.compile(r"^\[\s*(\d+)s\] Airflow is ready")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--no-record", action="store_true")
+    _common.add_record_arguments(parser)
     args = parser.parse_args()
 
     started, machine = now(), _common.machine_line()
@@ -80,7 +80,7 @@ def main() -> None:
         f"| {sampler.peak_rss / max(ready.get('rss', 1), 1):.2f} |",
         f"| largest single process RSS | {largest['rss'] / 2**20:,.0f} MiB | | |",
     ]
-    record("End to end: make demo", lines, started=started, enabled=not args.no_record)
+    record("End to end: make demo", lines, started=started, args=args)
 
 
 def _rss(proc) -> int:

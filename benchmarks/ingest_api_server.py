@@ -11,7 +11,7 @@ In one run, on this machine, for a SQLite inbox and then a fresh PostgreSQL inbo
 With ``--profile``, an extra receiver run on SQLite is recorded with py-spy and summarised into
 benchmarks/PROFILE.md.
 
-    .venv/bin/python benchmarks/ingest_api_server.py [--seconds 10] [--profile] [--no-record]
+    .venv/bin/python benchmarks/ingest_api_server.py [--seconds 10] [--profile] [--label TEXT] [--no-record]
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     receiver_load.add_load_arguments(parser, rate_hint=6000)
     parser.add_argument("--profile", action="store_true", help="also py-spy the receiver (benchmarks/PROFILE.md)")
-    parser.add_argument("--no-record", action="store_true")
+    _common.add_record_arguments(parser)
     parser.add_argument("--api-workers", type=int, default=1, help="`airflow api-server --workers` (default: 1)")
     args = parser.parse_args()
 
@@ -201,7 +201,7 @@ def main() -> None:
         f"{pg['rate']:,.0f} events/s (>= 2,000: {met(pg['rate'] >= 2000)}), x{pg_ratio:.2f} of no-op; worst receiver "
         f"p99 {worst_p99:.1f} ms at {args.connections} connections (< 50 ms: {met(worst_p99 < 50)}).",
     ]
-    record("Ingest in the Airflow api-server", lines, started=started, enabled=not args.no_record)
+    record("Ingest in the Airflow api-server", lines, started=started, args=args)
     if profile_text:
         print(profile_text)
         with PROFILE.open("a") as out:

@@ -172,8 +172,7 @@ def main() -> None:
     parser.add_argument("--fleets", type=int, default=1000)
     parser.add_argument("--window", type=float, default=30.0, help="seconds of each waiting measurement")
     parser.add_argument("--threads", type=int, default=16, help="webhook senders in the burst")
-    parser.add_argument("--label", default="", help="what this run measures, appended to the RESULTS.md title")
-    parser.add_argument("--no-record", action="store_true")
+    _common.add_record_arguments(parser)
     args = parser.parse_args()
 
     started, machine = now(), _common.machine_line()
@@ -272,8 +271,7 @@ def main() -> None:
         f"Targets: inbox queries per poll {waiting['queries_per_poll']:.2f} (<= 2: "
         f"{met(waiting['queries_per_poll'] <= 2)}), x{naive_ratio:.0f} fewer than the naive waiters.",
     ]
-    title = "Scale: 1,000 deferred onboarding waits in one triggerer" + (f" ({args.label})" if args.label else "")
-    record(title, lines, started=started, enabled=not args.no_record)
+    record("Scale: 1,000 deferred onboarding waits in one triggerer", lines, started=started, args=args)
 
 
 if __name__ == "__main__":

@@ -110,8 +110,7 @@ def main() -> None:
     parser.add_argument("--fleets", type=int, default=50)
     parser.add_argument("--spacing", type=float, default=1.5, help="seconds between two fleets' webhooks")
     parser.add_argument("--poll-interval", type=float, default=1.0, help="the sensors' poll_interval (s)")
-    parser.add_argument("--label", default="", help="what this run measures, appended to the RESULTS.md title")
-    parser.add_argument("--no-record", action="store_true")
+    _common.add_record_arguments(parser)
     args = parser.parse_args()
 
     started, machine = now(), _common.machine_line()
@@ -191,8 +190,7 @@ def main() -> None:
         f"Inbox queries while {args.fleets} wait (in-process): shared {shared['queries_per_second']:.1f}/s, naive "
         f"{naive['queries_per_second']:.1f}/s.",
     ]
-    title = "Wake latency on airflow standalone" + (f" ({args.label})" if args.label else "")
-    record(title, lines, started=started, enabled=not args.no_record)
+    record("Wake latency on airflow standalone", lines, started=started, args=args)
 
 
 if __name__ == "__main__":
