@@ -3,7 +3,6 @@ PostgreSQL inbox, a SQLite destination, the ``catena_default`` connection, and `
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,18 +105,7 @@ def make_deployment(receiver_factory, postgres_url, tmp_path, monkeypatch, airfl
 
 
 def _deploy(sandbox, receiver_factory, postgres_url, tmp_path, monkeypatch) -> Deployment:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_CATENA_DEFAULT",
-        json.dumps(
-            {
-                "conn_type": "catena",
-                "host": sandbox.base_url,
-                "login": sandbox.client_id,
-                "password": sandbox.client_secret,
-                "extra": {"auth_url": sandbox.token_url},
-            }
-        ),
-    )
+    monkeypatch.setenv("AIRFLOW_CONN_CATENA_DEFAULT", sandbox.catena_connection())
     monkeypatch.setenv("CATENA_INBOX_URL", postgres_url)
     destination_url = f"sqlite:///{tmp_path / 'catena_data.db'}"
     monkeypatch.setenv("CATENA_DESTINATION_URL", destination_url)

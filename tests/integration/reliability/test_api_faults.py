@@ -7,7 +7,6 @@ gave up and why, and that carries no secret.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any
 
@@ -52,15 +51,8 @@ def _client(sandbox, **kwargs: Any) -> CatenaClient:
 @pytest.fixture
 def airflow_env(sandbox, tmp_path, monkeypatch) -> dict[str, str]:
     """The operators find Catena through the ``catena_default`` connection, as deployed."""
-    connection = {
-        "conn_type": "catena",
-        "host": sandbox.base_url,
-        "login": sandbox.client_id,
-        "password": sandbox.client_secret,
-        "extra": {"auth_url": sandbox.token_url},
-    }
     env = {
-        "AIRFLOW_CONN_CATENA_DEFAULT": json.dumps(connection),
+        "AIRFLOW_CONN_CATENA_DEFAULT": sandbox.catena_connection(),
         "CATENA_INBOX_URL": f"sqlite:///{tmp_path / 'inbox.db'}",
         "CATENA_DESTINATION_URL": f"sqlite:///{tmp_path / 'data.db'}",
     }

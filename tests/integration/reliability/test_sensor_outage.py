@@ -9,7 +9,6 @@ the webhook (REST reconciliation is set far beyond the test's time, so it cannot
 
 from __future__ import annotations
 
-import json
 import threading
 
 import pytest
@@ -34,14 +33,7 @@ def test_waiting_sensor_completes_after_inbox_outage_and_replay(
     pg = make_url(postgres_url)
     proxy = processes.proxy(pg.host or "127.0.0.1", pg.port or 5432)
     receiver = processes.receiver(inbox_url=proxied(postgres_url, proxy.port), secrets="")
-    connection = {
-        "conn_type": "catena",
-        "host": sandbox.base_url,
-        "login": sandbox.client_id,
-        "password": sandbox.client_secret,
-        "extra": {"auth_url": sandbox.token_url},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_CATENA_DEFAULT", json.dumps(connection))
+    monkeypatch.setenv("AIRFLOW_CONN_CATENA_DEFAULT", sandbox.catena_connection())
     monkeypatch.setenv("CATENA_INBOX_URL", postgres_url)  # the DAG's tasks and trigger read it directly
     monkeypatch.setenv("CATENA_DESTINATION_URL", f"sqlite:///{tmp_path / 'data.db'}")
     dags = DagBag(dag_folder=str(DAGS)).dags
