@@ -4,17 +4,15 @@ from pathlib import Path
 
 import pytest
 
-from catena_airflow.inbox import InboxStore
+from tests.fixtures.databases import migrated_store
 from tests.integration.inbox.markers import mark_postgres_variants
 
 
 @pytest.fixture
 def store(inbox_url):
     """A migrated store on each engine (SQLite file, fresh PostgreSQL database)."""
-    s = InboxStore(inbox_url)
-    s.migrate()
-    yield s
-    s.dispose()
+    with migrated_store(inbox_url) as store:
+        yield store
 
 
 def pytest_collection_modifyitems(items):

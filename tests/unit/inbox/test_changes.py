@@ -11,14 +11,13 @@ import pytest
 from catena_airflow.inbox import InboxStore, Stage
 from catena_airflow.inbox.changes import BEGINNING, DEFAULT_OVERLAP, next_since, read_onboarding_changes
 from catena_airflow.inbox.schema import onboardings
+from tests.fixtures.databases import migrated_store
 
 
 @pytest.fixture
 def store(inbox_url) -> Iterator[InboxStore]:
-    store = InboxStore(inbox_url)
-    store.migrate()
-    yield store
-    store.dispose()
+    with migrated_store(inbox_url) as store:
+        yield store
 
 
 def register(store: InboxStore, count: int) -> list[str]:

@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime
 
 from catena_airflow.inbox import InboxStore, IncomingEvent
+from tests.fixtures.databases import migrated_store
 
 
 def _telematics(n: int) -> IncomingEvent:
@@ -25,27 +26,19 @@ def _autocheckpoint(store: InboxStore) -> int:
 
 
 def test_background_checkpoints_replace_the_ones_inside_commits(tmp_path):
-    store = InboxStore(f"sqlite:///{tmp_path / 'inbox.db'}", checkpoint_in_background=True)
-    try:
-        store.migrate()
+    with migrated_store(f"sqlite:///{tmp_path / 'inbox.db'}", checkpoint_in_background=True) as store:
         assert _autocheckpoint(store) == 0  # no commit copies the WAL back any more...
         store.record_events([_telematics(n) for n in range(200)])
         busy, frames, done = store._checkpointer.checkpoint()  # ...the checkpointer does
         assert (busy, done) == (0, frames) and frames > 0
         assert len(store.events_after(0, limit=500)) == 200
-    finally:
-        store.dispose()
     assert not store._checkpointer._thread.is_alive()
 
 
 def test_stores_keep_sqlites_checkpoints_by_default(tmp_path):
-    store = InboxStore(f"sqlite:///{tmp_path / 'inbox.db'}")
-    try:
-        store.migrate()
+    with migrated_store(f"sqlite:///{tmp_path / 'inbox.db'}") as store:
         assert _autocheckpoint(store) == 1000
         assert store._checkpointer is None
-    finally:
-        store.dispose()
 
 
 def test_in_memory_inboxes_have_no_checkpointer():

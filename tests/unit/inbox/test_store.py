@@ -15,15 +15,14 @@ from catena_airflow.client.events import WebhookEnvelope
 from catena_airflow.inbox import InboxStore, IncomingEvent, Stage
 from catena_airflow.inbox.projection import comparable, project, records_of, to_onboarding
 from catena_airflow.inbox.schema import SCHEMA_VERSION
+from tests.fixtures.databases import migrated_store
 from tests.unit.inbox import fleet_events as fe
 
 
 @pytest.fixture
 def store(sqlite_url):
-    s = InboxStore(sqlite_url)
-    s.migrate()
-    yield s
-    s.dispose()
+    with migrated_store(sqlite_url) as store:
+        yield store
 
 
 def deliver(store, envelopes):
