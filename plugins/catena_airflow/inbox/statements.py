@@ -8,7 +8,7 @@ again on every call, which in the receiver's profile cost more CPU than the quer
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert, Update
 
 from catena_airflow.inbox.schema import events, onboarding_connections, onboardings, receiver_counters
+
+
+def dialect_insert(dialect: str) -> Callable[..., Insert]:
+    """The ``insert`` with ``ON CONFLICT`` support of the inbox's dialect."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,7 @@ class HotStatements:
 
     @classmethod
     def build(cls, dialect: str) -> HotStatements:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = dialect_insert(dialect)
 
         def one_of(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
             if dialect == "postgresql":

@@ -40,8 +40,7 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 
@@ -60,7 +59,7 @@ from catena_airflow.inbox.schema import (
     schema_version,
     subscriptions,
 )
-from catena_airflow.inbox.statements import HotStatements
+from catena_airflow.inbox.statements import HotStatements, dialect_insert
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +246,7 @@ class InboxStore:
         if checkpoint_in_background and self.dialect == "sqlite" and _is_sqlite_file(url):
             self._checkpointer = WalCheckpointer(self.engine)
             self._checkpointer.start()
-        self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        self._insert = dialect_insert(self.dialect)
         self.statements = HotStatements.build(self.dialect)
 
     def __repr__(self) -> str:
@@ -772,7 +771,7 @@ def _create_engine(
 ) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        memory = parsed.database in (None, "", ":memory:")
+        memory = not _is_sqlite_file(parsed)
         engine = create_engine(
             parsed,
             connect_args={"check_same_thread": False, "timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -827,7 +826,7 @@ def _pg_session_options(lock_timeout: float) -> str:
     return " ".join(f"-c {name}={value}" for name, value in settings.items())
 
 
-def _is_sqlite_file(url: str) -> bool:
+def _is_sqlite_file(url: str | URL) -> bool:
     return make_url(url).database not in (None, "", ":memory:")
 
 
