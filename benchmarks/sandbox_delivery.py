@@ -21,7 +21,6 @@ import gzip
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
@@ -30,13 +29,8 @@ from datetime import UTC, datetime
 import requests
 from _common import append_results, cpus
 
-TOKEN_PATH = "/realms/catena/protocol/openid-connect/token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from devstack.processes import free_port
+from devstack.sandbox import TOKEN_PATH
 
 
 def wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
