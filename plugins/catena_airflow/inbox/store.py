@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import random
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -60,12 +59,12 @@ from catena_airflow.inbox.schema import (
     subscriptions,
 )
 from catena_airflow.inbox.statements import HotStatements, dialect_insert
+from catena_airflow.sqlite_wal import BUSY_TIMEOUT_MS, ensure_wal
 
 log = logging.getLogger(__name__)
 
 # Key of the PostgreSQL advisory lock that serializes inbox writers ("CATENA" in spirit).
 _WRITER_LOCK_KEY = 0x0C47E4A
-_SQLITE_BUSY_TIMEOUT_MS = 30_000
 # PostgreSQL session bounds (see _pg_session_options). Catena waits 3 s for an answer, the receiver
 # 10 s for a commit: a writer that cannot get the lock in 5 s gives up and the delivery is retried.
 _PG_LOCK_TIMEOUT_SECONDS = 5.0
@@ -774,7 +773,7 @@ def _create_engine(
         memory = not _is_sqlite_file(parsed)
         engine = create_engine(
             parsed,
-            connect_args={"check_same_thread": False, "timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000},
+            connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
             **({"poolclass": StaticPool} if memory else {"pool_size": pool_size, "max_overflow": max_overflow}),
         )
         _sqlite_setup(engine, synchronous=sqlite_synchronous, wal=not memory, autocheckpoint=sqlite_autocheckpoint)
@@ -794,20 +793,6 @@ def _create_engine(
             },
         )
     raise ValueError(f"unsupported inbox database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL")
-
-
-def _ensure_wal(cursor: Any) -> None:
-    """Switch a database to WAL once. The switch needs exclusive access and SQLite answers "locked" at
-    once (no busy wait) while other connections are open, so it is skipped when already done and
-    otherwise retried: on a fresh file every process of the stack connects at the same moment."""
-    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_MS / 1000
-    while cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02 + 0.05 * random.random())
 
 
 def _pg_session_options(lock_timeout: float) -> str:
@@ -839,9 +824,9 @@ def _sqlite_setup(engine: Engine, *, synchronous: str, wal: bool, autocheckpoint
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if wal:
-            _ensure_wal(cursor)
+            ensure_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         if not autocheckpoint:

@@ -25,6 +25,7 @@ from catena_airflow.ingest.schema import (
     vehicles,
     watermarks,
 )
+from catena_airflow.sqlite_wal import BUSY_TIMEOUT_MS, ensure_wal
 
 DESTINATION_URL_ENV = "CATENA_DESTINATION_URL"
 
@@ -67,8 +68,8 @@ class FleetStatus:
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    ensure_wal(cursor)
     cursor.close()
 
 
