@@ -36,14 +36,13 @@ from sqlalchemy import (
     inspect,
     or_,
     select,
-    text,
     true,
 )
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 
-from catena_airflow.inbox import projection
+from catena_airflow.inbox import pg_transaction, projection
 from catena_airflow.inbox.batch import PendingEvent, ProjectionBatch, record_keys
 from catena_airflow.inbox.checkpoint import WalCheckpointer
 from catena_airflow.inbox.crypto import SecretCipher
@@ -241,6 +240,21 @@ class InboxStore:
             pg_lock_timeout=pg_lock_timeout,
         )
         self.dialect = self.engine.dialect.name
+        # PostgreSQL writers get connections of their own that stay in autocommit mode: the writing
+        # transaction sends BEGIN and COMMIT itself (pg_transaction.py), and switching a pooled
+        # connection's mode per transaction would cost the writer what it saves.
+        self._writer_engine: Engine | None = None
+        if self.dialect == "postgresql":
+            self._writer_engine = _create_engine(
+                url,
+                pool_size=2,
+                max_overflow=max_overflow,
+                sqlite_synchronous=sqlite_synchronous,
+                sqlite_autocheckpoint=True,
+                pg_lock_timeout=pg_lock_timeout,
+                pg_autocommit=True,
+            )
+            pg_transaction.install(self._writer_engine)
         self._checkpointer: WalCheckpointer | None = None
         if checkpoint_in_background and self.dialect == "sqlite" and _is_sqlite_file(url):
             self._checkpointer = WalCheckpointer(self.engine)
@@ -254,6 +268,8 @@ class InboxStore:
     def dispose(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
+        if self._writer_engine is not None:
+            self._writer_engine.dispose()
         self.engine.dispose()
 
     # --- schema ---------------------------------------------------------------------------------
@@ -314,11 +330,13 @@ class InboxStore:
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """A writing transaction: ``BEGIN IMMEDIATE`` on SQLite, the writer lock on PostgreSQL."""
+        if self._writer_engine is not None:
+            with pg_transaction.write_transaction(self._writer_engine, lock_key=_WRITER_LOCK_KEY) as conn:
+                yield conn
+            return
         with self.engine.connect() as conn:
             conn.execution_options(catena_write=True)
             with conn.begin():
-                if self.dialect == "postgresql":
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITER_LOCK_KEY})
                 yield conn
 
     # --- events ---------------------------------------------------------------------------------
@@ -711,7 +729,7 @@ class InboxStore:
 
     def _add_counters(self, conn: Connection, counts: Mapping[str, int], at: datetime) -> None:
         rows = [{"counter": name, "hour": _hour(at), "count": n} for name, n in sorted(counts.items()) if n]
-        if rows:
+        if rows and not pg_transaction.rows_at_commit(conn, self.statements.add_counter, rows):
             conn.execute(self.statements.add_counter, rows)
 
     def webhook_stats(self, *, now: datetime | None = None, hours: int = 24) -> WebhookStats:
@@ -767,6 +785,7 @@ def _create_engine(
     sqlite_synchronous: str,
     sqlite_autocheckpoint: bool,
     pg_lock_timeout: float,
+    pg_autocommit: bool = False,
 ) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -786,9 +805,10 @@ def _create_engine(
             pool_recycle=1800,
             # UPDATE executemany (a batch's onboarding rows) in one round trip, not one per row.
             executemany_mode="values_plus_batch",
+            **({"isolation_level": "AUTOCOMMIT"} if pg_autocommit else {}),
             connect_args={
                 "connect_timeout": 5,
-                "application_name": "catena-inbox",
+                "application_name": "catena-inbox-writer" if pg_autocommit else "catena-inbox",
                 "options": _pg_session_options(pg_lock_timeout),
             },
         )
