@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 from catena_airflow.inbox import projection
 from catena_airflow.inbox.notify import notify_onboardings_changed
 from catena_airflow.inbox.projection import EventRecord, State
+from catena_airflow.inbox.statements import ReadKind
 
 if TYPE_CHECKING:
     from catena_airflow.inbox.store import InboxStore
@@ -59,47 +60,51 @@ class ProjectionBatch:
 
     # --- reading what the batch can reach ---------------------------------------------------------
 
-    def load(
-        self, invitation_ids: Iterable[str] = (), fleet_ids: Iterable[str] = (), connection_ids: Iterable[str] = ()
-    ) -> None:
-        """Load the onboarding rows these keys reach (each key is read once per batch)."""
-        invs = set(invitation_ids) - self._loaded_invitations
+    def read(
+        self,
+        *,
+        event_ids: Iterable[str] = (),
+        invitation_ids: Iterable[str] = (),
+        fleet_ids: Iterable[str] = (),
+        connection_ids: Iterable[str] = (),
+    ) -> set[str]:
+        """Load the onboarding rows these keys reach and queue the held events of these fleets and
+        connections, in ONE statement (each key is read once per batch); return the ids among
+        ``event_ids`` that are stored already."""
+        ids = set(event_ids)
+        invs = set(invitation_ids) - self._loaded_invitations - self.states.keys()
         fleets = set(fleet_ids) - self._loaded_fleets
         conns = set(connection_ids) - self._loaded_connections
+        held_fleets = set(fleet_ids) - self._fetched_fleets
+        held_conns = set(connection_ids) - self._fetched_connections
         self._loaded_invitations |= invs
         self._loaded_fleets |= fleets
         self._loaded_connections |= conns
+        self._fetched_fleets |= held_fleets
+        self._fetched_connections |= held_conns
+        if not (ids or invs or fleets or conns or held_fleets or held_conns):
+            return set()
         hot = self.store.statements
-        if conns:
-            for connection_id, invitation_id in self.conn.execute(hot.connection_links, {"conns": hot.keys(conns)}):
-                _add(self.by_connection, connection_id, invitation_id)
-                if invitation_id not in self.states:
-                    invs.add(invitation_id)
-        invs -= self.states.keys()
-        if invs or fleets:
-            reached = self.conn.execute(hot.onboardings_reached, {"invs": hot.keys(invs), "fleets": hot.keys(fleets)})
-            for invitation_id, state in reached:
-                if invitation_id not in self.states:
-                    self._adopt(invitation_id, dict(state or {}), original=dict(state or {}))
-
-    def fetch_held(self, fleet_ids: Iterable[str] = (), connection_ids: Iterable[str] = ()) -> None:
-        """Queue the database's held events for these fleets/connections (each key fetched once)."""
-        fleets = set(fleet_ids) - self._fetched_fleets
-        conns = set(connection_ids) - self._fetched_connections
-        self._fetched_fleets |= fleets
-        self._fetched_connections |= conns
-        if not fleets and not conns:
-            return
-        hot = self.store.statements
-        known = {p.seq for p in self.pending if p.seq is not None}
-        for ev in self.conn.execute(hot.held_events, {"fleets": hot.keys(fleets), "conns": hot.keys(conns)}):
-            if ev.seq in known:  # held under both its fleet and its connection
-                continue
-            known.add(ev.seq)
-            data = json.loads(ev.payload).get("data") or []
-            at = projection.to_utc(ev.event_timestamp) or projection.to_utc(ev.received_at)
-            records = projection.records_of(ev.event_id, ev.event_name, data, at)
-            self.pending.append(PendingEvent(ev.event_id, records, seq=ev.seq))
+        params = hot.batch_read_params(
+            ids=ids, invs=invs, fleets=fleets, conns=conns, held_fleets=held_fleets, held_conns=held_conns
+        )
+        known: set[str] = set()
+        queued = {p.seq for p in self.pending if p.seq is not None}
+        for row in self.conn.execute(hot.batch_reads, params):
+            if row.kind == ReadKind.KNOWN:
+                known.add(row.key)
+            elif row.kind == ReadKind.LINK:
+                _add(self.by_connection, row.key, row.ref)
+            elif row.kind == ReadKind.ONBOARDING:
+                if row.key not in self.states:
+                    self._adopt(row.key, dict(row.state or {}), original=dict(row.state or {}))
+            elif row.seq not in queued:  # HELD; it comes twice when held under its fleet and its connection
+                queued.add(row.seq)
+                data = json.loads(row.payload).get("data") or []
+                at = projection.to_utc(row.at) or projection.to_utc(row.received_at)
+                records = projection.records_of(row.key, row.ref, data, at)
+                self.pending.append(PendingEvent(row.key, records, seq=row.seq))
+        return known
 
     def exists(self, invitation_id: str) -> bool:
         return invitation_id in self.states
@@ -143,9 +148,8 @@ class ProjectionBatch:
             linked_connections = set(self.by_connection) - self._fetched_connections
             if linked_fleets or linked_connections:
                 # Newly linked keys may reach more rows (a fleet shared by onboardings) and held events.
-                self.load(fleet_ids=linked_fleets, connection_ids=linked_connections)
                 before = len(self.pending)
-                self.fetch_held(linked_fleets, linked_connections)
+                self.read(fleet_ids=linked_fleets, connection_ids=linked_connections)
                 progress = progress or len(self.pending) > before
             if not progress:
                 return

@@ -10,13 +10,38 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, any_, bindparam, func, select, true, union_all
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    Text,
+    any_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    null,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert, Update
 
-from catena_airflow.inbox.schema import events, onboarding_connections, onboardings, receiver_counters
+from catena_airflow.inbox.schema import (
+    SEQ_TYPE,
+    UTC_DATETIME,
+    events,
+    onboarding_connections,
+    onboardings,
+    receiver_counters,
+)
 
 
 def dialect_insert(dialect: str) -> Callable[..., Insert]:
@@ -33,15 +58,14 @@ class HotStatements:
     link_connection: Insert
     claim_held: Update
     add_counter: Insert
-    #: ``event_id`` of the stored events among ``:ids``.
-    known_events: Select[Any]
-    #: ``(connection_id, invitation_id)`` links of ``:conns``.
-    connection_links: Select[Any]
-    #: ``(invitation_id, state)`` of the onboardings with an id in ``:invs`` or a fleet in ``:fleets``,
-    #: oldest first (a row reached by both keys comes twice).
-    onboardings_reached: Select[Any]
-    #: Held events of a fleet in ``:fleets`` or a connection in ``:conns`` (an event may come twice).
-    held_events: Select[Any]
+    #: What a batch reads before projecting, in ONE statement (one round trip while the writer lock
+    #: is held). Rows ``(kind, key, ref, state, seq, payload, at, received_at)``, ordered by kind:
+    #: ``KNOWN`` stored event ``key`` among ``:ids``; ``LINK`` connection ``key`` of ``:conns`` linked
+    #: to invitation ``ref``; ``ONBOARDING`` onboarding ``key`` and its ``state``, reached by an id in
+    #: ``:invs``, a fleet in ``:fleets`` or a link of ``:conns``, oldest first (a row may come more
+    #: than once); ``HELD`` held event ``key`` named ``ref`` of a fleet in ``:held_fleets`` or a
+    #: connection in ``:held_conns``, by ``seq`` (an event may come twice).
+    batch_reads: Select[Any]
 
     @classmethod
     def build(cls, dialect: str) -> HotStatements:
@@ -54,26 +78,10 @@ class HotStatements:
             return column.in_(select(values.c.value))
 
         upsert = insert(receiver_counters)
-        links = onboarding_connections
         held = events.c.held == true()  # the partial indexes' own predicate, so they are used
-        held_columns = (
-            events.c.seq, events.c.event_id, events.c.event_name, events.c.payload,
-            events.c.event_timestamp, events.c.received_at,
-        )  # fmt: skip
-        reached = union_all(
-            select(onboardings.c.invitation_id, onboardings.c.state, onboardings.c.created_at).where(
-                one_of(onboardings.c.invitation_id, "invs")
-            ),
-            select(onboardings.c.invitation_id, onboardings.c.state, onboardings.c.created_at).where(
-                one_of(onboardings.c.fleet_id, "fleets")
-            ),
-        ).subquery()
-        held_union = union_all(
-            select(*held_columns).where(held, one_of(events.c.fleet_id, "fleets")),
-            select(*held_columns).where(held, one_of(events.c.connection_id, "conns")),
-        ).subquery()
         return cls(
             dialect=dialect,
+            batch_reads=_batch_reads(one_of),
             insert_event=insert(events)
             .on_conflict_do_nothing(index_elements=[events.c.event_id])
             .returning(events.c.event_id, events.c.seq),
@@ -89,17 +97,73 @@ class HotStatements:
                 index_elements=[receiver_counters.c.counter, receiver_counters.c.hour],
                 set_={"count": receiver_counters.c.count + upsert.excluded["count"]},
             ),
-            known_events=select(events.c.event_id).where(one_of(events.c.event_id, "ids")),
-            connection_links=select(links.c.connection_id, links.c.invitation_id).where(
-                one_of(links.c.connection_id, "conns")
-            ),
-            onboardings_reached=select(reached.c.invitation_id, reached.c.state).order_by(
-                reached.c.created_at, reached.c.invitation_id
-            ),
-            held_events=select(held_union).order_by(held_union.c.seq),
         )
+
+    def batch_read_params(
+        self,
+        *,
+        ids: Iterable[str] = (),
+        invs: Iterable[str] = (),
+        fleets: Iterable[str] = (),
+        conns: Iterable[str] = (),
+        held_fleets: Iterable[str] = (),
+        held_conns: Iterable[str] = (),
+    ) -> dict[str, Any]:
+        """Bind every parameter of ``batch_reads`` (an empty list reads nothing of its kind)."""
+        named = {"ids": ids, "invs": invs, "fleets": fleets, "conns": conns}
+        named |= {"held_fleets": held_fleets, "held_conns": held_conns}
+        return {name: self.keys(values) for name, values in named.items()}
 
     def keys(self, values: Iterable[str]) -> Any:
         """Bind a set of keys for one of the ``:ids``/``:invs``/``:fleets``/``:conns`` parameters."""
         ordered = sorted(values)
         return ordered if self.dialect == "postgresql" else json.dumps(ordered)
+
+
+class ReadKind(IntEnum):
+    """The ``kind`` of a ``batch_reads`` row (also its sort order)."""
+
+    KNOWN = 0
+    LINK = 1
+    ONBOARDING = 2
+    HELD = 3
+
+
+def _batch_reads(one_of: Callable[[ColumnElement[Any], str], ColumnElement[bool]]) -> Select[Any]:
+    def row(kind: ReadKind, **columns: ColumnElement[Any]) -> Select[Any]:
+        typed = {name: columns.get(name, cast(null(), type_)) for name, type_ in _READ_COLUMNS.items()}
+        kind_column = literal_column(str(int(kind)), Integer()).label("kind")
+        return select(kind_column, *(column.label(name) for name, column in typed.items()))
+
+    links = onboarding_connections
+    onboarding = {"key": onboardings.c.invitation_id, "state": onboardings.c.state, "at": onboardings.c.created_at}
+    held = {
+        "key": events.c.event_id, "ref": events.c.event_name, "seq": events.c.seq, "payload": events.c.payload,
+        "at": events.c.event_timestamp, "received_at": events.c.received_at,
+    }  # fmt: skip
+    linked_invitations = select(links.c.invitation_id).where(one_of(links.c.connection_id, "conns"))
+    reads = union_all(
+        row(ReadKind.KNOWN, key=events.c.event_id).where(one_of(events.c.event_id, "ids")),
+        row(ReadKind.LINK, key=links.c.connection_id, ref=links.c.invitation_id).where(
+            one_of(links.c.connection_id, "conns")
+        ),
+        row(ReadKind.ONBOARDING, **onboarding).where(one_of(onboardings.c.invitation_id, "invs")),
+        row(ReadKind.ONBOARDING, **onboarding).where(one_of(onboardings.c.fleet_id, "fleets")),
+        row(ReadKind.ONBOARDING, **onboarding).where(onboardings.c.invitation_id.in_(linked_invitations)),
+        row(ReadKind.HELD, **held).where(events.c.held == true(), one_of(events.c.fleet_id, "held_fleets")),
+        row(ReadKind.HELD, **held).where(events.c.held == true(), one_of(events.c.connection_id, "held_conns")),
+    ).subquery()
+    # Onboardings oldest first (``at``: created_at), held events by seq (their ``at`` is not used to order).
+    order_at = case((reads.c.kind == int(ReadKind.ONBOARDING), reads.c.at))
+    return select(reads).order_by(reads.c.kind, order_at, reads.c.seq, reads.c.key)
+
+
+_READ_COLUMNS: dict[str, Any] = {
+    "key": String(),
+    "ref": String(),
+    "state": JSON(),
+    "seq": SEQ_TYPE,
+    "payload": Text(),
+    "at": UTC_DATETIME,
+    "received_at": UTC_DATETIME,
+}

@@ -372,13 +372,23 @@ class InboxStore:
         hot = self.statements
         with self._write() as conn:
             now = datetime.now(UTC)
+            pending: dict[int, PendingEvent] = {}
             if projected:
-                # Writers are serialized, so what is not stored now will not be stored by anyone else first.
-                ids = hot.keys(items[i].event_id for i in projected)
-                known = set(conn.execute(hot.known_events, {"ids": ids}).scalars())
+                # One read for the whole batch: which projected events are stored already (writers are
+                # serialized, so what is not stored now will not be stored by anyone else first), the
+                # onboardings their keys reach and the held events of their fleets and connections.
+                # A redelivery's keys are read too; its rows stay unchanged and are not written.
+                batch = ProjectionBatch(self, conn, now)
+                invitation_ids, fleet_ids, connection_ids = record_keys(r for rs in projected.values() for r in rs)
+                known = batch.read(
+                    event_ids=(items[i].event_id for i in projected),
+                    invitation_ids=invitation_ids,
+                    fleet_ids=fleet_ids,
+                    connection_ids=connection_ids,
+                )
                 unique = [i for i in unique if items[i].event_id not in known]
                 projected = {i: recs for i, recs in projected.items() if items[i].event_id not in known}
-            pending = self._project(conn, projected, items, now) if projected else {}
+                pending = self._project(batch, projected, items)
             rows = [(i, _correlated(base_rows[i], pending[i]) if i in pending else base_rows[i]) for i in unique]
             seqs = dict(conn.execute(hot.insert_event, [row for _, row in rows]).all()) if rows else {}
             for i, row in rows:
@@ -395,18 +405,11 @@ class InboxStore:
             self._add_counters(conn, totals, now)
         return outcomes
 
+    @staticmethod
     def _project(
-        self,
-        conn: Connection,
-        projected: Mapping[int, list[EventRecord]],
-        items: Sequence[IncomingEvent],
-        now: datetime,
+        batch: ProjectionBatch, projected: Mapping[int, list[EventRecord]], items: Sequence[IncomingEvent]
     ) -> dict[int, PendingEvent]:
-        """Apply new onboarding events (and what they release) to their onboarding rows."""
-        batch = ProjectionBatch(self, conn, now)
-        invitation_ids, fleet_ids, connection_ids = record_keys(rec for recs in projected.values() for rec in recs)
-        batch.load(invitation_ids, fleet_ids, connection_ids)
-        batch.fetch_held(fleet_ids, connection_ids)
+        """Apply new onboarding events (and what they release) to the onboarding rows ``batch`` read."""
         pending = {i: PendingEvent(items[i].event_id, recs) for i, recs in projected.items()}
         for pending_event in pending.values():
             batch.add(pending_event)
@@ -419,7 +422,7 @@ class InboxStore:
         """Merge a REST/redirect/registration fact into one onboarding, releasing what it links."""
         with self._write() as conn:
             batch = ProjectionBatch(self, conn, datetime.now(UTC))
-            batch.load([invitation_id])
+            batch.read(invitation_ids=[invitation_id])
             if not create and not batch.exists(invitation_id):
                 return None
             batch.merge(invitation_id, fact)

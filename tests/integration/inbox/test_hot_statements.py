@@ -1,4 +1,4 @@
-"""The store's prebuilt statements bind a key list as one parameter; check what they find on both engines."""
+"""The store's prebuilt batch read binds each key list as one parameter; check what it finds on both engines."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from catena_airflow.inbox import IncomingEvent
+from catena_airflow.inbox.statements import ReadKind
 
 pytestmark = pytest.mark.integration
 
@@ -19,46 +20,59 @@ def _event(event_id: str, name: str, record: dict) -> IncomingEvent:
     return IncomingEvent.from_envelope(envelope, json.dumps(envelope))
 
 
-def test_known_events_finds_stored_ids_only(store):
-    store.record_events([_event("e1", "vehicle_location.added", {"id": "v1"})])
+def _read(store, **keys) -> list:
     hot = store.statements
     with store.engine.connect() as conn:
-        found = set(conn.execute(hot.known_events, {"ids": hot.keys(["e1", "nope"])}).scalars())
-        none = list(conn.execute(hot.known_events, {"ids": hot.keys([])}).scalars())
-    assert found == {"e1"}
-    assert none == []
+        return conn.execute(hot.batch_reads, hot.batch_read_params(**keys)).all()
 
 
-def test_onboardings_reached_by_invitation_or_fleet(store):
+def _of(rows, kind: ReadKind) -> list:
+    return [row for row in rows if row.kind == kind]
+
+
+def test_batch_reads_finds_stored_event_ids_only(store):
+    store.record_events([_event("e1", "vehicle_location.added", {"id": "v1"})])
+    assert [row.key for row in _read(store, ids=["e1", "nope"])] == ["e1"]
+    assert _read(store) == []  # every key list empty: nothing
+
+
+def test_batch_reads_reaches_onboardings_by_invitation_fleet_or_connection(store):
     store.record_events(
         [
             _event("a1", "invitation.accepted", {"id": "inv-a", "status": "accepted", "fleet_id": "fleet-a"}),
             _event("b1", "invitation.accepted", {"id": "inv-b", "status": "accepted", "fleet_id": "fleet-b"}),
+            _event("c1", "invitation.accepted", {"id": "inv-c", "status": "accepted", "fleet_id": "fleet-c"}),
+            _event("c2", "fleet_connection.created", {"id": "fc", "fleet_id": "fleet-c", "connection_id": "conn-c"}),
         ]
     )
-    hot = store.statements
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            hot.onboardings_reached, {"invs": hot.keys(["inv-a"]), "fleets": hot.keys(["fleet-a", "fleet-b"])}
-        ).all()
-    # inv-a is reached by its id and by its fleet: it comes twice; inv-b once, by its fleet.
-    assert sorted(invitation_id for invitation_id, _ in rows) == ["inv-a", "inv-a", "inv-b"]
-    assert all(isinstance(state, dict) for _, state in rows)
+    rows = _read(store, invs=["inv-a"], fleets=["fleet-a", "fleet-b"], conns=["conn-c", "conn-none"])
+    # inv-a is reached by its id and by its fleet: it comes twice; inv-b by its fleet; inv-c by its connection.
+    assert sorted(row.key for row in _of(rows, ReadKind.ONBOARDING)) == ["inv-a", "inv-a", "inv-b", "inv-c"]
+    assert all(isinstance(row.state, dict) and row.state for row in _of(rows, ReadKind.ONBOARDING))
+    assert [(row.key, row.ref) for row in _of(rows, ReadKind.LINK)] == [("conn-c", "inv-c")]
+    assert [row.kind for row in rows] == sorted(row.kind for row in rows)  # links before the rows they reach
 
 
-def test_held_event_reached_by_fleet_and_connection_is_applied_once(store):
+def test_batch_reads_orders_onboardings_oldest_first(store):
+    for n in (3, 1, 2):  # created in this order
+        store.record_events(
+            [_event(f"o{n}", "invitation.accepted", {"id": f"inv-{n}", "status": "accepted", "fleet_id": "shared"})]
+        )
+    assert [row.key for row in _read(store, fleets=["shared"])] == ["inv-3", "inv-1", "inv-2"]
+
+
+def test_batch_reads_held_event_reached_by_fleet_and_connection_comes_twice_and_is_applied_once(store):
     # Held: the fleet is not linked to any onboarding yet.
     store.record_events(
         [_event("fc1", "fleet_connection.created", {"id": "fc-1", "fleet_id": "fleet-h", "connection_id": "conn-h"})]
     )
-    hot = store.statements
-    with store.engine.connect() as conn:
-        held = conn.execute(hot.held_events, {"fleets": hot.keys(["fleet-h"]), "conns": hot.keys(["conn-h"])}).all()
-    assert [row.event_id for row in held] == ["fc1", "fc1"]  # once per key; the batch applies it once
+    held = _of(_read(store, held_fleets=["fleet-h"], held_conns=["conn-h"]), ReadKind.HELD)
+    assert [(row.key, row.ref) for row in held] == [("fc1", "fleet_connection.created")] * 2
+    assert json.loads(held[0].payload)["id"] == "fc1" and held[0].seq is not None
+    assert _read(store, fleets=["fleet-h"], conns=["conn-h"]) == []  # onboarding keys alone do not read held events
 
     share = {"id": "sa-h", "fleet_id": "fleet-h", "invitation_id": "inv-h", "status": "active"}
     store.record_events([_event("sa", "share_agreement.created", share)])
     onboarding = store.get_onboarding("inv-h")
     assert onboarding is not None and onboarding.connection_ids == ("conn-h",)
-    with store.engine.connect() as conn:
-        assert conn.execute(hot.held_events, {"fleets": hot.keys(["fleet-h"]), "conns": hot.keys([])}).all() == []
+    assert _of(_read(store, held_fleets=["fleet-h"], held_conns=["conn-h"]), ReadKind.HELD) == []
