@@ -30,6 +30,8 @@ from catena_airflow.ui.schemas import (
 from catena_airflow.ui.sources import DashboardSources, dashboard_sources
 
 MAX_PAGE_SIZE = 500
+#: Beyond any real page, and small enough for every database's integer (a larger one was a 500 on SQLite).
+MAX_OFFSET = 2**31 - 1
 
 
 class TimeWindow(StrEnum):
@@ -93,7 +95,7 @@ def get_fleets(
     stuck: Annotated[bool, Query(description="Only stuck fleets (no progress, or invitation expiring)")] = False,
     window: ActivityWindow = TimeWindow.ALL,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> FleetPage:
     now = _now()
     flt = FleetFilter(stage=stage, search=search or None, stuck_only=stuck, since=window.since(now))

@@ -153,6 +153,9 @@ def test_fleets_paging_limits_are_validated(airflow_client, auth_headers, seeded
     assert airflow_client.get("/catena/api/fleets?limit=0", headers=auth_headers).status_code == 422
     assert airflow_client.get("/catena/api/fleets?limit=501", headers=auth_headers).status_code == 422
     assert airflow_client.get("/catena/api/fleets?offset=-1", headers=auth_headers).status_code == 422
+    assert airflow_client.get(f"/catena/api/fleets?offset={2**65}", headers=auth_headers).status_code == 422
+    beyond = airflow_client.get(f"/catena/api/fleets?offset={2**31 - 1}", headers=auth_headers)
+    assert beyond.status_code == 200 and beyond.json()["items"] == []
     assert airflow_client.get("/catena/api/fleets?stage=bogus", headers=auth_headers).status_code == 422
 
 
