@@ -53,9 +53,7 @@ def write_transaction(engine: Engine, *, lock_key: int) -> Iterator[Connection]:
             if begin is None or queued:
                 conn.exec_driver_sql((begin or "") + "; ".join([*queued, "COMMIT"]))
         except BaseException:
-            began = conn.info.pop(_BEGIN, None) is None
-            conn.info.pop(_AT_COMMIT, None)
-            if began:
+            if _BEGIN not in conn.info:  # BEGIN went out with a statement: the transaction may be open
                 _roll_back(conn)
             raise
         finally:

@@ -43,6 +43,9 @@ from catena_airflow.inbox.schema import (
     receiver_counters,
 )
 
+#: A held event: the partial indexes' own predicate, written the same way so they are used.
+_HELD = events.c.held == true()
+
 
 def dialect_insert(dialect: str) -> Callable[..., Insert]:
     """The ``insert`` with ``ON CONFLICT`` support of the inbox's dialect."""
@@ -78,7 +81,6 @@ class HotStatements:
             return column.in_(select(values.c.value))
 
         upsert = insert(receiver_counters)
-        held = events.c.held == true()  # the partial indexes' own predicate, so they are used
         return cls(
             dialect=dialect,
             batch_reads=_batch_reads(one_of),
@@ -91,7 +93,7 @@ class HotStatements:
                 index_elements=[onboarding_connections.c.connection_id]
             ),
             claim_held=events.update()
-            .where(events.c.seq == bindparam("b_seq"), held)
+            .where(events.c.seq == bindparam("b_seq"), _HELD)
             .values(held=False, invitation_id=bindparam("b_inv")),
             add_counter=upsert.on_conflict_do_update(
                 index_elements=[receiver_counters.c.counter, receiver_counters.c.hour],
@@ -150,8 +152,8 @@ def _batch_reads(one_of: Callable[[ColumnElement[Any], str], ColumnElement[bool]
         row(ReadKind.ONBOARDING, **onboarding).where(one_of(onboardings.c.invitation_id, "invs")),
         row(ReadKind.ONBOARDING, **onboarding).where(one_of(onboardings.c.fleet_id, "fleets")),
         row(ReadKind.ONBOARDING, **onboarding).where(onboardings.c.invitation_id.in_(linked_invitations)),
-        row(ReadKind.HELD, **held).where(events.c.held == true(), one_of(events.c.fleet_id, "held_fleets")),
-        row(ReadKind.HELD, **held).where(events.c.held == true(), one_of(events.c.connection_id, "held_conns")),
+        row(ReadKind.HELD, **held).where(_HELD, one_of(events.c.fleet_id, "held_fleets")),
+        row(ReadKind.HELD, **held).where(_HELD, one_of(events.c.connection_id, "held_conns")),
     ).subquery()
     # Onboardings oldest first (``at``: created_at), held events by seq (their ``at`` is not used to order).
     order_at = case((reads.c.kind == int(ReadKind.ONBOARDING), reads.c.at))
