@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from catena_airflow.inbox.models import (
+    Attempt,
     ConnectionStatus,
     HourlyCount,
     Onboarding,
@@ -16,6 +17,7 @@ from catena_airflow.inbox.settings import inbox_url_from_env
 from catena_airflow.inbox.store import InboxStore, IncomingEvent
 
 __all__ = [
+    "Attempt",
     "ConnectionStatus",
     "HourlyCount",
     "InboxStore",

@@ -2,28 +2,27 @@
 
 A group-committed batch may hold dozens of events touching the same onboardings. Instead of reading
 and writing each onboarding row per event (several round trips per event), the batch loads every row
-its events can reach, joins all facts in memory, applies held events as their fleet or connection gets
-linked (to a fixpoint), and writes each changed row once. The result equals applying the events one by
-one, because the projection is a join-semilattice (see projection.py) and each event is applied once.
+its events can reach, joins all facts in memory, applies held events as their fleet, connection or
+fleet ref gets linked (to a fixpoint), and writes each changed row once. The result equals applying the
+events one by one, because the projection is a join-semilattice (see projection.py), each event is
+applied once, and which onboarding an event reaches depends only on links that never go away
+(correlation.py).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection
 
-from catena_airflow.inbox import projection
+from catena_airflow.inbox import correlation, projection
 from catena_airflow.inbox.notify import notify_onboardings_changed
 from catena_airflow.inbox.projection import EventRecord, State
-from catena_airflow.inbox.statements import ReadKind
-
-if TYPE_CHECKING:
-    from catena_airflow.inbox.store import InboxStore
+from catena_airflow.inbox.statements import HotStatements, ReadKind
 
 
 @dataclass
@@ -37,26 +36,42 @@ class PendingEvent:
     applied: bool = False
 
     @property
-    def invitation_keyed(self) -> bool:
-        return bool(self.records) and self.records[0].family in projection.INVITATION_KEYED_FAMILIES
+    def creates_onboarding(self) -> bool:
+        return bool(self.records) and correlation.creates_onboarding(self.records[0])
 
 
 @dataclass
 class ProjectionBatch:
-    store: InboxStore
+    statements: HotStatements
     conn: Connection
     now: datetime
     states: dict[str, State] = field(default_factory=dict)
     originals: dict[str, State | None] = field(default_factory=dict)  # None: a new row
     by_fleet: dict[str, list[str]] = field(default_factory=dict)
+    by_ref: dict[str, list[str]] = field(default_factory=dict)
     by_connection: dict[str, list[str]] = field(default_factory=dict)
     pending: list[PendingEvent] = field(default_factory=list)
-    _loaded_invitations: set[str] = field(default_factory=set)
-    _loaded_fleets: set[str] = field(default_factory=set)
-    _loaded_connections: set[str] = field(default_factory=set)
-    _fetched_fleets: set[str] = field(default_factory=set)
-    _fetched_connections: set[str] = field(default_factory=set)
+    _loaded: dict[str, set[str]] = field(
+        default_factory=lambda: {"invs": set(), "fleets": set(), "refs": set(), "conns": set()}
+    )
+    _fetched: dict[str, set[str]] = field(default_factory=lambda: {"fleets": set(), "refs": set(), "conns": set()})
+    #: Fleet refs whose held events must be looked at again: they gained a live onboarding.
+    _opened_refs: set[str] = field(default_factory=set)
     _new_links: list[dict[str, str]] = field(default_factory=list)
+
+    # --- the index correlation.targets() looks at ---------------------------------------------------
+
+    def state(self, invitation_id: str) -> State:
+        return self.states[invitation_id]
+
+    def with_ref(self, fleet_ref: str) -> Sequence[str]:
+        return self.by_ref.get(fleet_ref, ())
+
+    def with_fleet(self, fleet_id: str) -> Sequence[str]:
+        return self.by_fleet.get(fleet_id, ())
+
+    def with_connection(self, connection_id: str) -> Sequence[str]:
+        return self.by_connection.get(connection_id, ())
 
     # --- reading what the batch can reach ---------------------------------------------------------
 
@@ -66,31 +81,37 @@ class ProjectionBatch:
         event_ids: Iterable[str] = (),
         invitation_ids: Iterable[str] = (),
         fleet_ids: Iterable[str] = (),
+        fleet_refs: Iterable[str] = (),
         connection_ids: Iterable[str] = (),
     ) -> set[str]:
-        """Load the onboarding rows these keys reach and queue the held events of these fleets and
+        """Load the onboarding rows these keys reach and queue the held events of these fleets, refs and
         connections, in ONE statement (each key is read once per batch); return the ids among
         ``event_ids`` that are stored already."""
         ids = set(event_ids)
-        invs = set(invitation_ids) - self._loaded_invitations - self.states.keys()
-        fleets = set(fleet_ids) - self._loaded_fleets
-        conns = set(connection_ids) - self._loaded_connections
-        held_fleets = set(fleet_ids) - self._fetched_fleets
-        held_conns = set(connection_ids) - self._fetched_connections
-        self._loaded_invitations |= invs
-        self._loaded_fleets |= fleets
-        self._loaded_connections |= conns
-        self._fetched_fleets |= held_fleets
-        self._fetched_connections |= held_conns
-        if not (ids or invs or fleets or conns or held_fleets or held_conns):
+        wanted = {
+            "invs": set(invitation_ids) - self.states.keys(),
+            "fleets": set(fleet_ids),
+            "refs": set(fleet_refs),
+            "conns": set(connection_ids),
+        }
+        rows = {name: keys - self._loaded[name] for name, keys in wanted.items()}
+        held = {name: wanted[name] - self._fetched[name] for name in self._fetched}
+        for name, keys in rows.items():
+            self._loaded[name] |= keys
+        for name, keys in held.items():
+            self._fetched[name] |= keys
+        if not ids and not any(rows.values()) and not any(held.values()):
             return set()
-        hot = self.store.statements
-        params = hot.batch_read_params(
-            ids=ids, invs=invs, fleets=fleets, conns=conns, held_fleets=held_fleets, held_conns=held_conns
+        params = self.statements.batch_read_params(
+            ids=ids,
+            **rows,
+            held_fleets=held["fleets"],
+            held_refs=held["refs"],
+            held_conns=held["conns"],
         )
         known: set[str] = set()
         queued = {p.seq for p in self.pending if p.seq is not None}
-        for row in self.conn.execute(hot.batch_reads, params):
+        for row in self.conn.execute(self.statements.batch_reads, params):
             if row.kind == ReadKind.KNOWN:
                 known.add(row.key)
             elif row.kind == ReadKind.LINK:
@@ -98,7 +119,7 @@ class ProjectionBatch:
             elif row.kind == ReadKind.ONBOARDING:
                 if row.key not in self.states:
                     self._adopt(row.key, dict(row.state or {}), original=dict(row.state or {}))
-            elif row.seq not in queued:  # HELD; it comes twice when held under its fleet and its connection
+            elif row.seq not in queued:  # HELD; it comes again when held under several of its keys
                 queued.add(row.seq)
                 data = json.loads(row.payload).get("data") or []
                 at = projection.to_utc(row.at) or projection.to_utc(row.received_at)
@@ -115,14 +136,20 @@ class ProjectionBatch:
         self.pending.append(event)
 
     def merge(self, invitation_id: str, fact: State) -> None:
-        """Join ``fact`` into an onboarding (created if new), keeping the fleet/connection maps current."""
-        if invitation_id not in self.states:
+        """Join ``fact`` into an onboarding (created if new), keeping the link maps current."""
+        new_row = invitation_id not in self.states
+        if new_row:
             self._adopt(invitation_id, {}, original=None)
         old = self.states[invitation_id]
         new = projection.join(old, fact)
         self.states[invitation_id] = new
         if new.get("fleet_id") and new.get("fleet_id") != old.get("fleet_id"):
             _add(self.by_fleet, new["fleet_id"], invitation_id)
+        ref = new.get("fleet_ref")
+        if ref and ref != old.get("fleet_ref"):
+            _add(self.by_ref, ref, invitation_id)
+        if ref and correlation.is_live(new) and _may_newly_sign(old, new, new_row=new_row):
+            self._opened_refs.add(ref)
         for connection_id in set(new.get("connection_ids", ())) - set(old.get("connection_ids", ())):
             if invitation_id not in self.by_connection.get(connection_id, ()):
                 _add(self.by_connection, connection_id, invitation_id)
@@ -131,37 +158,44 @@ class ProjectionBatch:
     def settle(self) -> None:
         """Apply every pending event that now reaches an onboarding, fetching newly released ones, to a fixpoint."""
         while True:
+            self._load_what_pending_events_name()
             progress = False
-            for event in self.pending:
+            # Invitation events first: they create the rows the others may be looking for.
+            for event in sorted(self.pending, key=lambda e: not e.creates_onboarding):
                 if event.applied:
                     continue
-                targets = [self.targets(rec) for rec in event.records]
-                if not any(targets):
+                found = [correlation.targets(rec, self) for rec in event.records]
+                if not any(found):
                     continue
                 event.applied = True
-                event.applied_to = next(t[0] for t in targets if t)
+                event.applied_to = next(t[0] for t in found if t)
                 progress = True
-                for rec, invitation_ids in zip(event.records, targets, strict=True):
+                for rec, invitation_ids in zip(event.records, found, strict=True):
                     for invitation_id in invitation_ids:
                         self.merge(invitation_id, projection.event_fact(rec))
-            linked_fleets = set(self.by_fleet) - self._fetched_fleets
-            linked_connections = set(self.by_connection) - self._fetched_connections
-            if linked_fleets or linked_connections:
-                # Newly linked keys may reach more rows (a fleet shared by onboardings) and held events.
+            linked_fleets = set(self.by_fleet) - self._fetched["fleets"]
+            linked_connections = set(self.by_connection) - self._fetched["conns"]
+            opened_refs = self._opened_refs - self._fetched["refs"]
+            if linked_fleets or linked_connections or opened_refs:
+                # Newly linked keys may reach more rows (a fleet shared by onboardings, a fleet ref's
+                # other invitations) and held events.
                 before = len(self.pending)
-                self.read(fleet_ids=linked_fleets, connection_ids=linked_connections)
+                self.read(fleet_ids=linked_fleets, fleet_refs=opened_refs, connection_ids=linked_connections)
                 progress = progress or len(self.pending) > before
             if not progress:
                 return
 
-    def targets(self, rec: EventRecord) -> list[str]:
-        keys = projection.correlation_keys(rec)
-        if rec.family in projection.INVITATION_KEYED_FAMILIES:
-            return [keys.invitation_id] if keys.invitation_id else []
-        found = list(self.by_fleet.get(keys.fleet_id or "", ()))
-        if not found and keys.connection_id:  # the connection link only matters when the fleet has none
-            found = list(self.by_connection.get(keys.connection_id, ()))
-        return found
+    def _load_what_pending_events_name(self) -> None:
+        """Rows of every fleet, ref and connection the waiting events name (held events released here
+        may name keys this batch has not read yet), so each decision sees every onboarding it may reach."""
+        _, fleets, refs, conns = correlation.record_keys(
+            rec for event in self.pending if not event.applied for rec in event.records
+        )
+        fleets -= self._loaded["fleets"]
+        refs -= self._loaded["refs"]
+        conns -= self._loaded["conns"]
+        if fleets or refs or conns:
+            self.read(fleet_ids=fleets, fleet_refs=refs, connection_ids=conns)
 
     # --- writing --------------------------------------------------------------------------------
 
@@ -175,28 +209,41 @@ class ProjectionBatch:
             elif state != original:
                 updates.append({"b_inv": invitation_id, **row_values(state, self.now)})
         if inserts:
-            self.conn.execute(self.store.statements.insert_onboarding, inserts)
+            self.conn.execute(self.statements.insert_onboarding, inserts)
         if updates:
-            self.conn.execute(self.store.statements.update_onboarding, updates)
+            self.conn.execute(self.statements.update_onboarding, updates)
         if inserts or updates:
             notify_onboardings_changed(self.conn)
         if self._new_links:
-            self.conn.execute(self.store.statements.link_connection, self._new_links)
+            self.conn.execute(self.statements.link_connection, self._new_links)
         released = [{"b_seq": e.seq, "b_inv": e.applied_to} for e in self.pending if e.applied and e.seq is not None]
         if released:
-            self.conn.execute(self.store.statements.claim_held, released)
+            self.conn.execute(self.statements.claim_held, released)
 
     def _adopt(self, invitation_id: str, state: State, *, original: State | None) -> None:
         self.states[invitation_id] = state
         self.originals[invitation_id] = original
-        # Keys linked before this transaction have no held events (writers are serialized, and an
-        # event naming a linked key is applied on arrival): nothing to fetch for them.
+        # Fleets and connections linked before this transaction have no held events (writers are
+        # serialized, and an event naming a linked key is applied on arrival): nothing to fetch for them.
+        # A fleet ref may: its share agreements wait while none of its onboardings is live.
         if state.get("fleet_id"):
             _add(self.by_fleet, state["fleet_id"], invitation_id)
-            self._fetched_fleets.add(state["fleet_id"])
+            self._fetched["fleets"].add(state["fleet_id"])
+        if state.get("fleet_ref"):
+            _add(self.by_ref, state["fleet_ref"], invitation_id)
         for connection_id in state.get("connection_ids", ()):
             _add(self.by_connection, connection_id, invitation_id)
-            self._fetched_connections.add(connection_id)
+            self._fetched["conns"].add(connection_id)
+
+
+def _may_newly_sign(old: State, new: State, *, new_row: bool) -> bool:
+    """Whether a live onboarding may now take share agreements it could not take before."""
+    return (
+        new_row
+        or new.get("fleet_ref") != old.get("fleet_ref")
+        or new.get("expires_at") != old.get("expires_at")
+        or not correlation.is_live(old)
+    )
 
 
 def _add(mapping: dict[str, list[str]], key: str, value: str) -> None:
@@ -205,20 +252,4 @@ def _add(mapping: dict[str, list[str]], key: str, value: str) -> None:
         values.append(value)
 
 
-def record_keys(records: Iterable[EventRecord]) -> tuple[set[str], set[str], set[str]]:
-    """(invitation ids, fleet ids, connection ids) the records name."""
-    invs: set[str] = set()
-    fleets: set[str] = set()
-    conns: set[str] = set()
-    for rec in records:
-        keys = projection.correlation_keys(rec)
-        if keys.invitation_id and rec.family in projection.INVITATION_KEYED_FAMILIES:
-            invs.add(keys.invitation_id)
-        if keys.fleet_id:
-            fleets.add(keys.fleet_id)
-        if keys.connection_id:
-            conns.add(keys.connection_id)
-    return invs, fleets, conns
-
-
-__all__ = ["PendingEvent", "ProjectionBatch", "record_keys"]
+__all__ = ["PendingEvent", "ProjectionBatch"]

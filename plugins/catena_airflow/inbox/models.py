@@ -70,14 +70,31 @@ class ScheduleStatus(_Frozen):
     last_failure_at: datetime | None = None
 
 
+class Attempt(_Frozen):
+    """An earlier attempt of an onboarding (the invitation was refreshed after it failed)."""
+
+    number: int
+    started_at: datetime | None = None  # None: the invitation's first attempt
+    stage: Stage
+    stage_times: dict[Stage, datetime] = Field(default_factory=dict)
+
+
 class Onboarding(_Frozen):
-    """One invitation's onboarding, as projected from its events and observations."""
+    """One invitation's onboarding, as projected from its events and observations.
+
+    ``stage``, ``stage_times``, ``decline_reason`` and ``connected_at`` describe the current attempt
+    (``attempt``, 1 for the first; ``attempt_started_at`` None for the first). An invitation refreshed
+    after a decline or an expiry starts a new attempt; the ones before are in ``previous_attempts``.
+    """
 
     invitation_id: str
     fleet_ref: str | None = None
     fleet_id: str | None = None
     stage: Stage
     stage_times: dict[Stage, datetime] = Field(default_factory=dict)
+    attempt: int = 1
+    attempt_started_at: datetime | None = None
+    previous_attempts: tuple[Attempt, ...] = ()
     invitation_status: str | None = None
     decline_reason: str | None = None
     magic_link: str | None = None

@@ -1,24 +1,29 @@
-"""Onboarding state as a pure function of its events: the same set gives the same state in any order.
+"""Onboarding state as a pure function of its facts: the same set gives the same state in any order.
 
 Catena delivers at least once and in no particular order, so the state is a join-semilattice: every
-event record (and every REST/redirect observation) becomes a *fact* of the same shape as the state,
-and ``join`` merges two of them commutatively and associatively:
+event record (and every REST/redirect/registration observation) becomes a *fact* of the same shape as
+the state, and ``join`` merges two of them commutatively, associatively and idempotently:
 
-- stage times keep the earliest time per stage; the gating stage is derived from the set of stages
-  reached (``gating_stage``), so it only ever moves forward;
-- identifiers (fleet id, fleet ref, magic link) keep the first non-null value (the smaller one on a
-  conflict, which Catena's data never produces);
+- stage times keep every distinct time each stage was reached (a grow-only set), so a stage reached
+  twice (one event delivered to two subscriptions under two envelope ids) is reached once, and an
+  *attempt* (below) can be cut out of them at any time;
+- identifiers (fleet id, fleet ref, magic link, the invitation's creation time) keep the first non-null
+  value (the smaller one on a conflict, which Catena's data never produces);
 - values that change over time (invitation status, decline reason, share agreement, connection and
   schedule status) are last-writer-wins registers ordered by (event time, event id);
 - ``expires_at`` keeps the latest (a refresh extends it), redirects keep their latest time;
-- failed executions are counted, which is only correct once per event: ``project`` drops
-  duplicate records, and the store commits each Catena event id once.
+- failed executions are a set of execution ids, so an execution reported twice counts once.
 
-Correlation: invitation and share-agreement events name their invitation; connection, fleet-connection
-and execution events name only a fleet (and connection); schedule events only a connection. Those are
-applied once the fleet or connection is known to belong to the invitation, whatever the arrival order.
+Attempts: Catena refreshes an invitation instead of creating a new one when its ``fleet_ref`` is
+invited again (200, same id; a declined one goes back to ``active``). Each refresh we register adds
+an attempt boundary (our clock before the request). A boundary is *effective* when the attempt before
+it had ended in a failure (declined, expired, deleted): the view then shows only what happened since,
+so a late or replayed ``invitation.declined`` of the old attempt (timed by its ``declined_at``) never
+fails the new one. A refresh of an attempt still in progress (a retried task) changes nothing.
 
-The state is a JSON document (``State``) so the store can persist it as is.
+Which onboarding a record belongs to is decided in ``correlation.py``; this module only turns records
+into facts and facts into the read model. The state is a JSON document (``State``) so the store can
+persist it as is.
 """
 
 from __future__ import annotations
@@ -28,9 +33,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from catena_airflow.client.events import event_family
 from catena_airflow.inbox.models import (
     FAILURE_STAGES,
     PROGRESS_STAGES,
+    Attempt,
     ConnectionStatus,
     Onboarding,
     ScheduleStatus,
@@ -43,8 +50,6 @@ Clock = list[str]  # [event time, tie-break]: compared as a list
 PROJECTED_FAMILIES = frozenset(
     {"invitation", "share_agreement", "connection", "fleet_connection", "execution", "schedule"}
 )
-# Families whose records name their invitation: they create onboarding rows and never correlate by fleet.
-INVITATION_KEYED_FAMILIES = frozenset({"invitation", "share_agreement"})
 
 _INVITATION_STAGES = {
     "created": Stage.INVITED,
@@ -56,8 +61,14 @@ _INVITATION_STAGES = {
     "expired": Stage.EXPIRED,
     "deleted": Stage.DELETED,
 }
-# The record field holding the transition's own time, when Catena sends one.
-_INVITATION_TIME_FIELDS = {"created": "created_at", "accepted": "accepted_at", "declined": "declined_at"}
+# The record field holding the transition's own time (Catena's clock), when Catena sends one. Using it
+# rather than the envelope's timestamp keeps a replayed delivery of an old transition in its own attempt.
+_STAGE_TIME_FIELDS = {
+    Stage.INVITED: "created_at",
+    Stage.ACCEPTED: "accepted_at",
+    Stage.DECLINED: "declined_at",
+    Stage.EXPIRED: "expires_at",
+}
 _STATUS_STAGES = {
     "active": Stage.INVITED,
     "accepted": Stage.ACCEPTED,
@@ -95,6 +106,13 @@ def _safe_ts(value: Any) -> str | None:
         return None
 
 
+def _required_ts(value: datetime) -> str:
+    out = ts(value)
+    if out is None:
+        raise ValueError("a fact needs a time")
+    return out
+
+
 # --- inputs ---------------------------------------------------------------------------------------
 
 
@@ -114,28 +132,15 @@ class EventRecord:
 
     @property
     def family(self) -> str:
-        return family_of(self.event_name)
+        return event_family(self.event_name)
 
     @property
     def action(self) -> str:
         return self.event_name.partition(".")[2]
 
 
-@dataclass(frozen=True)
-class Keys:
-    """How a record finds its onboarding."""
-
-    invitation_id: str | None = None
-    fleet_id: str | None = None
-    connection_id: str | None = None
-
-
-def family_of(event_name: str) -> str:
-    return event_name.partition(".")[0]
-
-
 def is_projected(event_name: str) -> bool:
-    return family_of(event_name) in PROJECTED_FAMILIES
+    return event_family(event_name) in PROJECTED_FAMILIES
 
 
 def records_of(event_id: str, event_name: str, data: Iterable[Any], at: datetime) -> list[EventRecord]:
@@ -146,94 +151,90 @@ def records_of(event_id: str, event_name: str, data: Iterable[Any], at: datetime
     ]
 
 
-def _str(value: Any) -> str | None:
+def opt_str(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-def correlation_keys(rec: EventRecord) -> Keys:
-    r, fam = rec.record, rec.family
-    if fam == "invitation":
-        return Keys(invitation_id=_str(r.get("id")), fleet_id=_str(r.get("fleet_id")))
-    if fam == "share_agreement":
-        return Keys(invitation_id=_str(r.get("invitation_id")), fleet_id=_str(r.get("fleet_id")))
-    if fam == "connection":
-        return Keys(fleet_id=_str(r.get("fleet_id")), connection_id=_str(r.get("id")))
-    if fam in ("fleet_connection", "execution"):
-        return Keys(fleet_id=_str(r.get("fleet_id")), connection_id=_str(r.get("connection_id")))
-    if fam == "schedule":
-        return Keys(connection_id=_str(r.get("connection_id")))
-    return Keys(fleet_id=_str(r.get("fleet_id")))
-
-
 # --- facts ----------------------------------------------------------------------------------------
-
-
-def empty_state() -> State:
-    return {}
-
-
-def _clock(at: str, tiebreak: str) -> Clock:
-    return [at, tiebreak]
 
 
 def _lww(clock: Clock, value: Any) -> list[Any]:
     return [clock, value]
 
 
+def _stage_fact(stage: Stage, at: str) -> dict[str, list[str]]:
+    return {stage.value: [at]}
+
+
 def event_fact(rec: EventRecord) -> State:
     """What one event record says about its onboarding."""
     r, fam, action = rec.record, rec.family, rec.action
-    at = ts(rec.at)
-    assert at is not None
-    clock = _clock(at, f"{rec.event_id}#{rec.index}")
+    at = _required_ts(rec.at)
+    tiebreak = f"{rec.event_id}#{rec.index}"
     fact: State = {}
     if fam == "invitation":
         stage = _INVITATION_STAGES.get(action)
+        stage_at = at
         if stage is not None:
-            stage_at = _safe_ts(r.get(_INVITATION_TIME_FIELDS.get(action, ""))) or at
-            fact["stage_times"] = {stage.value: stage_at}
+            own = _safe_ts(r.get(_STAGE_TIME_FIELDS.get(stage, "")))
+            # An expiry happens at expires_at, never later than Catena reports it.
+            stage_at = (min(own, at) if stage is Stage.EXPIRED else own) if own else at
+            fact["stage_times"] = _stage_fact(stage, stage_at)
+        clock = [stage_at, tiebreak]
         _put_identity(fact, fleet_id=r.get("fleet_id"), fleet_ref=r.get("fleet_ref"), magic_link=r.get("magic_link"))
+        if opened := _safe_ts(r.get("created_at")):
+            fact["opened_at"] = opened
         if expires := _safe_ts(r.get("expires_at")):
             fact["expires_at"] = expires
-        if status := _str(r.get("status")):
-            fact["invitation_status"] = _lww(clock, status)
-        if reason := _str(r.get("decline_reason")):
+        if status := opt_str(r.get("status")):
+            fact["invitation_status"] = _lww(clock, status.lower())
+        if reason := opt_str(r.get("decline_reason")):
             fact["decline_reason"] = _lww(clock, reason)
     elif fam == "share_agreement":
+        clock = [at, tiebreak]
         if action == "created":
-            fact["stage_times"] = {Stage.SHARE_AGREEMENT.value: _safe_ts(r.get("effective_date")) or at}
+            fact["stage_times"] = _stage_fact(Stage.SHARE_AGREEMENT, _safe_ts(r.get("effective_date")) or at)
         _put_identity(fact, fleet_id=r.get("fleet_id"), fleet_ref=r.get("fleet_ref"))
-        status = _str(r.get("status")) or ("deleted" if action == "deleted" else None)
-        fact["share_agreement"] = _lww(
-            clock, {"id": _str(r.get("id")), "status": status, "scopes": dict(r.get("scopes") or {})}
-        )
+        status = opt_str(r.get("status")) or ("deleted" if action == "deleted" else None)
+        fact["share_agreement"] = _lww(clock, _share_agreement(r.get("id"), status, r.get("scopes")))
     elif fam == "connection":
-        conn_id = _str(r.get("id"))
-        if conn_id:
+        clock = [at, tiebreak]
+        if conn_id := opt_str(r.get("id")):
             fact["connection_ids"] = [conn_id]
-            status = "stale" if action == "staled" else (_str(r.get("status")) or "active")
-            fact["connections"] = {conn_id: _lww(clock, {"status": status, "at": at})}
+            status = "stale" if action == "staled" else (opt_str(r.get("status")) or "active")
+            fact["connections"] = {conn_id: _lww(clock, {"status": status.lower(), "at": at})}
         if action == "created":
-            fact["stage_times"] = {Stage.CONNECTION.value: at}
+            fact["stage_times"] = _stage_fact(Stage.CONNECTION, at)
     elif fam == "fleet_connection":
-        if conn_id := _str(r.get("connection_id")):
+        if conn_id := opt_str(r.get("connection_id")):
             fact["connection_ids"] = [conn_id]
         if action == "created":
-            fact["stage_times"] = {Stage.CONNECTED.value: at}
+            fact["stage_times"] = _stage_fact(Stage.CONNECTED, at)
     elif fam == "execution":
-        if sched_id := _str(r.get("schedule_id")):
-            sched: State = {"connection_id": _str(r.get("connection_id")), "resource": _str(r.get("resource"))}
+        if sched_id := opt_str(r.get("schedule_id")):
+            sched: State = {"connection_id": opt_str(r.get("connection_id")), "resource": opt_str(r.get("resource"))}
             if action == "failed":
-                sched["failed"] = 1
+                # Counted per execution id: the same failure delivered twice (two subscriptions,
+                # two envelope ids) is one failure.
+                sched["failed_ids"] = [opt_str(r.get("id")) or tiebreak]
                 sched["last_failure_at"] = _safe_ts(r.get("updated_at")) or at
             fact["schedules"] = {sched_id: sched}
-    elif fam == "schedule" and (sched_id := _str(r.get("id"))):
-        status = _str(r.get("status")) or ("inactive" if action == "deactivated" else None)
-        sched = {"connection_id": _str(r.get("connection_id")), "resource": _str(r.get("resource"))}
+    elif fam == "schedule" and (sched_id := opt_str(r.get("id"))):
+        status = opt_str(r.get("status")) or ("inactive" if action == "deactivated" else None)
+        sched = {"connection_id": opt_str(r.get("connection_id")), "resource": opt_str(r.get("resource"))}
         if status:
-            sched["status"] = _lww(clock, {"status": status, "at": at})
+            sched["status"] = _lww([at, tiebreak], {"status": status.lower(), "at": at})
         fact["schedules"] = {sched_id: sched}
     return _drop_none(fact)
+
+
+def _share_agreement(sa_id: Any, status: str | None, scopes: Any) -> dict[str, Any]:
+    return {
+        "id": opt_str(sa_id),
+        "status": status.lower() if status else None,
+        # The event schema lets a scope's level (and the whole map) be null.
+        "scopes": {str(k): v for k, v in (scopes or {}).items()} if isinstance(scopes, Mapping) else {},
+    }
 
 
 def observation_fact(
@@ -241,9 +242,11 @@ def observation_fact(
     at: datetime,
     source: str = "rest",
     stage: Stage | str | None = None,
+    stage_times: Mapping[Stage, datetime | str | None] | None = None,
     fleet_id: str | None = None,
     fleet_ref: str | None = None,
     magic_link: str | None = None,
+    opened_at: datetime | str | None = None,
     expires_at: datetime | str | None = None,
     invitation_status: str | None = None,
     connection_ids: Iterable[str] | None = None,
@@ -252,29 +255,39 @@ def observation_fact(
     decline_reason: str | None = None,
     dag_id: str | None = None,
     run_id: str | None = None,
+    new_attempt_at: datetime | None = None,
 ) -> State:
     """What a REST read, a redirect page or a registration says about an onboarding.
 
-    ``source="redirect"``: ``stage`` is an informational redirect kind (``redirect_success`` ...),
-    kept with its time and never changing the gating stage.
+    ``at`` is when the observation was made (for REST: before the request was sent, so a read older
+    than a refresh never lands in the refreshed attempt). ``stage_times`` gives stages with Catena's
+    own times (``declined_at``, ...); ``stage`` is a stage reached at ``at``. ``source="redirect"``:
+    ``stage`` is an informational redirect kind (``redirect_success`` ...), kept with its time and never
+    changing the gating stage. ``new_attempt_at``: the invitation was refreshed for a new attempt then.
     """
-    at_s = ts(at)
-    assert at_s is not None
-    clock = _clock(at_s, f"~{source}")
+    at_s = _required_ts(at)
+    clock = [at_s, f"~{source}"]
     fact: State = {}
+    times: dict[str, list[str]] = {}
     if stage is not None:
         if source == "redirect":
             fact["redirects"] = {str(stage): at_s}
         else:
-            fact["stage_times"] = {Stage(stage).value: at_s}
+            times[Stage(stage).value] = [at_s]
+    for named, when in (stage_times or {}).items():
+        if when_s := _safe_ts(when):
+            times.setdefault(Stage(named).value, []).append(when_s)
     _put_identity(fact, fleet_id=fleet_id, fleet_ref=fleet_ref, magic_link=magic_link)
+    if opened := _safe_ts(opened_at):
+        fact["opened_at"] = opened
     if expires := _safe_ts(expires_at):
         fact["expires_at"] = expires
     if invitation_status:
-        fact["invitation_status"] = _lww(clock, invitation_status)
-        status_stage = _STATUS_STAGES.get(invitation_status)
-        if status_stage is not None and source != "redirect":
-            fact.setdefault("stage_times", {}).setdefault(status_stage.value, at_s)
+        status = invitation_status.lower()
+        fact["invitation_status"] = _lww(clock, status)
+        status_stage = _STATUS_STAGES.get(status)
+        if status_stage is not None and source != "redirect" and status_stage.value not in times:
+            times[status_stage.value] = [at_s]
     if decline_reason:
         fact["decline_reason"] = _lww(clock, decline_reason)
     ids = sorted({str(c) for c in connection_ids or ()} | set(connection_statuses or {}))
@@ -282,27 +295,51 @@ def observation_fact(
         fact["connection_ids"] = ids
     if connection_statuses:
         fact["connections"] = {
-            str(cid): _lww(clock, {"status": status, "at": at_s}) for cid, status in connection_statuses.items()
+            str(cid): _lww(clock, {"status": status.lower(), "at": at_s}) for cid, status in connection_statuses.items()
         }
     if share_agreement:
-        sa_status = _str(share_agreement.get("status"))
+        status = opt_str(share_agreement.get("status"))
         fact["share_agreement"] = _lww(
-            clock,
-            {
-                "id": _str(share_agreement.get("id")),
-                "status": sa_status,
-                "scopes": dict(share_agreement.get("scopes") or {}),
-            },
+            clock, _share_agreement(share_agreement.get("id"), status, share_agreement.get("scopes"))
         )
-        fact.setdefault("stage_times", {}).setdefault(Stage.SHARE_AGREEMENT.value, at_s)
+        times.setdefault(Stage.SHARE_AGREEMENT.value, [at_s])
     if dag_id or run_id:
         fact["dag_run"] = _lww(clock, {"dag_id": dag_id, "run_id": run_id})
+    if new_attempt_at is not None:
+        started = _required_ts(new_attempt_at)
+        fact["attempts"] = [started]
+        times.setdefault(Stage.INVITED.value, []).append(started)
+    if times:
+        fact["stage_times"] = {name: sorted(set(values)) for name, values in times.items()}
     return _drop_none(fact)
+
+
+def invitation_stage_times(
+    status: str | None,
+    *,
+    observed_at: datetime,
+    accepted_at: datetime | str | None = None,
+    declined_at: datetime | str | None = None,
+    expires_at: datetime | str | None = None,
+) -> dict[Stage, datetime]:
+    """The stage an invitation read over REST is in, timed by Catena's own fields where it has them.
+
+    ``observed_at`` (when the read was sent) times what Catena does not: an old read can then never
+    land inside an attempt that began after it.
+    """
+    stage = _STATUS_STAGES.get((status or "").lower())
+    if stage is None or stage is Stage.INVITED:
+        return {}
+    own = {Stage.ACCEPTED: accepted_at, Stage.DECLINED: declined_at, Stage.EXPIRED: expires_at}.get(stage)
+    when = to_utc(own) if own else None
+    if when is None or when > observed_at:
+        when = observed_at
+    return {stage: when}
 
 
 def _put_identity(fact: State, **values: Any) -> None:
     for name, value in values.items():
-        if (v := _str(value)) is not None:
+        if (v := opt_str(value)) is not None:
             fact[name] = v
 
 
@@ -321,10 +358,6 @@ def _first_non_null(a: Any, b: Any) -> Any:
     return min(a, b)
 
 
-def _min(a: str | None, b: str | None) -> str | None:
-    return _first_non_null(a, b)
-
-
 def _max(a: str | None, b: str | None) -> str | None:
     if a is None:
         return b
@@ -341,6 +374,17 @@ def _later(a: list[Any] | None, b: list[Any] | None) -> list[Any] | None:
     return a if a[0] >= b[0] else b
 
 
+def _times(value: Any) -> list[str]:
+    """A stage's times; states written before times were sets hold one string."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _union(a: Any, b: Any) -> list[str]:
+    return sorted(set(_times(a)) | set(_times(b)))
+
+
 def _join_maps(a: Mapping[str, Any], b: Mapping[str, Any], join_value) -> dict[str, Any]:
     out = dict(a)
     for key, value in b.items():
@@ -354,6 +398,8 @@ def _join_schedule(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]
             "connection_id": _first_non_null(a.get("connection_id"), b.get("connection_id")),
             "resource": _first_non_null(a.get("resource"), b.get("resource")),
             "status": _later(a.get("status"), b.get("status")),
+            "failed_ids": _union(a.get("failed_ids"), b.get("failed_ids")),
+            # Counted failures of states written before failures were keyed by execution id.
             "failed": (a.get("failed") or 0) + (b.get("failed") or 0) or None,
             "last_failure_at": _max(a.get("last_failure_at"), b.get("last_failure_at")),
         }
@@ -361,9 +407,13 @@ def _join_schedule(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]
 
 
 def join(a: State, b: State) -> State:
-    """Merge two states/facts. Commutative and associative; idempotent except failure counts."""
+    """Merge two states/facts: commutative, associative and idempotent."""
     out: State = {
-        "stage_times": _join_maps(a.get("stage_times", {}), b.get("stage_times", {}), _min),
+        "stage_times": _join_maps(
+            _normal_times(a.get("stage_times", {})), _normal_times(b.get("stage_times", {})), _union
+        ),
+        "attempts": _union(a.get("attempts"), b.get("attempts")),
+        "opened_at": _first_non_null(a.get("opened_at"), b.get("opened_at")),
         "fleet_id": _first_non_null(a.get("fleet_id"), b.get("fleet_id")),
         "fleet_ref": _first_non_null(a.get("fleet_ref"), b.get("fleet_ref")),
         "magic_link": _first_non_null(a.get("magic_link"), b.get("magic_link")),
@@ -380,16 +430,19 @@ def join(a: State, b: State) -> State:
     return _drop_none(out)
 
 
-# --- derived views --------------------------------------------------------------------------------
+def _normal_times(stage_times: Mapping[str, Any]) -> dict[str, list[str]]:
+    return {stage: _times(times) for stage, times in stage_times.items()}
+
+
+# --- attempts and the gating stage -----------------------------------------------------------------
 
 
 def gating_stage(stage_times: Mapping[str, Any]) -> Stage:
-    """The stage sensors gate on, from the set of stages reached.
+    """The stage sensors gate on, from the stages reached in one attempt (stage -> its first time).
 
     ``connected`` is final success. Once the fleet accepted, the furthest progress stage holds (Catena
     forbids declining or deleting after acceptance). Before that, a terminal failure (the latest one,
-    if several) outranks invited/sent/viewed. A refresh that reopens a declined invitation is not
-    inferred from events: create or register a new onboarding.
+    if several) outranks invited/sent/viewed.
     """
     reached = {Stage(s) for s in stage_times}
     if Stage.CONNECTED in reached:
@@ -403,42 +456,56 @@ def gating_stage(stage_times: Mapping[str, Any]) -> Stage:
     return progress[-1] if progress else Stage.INVITED
 
 
-def project(invitation_id: str, records: Iterable[EventRecord], *, base: State | None = None) -> State:
-    """The state of ``invitation_id`` from a fleet's event records, in any order, with duplicates.
+@dataclass(frozen=True)
+class Window:
+    """One attempt: the stages first reached in ``[start, end)`` (None: unbounded)."""
 
-    Records that name only a fleet or connection are applied once the invitation's own records (or
-    ``base``, e.g. a registration) have linked that fleet or connection to it.
-    """
-    pending: dict[tuple[str, int], EventRecord] = {}
-    for rec in records:  # arrival order, first delivery of each record: as the store applies them
-        if is_projected(rec.event_name):
-            pending.setdefault(rec.key, rec)
-    state = dict(base or {})
-    progress = True
-    while pending and progress:
-        progress = False
-        fleets = {state["fleet_id"]} if state.get("fleet_id") else set()
-        connections = set(state.get("connection_ids", ()))
-        for key, rec in list(pending.items()):
-            if correlates(rec, invitation_id, fleets, connections):
-                state = join(state, event_fact(rec))
-                del pending[key]
-                progress = True
-    return state
+    start: str | None
+    end: str | None
+    stage_times: dict[str, str]
+
+    @property
+    def stage(self) -> Stage:
+        return gating_stage(self.stage_times)
 
 
-def correlates(rec: EventRecord, invitation_id: str, fleets: set[str], connections: set[str]) -> bool:
-    keys = correlation_keys(rec)
-    if rec.family in INVITATION_KEYED_FAMILIES:
-        return keys.invitation_id == invitation_id
-    return (keys.fleet_id is not None and keys.fleet_id in fleets) or (
-        keys.connection_id is not None and keys.connection_id in connections
-    )
+def _window(times: Mapping[str, list[str]], start: str | None, end: str | None) -> Window:
+    firsts: dict[str, str] = {}
+    for stage, values in times.items():
+        inside = [t for t in values if (start is None or t >= start) and (end is None or t < end)]
+        if inside:
+            firsts[stage] = min(inside)
+    return Window(start, end, firsts)
 
 
-def comparable(state: State) -> State:
-    """The state without the per-event tie-breaks of its clocks, to compare projections by content."""
-    return to_onboarding("", state).model_dump(exclude={"invitation_id", "created_at", "updated_at"})
+def attempts(state: State) -> list[Window]:
+    """The onboarding's attempts, oldest first; the last one is current (see the module docstring)."""
+    times = _normal_times(state.get("stage_times", {}))
+    windows: list[Window] = []
+    start: str | None = None
+    for boundary in _times(state.get("attempts")):
+        before = _window(times, start, boundary)
+        if before.stage.is_failure:
+            windows.append(before)
+            start = boundary
+    windows.append(_window(times, start, None))
+    return windows
+
+
+def current_stage(state: State) -> Stage:
+    return attempts(state)[-1].stage
+
+
+def recency(state: State) -> str:
+    """When the onboarding's current attempt began, to tell which of a fleet ref's invitations is current."""
+    times = _normal_times(state.get("stage_times", {}))
+    known = [*_times(state.get("attempts")), *_times(state.get("opened_at"))]
+    if not known:
+        known = [t for values in times.values() for t in values]
+    return max(known, default="")
+
+
+# --- the read model -------------------------------------------------------------------------------
 
 
 def to_onboarding(
@@ -448,8 +515,9 @@ def to_onboarding(
     created_at: datetime | None = None,
     updated_at: datetime | None = None,
 ) -> Onboarding:
-    raw_times = state.get("stage_times", {})
-    stage_times = {s: to_utc(raw_times[s.value]) for s in Stage if s.value in raw_times}
+    windows = attempts(state)
+    current = windows[-1]
+    stage_times = _stage_datetimes(current.stage_times)
     share = (state.get("share_agreement") or [None, {}])[1]
     dag_run = (state.get("dag_run") or [None, {}])[1]
     connection_ids = tuple(state.get("connection_ids", ()))
@@ -468,17 +536,29 @@ def to_onboarding(
             at=to_utc(status.get("at")),
             connection_id=sched.get("connection_id"),
             resource=sched.get("resource"),
-            failed_executions=sched.get("failed", 0),
+            failed_executions=len(sched.get("failed_ids") or ()) + (sched.get("failed") or 0),
             last_failure_at=to_utc(sched.get("last_failure_at")),
         )
+    stage = current.stage
     return Onboarding(
         invitation_id=invitation_id,
         fleet_ref=state.get("fleet_ref"),
         fleet_id=state.get("fleet_id"),
-        stage=gating_stage(state.get("stage_times", {})),
+        stage=stage,
         stage_times=stage_times,
+        attempt=len(windows),
+        attempt_started_at=to_utc(current.start),
+        previous_attempts=tuple(
+            Attempt(
+                number=i + 1,
+                started_at=to_utc(w.start),
+                stage=w.stage,
+                stage_times=_stage_datetimes(w.stage_times),
+            )
+            for i, w in enumerate(windows[:-1])
+        ),
         invitation_status=(state.get("invitation_status") or [None, None])[1],
-        decline_reason=(state.get("decline_reason") or [None, None])[1],
+        decline_reason=(state.get("decline_reason") or [None, None])[1] if stage is Stage.DECLINED else None,
         magic_link=state.get("magic_link"),
         expires_at=to_utc(state.get("expires_at")),
         share_agreement_id=share.get("id"),
@@ -496,19 +576,24 @@ def to_onboarding(
     )
 
 
+def _stage_datetimes(firsts: Mapping[str, str]) -> dict[Stage, datetime]:
+    return {s: at for s in Stage if s.value in firsts and (at := to_utc(firsts[s.value])) is not None}
+
+
 __all__ = [
     "FAILURE_STAGES",
     "EventRecord",
-    "Keys",
     "State",
-    "comparable",
-    "correlates",
-    "correlation_keys",
+    "Window",
+    "attempts",
+    "current_stage",
     "event_fact",
     "gating_stage",
+    "invitation_stage_times",
+    "is_projected",
     "join",
     "observation_fact",
-    "project",
+    "recency",
     "records_of",
     "to_onboarding",
 ]

@@ -67,6 +67,10 @@ events = Table(
 _HELD = events.c.held == true()
 Index("ix_catena_events_held_fleet_id", events.c.fleet_id, sqlite_where=_HELD, postgresql_where=_HELD)
 Index("ix_catena_events_held_connection_id", events.c.connection_id, sqlite_where=_HELD, postgresql_where=_HELD)
+# v3: share agreements wait by fleet ref until the ref has a live onboarding.
+held_by_fleet_ref = Index(
+    "ix_catena_events_held_fleet_ref", events.c.fleet_ref, sqlite_where=_HELD, postgresql_where=_HELD
+)
 
 onboardings = Table(
     "catena_onboardings",
@@ -131,14 +135,17 @@ ALL_TABLES = (schema_version, events, onboardings, onboarding_connections, subsc
 
 
 def _create_v1(conn: Connection) -> None:
-    """The v1 tables exactly as released (columns added by later versions are left to their steps)."""
+    """The v1 tables exactly as released (columns and indexes added by later versions are left to their steps)."""
     v1 = MetaData()
     for table in ALL_TABLES:
         if table is subscriptions:
             columns = [c.copy() for c in table.columns if c.name not in _SUBSCRIPTIONS_V2_COLUMNS]
             Table(table.name, v1, *columns)
         else:
-            table.to_metadata(v1)
+            copy = table.to_metadata(v1)
+            for index in list(copy.indexes):
+                if index.name in _LATER_INDEXES:
+                    copy.indexes.discard(index)
     v1.create_all(conn)
 
 
@@ -152,6 +159,16 @@ def _add_rotation_columns_v2(conn: Connection) -> None:
         )
 
 
+def _index_held_fleet_refs_v3(conn: Connection) -> None:
+    held_by_fleet_ref.create(conn)
+
+
+_LATER_INDEXES = frozenset({held_by_fleet_ref.name})
+
 # version -> the step that upgrades version-1 to version. Append, never edit a released step.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _add_rotation_columns_v2}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _create_v1,
+    2: _add_rotation_columns_v2,
+    3: _index_held_fleet_refs_v3,
+}
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -65,9 +65,10 @@ class HotStatements:
     #: is held). Rows ``(kind, key, ref, state, seq, payload, at, received_at)``, ordered by kind:
     #: ``KNOWN`` stored event ``key`` among ``:ids``; ``LINK`` connection ``key`` of ``:conns`` linked
     #: to invitation ``ref``; ``ONBOARDING`` onboarding ``key`` and its ``state``, reached by an id in
-    #: ``:invs``, a fleet in ``:fleets`` or a link of ``:conns``, oldest first (a row may come more
-    #: than once); ``HELD`` held event ``key`` named ``ref`` of a fleet in ``:held_fleets`` or a
-    #: connection in ``:held_conns``, by ``seq`` (an event may come twice).
+    #: ``:invs``, a fleet in ``:fleets``, a fleet ref in ``:refs`` or a link of ``:conns``, oldest
+    #: first (a row may come more than once); ``HELD`` held event ``key`` named ``ref`` of a fleet in
+    #: ``:held_fleets``, a fleet ref in ``:held_refs`` or a connection in ``:held_conns``, by ``seq``
+    #: (an event may come more than once).
     batch_reads: Select[Any]
 
     @classmethod
@@ -107,17 +108,19 @@ class HotStatements:
         ids: Iterable[str] = (),
         invs: Iterable[str] = (),
         fleets: Iterable[str] = (),
+        refs: Iterable[str] = (),
         conns: Iterable[str] = (),
         held_fleets: Iterable[str] = (),
+        held_refs: Iterable[str] = (),
         held_conns: Iterable[str] = (),
     ) -> dict[str, Any]:
         """Bind every parameter of ``batch_reads`` (an empty list reads nothing of its kind)."""
-        named = {"ids": ids, "invs": invs, "fleets": fleets, "conns": conns}
-        named |= {"held_fleets": held_fleets, "held_conns": held_conns}
+        named = {"ids": ids, "invs": invs, "fleets": fleets, "refs": refs, "conns": conns}
+        named |= {"held_fleets": held_fleets, "held_refs": held_refs, "held_conns": held_conns}
         return {name: self.keys(values) for name, values in named.items()}
 
     def keys(self, values: Iterable[str]) -> Any:
-        """Bind a set of keys for one of the ``:ids``/``:invs``/``:fleets``/``:conns`` parameters."""
+        """Bind a set of keys for one of the list parameters of ``batch_reads``."""
         ordered = sorted(values)
         return ordered if self.dialect == "postgresql" else json.dumps(ordered)
 
@@ -151,8 +154,10 @@ def _batch_reads(one_of: Callable[[ColumnElement[Any], str], ColumnElement[bool]
         ),
         row(ReadKind.ONBOARDING, **onboarding).where(one_of(onboardings.c.invitation_id, "invs")),
         row(ReadKind.ONBOARDING, **onboarding).where(one_of(onboardings.c.fleet_id, "fleets")),
+        row(ReadKind.ONBOARDING, **onboarding).where(one_of(onboardings.c.fleet_ref, "refs")),
         row(ReadKind.ONBOARDING, **onboarding).where(onboardings.c.invitation_id.in_(linked_invitations)),
         row(ReadKind.HELD, **held).where(_HELD, one_of(events.c.fleet_id, "held_fleets")),
+        row(ReadKind.HELD, **held).where(_HELD, one_of(events.c.fleet_ref, "held_refs")),
         row(ReadKind.HELD, **held).where(_HELD, one_of(events.c.connection_id, "held_conns")),
     ).subquery()
     # Onboardings oldest first (``at``: created_at), held events by seq (their ``at`` is not used to order).

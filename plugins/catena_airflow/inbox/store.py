@@ -42,8 +42,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 
-from catena_airflow.inbox import pg_transaction, projection
-from catena_airflow.inbox.batch import PendingEvent, ProjectionBatch, record_keys
+from catena_airflow.inbox import correlation, pg_transaction, projection
+from catena_airflow.inbox.batch import PendingEvent, ProjectionBatch
 from catena_airflow.inbox.checkpoint import WalCheckpointer
 from catena_airflow.inbox.crypto import SecretCipher
 from catena_airflow.inbox.models import HourlyCount, Onboarding, RecordOutcome, Stage, StoredEvent, WebhookStats
@@ -180,14 +180,16 @@ def _correlated(row: dict[str, Any], projected: PendingEvent) -> dict[str, Any]:
     """The event row with what its projection found: its onboarding, or held until it can be applied."""
     if not projected.records:
         return row
-    # Correlated by its first record (Catena sends one record per onboarding event).
-    keys = projection.correlation_keys(projected.records[0])
+    # Correlated by its first record (Catena sends one record per onboarding event); a held event is
+    # found again by these keys.
+    keys = correlation.correlation_keys(projected.records[0])
     return {
         **row,
         "invitation_id": projected.applied_to or keys.invitation_id,
         "connection_id": keys.connection_id,
         "fleet_id": keys.fleet_id or row["fleet_id"],
-        "held": not projected.applied and not projected.invitation_keyed,
+        "fleet_ref": keys.fleet_ref or row["fleet_ref"],
+        "held": not projected.applied and not projected.creates_onboarding,
     }
 
 
@@ -378,12 +380,15 @@ class InboxStore:
                 # serialized, so what is not stored now will not be stored by anyone else first), the
                 # onboardings their keys reach and the held events of their fleets and connections.
                 # A redelivery's keys are read too; its rows stay unchanged and are not written.
-                batch = ProjectionBatch(self, conn, now)
-                invitation_ids, fleet_ids, connection_ids = record_keys(r for rs in projected.values() for r in rs)
+                batch = ProjectionBatch(hot, conn, now)
+                invitation_ids, fleet_ids, fleet_refs, connection_ids = correlation.record_keys(
+                    r for rs in projected.values() for r in rs
+                )
                 known = batch.read(
                     event_ids=(items[i].event_id for i in projected),
                     invitation_ids=invitation_ids,
                     fleet_ids=fleet_ids,
+                    fleet_refs=fleet_refs,
                     connection_ids=connection_ids,
                 )
                 unique = [i for i in unique if items[i].event_id not in known]
@@ -421,7 +426,7 @@ class InboxStore:
     def _observe(self, invitation_id: str, fact: State, *, create: bool) -> Onboarding | None:
         """Merge a REST/redirect/registration fact into one onboarding, releasing what it links."""
         with self._write() as conn:
-            batch = ProjectionBatch(self, conn, datetime.now(UTC))
+            batch = ProjectionBatch(self.statements, conn, datetime.now(UTC))
             batch.read(invitation_ids=[invitation_id])
             if not create and not batch.exists(invitation_id):
                 return None
@@ -450,21 +455,35 @@ class InboxStore:
     # --- onboardings ----------------------------------------------------------------------------
 
     def register_invitation(
-        self, invitation: Any, *, dag_id: str | None = None, run_id: str | None = None
+        self,
+        invitation: Any,
+        *,
+        dag_id: str | None = None,
+        run_id: str | None = None,
+        new_attempt_at: datetime | None = None,
     ) -> Onboarding:
-        """Create (or refresh) the onboarding row of an invitation created over REST."""
+        """Create (or refresh) the onboarding row of an invitation created over REST.
+
+        ``new_attempt_at``: Catena refreshed an existing invitation (200) for a new attempt, requested at
+        that time (our clock, taken before the request). If the attempt before had failed, the onboarding
+        shows only what happens from then on (projection.py, "Attempts").
+        """
         invitation_id = _opt_str(_field(invitation, "id"))
         if not invitation_id:
             raise ValueError("invitation has no id")
+        now = datetime.now(UTC)
         status = _enum_value(_field(invitation, "status"))
-        created = projection.to_utc(_field(invitation, "created_at")) or datetime.now(UTC)
-        # An active invitation's status dates from its creation, so it never overrides a later event.
-        status_at = (
-            created
-            if status in (None, "active")
-            else projection.to_utc(_field(invitation, "accepted_at" if status == "accepted" else "declined_at"))
-            or datetime.now(UTC)
+        created = projection.to_utc(_field(invitation, "created_at")) or now
+        stage_times = projection.invitation_stage_times(
+            status,
+            observed_at=now,
+            accepted_at=_field(invitation, "accepted_at"),
+            declined_at=_field(invitation, "declined_at"),
+            expires_at=_field(invitation, "expires_at"),
         )
+        # The status dates from its own transition (an active one from its creation, or from the new
+        # attempt), so a registration never overrides a later event.
+        status_at = new_attempt_at or next(iter(stage_times.values()), created)
         fact = projection.join(
             projection.observation_fact(
                 at=created,
@@ -473,23 +492,33 @@ class InboxStore:
                 fleet_id=_opt_str(_field(invitation, "fleet_id")),
                 fleet_ref=_opt_str(_field(invitation, "fleet_ref")),
                 magic_link=_opt_str(_field(invitation, "magic_link")),
+                opened_at=created,
                 expires_at=_field(invitation, "expires_at"),
-                decline_reason=_opt_str(_field(invitation, "decline_reason")),
             ),
-            projection.observation_fact(at=status_at, source="rest", invitation_status=status),
+            projection.observation_fact(
+                at=status_at,
+                source="rest",
+                invitation_status=status,
+                stage_times=stage_times,
+                decline_reason=_opt_str(_field(invitation, "decline_reason")),
+                new_attempt_at=new_attempt_at,
+            ),
         )
         if dag_id or run_id:
             fact = projection.join(
-                fact,
-                projection.observation_fact(at=datetime.now(UTC), source="register", dag_id=dag_id, run_id=run_id),
+                fact, projection.observation_fact(at=now, source="register", dag_id=dag_id, run_id=run_id)
             )
-        return self._observe(invitation_id, fact, create=True)  # type: ignore[return-value]
+        onboarding = self._observe(invitation_id, fact, create=True)
+        if onboarding is None:
+            raise RuntimeError(f"invitation {invitation_id} was not registered")
+        return onboarding
 
     def record_observation(
         self,
         invitation_id: str,
         *,
         stage: Stage | str | None = None,
+        stage_times: Mapping[Stage, datetime | str | None] | None = None,
         fleet_id: str | None = None,
         fleet_ref: str | None = None,
         connection_ids: Iterable[str] | None = None,
@@ -497,14 +526,16 @@ class InboxStore:
         share_agreement: Any = None,
         decline_reason: str | None = None,
         invitation_status: str | None = None,
+        expires_at: datetime | str | None = None,
         source: str = "rest",
         at: datetime | None = None,
         create: bool = False,
     ) -> Onboarding | None:
         """Merge what REST reconciliation or a redirect page learnt; None for an unknown invitation.
 
-        Rows are only created with ``create=True``: redirect pages are public, and an unknown id
-        coming from them must not create onboardings.
+        ``at``: when the observation was made (for a REST read, before it was sent). Rows are only
+        created with ``create=True``: redirect pages are public, and an unknown id coming from them must
+        not create onboardings.
         """
         if source == "redirect" and stage is not None and str(stage) in {s.value for s in Stage}:
             raise ValueError("redirect observations record a redirect kind (e.g. redirect_success), not a stage")
@@ -513,14 +544,16 @@ class InboxStore:
             share = {
                 "id": _opt_str(_field(share_agreement, "id")),
                 "status": _enum_value(_field(share_agreement, "status")),
-                "scopes": _field(share_agreement, "scopes") or {},
+                "scopes": {k: _enum_value(v) for k, v in (_field(share_agreement, "scopes") or {}).items()},
             }
         fact = projection.observation_fact(
             at=projection.to_utc(at) or datetime.now(UTC),
             source=source,
             stage=stage,
+            stage_times=stage_times,
             fleet_id=fleet_id,
             fleet_ref=fleet_ref,
+            expires_at=expires_at,
             connection_ids=connection_ids,
             connection_statuses=connection_statuses,
             share_agreement=share,

@@ -71,8 +71,23 @@ def test_batch_reads_held_event_reached_by_fleet_and_connection_comes_twice_and_
     assert json.loads(held[0].payload)["id"] == "fc1" and held[0].seq is not None
     assert _read(store, fleets=["fleet-h"], conns=["conn-h"]) == []  # onboarding keys alone do not read held events
 
-    share = {"id": "sa-h", "fleet_id": "fleet-h", "invitation_id": "inv-h", "status": "active"}
-    store.record_events([_event("sa", "share_agreement.created", share)])
+    accepted = {"id": "inv-h", "status": "accepted", "fleet_id": "fleet-h", "fleet_ref": "ref-h"}
+    store.record_events([_event("acc", "invitation.accepted", accepted)])
     onboarding = store.get_onboarding("inv-h")
     assert onboarding is not None and onboarding.connection_ids == ("conn-h",)
     assert _of(_read(store, held_fleets=["fleet-h"], held_conns=["conn-h"]), ReadKind.HELD) == []
+
+
+def test_batch_reads_reaches_onboardings_and_held_agreements_by_fleet_ref(store):
+    # A share agreement of a fleet ref with no onboarding yet waits under its ref.
+    share = {"id": "sa-r", "fleet_id": "fleet-r", "fleet_ref": "ref-r", "status": "active", "scopes": {}}
+    store.record_events([_event("sa", "share_agreement.created", share)])
+    held = _of(_read(store, held_refs=["ref-r"]), ReadKind.HELD)
+    assert [(row.key, row.ref) for row in held] == [("sa", "share_agreement.created")]
+    assert _read(store, refs=["ref-r"]) == []
+
+    store.record_events([_event("i", "invitation.created", {"id": "inv-r", "status": "active", "fleet_ref": "ref-r"})])
+
+    assert [row.key for row in _of(_read(store, refs=["ref-r"]), ReadKind.ONBOARDING)] == ["inv-r"]
+    assert _of(_read(store, held_refs=["ref-r"]), ReadKind.HELD) == []
+    assert store.get_onboarding("inv-r").fleet_id == "fleet-r"
