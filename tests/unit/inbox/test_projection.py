@@ -190,7 +190,7 @@ def test_a_refresh_after_a_decline_starts_a_clean_attempt():
 @given(data=st.data())
 def test_the_second_attempt_connects_whatever_the_old_ones_events_do(data):
     """The old attempt's decline, delivered late or twice, never fails the new one."""
-    everything = facts(fe.declined() + second_attempt_accepts()) + [refresh(10)]
+    everything = [*facts(fe.declined() + second_attempt_accepts()), refresh(10)]
     state = state_of([], *data.draw(shuffled_with_duplicates(everything)))
     ob = to_onboarding(fe.INVITATION_ID, state)
     assert (ob.stage, ob.attempt) == (Stage.CONNECTED, 2)
