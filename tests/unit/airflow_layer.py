@@ -90,7 +90,6 @@ def onboard(store: Any, invitation: dict[str, Any], fleet_id: str, connection_id
         id=str(uuid.uuid4()),
         fleet_id=fleet_id,
         partner_id=str(uuid.uuid4()),
-        invitation_id=invitation["id"],
         status="active",
         scopes={"vehicle": "read", "vehicle_location": "read"},
         fleet_ref=invitation["fleet_ref"],

@@ -171,16 +171,15 @@ class CatenaClient:
         *,
         fleet_id: str | None = None,
         fleet_ref: str | None = None,
-        invitation_id: str | None = None,
         status: str | None = None,
         size: int | None = None,
     ) -> Paginator[ShareAgreement]:
-        params = {
-            "fleet_id": fleet_id,
-            "fleet_ref": fleet_ref,
-            "invitation_id": invitation_id,
-            "share_agreement_status": status,
-        }
+        """The partner's share agreements, filtered by the spec's filters only.
+
+        A server that ignores a filter returns every agreement: callers check each item against what
+        they asked for (``fleet_id``/``fleet_ref`` of the item) before trusting it.
+        """
+        params = {"fleet_id": fleet_id, "fleet_ref": fleet_ref, "share_agreement_status": status}
         return self._paginate(f"/v2/orgs/{self.share_agreements_path}", ShareAgreement, params, size)
 
     def get_share_agreement(self, share_agreement_id: str) -> ShareAgreement:

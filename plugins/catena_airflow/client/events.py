@@ -189,9 +189,11 @@ class ShareAgreementEventRecord(EventRecord):
     status: ShareAgreementStatus
     fleet_id: str | None = None
     partner_id: str | None = None
+    #: Older spec versions only; a cross-check, never a key (inbox/correlation.py).
     invitation_id: str | None = None
     fleet_ref: str | None = None
-    scopes: dict[str, ShareLevel] | None = None
+    #: The event schema lets the map and each level be null.
+    scopes: dict[str, ShareLevel | None] | None = None
     effective_date: datetime | None = None
     expiration_date: datetime | None = None
 

@@ -282,6 +282,7 @@ class ShareAgreement(CatenaModel):
     status: ShareAgreementStatus
     partner_id: str | None = None
     fleet_ref: str | None = None
+    #: Older spec versions only (the newest shows it in an example): never rely on it.
     invitation_id: str | None = None
     effective_date: datetime | None = None
     expiration_date: datetime | None = None

@@ -16,7 +16,11 @@ thread, the inbox is synchronous), handing each subscriber its row:
 - the periodic poll stays, as the fallback when LISTEN is unavailable (SQLite, a lost connection).
 
 Every ``reconcile_interval`` it also reconciles due subscribers with Catena's REST API (in a thread),
-writing what it learnt to the inbox, so a lost webhook cannot hang a wait.
+writing what it learnt to the inbox, so a lost webhook cannot hang a wait. An onboarding that Catena's
+webhooks cannot finish by themselves (accepted, but no event named its fleet: the spec makes
+``invitation.accepted``'s ``fleet_id`` and the share agreement's ``fleet_ref`` nullable) is reconciled
+sooner: ``first_fleet_probe_delay`` after it was seen so, then at doubling intervals up to
+``reconcile_interval``. The receiver never waits on Catena's API; this happens here, asynchronously.
 
 The poller lives as long as it has subscribers and belongs to the loop that created it, so it works
 in the triggerer (one long-lived loop) and inline under ``dag.test()`` (a new loop per trigger run).
@@ -35,7 +39,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from catena_airflow.inbox import InboxStore, changes
-from catena_airflow.inbox.models import Onboarding
+from catena_airflow.inbox.models import Onboarding, Stage
 from catena_airflow.triggers.inbox_listener import InboxChangeListener
 from catena_airflow.triggers.reconcile import reconcile_onboarding
 
@@ -59,6 +63,31 @@ class Subscription:
     #: Set when REST reconciliation, not a webhook, ended the wait (the inbox had not seen the end yet).
     ended_by_reconciliation: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    #: When to ask Catena for the fleet of an accepted invitation no event has linked (None: not needed).
+    fleet_probe_at: float | None = None
+    fleet_probe_delay: float = 2.0
+
+    def needs_fleet(self) -> bool:
+        """Accepted, but no event named the fleet: only REST can link it (see the module docstring)."""
+        return self.latest is not None and self.latest.stage is Stage.ACCEPTED and self.latest.fleet_id is None
+
+    def reconcile_due(self, now: float) -> bool:
+        if now >= self.next_reconcile_at:
+            return True
+        return self.fleet_probe_at is not None and now >= self.fleet_probe_at and self.needs_fleet()
+
+    def watch_for_missing_fleet(self, now: float) -> None:
+        if self.fleet_probe_at is None and self.needs_fleet():
+            self.fleet_probe_at = now + min(self.fleet_probe_delay, self.reconcile_interval)
+
+    def reconciling(self, now: float) -> None:
+        """A reconciliation starts now: schedule the next one (sooner while the fleet is missing)."""
+        self.next_reconcile_at = now + self.reconcile_interval
+        if self.needs_fleet():
+            self.fleet_probe_delay = min(self.fleet_probe_delay * 2, self.reconcile_interval)
+            self.fleet_probe_at = now + self.fleet_probe_delay
+        else:
+            self.fleet_probe_at = None
 
     async def next_row(self, after_version: int) -> tuple[int, Onboarding | None]:
         """Wait for a delivery newer than ``after_version``; returns (version, row)."""
@@ -180,9 +209,11 @@ class SharedOnboardingPoller:
         if full:
             self.full_reads += 1
             self._next_full_read = now + self.full_read_interval
+        now = time.monotonic()
         for sub in subs:
             if sub.invitation_id in found.rows:
                 sub.deliver(found.rows[sub.invitation_id])
+            sub.watch_for_missing_fleet(now)
 
     async def _run(self) -> None:
         reconciling: asyncio.Task[None] | None = None
@@ -198,10 +229,10 @@ class SharedOnboardingPoller:
                 except Exception:
                     log.exception("Reading the Catena inbox failed; retrying at the next poll")
                 now = time.monotonic()
-                due = [s for s in subs if s.next_reconcile_at <= now]
+                due = [s for s in subs if s.reconcile_due(now)]
                 if due and (reconciling is None or reconciling.done()):
                     for sub in due:
-                        sub.next_reconcile_at = now + sub.reconcile_interval
+                        sub.reconciling(now)
                     reconciling = asyncio.create_task(self._reconcile(due))
                 interval = min((s.poll_interval for s in subs), default=1.0)
                 try:

@@ -24,16 +24,20 @@ def test_share_agreement_path_spelling_is_configurable(requests_mock, token_endp
 
 def test_list_share_agreements_filters(client, requests_mock):
     requests_mock.get(f"{API}/v2/orgs/share-agreements", json=payloads.page([payloads.share_agreement()], total=1))
-    client.list_share_agreements(
-        fleet_id=payloads.FLEET_ID, fleet_ref="FLEET-42", invitation_id=payloads.INVITATION_ID, status="active", size=5
-    ).all()
+    client.list_share_agreements(fleet_id=payloads.FLEET_ID, fleet_ref="FLEET-42", status="active", size=5).all()
     assert query_of(api_calls(requests_mock)[0]) == {
         "fleet_id": [payloads.FLEET_ID],
         "fleet_ref": ["FLEET-42"],
-        "invitation_id": [payloads.INVITATION_ID],
         "share_agreement_status": ["active"],
         "size": ["5"],
     }
+
+
+def test_share_agreements_of_the_newest_spec_have_no_invitation_id(client, requests_mock):
+    newest = {k: v for k, v in payloads.share_agreement(fleet_ref=None).items() if k != "invitation_id"}
+    requests_mock.get(f"{API}/v2/orgs/share-agreements", json=payloads.page([newest], total=1))
+    (agreement,) = client.list_share_agreements()
+    assert (agreement.invitation_id, agreement.fleet_ref, agreement.fleet_id) == (None, None, payloads.FLEET_ID)
 
 
 def test_list_fleets_repeats_array_keys(client, requests_mock):

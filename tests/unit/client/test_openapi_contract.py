@@ -14,8 +14,6 @@ Disagreements between the specs and the client, on purpose:
 * Share-agreement path: the spec serves ``/v2/orgs/share-agreements`` (the client's default); the
   older SDK spec and a real probe used ``share_agreements``, which the client still offers
   (``share_agreements_path``) but which no spec here contains.
-* ``GET /v2/orgs/share-agreements`` takes ``invitation_id`` in the older SDK spec only; the client
-  sends it only when asked.
 * ``Webhook`` (create response) does not list ``id`` as required; the client requires it, since a
   subscription without an id cannot be managed (every observed response carries it).
 * ``WebhookUpdate`` lists only ``url``, ``filters``, ``secret``; older docs also PATCH ``status``,

@@ -8,8 +8,10 @@ import uuid
 import pytest
 from airflow.triggers.base import TriggerEvent
 
-from catena_airflow.inbox import changes
+from catena_airflow.hooks.catena import CatenaHook
+from catena_airflow.inbox import Stage, changes
 from catena_airflow.triggers.fleet_connected import CatenaFleetConnectedTrigger
+from catena_airflow.triggers.reconcile import reconcile_onboarding
 from catena_airflow.triggers.shared_poller import SharedOnboardingPoller
 from tests.unit.airflow_layer import CATENA_URL, invitation_json, onboard, page, webhook
 
@@ -99,29 +101,101 @@ async def test_failures_end_the_wait_with_a_message(inbox, event_name, fields, s
     assert message in event.payload["message"]
 
 
-@pytest.mark.asyncio
-async def test_a_lost_webhook_is_recovered_by_reconciliation(inbox, catena_api):
-    invitation = invitation_json(status="accepted", fleet_id="fleet-9")
-    inbox.register_invitation({**invitation, "status": "active", "fleet_id": None})
-    catena_api.get(f"{CATENA_URL}/v2/orgs/invitations/{invitation['id']}", json=invitation)
-    share = {
+def share_agreement(fleet_id: str, fleet_ref: str | None, status: str = "active") -> dict:
+    """A ``ShareAgreementRead`` of the newest spec (no ``invitation_id``)."""
+    return {
         "id": str(uuid.uuid4()),
-        "fleet_id": "fleet-9",
-        "invitation_id": invitation["id"],
-        "status": "active",
+        "fleet_id": fleet_id,
+        "partner_id": str(uuid.uuid4()),
+        "fleet_ref": fleet_ref,
+        "status": status,
+        "effective_date": "2026-03-01T12:00:00Z",
+        "expiration_date": None,
         "scopes": {"vehicle": "read"},
     }
-    catena_api.get(f"{CATENA_URL}/v2/orgs/share-agreements", json=page([share]))
-    connections = catena_api.get(
-        f"{CATENA_URL}/v2/integrations/connections",
-        json=page([{"id": "conn-9", "fleet_id": "fleet-9", "status": "active"}]),
+
+
+def connection(conn_id: str, fleet_id: str, status: str = "active") -> dict:
+    return {"id": conn_id, "fleet_id": fleet_id, "status": status}
+
+
+def catena_ignoring_filters(catena_api, invitation: dict, agreements: list[dict], connections: list[dict]):
+    """A Catena that answers list calls with every item, whatever the filters (as a server that does not
+    know them would). Returns the connections mock."""
+    catena_api.get(f"{CATENA_URL}/v2/orgs/invitations/{invitation['id']}", json=invitation)
+    catena_api.get(f"{CATENA_URL}/v2/orgs/share-agreements", json=page(agreements))
+    return catena_api.get(f"{CATENA_URL}/v2/integrations/connections", json=page(connections))
+
+
+OTHER_FLEETS = [share_agreement("fleet-other", "someone-else"), share_agreement("fleet-anon", None)]
+OTHER_CONNECTIONS = [connection("conn-other", "fleet-other"), connection("conn-anon", "fleet-anon")]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("invitation_names_its_fleet", [True, False])
+async def test_a_lost_webhook_is_recovered_by_reconciliation(inbox, catena_api, invitation_names_its_fleet):
+    invitation = invitation_json(status="accepted", fleet_id="fleet-9" if invitation_names_its_fleet else None)
+    inbox.register_invitation({**invitation, "status": "active", "fleet_id": None})
+    connections = catena_ignoring_filters(
+        catena_api,
+        invitation,
+        [*OTHER_FLEETS, share_agreement("fleet-9", invitation["fleet_ref"])],
+        [*OTHER_CONNECTIONS, connection("conn-9", "fleet-9")],
     )
     event = await first_event(trigger(invitation["id"], reconcile_interval=0.05))
     assert event.payload["status"] == "connected"
     assert event.payload["source"] == "reconciliation"
-    assert event.payload["connection_ids"] == ["conn-9"]
+    assert (event.payload["fleet_id"], event.payload["connection_ids"]) == ("fleet-9", ["conn-9"])
     assert connections.last_request.qs["fleet_ids"] == ["fleet-9"]
     assert inbox.get_onboarding(invitation["id"]).is_connected  # what it learnt is in the inbox
+
+
+@pytest.mark.asyncio
+async def test_reconciliation_never_connects_another_fleet_to_an_invitation_not_yet_accepted(inbox, catena_api):
+    """A Catena that ignores the filters returns every agreement: none of them is this invitation's."""
+    invitation = invitation_json()
+    inbox.register_invitation(invitation)
+    catena_ignoring_filters(catena_api, invitation, OTHER_FLEETS, OTHER_CONNECTIONS)
+
+    result = await asyncio.to_thread(reconcile_onboarding, CatenaHook().get_conn(), inbox, invitation["id"])
+
+    assert (result.connected, result.fleet_id, result.onboarding.stage) == (False, None, Stage.INVITED)
+    assert inbox.get_onboarding(invitation["id"]).fleet_id is None
+
+
+@pytest.mark.asyncio
+async def test_reconciliation_of_an_accepted_invitation_takes_only_its_own_fleet_refs_agreement(inbox, catena_api):
+    invitation = invitation_json(status="accepted")  # REST does not name the fleet (nullable)
+    inbox.register_invitation({**invitation, "status": "active"})
+    catena_ignoring_filters(catena_api, invitation, OTHER_FLEETS, OTHER_CONNECTIONS)
+
+    result = await asyncio.to_thread(reconcile_onboarding, CatenaHook().get_conn(), inbox, invitation["id"])
+
+    assert (result.connected, result.fleet_id, result.onboarding.stage) == (False, None, Stage.ACCEPTED)
+
+
+@pytest.mark.asyncio
+async def test_a_fleet_shared_under_another_fleet_ref_is_not_linked(inbox, catena_api):
+    invitation = invitation_json(status="accepted", fleet_id="fleet-other")
+    inbox.register_invitation({**invitation, "status": "active", "fleet_id": None})
+    catena_ignoring_filters(catena_api, invitation, OTHER_FLEETS, OTHER_CONNECTIONS)
+
+    result = await asyncio.to_thread(reconcile_onboarding, CatenaHook().get_conn(), inbox, invitation["id"])
+
+    assert (result.connected, result.fleet_id) == (False, None)
+
+
+@pytest.mark.asyncio
+async def test_an_accepted_invitation_no_event_linked_is_reconciled_long_before_the_interval(inbox, catena_api):
+    """invitation.accepted without fleet_id and a share agreement without fleet_ref: only REST links them."""
+    invitation = invitation_json(status="accepted", fleet_id="fleet-9")
+    inbox.register_invitation({**invitation, "status": "active", "fleet_id": None})
+    webhook(inbox, "invitation.accepted", **{**invitation, "fleet_id": None})
+    catena_ignoring_filters(
+        catena_api, invitation, [share_agreement("fleet-9", None)], [connection("conn-9", "fleet-9")]
+    )
+    event = await first_event(trigger(invitation["id"], reconcile_interval=3600), timeout=30)
+    assert (event.payload["status"], event.payload["fleet_id"]) == ("connected", "fleet-9")
 
 
 @pytest.mark.asyncio
