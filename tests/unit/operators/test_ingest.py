@@ -4,10 +4,30 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from catena_airflow.operators.ingest import CatenaIngestFleetOperator
-from tests.unit.airflow_layer import CATENA_URL, page
+from tests.unit.airflow_layer import CATENA_URL, invitation_json, page
+
+
+def agreement(fleet_id: str = "f1", fleet_ref: str | None = "acme-1", status: str = "active") -> dict:
+    return {
+        "id": f"sa-{fleet_id}-{fleet_ref}",
+        "fleet_id": fleet_id,
+        "partner_id": "p",
+        "fleet_ref": fleet_ref,
+        "status": status,
+        "effective_date": "2026-11-27T09:00:00Z",
+        "expiration_date": None,
+        "scopes": {"vehicle": "read"},
+    }
+
+
+SENSOR_XCOM = {"fleet_id": "f1", "fleet_ref": "acme-1", "invitation_id": "inv-1", "connection_ids": ["c1"]}
 
 
 def test_ingests_the_fleet_from_the_sensor_xcom(catena_api, destination):
+    # A Catena that ignores the fleet_id filter: only f1's own agreement may count.
+    catena_api.get(
+        f"{CATENA_URL}/v2/orgs/share-agreements", json=page([agreement("f2", "other"), agreement("f1", "acme-1")])
+    )
     catena_api.get(
         f"{CATENA_URL}/v2/telematics/vehicles", json=page([{"id": "v1", "fleet_id": "f1", "vehicle_name": "T1"}])
     )
@@ -15,7 +35,7 @@ def test_ingests_the_fleet_from_the_sensor_xcom(catena_api, destination):
         f"{CATENA_URL}/v2/telematics/vehicle-locations",
         json=page([{"id": "l1", "fleet_id": "f1", "occurred_at": "2026-11-27T10:00:00Z", "location": None}]),
     )
-    op = CatenaIngestFleetOperator(task_id="ingest_fleet", fleet_id={"fleet_id": "f1", "connection_ids": ["c1"]})
+    op = CatenaIngestFleetOperator(task_id="ingest_fleet", fleet_id=SENSOR_XCOM)
     result = op.execute({})
     assert result["fleet_id"] == "f1"
     assert result["resources"]["vehicles"]["rows"] == 1
@@ -24,7 +44,7 @@ def test_ingests_the_fleet_from_the_sensor_xcom(catena_api, destination):
     assert op.retries == 3 and op.retry_exponential_backoff
 
 
-def test_paused_fleet_is_skipped(catena_api, destination):
+def test_paused_fleet_is_skipped(catena_api, destination):  # before any call to Catena
     destination.set_fleet_status("f1", status="stale", ingestion_paused=True, reason="connection c1 is stale")
     route = catena_api.get(f"{CATENA_URL}/v2/telematics/vehicles", json=page([]))
     with pytest.raises(AirflowSkipException, match="paused: connection c1 is stale"):
@@ -35,3 +55,35 @@ def test_paused_fleet_is_skipped(catena_api, destination):
 def test_missing_fleet_id_fails_clearly():
     with pytest.raises(AirflowFailException, match="fleet_id must be"):
         CatenaIngestFleetOperator(task_id="ingest_fleet", fleet_id={"status": "connected"}).execute({})
+
+
+@pytest.mark.parametrize(
+    ("agreements", "invitation", "problem"),
+    [
+        ([agreement("f1", "someone-else")], None, "shared under fleet_ref someone-else"),
+        ([agreement("f1", "acme-1", status="cancelled")], None, "no active share agreement"),
+        ([agreement("f2", "acme-1")], None, "no active share agreement"),
+        ([agreement("f1", None)], {"fleet_id": "f9", "fleet_ref": "acme-1"}, "accepted by fleet f9"),
+        ([agreement("f1", None)], {"fleet_id": None, "fleet_ref": "acme-1"}, "does not show"),
+    ],
+)
+def test_a_fleet_that_is_not_the_onboardings_is_not_copied(catena_api, destination, agreements, invitation, problem):
+    catena_api.get(f"{CATENA_URL}/v2/orgs/share-agreements", json=page(agreements))
+    catena_api.get(f"{CATENA_URL}/v2/orgs/invitations/inv-1", json=invitation_json("inv-1", **(invitation or {})))
+    data = catena_api.get(f"{CATENA_URL}/v2/telematics/vehicles", json=page([]))
+    with pytest.raises(AirflowFailException, match=problem):
+        CatenaIngestFleetOperator(task_id="ingest_fleet", fleet_id=SENSOR_XCOM).execute({})
+    assert not data.called
+    assert destination.count_vehicles("f1") == 0
+
+
+def test_an_agreement_without_fleet_ref_is_proven_by_the_onboardings_invitation(catena_api, destination):
+    catena_api.get(f"{CATENA_URL}/v2/orgs/share-agreements", json=page([agreement("f1", None)]))
+    catena_api.get(
+        f"{CATENA_URL}/v2/orgs/invitations/inv-1",
+        json=invitation_json("inv-1", status="accepted", fleet_id="f1", fleet_ref="acme-1"),
+    )
+    catena_api.get(f"{CATENA_URL}/v2/telematics/vehicles", json=page([{"id": "v1", "fleet_id": "f1"}]))
+    catena_api.get(f"{CATENA_URL}/v2/telematics/vehicle-locations", json=page([]))
+    result = CatenaIngestFleetOperator(task_id="ingest_fleet", fleet_id=SENSOR_XCOM).execute({})
+    assert result["resources"]["vehicles"]["rows"] == 1
