@@ -29,3 +29,5 @@ class ReceiverSettings:
     commit_timeout_seconds: float = 10.0
     max_batch: int = 256
     fernet_key: str | None = field(default=None, repr=False)
+    #: Airflow connection used to look up subscriptions the inbox does not know (None: never look up).
+    catena_conn_id: str | None = "catena_default"

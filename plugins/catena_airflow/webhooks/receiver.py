@@ -4,11 +4,15 @@ Answers (Catena retries only on 5xx and timeouts, then keeps the message in its 
 
 - 202 once the event is committed to the inbox, and for a duplicate of a committed event;
 - 400 malformed body (invalid gzip, not JSON, not an envelope);
-- 401 missing/bad signature, or a timestamp outside the window (replay guard);
+- 401 missing/bad signature, or a timestamp outside the window (replay guard), or a webhook id that
+  Catena says it does not know;
 - 413 compressed or decompressed body over its limit;
 - 415 a ``Content-Encoding`` other than gzip/identity;
-- 503 the inbox cannot commit (or secrets cannot be read to verify): nothing unverified or
-  uncommitted is ever acknowledged, so Catena retries and, failing that, keeps it for replay.
+- 503 the inbox cannot commit (or secrets cannot be read to verify), or the delivery comes from a
+  subscription whose secret the inbox does not hold yet (Catena creates subscriptions of its own for
+  an invitation's ``callback_url``) while it is looked up in Catena (``subscription_lookup.py``):
+  nothing unverified or uncommitted is ever acknowledged, so Catena retries and, failing that, keeps
+  it for replay.
 
 Error bodies are fixed strings; logs carry the webhook and request ids, never a secret or payload.
 """
@@ -38,6 +42,7 @@ from catena_airflow.inbox.store import COUNTER_REJECTED, COUNTER_SIGNATURE_FAILU
 from catena_airflow.webhooks.body import BadEncoding, BodyTooLarge, UnsupportedEncoding, decode_body, read_limited
 from catena_airflow.webhooks.config import ReceiverSettings, secrets_from_env
 from catena_airflow.webhooks.secrets import SecretResolver
+from catena_airflow.webhooks.subscription_lookup import LookupResult, SubscriptionLookup, airflow_catena_client
 from catena_airflow.webhooks.writer import GroupCommitWriter
 
 log = logging.getLogger(__name__)
@@ -67,13 +72,23 @@ def _answer(status: int, body: bytes | None = None) -> Response:
 class WebhookReceiver:
     """One per process. Creates its inbox store and writer thread lazily, on the first delivery."""
 
-    def __init__(self, settings: ReceiverSettings | None = None, *, store: InboxStore | None = None) -> None:
+    def __init__(
+        self,
+        settings: ReceiverSettings | None = None,
+        *,
+        store: InboxStore | None = None,
+        subscription_lookup: SubscriptionLookup | None = None,
+    ) -> None:
         self.settings = settings or ReceiverSettings()
         self._store = store
         self._store_lock = threading.Lock()
         self._check_schema = False
         self.writer = GroupCommitWriter(self.store, max_batch=self.settings.max_batch, on_failure=self._commit_failed)
         self._resolver: SecretResolver | None = None
+        conn_id = self.settings.catena_conn_id
+        self.subscriptions = subscription_lookup or SubscriptionLookup(
+            lambda: airflow_catena_client(conn_id) if conn_id else None, self.store
+        )
 
     def store(self) -> InboxStore:
         """The inbox store, created and migrated on first use (not at import: the DB may be down then).
@@ -113,6 +128,7 @@ class WebhookReceiver:
         return self._resolver
 
     def close(self) -> None:
+        self.subscriptions.close()
         self.writer.close()
         if self._store is not None:
             self._store.dispose()
@@ -175,11 +191,29 @@ class WebhookReceiver:
                 verified = bool(fresh) and verify_signature(fresh, timestamp, body, signature)
             except Exception:
                 secrets_current = False
+        if not verified and secrets_current and webhook_id and not resolver.knows(webhook_id):
+            # A subscription we never stored (Catena's own, for a callback_url): ask Catena, off the loop.
+            found = await self.subscriptions.resolve(webhook_id)
+            if found is LookupResult.FOUND:
+                try:
+                    fresh = await run_in_threadpool(resolver.lookup, webhook_id)
+                    verified = verify_signature(fresh, timestamp, body, signature)
+                except Exception:
+                    secrets_current = False
+            elif found is LookupResult.UNAVAILABLE:
+                log.warning(
+                    "Catena webhook from a subscription not known yet, answered 503 while it is looked up: "
+                    "webhook_id=%s request_id=%s",
+                    _loggable(webhook_id),
+                    _loggable(request_id),
+                )
+                return _answer(503)
         if not verified:
             if not secrets_current:
                 # The right secret may be in the unreachable inbox: let Catena retry, do not drop.
                 return _answer(503)
             return self._reject(401, "bad signature", webhook_id, request_id)
+        resolver.verified(webhook_id)
 
         try:
             envelope = WebhookEnvelope.model_validate_json(body)

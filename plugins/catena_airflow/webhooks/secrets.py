@@ -15,6 +15,9 @@ from catena_airflow.inbox import InboxStore
 log = logging.getLogger(__name__)
 
 
+_MAX_REMEMBERED = 10_000
+
+
 class SecretResolver:
     """Caches the inbox's subscription secrets; configured secrets (rotation list) always apply.
 
@@ -40,6 +43,8 @@ class SecretResolver:
         self._attempted_at: float | None = None  # last refresh started (success or not)
         self._lock = threading.Lock()
         self._inflight: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None
+        # Webhook ids whose deliveries verified with a configured secret (no stored secret of their own).
+        self._verified: dict[str, None] = {}
 
     @property
     def configured(self) -> tuple[str, ...]:
@@ -87,6 +92,18 @@ class SecretResolver:
             else:
                 self._by_webhook = {**self._by_webhook, webhook_id: secrets}
         return secrets
+
+    def knows(self, webhook_id: str) -> bool:
+        """Whether this subscription's secrets are known: stored in the inbox (at the last refresh), or
+        one of its deliveries verified with a configured secret in this process."""
+        return webhook_id in self._by_webhook or webhook_id in self._verified
+
+    def verified(self, webhook_id: str | None) -> None:
+        """A delivery of ``webhook_id`` verified: its subscription is a known one from now on."""
+        if webhook_id and webhook_id not in self._verified:
+            if len(self._verified) >= _MAX_REMEMBERED:
+                self._verified.pop(next(iter(self._verified)))
+            self._verified[webhook_id] = None
 
     def candidates(self, webhook_id: str | None) -> list[str]:
         """Secrets to try, the subscription's own first (current, next, previous in its grace).
