@@ -36,6 +36,7 @@ with DAG(
             validate_fleet(fleet),
             poll_interval="{{ params.poll_interval }}",
             reconcile_interval="{{ params.reconcile_interval }}",
+            reinvite_on_expiry="{{ params.reinvite_on_expiry }}",
         )
 
     onboard_fleet.expand(fleet=list_fleets())

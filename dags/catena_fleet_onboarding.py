@@ -36,4 +36,5 @@ with DAG(
         invitation_request(),
         poll_interval="{{ params.poll_interval }}",
         reconcile_interval="{{ params.reconcile_interval }}",
+        reinvite_on_expiry="{{ params.reinvite_on_expiry }}",
     )

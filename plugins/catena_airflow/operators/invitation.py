@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import BaseOperator, BaseOperatorLink, Context
@@ -10,9 +12,10 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.execution_time.xcom import XCom
 from pydantic import ValidationError
 
-from catena_airflow.client.models import InvitationCreate
+from catena_airflow.client.models import Invitation, InvitationCreate
 from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
 from catena_airflow.hooks.inbox import INBOX_CONN_ID, CatenaInboxHook
+from catena_airflow.subscriptions import adopt_secret, callback_subscriptions, known_subscription_ids
 
 #: Invitation body fields the operator accepts (Catena's current names).
 INVITATION_FIELDS = (
@@ -64,18 +67,75 @@ def validation_message(error: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'invitation'}: {e['msg']}" for e in error.errors())
 
 
+def invite(
+    client: Any,
+    store: Any,
+    request: InvitationCreate,
+    *,
+    dag_id: str | None,
+    run_id: str | None,
+    log: logging.Logger | Any,
+) -> Invitation:
+    """Create (or refresh) the invitation and register its onboarding; keep its callback secrets.
+
+    A refresh (Catena answers 200 with the same invitation, ``active`` again) is registered as a new
+    attempt from the moment the request was sent: once the attempt before it had failed (declined,
+    expired), the onboarding follows only the new one.
+    """
+    requested_at = datetime.now(UTC)
+    invitation = client.create_invitation(request)
+    refreshed = bool(getattr(invitation, "refreshed", False))
+    new_attempt = refreshed and _status(invitation.status) == "active"
+    store.register_invitation(
+        invitation, dag_id=dag_id, run_id=run_id, new_attempt_at=requested_at if new_attempt else None
+    )
+    log.info(
+        "Invitation %s for fleet %r %s (status %s); the magic link expires at %s",
+        invitation.id,
+        invitation.fleet_ref,
+        "refreshed" if refreshed else "created",
+        _status(invitation.status),
+        invitation.expires_at.isoformat(),
+    )
+    if request.callback_url:
+        keep_callback_secrets(client, store, url=str(request.callback_url), fleet_ref=request.fleet_ref, log=log)
+    return invitation
+
+
+def keep_callback_secrets(client: Any, store: Any, *, url: str, fleet_ref: str, log: logging.Logger | Any) -> None:
+    """Store the secrets of the subscriptions Catena made for this invitation's ``callback_url``, so the
+    receiver verifies their deliveries (it would otherwise ask Catena per subscription, answering 503
+    meanwhile). A secret Catena masks is replaced with one we generate."""
+    ours = callback_subscriptions(client.list_webhook_subscriptions(), url=url, fleet_ref=fleet_ref)
+    known = known_subscription_ids(store)
+    outcomes = [adopt_secret(client, store, sub, url=url, known=known) for sub in ours]
+    if not ours:
+        log.info("Catena shows no subscription for this invitation's callback_url yet; the receiver looks them up")
+        return
+    log.info(
+        "callback_url subscriptions of %r: %d secret(s) read, %d rotated, %d already known",
+        fleet_ref,
+        outcomes.count("read"),
+        outcomes.count("rotated"),
+        outcomes.count("known"),
+    )
+
+
 class CatenaCreateInvitationOperator(BaseOperator):
     """Creates a Catena invitation (magic link) for one fleet and registers the onboarding in the inbox.
 
     Safe to retry: Catena refreshes the invitation of a ``fleet_ref`` it already knows (same id, new
-    expiry) instead of creating a second one. Returns ``id``, ``magic_link``, ``expires_at``,
-    ``fleet_ref``, ``status`` and ``refreshed`` as XCom; pre-registration tokens never leave the task.
+    expiry) instead of creating a second one. Inviting a fleet again after it declined or let its link
+    expire starts a new attempt, which the wait then follows (see :func:`invite`). Returns ``id``,
+    ``magic_link``, ``expires_at``, ``fleet_ref``, ``status`` and ``refreshed`` as XCom;
+    pre-registration tokens never leave the task.
 
     :param fleet_ref: The partner's own id for the fleet (letters, digits, spaces, ``-`` and ``_``).
     :param fleet_name: Pre-filled fleet name. :param fleet_email: Fleet e-mail (Catena e-mails the link).
     :param success_redirect_url: Where Catena Connect sends the fleet after success.
     :param failure_redirect_url: Where Catena Connect sends the fleet on decline or error.
-    :param callback_url: Per-invitation webhook URL (duplicates the org-wide subscriptions; harmless).
+    :param callback_url: Per-invitation webhook URL. Catena creates subscriptions of its own for it;
+        their secrets are stored in the inbox right after the invitation is created.
     :param limit_tsps: TSP slugs the fleet may choose from.
     :param expires_in_hours: Validity of the link, 1 to 672 hours.
     :param invitation: Further fields as a mapping (e.g. from an upstream task in a mapped group);
@@ -140,35 +200,28 @@ class CatenaCreateInvitationOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         request = self.build_request()
-        invitation = catena_client(self.catena_conn_id).create_invitation(request)
         dag_run = context.get("dag_run")
-        CatenaInboxHook(self.inbox_conn_id).get_conn().register_invitation(
-            invitation,
+        invitation = invite(
+            catena_client(self.catena_conn_id),
+            CatenaInboxHook(self.inbox_conn_id).get_conn(),
+            request,
             dag_id=getattr(dag_run, "dag_id", None) or self.dag_id,
             run_id=getattr(dag_run, "run_id", None),
+            log=self.log,
         )
-        refreshed = bool(getattr(invitation, "refreshed", False))
-        self.log.info(
-            "Invitation %s for fleet %r %s (status %s); the magic link expires at %s",
-            invitation.id,
-            invitation.fleet_ref,
-            "refreshed" if refreshed else "created",
-            _status(invitation.status),
-            invitation.expires_at.isoformat(),
-        )
-        if request.callback_url:
-            self.log.warning(
-                "This invitation also uses callback_url: Catena delivers its events there and to the org-wide "
-                "subscriptions, so the inbox receives duplicates (dropped by event id; harmless)."
-            )
-        return {
-            "id": invitation.id,
-            "magic_link": invitation.magic_link,
-            "expires_at": invitation.expires_at.isoformat(),
-            "fleet_ref": invitation.fleet_ref,
-            "status": _status(invitation.status),
-            "refreshed": refreshed,
-        }
+        return invitation_xcom(invitation)
+
+
+def invitation_xcom(invitation: Invitation) -> dict[str, Any]:
+    """What the task returns: no secrets (pre-registration tokens stay out)."""
+    return {
+        "id": invitation.id,
+        "magic_link": invitation.magic_link,
+        "expires_at": invitation.expires_at.isoformat(),
+        "fleet_ref": invitation.fleet_ref,
+        "status": _status(invitation.status),
+        "refreshed": bool(getattr(invitation, "refreshed", False)),
+    }
 
 
 def _status(value: Any) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -11,6 +10,13 @@ from airflow.sdk import BaseOperator, Context
 from catena_airflow.client.errors import CatenaConflictError
 from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
 from catena_airflow.hooks.inbox import INBOX_CONN_ID, CatenaInboxHook
+from catena_airflow.subscriptions import (
+    is_org_wide,
+    known_subscription_ids,
+    new_secret,
+    rotate_secret,
+    url_matches,
+)
 
 #: The event families the onboarding and operations workflows need.
 DEFAULT_EVENT_FAMILIES = (
@@ -36,31 +42,15 @@ REQUIRED_EVENTS = (
     "schedule.deactivated",
 )
 DEFAULT_RECEIVER_URL = "http://localhost:8080/catena/webhooks"
-_MASK = "*****"
 
 
 def family_of(event_name: str) -> str:
     return event_name.split(".", 1)[0]
 
 
-def url_matches(read_url: str, url: str) -> bool:
-    """Whether a subscription URL as Catena reads it back (possibly masked) is ``url``."""
-    if read_url == url:
-        return True
-    if read_url.endswith(_MASK):
-        prefix = read_url[: -len(_MASK)]
-        return "://" in prefix and prefix.split("://", 1)[1].strip("/") != "" and url.startswith(prefix)
-    return False
-
-
 def _truthy(value: bool | str) -> bool:
     """A flag given directly or rendered from a template (``"True"``/``"False"``)."""
     return value if isinstance(value, bool) else str(value).strip().lower() in ("true", "1", "yes")
-
-
-def known_subscription_ids(store: Any) -> set[str]:
-    """Webhook ids whose signing secret the inbox holds (read without decrypting any secret)."""
-    return {str(row["webhook_id"]) for row in store.subscriptions()}
 
 
 def _status(value: Any) -> str:
@@ -93,9 +83,12 @@ class _SubscriptionsOperator(BaseOperator):
 class CatenaEnsureWebhookSubscriptionsOperator(_SubscriptionsOperator):
     """Makes sure org-wide subscriptions for each event family point at the receiver; idempotent.
 
-    Lists Catena's subscriptions first and creates only the missing families. Each new subscription
-    gets a generated signing secret, stored (encrypted) in the inbox for the receiver. A family that
-    exists at our URL with a secret we do not hold has its secret rotated.
+    Lists Catena's subscriptions first and creates only the missing families. Only unfiltered
+    subscriptions count: the ones Catena creates for an invitation's ``callback_url`` (filtered by
+    its ``fleet_refs``) deliver one fleet's events, so they are left alone (never rotated, never
+    taken for a family). Each new subscription gets a generated signing secret, stored (encrypted) in
+    the inbox for the receiver. A family that exists at our URL with a secret we do not hold has its
+    secret rotated.
 
     :param url: The receiver's public URL (``.../catena/webhooks``).
     :param event_families: Catch-all event names to subscribe (``invitation.*`` ...).
@@ -121,8 +114,9 @@ class CatenaEnsureWebhookSubscriptionsOperator(_SubscriptionsOperator):
         store = CatenaInboxHook(self.inbox_conn_id).get_conn()
         existing = list(client.list_webhook_subscriptions())
         known = known_subscription_ids(store)
-        ours = self.ours(existing, known)
-        self._warn_about_callbacks(existing, ours)
+        org_wide = [s for s in existing if is_org_wide(s)]
+        ours = self.ours(org_wide, known)
+        self._note_callbacks(existing)
         created: list[str] = []
         present: list[str] = []
         subscribed = {s.event_name for s in ours}
@@ -155,12 +149,16 @@ class CatenaEnsureWebhookSubscriptionsOperator(_SubscriptionsOperator):
 
     def _subscribe(self, client: Any, store: Any, event_name: str, known: set[str]) -> set[str]:
         """Subscribe ``event_name`` (a family or one event) with a fresh secret kept in the inbox."""
-        secret = secrets.token_urlsafe(24)
+        secret = new_secret()
         try:
             subscriptions = client.create_webhook_subscription(url=self.url, event_name=event_name, secret=secret)
         except CatenaConflictError:
             # Exists, but Catena masked its URL beyond recognition: find it by event and rotate.
-            clash = [s for s in client.list_webhook_subscriptions() if family_of(s.event_name) == family_of(event_name)]
+            clash = [
+                s
+                for s in client.list_webhook_subscriptions()
+                if is_org_wide(s) and family_of(s.event_name) == family_of(event_name)
+            ]
             lacked = [s for s in clash if str(s.id) not in known]
             self._rotate(client, store, lacked, reason="had a secret this deployment lacked")
             return {s.event_name for s in clash}
@@ -171,26 +169,16 @@ class CatenaEnsureWebhookSubscriptionsOperator(_SubscriptionsOperator):
 
     def _rotate(self, client: Any, store: Any, subscriptions: Iterable[Any], *, reason: str) -> None:
         for sub in subscriptions:
-            secret = secrets.token_urlsafe(24)
-            # Stored (as next) BEFORE Catena signs with it: a delivery in between verifies instead of
-            # getting a 401, which Catena counts as delivered (lost). The old secret stays valid for a grace.
-            store.stage_subscription_secret(str(sub.id), secret, event_name=sub.event_name, url=self.url)
-            try:
-                client.update_webhook_subscription(str(sub.id), secret=secret)
-            except Exception:
-                store.discard_subscription_secret(str(sub.id))
-                raise
-            store.promote_subscription_secret(str(sub.id))
+            rotate_secret(client, store, sub, url=self.url)
             self.log.warning("Subscription %s (%s) %s: secret rotated", sub.id, sub.event_name, reason)
 
-    def _warn_about_callbacks(self, existing: Sequence[Any], ours: Sequence[Any]) -> None:
-        own_ids = {str(s.id) for s in ours}
-        others = [s for s in existing if str(s.id) not in own_ids and family_of(s.event_name) == "invitation"]
-        if others:
-            self.log.warning(
-                "%d other subscription(s) (e.g. from invitations' callback_url) also deliver invitation events; "
-                "if they reach this receiver too, the duplicates are dropped by event id (harmless).",
-                len(others),
+    def _note_callbacks(self, existing: Sequence[Any]) -> None:
+        callbacks = [s for s in existing if not is_org_wide(s)]
+        if callbacks:
+            self.log.info(
+                "%d filtered subscription(s) (Catena's, for invitations' callback_url) left alone; a fleet "
+                "whose callback_url is this receiver has its events delivered twice, dropped by event id.",
+                len(callbacks),
             )
 
 

@@ -10,13 +10,16 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from catena_airflow.client.models import InvitationCreate
 from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
 from catena_airflow.hooks.inbox import INBOX_CONN_ID, CatenaInboxHook
 from catena_airflow.inbox import InboxStore, Onboarding
+from catena_airflow.operators.invitation import invite
 from catena_airflow.operators.xcom_ids import id_from
 from catena_airflow.triggers.fleet_connected import CatenaFleetConnectedTrigger
 from catena_airflow.triggers.onboarding_outcome import (
     CONNECTED,
+    EXPIRED,
     SOURCE_INBOX,
     SOURCE_RECONCILIATION,
     describe,
@@ -51,9 +54,19 @@ class CatenaFleetConnectedSensor(BaseSensorOperator):
     :param deferrable: Wait in the triggerer (default) rather than in reschedule-mode pokes.
     :param poll_interval: Seconds between inbox reads of the trigger (templated).
     :param reconcile_interval: Seconds between REST reconciliations (templated).
+    :param reinvite_on_expiry: If the link expires unanswered, invite the fleet once more with
+        ``invitation`` (a new expiry; Catena refreshes the invitation or makes a new one) and wait for
+        that attempt instead of failing (templated; deferrable mode only).
+    :param invitation: The invitation request to send again (templated; the create task's input).
     """
 
-    template_fields: Sequence[str] = ("invitation_id", "poll_interval", "reconcile_interval")
+    template_fields: Sequence[str] = (
+        "invitation_id",
+        "poll_interval",
+        "reconcile_interval",
+        "reinvite_on_expiry",
+        "invitation",
+    )
     ui_color = "#fff4e0"
 
     def __init__(
@@ -67,6 +80,8 @@ class CatenaFleetConnectedSensor(BaseSensorOperator):
         reconcile_interval: float | str = 300.0,
         timeout: timedelta | float | None = None,
         expiry_grace: timedelta = DEFAULT_EXPIRY_GRACE,
+        reinvite_on_expiry: bool | str = False,
+        invitation: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         if not deferrable:
@@ -81,6 +96,10 @@ class CatenaFleetConnectedSensor(BaseSensorOperator):
         self.reconcile_interval = reconcile_interval
         self.timeout_from_expiry = timeout is None
         self.expiry_grace = expiry_grace
+        self.reinvite_on_expiry = reinvite_on_expiry
+        self.invitation = invitation
+        if not deferrable and reinvite_on_expiry is True:
+            raise ValueError("reinvite_on_expiry needs deferrable=True (the wait keeps which attempt it follows)")
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -138,9 +157,12 @@ class CatenaFleetConnectedSensor(BaseSensorOperator):
             self.log.info("Onboarding of %s is at stage %s", describe(onboarding), onboarding.stage.value)
         done = outcome(onboarding)
         if done is not None:
-            return self._finish({**done, "source": SOURCE_INBOX})
+            return self._ended(context, {**done, "source": SOURCE_INBOX}, reinvited=False)
         if not self.deferrable:
             return super().execute(context)
+        self._wait(invitation_id, onboarding, reinvited=False)
+
+    def _wait(self, invitation_id: str, onboarding: Onboarding | None, *, reinvited: bool) -> None:
         if self.timeout_from_expiry:
             self.timeout = self._timeout_until_expiry(onboarding, datetime.now(UTC)) or self.timeout
         self.log.info("Deferring until the fleet is connected (timeout %.0fs)", self.timeout)
@@ -153,8 +175,31 @@ class CatenaFleetConnectedSensor(BaseSensorOperator):
                 reconcile_interval=float(self.reconcile_interval),
             ),
             method_name="execute_complete",
+            kwargs={"invitation_id": invitation_id, "reinvited": reinvited},
             timeout=timedelta(seconds=self.timeout),
         )
+
+    def _ended(self, context: Context, event: dict[str, Any], *, reinvited: bool) -> dict[str, Any]:
+        """The wait is over: the result, or, for a first expiry with ``reinvite_on_expiry``, a new wait."""
+        if event.get("status") == EXPIRED and not reinvited and _truthy(self.reinvite_on_expiry):
+            self.log.warning("%s; inviting the fleet once more", event.get("message"))
+            dag_run = context.get("dag_run")
+            invitation = invite(
+                catena_client(self.catena_conn_id),
+                self._store(),
+                self._reinvitation(),
+                dag_id=getattr(dag_run, "dag_id", None) or self.dag_id,
+                run_id=getattr(dag_run, "run_id", None),
+                log=self.log,
+            )
+            self.log.info("New magic link for the fleet: %s", invitation.magic_link)
+            self._wait(invitation.id, self._store().get_onboarding(invitation.id), reinvited=True)
+        return self._finish(event)
+
+    def _reinvitation(self) -> InvitationCreate:
+        if not isinstance(self.invitation, Mapping) or not self.invitation.get("fleet_ref"):
+            raise AirflowFailException("reinvite_on_expiry needs the invitation request (invitation=...)")
+        return InvitationCreate(**self.invitation)
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """Reschedule mode: read the inbox; reconcile with Catena about once per ``reconcile_interval``."""
@@ -174,9 +219,20 @@ class CatenaFleetConnectedSensor(BaseSensorOperator):
             return False
         return PokeReturnValue(is_done=True, xcom_value=self._finish({**done, "source": source}))
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(
+        self,
+        context: Context,
+        event: dict[str, Any] | None = None,
+        invitation_id: str | None = None,
+        reinvited: bool = False,
+    ) -> dict[str, Any]:
         try:
-            checked = validate_event(event, invitation_id_of(self.invitation_id))
+            checked = validate_event(event, invitation_id or invitation_id_of(self.invitation_id))
         except ValueError as exc:
             raise AirflowException(str(exc)) from None
-        return self._finish(checked)
+        return self._ended(context, checked, reinvited=reinvited)
+
+
+def _truthy(value: bool | str | None) -> bool:
+    """A flag given directly or rendered from a template (``"True"``/``"False"``)."""
+    return value if isinstance(value, bool) else str(value or "").strip().lower() in ("true", "1", "yes")

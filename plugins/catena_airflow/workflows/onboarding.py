@@ -41,6 +41,7 @@ def onboarding_chain(
     *,
     poll_interval: Any = 1.0,
     reconcile_interval: Any = 300.0,
+    reinvite_on_expiry: Any = False,
 ) -> tuple[CatenaCreateInvitationOperator, CatenaFleetConnectedSensor, CatenaIngestFleetOperator]:
     """create invitation -> wait (deferrable sensor) -> ingest, wired through XComs."""
     create = CatenaCreateInvitationOperator(task_id="create_invitation", invitation=request)
@@ -49,6 +50,8 @@ def onboarding_chain(
         invitation_id=create.output,
         poll_interval=poll_interval,
         reconcile_interval=reconcile_interval,
+        reinvite_on_expiry=reinvite_on_expiry,
+        invitation=request,
     )
     ingest = CatenaIngestFleetOperator(task_id="ingest_fleet", fleet_id=wait.output)
     return create, wait, ingest

@@ -49,6 +49,12 @@ def wait_params() -> dict[str, Param]:
     return {
         "poll_interval": Param(1.0, type="number", minimum=0.1, title="Inbox poll interval (s)"),
         "reconcile_interval": Param(300, type="number", minimum=1, title="REST reconciliation interval (s)"),
+        "reinvite_on_expiry": Param(
+            False,
+            type="boolean",
+            title="Re-invite once on expiry",
+            description="If the link expires unanswered, invite the fleet once more (a new expiry) instead of failing.",
+        ),
     }
 
 

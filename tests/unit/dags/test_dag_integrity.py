@@ -38,7 +38,8 @@ def test_every_dag_loads(dagbag):
 
 def test_onboarding_chain_shape(dagbag):
     dag = dagbag.dags["catena_fleet_onboarding"]
-    assert dag.get_task("wait_for_fleet").upstream_task_ids == {"create_invitation"}
+    # The wait also reads the request, to invite the fleet again on expiry (reinvite_on_expiry).
+    assert dag.get_task("wait_for_fleet").upstream_task_ids == {"create_invitation", "invitation_request"}
     assert dag.get_task("ingest_fleet").upstream_task_ids == {"wait_for_fleet"}
     bulk = dagbag.dags["catena_bulk_onboarding"]
     assert bulk.get_task("onboard_fleet.ingest_fleet").upstream_task_ids == {"onboard_fleet.wait_for_fleet"}

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import uuid
 from types import SimpleNamespace
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
+from catena_airflow.inbox import Stage
 from catena_airflow.operators.invitation import CatenaCreateInvitationOperator, CatenaMagicLink
-from tests.unit.airflow_layer import CATENA_URL, invitation_json
+from tests.unit.airflow_layer import CATENA_URL, invitation_json, page
 
 INVITATIONS = f"{CATENA_URL}/v2/orgs/invitations"
+WEBHOOKS = f"{CATENA_URL}/v2/notifications/webhooks"
 CONTEXT = {"dag_run": SimpleNamespace(dag_id="catena_fleet_onboarding", run_id="manual__1")}
 
 
@@ -90,10 +93,49 @@ def test_unknown_field_in_the_mapping_is_refused(catena_api, inbox):
         operator(invitation={"fleet_ref": "a", "fleet_colour": "red"}).execute(CONTEXT)
 
 
-def test_callback_url_warns_about_duplicates(catena_api, inbox, capsys):
-    catena_api.post(INVITATIONS, json=invitation_json(), status_code=201)
-    operator(fleet_ref="acme-1", callback_url="https://partner.test/hooks").execute(CONTEXT)
-    assert "duplicates" in capsys.readouterr().out
+def catena_subscription(event_name: str, fleet_ref: str, url: str, secret: str = "*****") -> dict:
+    return {
+        "id": str(uuid.uuid4()),
+        "url": url,
+        "event_name": event_name,
+        "status": "active",
+        "secret": secret,
+        "filters": {"fleet_refs": [fleet_ref], "fleet_ids": None},
+    }
+
+
+def test_the_secrets_of_catenas_callback_subscriptions_are_kept_read_or_rotated(catena_api, inbox):
+    """Catena makes subscriptions of its own for a callback_url: their secrets must reach the inbox."""
+    url = "https://partner.test/catena/webhooks"
+    readable = catena_subscription("invitation.accepted", "acme-1", "https://partner.test/*****")
+    masked = catena_subscription("fleet_connection.created", "acme-1", "https://partner.test/*****")
+    other_fleet = catena_subscription("invitation.accepted", "acme-2", "https://partner.test/*****")
+    org_wide = {**catena_subscription("invitation.accepted", "x", url), "filters": None}
+    catena_api.post(INVITATIONS, json=invitation_json(callback_url=url), status_code=201)
+    catena_api.get(WEBHOOKS, json=page([readable, masked, other_fleet, org_wide]))
+    catena_api.get(f"{WEBHOOKS}/{readable['id']}", json={**readable, "secret": "readable-secret-1"})
+    catena_api.get(f"{WEBHOOKS}/{masked['id']}", json=masked)
+    rotation = catena_api.patch(f"{WEBHOOKS}/{masked['id']}", json=masked)
+
+    operator(fleet_ref="acme-1", callback_url=url).execute(CONTEXT)
+
+    assert inbox.subscription_secret(readable["id"]) == "readable-secret-1"
+    assert inbox.subscription_secret(masked["id"]) == rotation.last_request.json()["secret"]
+    assert {row["webhook_id"] for row in inbox.subscriptions()} == {readable["id"], masked["id"]}
+
+
+def test_a_refreshed_invitation_of_a_declined_fleet_starts_a_new_attempt(catena_api, inbox):
+    first = invitation_json(fleet_ref="acme-1")
+    inbox.register_invitation(first)
+    inbox.record_observation(first["id"], invitation_status="declined", decline_reason="not now")
+    assert inbox.get_onboarding(first["id"]).stage is Stage.DECLINED
+    catena_api.post(INVITATIONS, json={**first, "status": "active"}, status_code=200)  # refreshed, active again
+
+    result = operator(fleet_ref="acme-1").execute(CONTEXT)
+
+    ob = inbox.get_onboarding(first["id"])
+    assert (result["refreshed"], ob.stage, ob.attempt) == (True, Stage.INVITED, 2)
+    assert [a.stage for a in ob.previous_attempts] == [Stage.DECLINED]
 
 
 def test_magic_link_reads_the_returned_invitation(monkeypatch):

@@ -142,10 +142,32 @@ def test_a_missing_required_event_is_subscribed_on_its_own(catena_api, inbox):
     assert ensure().execute({})["repaired"] == []
 
 
-def test_other_invitation_subscriptions_are_reported(catena_api, inbox, capsys):
-    FakeSubscriptions(catena_api, [subscription("invitation.accepted", url="https://callbacks.other.test/*****")])
-    ensure(event_families=["fleet_connection.*"]).execute({})
-    assert "callback_url" in capsys.readouterr().out
+def callback_subscriptions(fleet_ref: str = "acme-7") -> list[dict]:
+    """What Catena creates for an invitation whose callback_url is our receiver: filtered by its ref."""
+    filters = {"fleet_refs": [fleet_ref], "fleet_ids": None}
+    return [
+        {**subscription(f"{family}.{action}"), "filters": filters}
+        for family in ("invitation", "share_agreement", "connection", "fleet_connection")
+        for action in ACTIONS[family]
+    ]
+
+
+def test_setup_next_to_filtered_subscriptions_creates_the_org_wide_ones_and_leaves_those_alone(
+    catena_api, inbox, capsys
+):
+    callbacks = callback_subscriptions()
+    fake = FakeSubscriptions(catena_api, callbacks)
+    patches = catena_api.patch(f"{WEBHOOKS}/{callbacks[0]['id']}", json={})
+
+    result = ensure().execute({})
+
+    assert sorted(result["created"]) == sorted(DEFAULT_EVENT_FAMILIES)  # none taken for a family
+    assert [body["event_name"] for body in fake.created] == list(DEFAULT_EVENT_FAMILIES)
+    assert all(body.get("filters") is None for body in fake.created)
+    assert not patches.called  # never rotated
+    assert not {c["id"] for c in callbacks} & {row["webhook_id"] for row in inbox.subscriptions()}
+    assert "left alone" in capsys.readouterr().out
+    assert ensure().execute({})["created"] == []  # the org-wide ones now count; still nothing else
 
 
 @pytest.mark.parametrize("status", ["stale", "paused"])

@@ -12,8 +12,8 @@ from catena_airflow.triggers.fleet_connected import CatenaFleetConnectedTrigger
 from tests.unit.airflow_layer import CATENA_URL, invitation_json, onboard, page, webhook
 
 
-def sensor(invitation, **kwargs) -> CatenaFleetConnectedSensor:
-    return CatenaFleetConnectedSensor(task_id="wait_for_fleet", invitation_id=invitation, **kwargs)
+def sensor(invitation_id, **kwargs) -> CatenaFleetConnectedSensor:
+    return CatenaFleetConnectedSensor(task_id="wait_for_fleet", invitation_id=invitation_id, **kwargs)
 
 
 def test_defers_to_the_trigger_with_a_timeout_at_the_invitation_expiry(inbox):
@@ -123,3 +123,48 @@ def test_not_deferrable_pokes_in_reschedule_mode(inbox):
     done = task.poke({})
     assert done.is_done
     assert done.xcom_value["fleet_id"] == "fleet-1"
+
+
+def expired_invitation(inbox):
+    invitation = invitation_json(fleet_ref="acme-9")
+    inbox.register_invitation(invitation)
+    webhook(inbox, "invitation.expired", **{**invitation, "status": "expired"})
+    return invitation
+
+
+def test_an_expiry_fails_the_wait_unless_reinvite_on_expiry(inbox):
+    invitation = expired_invitation(inbox)
+    with pytest.raises(AirflowFailException, match="was expired"):
+        sensor(invitation["id"], reinvite_on_expiry="False", invitation={"fleet_ref": "acme-9"}).execute({})
+
+
+def test_reinvite_on_expiry_invites_once_and_waits_for_the_new_attempt(inbox, catena_api, catena_make_new):
+    """Catena may answer a second invitation for the ref with a new invitation (201) or a refresh (200)."""
+    invitation = expired_invitation(inbox)
+    again = invitation_json(fleet_ref="acme-9") if catena_make_new else {**invitation, "status": "active"}
+    again["expires_at"] = (datetime.now(UTC) + timedelta(hours=48)).isoformat()
+    create = catena_api.post(
+        f"{CATENA_URL}/v2/orgs/invitations", json=again, status_code=201 if catena_make_new else 200
+    )
+    task = sensor(
+        invitation["id"], reinvite_on_expiry="True", invitation={"fleet_ref": "acme-9", "expires_in_hours": 48}
+    )
+
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute({})
+
+    assert create.call_count == 1 and create.last_request.json() == {"fleet_ref": "acme-9", "expires_in_hours": 48}
+    assert deferred.value.trigger.invitation_id == again["id"]
+    assert deferred.value.kwargs == {"invitation_id": again["id"], "reinvited": True}
+    assert abs(deferred.value.timeout.total_seconds() - 48 * 3600 - 300) < 60
+    assert inbox.get_onboarding(again["id"]).stage.value == "invited"
+    # The second attempt expiring too ends the wait: once, not forever.
+    expired_again = {"status": "expired", "invitation_id": again["id"], "message": "The invitation was expired"}
+    with pytest.raises(AirflowFailException, match="was expired"):
+        task.execute_complete({}, expired_again, **deferred.value.kwargs)
+    assert create.call_count == 1
+
+
+@pytest.fixture(params=[True, False], ids=["new-invitation", "refreshed"])
+def catena_make_new(request):
+    return request.param
