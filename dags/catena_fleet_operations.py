@@ -5,6 +5,10 @@ fleets that re-authenticated (Catena sends no event for that). Each asset event 
 doorbell: every handler reads the inbox events it has not handled yet, so runs may coalesce and a
 manual run does the same work. Alerts go through a notifier: the ``notifier`` param, else the
 Airflow Variable ``catena_notifier`` (a dotted ``BaseNotifier`` path), else the task log.
+
+A deactivated schedule is reactivated only once its failures' cause has passed (its connection was
+stale and is active again); otherwise its resource's ingestion pauses for the fleet and a person
+decides: trigger this DAG with ``{"reactivate_schedule_ids": ["<schedule id>"]}``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,13 @@ with DAG(
     params={
         "notifier": Param(None, type=["string", "null"], title="Notifier class (dotted path of a BaseNotifier)"),
         "notifier_kwargs": Param({}, type="object", title="Notifier arguments"),
+        "reactivate_schedule_ids": Param(
+            [],
+            type="array",
+            items={"type": "string", "minLength": 1},
+            title="Reactivate these deactivated schedules",
+            description="Schedules Catena deactivated that were left for a person to decide (see their alert).",
+        ),
     },
     render_template_as_native_obj=True,
     tags=["catena", "operations"],
@@ -41,4 +52,6 @@ with DAG(
     notifier = {"notifier": "{{ params.notifier }}", "notifier_kwargs": "{{ params.notifier_kwargs }}"}
     CatenaHandleConnectionEventsOperator(task_id="handle_connection_events", **notifier)
     CatenaHandleExecutionFailuresOperator(task_id="handle_execution_failures", **notifier)
-    CatenaReactivateSchedulesOperator(task_id="reactivate_schedules", **notifier)
+    CatenaReactivateSchedulesOperator(
+        task_id="reactivate_schedules", reactivate="{{ params.reactivate_schedule_ids }}", **notifier
+    )

@@ -251,6 +251,7 @@ def observation_fact(
     invitation_status: str | None = None,
     connection_ids: Iterable[str] | None = None,
     connection_statuses: Mapping[str, str] | None = None,
+    schedule_statuses: Mapping[str, str] | None = None,
     share_agreement: Mapping[str, Any] | None = None,
     decline_reason: str | None = None,
     dag_id: str | None = None,
@@ -296,6 +297,12 @@ def observation_fact(
     if connection_statuses:
         fact["connections"] = {
             str(cid): _lww(clock, {"status": status.lower(), "at": at_s}) for cid, status in connection_statuses.items()
+        }
+    if schedule_statuses:
+        # E.g. a schedule we reactivated: Catena sends no event for that.
+        fact["schedules"] = {
+            str(sid): {"status": _lww(clock, {"status": status.lower(), "at": at_s})}
+            for sid, status in schedule_statuses.items()
         }
     if share_agreement:
         status = opt_str(share_agreement.get("status"))

@@ -523,6 +523,7 @@ class InboxStore:
         fleet_ref: str | None = None,
         connection_ids: Iterable[str] | None = None,
         connection_statuses: Mapping[str, str] | None = None,
+        schedule_statuses: Mapping[str, str] | None = None,
         share_agreement: Any = None,
         decline_reason: str | None = None,
         invitation_status: str | None = None,
@@ -556,6 +557,7 @@ class InboxStore:
             expires_at=expires_at,
             connection_ids=connection_ids,
             connection_statuses=connection_statuses,
+            schedule_statuses=schedule_statuses,
             share_agreement=share,
             decline_reason=decline_reason,
             invitation_status=invitation_status,
@@ -565,6 +567,26 @@ class InboxStore:
     def get_onboarding(self, invitation_id: str) -> Onboarding | None:
         with self.engine.connect() as conn:
             return self._load(conn, invitation_id)
+
+    def onboardings_for_fleet(self, fleet_id: str) -> list[Onboarding]:
+        """The onboardings linked to a Catena fleet, the most recently created first."""
+        stmt = (
+            select(onboardings)
+            .where(onboardings.c.fleet_id == fleet_id)
+            .order_by(onboardings.c.created_at.desc(), onboardings.c.invitation_id)
+        )
+        with self.engine.connect() as conn:
+            return [_onboarding(row) for row in conn.execute(stmt)]
+
+    def connection_went_stale(self, connection_id: str) -> bool:
+        """Whether Catena ever reported this connection stale (``connection.staled`` in the inbox)."""
+        stmt = (
+            select(events.c.seq)
+            .where(events.c.event_name == "connection.staled", events.c.connection_id == connection_id)
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(stmt).first() is not None
 
     def get_onboardings(self, invitation_ids: Iterable[str]) -> dict[str, Onboarding]:
         """Many onboardings in one query (for a shared poller); unknown ids are absent."""

@@ -100,6 +100,26 @@ execution_failures = Table(
     Index("ix_execution_failures_schedule", "schedule_id", "recorded_at"),
 )
 
+# Schedules Catena deactivated that the operations DAG did not reactivate (yet): their resource's
+# ingestion is paused for the fleet until the cause has passed or a person decides.
+schedule_holds = Table(
+    "schedule_holds",
+    metadata,
+    Column("schedule_id", String(64), primary_key=True),
+    Column("connection_id", String(64), nullable=False),
+    Column("fleet_id", String(64)),
+    Column("fleet_ref", String(255)),
+    Column("resource", String(64)),
+    # awaiting_connection | needs_decision | reactivated
+    Column("state", String(32), nullable=False),
+    Column("reason", Text),
+    # Reactivations within the current 24-hour window (bounded, see operators/operations.py).
+    Column("reactivations", Integer, nullable=False, default=0),
+    Column("window_started_at", UTC_DATETIME),
+    Column("updated_at", UTC_DATETIME, nullable=False),
+    Index("ix_schedule_holds_fleet", "fleet_id", "state"),
+)
+
 # Durable "handled up to inbox seq N" cursors of the operations DAG's handlers.
 event_cursors = Table(
     "event_cursors",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from catena_airflow.ingest.schema import (
     execution_failures,
     fleet_status,
     metadata,
+    schedule_holds,
     vehicle_locations,
     vehicles,
     watermarks,
@@ -71,6 +72,40 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     ensure_wal(cursor)
     cursor.close()
+
+
+#: Schedule holds that keep their resource's ingestion paused.
+HELD_STATES = ("awaiting_connection", "needs_decision")
+REACTIVATION_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class ScheduleHold:
+    schedule_id: str
+    connection_id: str
+    state: str
+    fleet_id: str | None = None
+    fleet_ref: str | None = None
+    resource: str | None = None
+    reason: str | None = None
+    reactivations: int = 0
+    window_started_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+def _schedule_hold(row: Any) -> ScheduleHold:
+    return ScheduleHold(
+        schedule_id=row.schedule_id,
+        connection_id=row.connection_id,
+        state=row.state,
+        fleet_id=row.fleet_id,
+        fleet_ref=row.fleet_ref,
+        resource=row.resource,
+        reason=row.reason,
+        reactivations=row.reactivations or 0,
+        window_started_at=as_utc(row.window_started_at),
+        updated_at=as_utc(row.updated_at),
+    )
 
 
 class DestinationStore:
@@ -248,6 +283,79 @@ class DestinationStore:
             query = query.where(execution_failures.c.recorded_at >= since)
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one()
+
+    # -- deactivated schedules held back from reactivation -------------------------------------------
+
+    def hold_schedule(
+        self,
+        schedule_id: str,
+        *,
+        connection_id: str,
+        state: str,
+        reason: str,
+        fleet_id: str | None = None,
+        fleet_ref: str | None = None,
+        resource: str | None = None,
+    ) -> None:
+        """Keep a deactivated schedule from being reactivated for now (its resource's ingestion pauses)."""
+        row = {
+            "schedule_id": schedule_id,
+            "connection_id": connection_id,
+            "fleet_id": fleet_id,
+            "fleet_ref": fleet_ref,
+            "resource": resource,
+            "state": state,
+            "reason": reason,
+            "updated_at": utcnow(),
+        }
+        with self.engine.begin() as conn:
+            self._upsert(conn, schedule_holds, [{k: v for k, v in row.items() if v is not None}], ("schedule_id",))
+
+    def get_schedule_hold(self, schedule_id: str) -> ScheduleHold | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(schedule_holds).where(schedule_holds.c.schedule_id == schedule_id)).first()
+        return None if row is None else _schedule_hold(row)
+
+    def list_schedule_holds(self, *states: str, fleet_id: str | None = None) -> list[ScheduleHold]:
+        query = select(schedule_holds).order_by(schedule_holds.c.schedule_id)
+        if states:
+            query = query.where(schedule_holds.c.state.in_(states))
+        if fleet_id is not None:
+            query = query.where(schedule_holds.c.fleet_id == fleet_id)
+        with self.engine.connect() as conn:
+            return [_schedule_hold(row) for row in conn.execute(query)]
+
+    def reactivations_today(self, schedule_id: str, *, now: datetime | None = None) -> int:
+        """How often the schedule was reactivated in its current 24-hour window."""
+        hold = self.get_schedule_hold(schedule_id)
+        now = now or utcnow()
+        if hold is None or hold.window_started_at is None or now - hold.window_started_at > REACTIVATION_WINDOW:
+            return 0
+        return hold.reactivations
+
+    def schedule_reactivated(self, schedule_id: str, *, connection_id: str, now: datetime | None = None) -> None:
+        """The schedule is active again: its resource's ingestion resumes; count the reactivation."""
+        now = now or utcnow()
+        hold = self.get_schedule_hold(schedule_id)
+        fresh_window = (
+            hold is None or hold.window_started_at is None or now - hold.window_started_at > REACTIVATION_WINDOW
+        )
+        row = {
+            "schedule_id": schedule_id,
+            "connection_id": connection_id,
+            "state": "reactivated",
+            "reason": None,
+            "reactivations": 1 if fresh_window else hold.reactivations + 1,
+            "window_started_at": now if fresh_window else hold.window_started_at,
+            "updated_at": now,
+        }
+        with self.engine.begin() as conn:
+            self._upsert(conn, schedule_holds, [row], ("schedule_id",))
+
+    def paused_resources(self, fleet_id: str) -> dict[str, str]:
+        """Catena resource -> why its ingestion is paused for this fleet (a held, deactivated schedule)."""
+        holds = self.list_schedule_holds(*HELD_STATES, fleet_id=fleet_id)
+        return {hold.resource: hold.reason or hold.state for hold in holds if hold.resource}
 
     # -- durable cursors ---------------------------------------------------------------------------
 

@@ -15,6 +15,9 @@ from catena_airflow.hooks.destination import DESTINATION_CONN_ID, CatenaDestinat
 from catena_airflow.ingest.sync import DEFAULT_PAGE_SIZE, RESOURCES, sync_fleet
 from catena_airflow.operators.xcom_ids import id_from
 
+#: Catena's schedule resources (``ResourceEnum``) -> the resources this operator ingests.
+INGEST_RESOURCE_OF = {"vehicle": "vehicles", "vehicle_location": "vehicle_locations"}
+
 
 def fleet_id_of(value: Any) -> str:
     """The fleet id, given as a string or as the sensor's XCom (a mapping with ``fleet_id``)."""
@@ -85,13 +88,14 @@ class CatenaIngestFleetOperator(BaseOperator):
         status = store.get_fleet_status(fleet_id)
         if status is not None and status.ingestion_paused:
             raise AirflowSkipException(f"Ingestion of fleet {fleet_id} is paused: {status.reason or status.status}")
+        resources = self._unpaused(store, fleet_id)
         client = catena_client(self.catena_conn_id)
         self._check_ownership(client, fleet_id)
         summary = sync_fleet(
             client,
             store,
             fleet_id=fleet_id,
-            resources=list(self.catena_resources),
+            resources=resources,
             page_size=self.page_size,
             initial_lookback=self.initial_lookback,
         )
@@ -105,6 +109,17 @@ class CatenaIngestFleetOperator(BaseOperator):
                 outcome["watermark"],
             )
         return {"fleet_id": fleet_id, "resources": summary}
+
+    def _unpaused(self, store: Any, fleet_id: str) -> list[str]:
+        """The requested resources whose Catena schedule is not held deactivated for this fleet."""
+        paused = {INGEST_RESOURCE_OF.get(name, name): why for name, why in store.paused_resources(fleet_id).items()}
+        for resource in self.catena_resources:
+            if resource in paused:
+                self.log.warning("Not ingesting %s of fleet %s: %s", resource, fleet_id, paused[resource])
+        resources = [r for r in self.catena_resources if r not in paused]
+        if not resources:
+            raise AirflowSkipException(f"Ingestion of fleet {fleet_id} is paused for every resource asked for")
+        return resources
 
     def _check_ownership(self, client: Any, fleet_id: str) -> None:
         fleet_ref = _from_xcom(self.fleet_id, "fleet_ref", self.fleet_ref)

@@ -98,15 +98,13 @@ class _InboxEventHandlerOperator(BaseOperator):
         send_alert(self._notifier, self.context, alert)
 
     def onboarding_of(self, event: StoredEvent, fleet_id: str | None) -> Onboarding | None:
-        """The onboarding an event belongs to (its correlated invitation, else by fleet id)."""
+        """The onboarding an event belongs to (its correlated invitation, else the fleet's newest)."""
         if event.invitation_id:
             found = self.inbox.get_onboarding(event.invitation_id)
             if found is not None:
                 return found
         if fleet_id:
-            for onboarding in self.inbox.list_onboardings(search=fleet_id, limit=10):
-                if onboarding.fleet_id == fleet_id:
-                    return onboarding
+            return next(iter(self.inbox.onboardings_for_fleet(fleet_id)), None)
         return None
 
 
@@ -214,8 +212,10 @@ class CatenaHandleExecutionFailuresOperator(_InboxEventHandlerOperator):
             self.log.warning("execution.failed %s names no schedule; skipped", event.event_id)
             return
         fleet_id = record.get("fleet_id") or event.fleet_id
+        # Keyed by the execution: the same failure delivered twice (an org-wide and a callback_url
+        # subscription, under two envelope ids) counts once.
         is_new = self.destination.record_execution_failure(
-            event_id=f"{event.event_id}#{index}",
+            event_id=f"execution:{record['id']}" if record.get("id") else f"{event.event_id}#{index}",
             execution_id=record.get("id"),
             schedule_id=schedule_id,
             connection_id=record.get("connection_id"),
@@ -252,22 +252,55 @@ class CatenaHandleExecutionFailuresOperator(_InboxEventHandlerOperator):
 
 
 class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator):
-    """``schedule.deactivated``: alert, call the activate endpoint and verify the schedule is active again.
+    """``schedule.deactivated``: reactivate only when the failures' cause has passed; else pause and ask.
 
-    Retries with exponential backoff (``attempts``, starting at ``backoff`` seconds); if the schedule is
-    still not active, alerts with severity ``error`` and fails the task (the cursor stays on the event,
-    so the next run tries again).
+    Catena deactivates a schedule after ``consecutive_error_threshold`` failed executions. Reactivating
+    it blindly would only fail again, so for each deactivation:
+
+    - its connection is not active now (stale, ...): the cause is still there. The resource's ingestion
+      is paused for the fleet, and the schedule waits (``awaiting_connection``); once Catena reports the
+      connection active again, a later run reactivates it;
+    - the connection is active now and had gone stale (a ``connection.staled`` in the inbox): the cause
+      has passed, so it is reactivated;
+    - the connection is active and nothing explains the failures: the resource's ingestion is paused,
+      an alert lists the last executions, and a person decides (``needs_decision``): the operations
+      DAG's ``reactivate_schedule_ids`` param (this operator's ``reactivate``) reactivates them.
+
+    Reactivations are bounded: at most ``max_reactivations`` per schedule in 24 hours; beyond that the
+    schedule is left for a person too. Each reactivation calls the activate endpoint and checks that
+    Catena reports the schedule ``active`` (``attempts``, backing off from ``backoff`` seconds); if it
+    is not, an ``error`` alert is sent and the task fails (the cursor stays, the next run tries again).
+
+    :param reactivate: Schedule ids a person decided to reactivate (templated).
     """
 
     event_names = ("schedule.deactivated",)
+    template_fields: Sequence[str] = (*_InboxEventHandlerOperator.template_fields, "reactivate")
 
-    def __init__(self, *, attempts: int = 5, backoff: float = 1.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        attempts: int = 5,
+        backoff: float = 1.0,
+        max_reactivations: int = 3,
+        reactivate: Sequence[str] | str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.attempts = attempts
         self.backoff = backoff
+        self.max_reactivations = max_reactivations
+        self.reactivate = reactivate
 
     def start(self) -> None:
         self.reactivated: list[str] = []
+        self.held: list[str] = []
+        self._client: Any = None
+        for schedule_id in _ids(self.reactivate):
+            hold = self.destination.get_schedule_hold(schedule_id)
+            if hold is None:
+                raise AirflowException(f"Schedule {schedule_id} was not deactivated by Catena (nothing to reactivate)")
+            self._reactivate(schedule_id, hold.connection_id, hold.fleet_id, hold.fleet_ref, why="a person decided")
 
     def handle(self, event: StoredEvent, index: int, record: dict[str, Any]) -> None:
         schedule_id, connection_id = record.get("id"), record.get("connection_id") or event.connection_id
@@ -277,26 +310,106 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator):
         onboarding = self.onboarding_of(event, event.fleet_id)
         fleet_ref = onboarding.fleet_ref if onboarding else None
         fleet_id = onboarding.fleet_id if onboarding else event.fleet_id
-        what = f"schedule {schedule_id} ({record.get('resource')}) of connection {connection_id}"
+        resource = record.get("resource")
+        what = f"schedule {schedule_id} ({resource}) of connection {connection_id}"
+        connection_status = _status(self.client.get_connection(connection_id).status)
+        hold = {"connection_id": connection_id, "fleet_id": fleet_id, "fleet_ref": fleet_ref, "resource": resource}
+        if connection_status != "active":
+            reason = f"Catena deactivated it; its connection is {connection_status}, so it waits for the fleet"
+            self._hold(schedule_id, state="awaiting_connection", reason=reason, what=what, **hold)
+            return
+        if not self.inbox.connection_went_stale(connection_id):
+            executions = self._last_executions(connection_id, schedule_id)
+            reason = f"Catena deactivated it after repeated failures with its connection active: {executions}"
+            self._hold(schedule_id, state="needs_decision", reason=reason, what=what, **hold)
+            return
+        self._reactivate(schedule_id, connection_id, fleet_id, fleet_ref, why="its connection is active again")
+
+    def after_events(self) -> None:
+        """Schedules that waited for their connection: reactivate those whose connection is back."""
+        for hold in self.destination.list_schedule_holds("awaiting_connection"):
+            if _status(self.client.get_connection(hold.connection_id).status) == "active":
+                self._reactivate(
+                    hold.schedule_id, hold.connection_id, hold.fleet_id, hold.fleet_ref, why="its connection is back"
+                )
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = catena_client(self.catena_conn_id)
+        return self._client
+
+    def _hold(
+        self,
+        schedule_id: str,
+        *,
+        state: str,
+        reason: str,
+        what: str,
+        connection_id: str,
+        fleet_id: str | None,
+        fleet_ref: str | None,
+        resource: str | None,
+    ) -> None:
+        self.destination.hold_schedule(
+            schedule_id,
+            connection_id=connection_id,
+            state=state,
+            reason=reason,
+            fleet_id=fleet_id,
+            fleet_ref=fleet_ref,
+            resource=resource,
+        )
+        self.held.append(schedule_id)
+        decide = (
+            f"To reactivate it anyway, trigger catena_fleet_operations with "
+            f'{{"reactivate_schedule_ids": ["{schedule_id}"]}}.'
+            if state == "needs_decision"
+            else "It is reactivated once Catena reports the connection active again."
+        )
         self.alert(
             CatenaAlert(
                 kind="schedule_deactivated",
-                title=f"Fleet {fleet_ref or fleet_id or '?'}: ingestion schedule deactivated",
-                text=(
-                    f"Catena deactivated {what} after {record.get('consecutive_error_threshold')} consecutive "
-                    "failures; reactivating it."
-                ),
+                title=f"Fleet {fleet_ref or fleet_id or '?'}: {resource or 'a'} ingestion schedule deactivated",
+                text=f"{what}: {reason}. Ingestion of {resource or 'that resource'} is paused for the fleet. {decide}",
                 fleet_id=fleet_id,
                 fleet_ref=fleet_ref,
-                details={"schedule_id": schedule_id, "connection_id": connection_id},
+                details={"schedule_id": schedule_id, "connection_id": connection_id, "state": state},
             )
         )
-        client = catena_client(self.catena_conn_id)
+
+    def _last_executions(self, connection_id: str, schedule_id: str, limit: int = 3) -> str:
+        try:
+            executions = self.client.list_executions(connection_id, schedule_id).first_page().items
+        except Exception as exc:  # the alert goes out without them
+            return f"last executions unavailable ({type(exc).__name__})"
+        failed = [e for e in executions if _status(e.status) == "failed"][-limit:]
+        if not failed:
+            return "no failed execution is listed (Catena keeps them 7 days)"
+        return "; ".join(f"{e.id} failed at {e.updated_at.isoformat() if e.updated_at else '?'}" for e in failed)
+
+    def _reactivate(
+        self, schedule_id: str, connection_id: str, fleet_id: str | None, fleet_ref: str | None, *, why: str
+    ) -> None:
+        what = f"schedule {schedule_id} of connection {connection_id}"
+        done = self.destination.reactivations_today(schedule_id)
+        if done >= self.max_reactivations and why != "a person decided":
+            self._hold(
+                schedule_id,
+                state="needs_decision",
+                reason=f"reactivated {done} times in 24 hours and deactivated again",
+                what=what,
+                connection_id=connection_id,
+                fleet_id=fleet_id,
+                fleet_ref=fleet_ref,
+                resource=None,
+            )
+            return
         status, last_error = "unknown", None
         for attempt in range(1, self.attempts + 1):
             try:
-                client.activate_schedule(connection_id, schedule_id)
-                status = _status(client.get_schedule(connection_id, schedule_id).status)
+                self.client.activate_schedule(connection_id, schedule_id)
+                status = _status(self.client.get_schedule(connection_id, schedule_id).status)
             except Exception as exc:  # the client already retried transient errors; try again later
                 last_error = exc
                 self.log.warning("Activating %s, attempt %d/%d failed: %s", what, attempt, self.attempts, exc)
@@ -316,11 +429,35 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator):
                 )
             )
             raise AirflowException(f"Could not reactivate {what}: still {status} after {self.attempts} attempts")
+        self.destination.schedule_reactivated(schedule_id, connection_id=connection_id)
+        for onboarding in self.inbox.onboardings_for_fleet(fleet_id) if fleet_id else ():
+            # Catena sends no event for a reactivation: the dashboard learns it from here.
+            self.inbox.record_observation(onboarding.invitation_id, schedule_statuses={schedule_id: "active"})
         self.reactivated.append(schedule_id)
-        self.log.info("Reactivated %s: active again", what)
+        self.log.info("Reactivated %s (%s): active again", what, why)
+        self.alert(
+            CatenaAlert(
+                kind="schedule_reactivated",
+                title=f"Fleet {fleet_ref or fleet_id or '?'}: ingestion schedule reactivated",
+                text=f"{what} is active again ({why}).",
+                severity="info",
+                fleet_id=fleet_id,
+                fleet_ref=fleet_ref,
+                details={"schedule_id": schedule_id, "connection_id": connection_id},
+            )
+        )
 
     def summary(self) -> dict[str, Any]:
-        return {"reactivated": self.reactivated}
+        return {"reactivated": self.reactivated, "held": self.held}
+
+
+def _ids(value: Sequence[str] | str | None) -> list[str]:
+    """Schedule ids given as a list, or rendered from a template as a comma-separated string."""
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.strip("[]").replace('"', "").replace("'", "").split(",") if part.strip()]
+    return [str(v) for v in value]
 
 
 def _status(value: Any) -> str:

@@ -87,3 +87,20 @@ def test_an_agreement_without_fleet_ref_is_proven_by_the_onboardings_invitation(
     catena_api.get(f"{CATENA_URL}/v2/telematics/vehicle-locations", json=page([]))
     result = CatenaIngestFleetOperator(task_id="ingest_fleet", fleet_id=SENSOR_XCOM).execute({})
     assert result["resources"]["vehicles"]["rows"] == 1
+
+
+def test_a_resource_whose_schedule_is_held_deactivated_is_not_ingested(catena_api, destination):
+    destination.hold_schedule(
+        "sched-1",
+        connection_id="c1",
+        state="needs_decision",
+        reason="failing with the connection active",
+        fleet_id="f1",
+        resource="vehicle_location",
+    )
+    catena_api.get(f"{CATENA_URL}/v2/orgs/share-agreements", json=page([agreement()]))
+    catena_api.get(f"{CATENA_URL}/v2/telematics/vehicles", json=page([{"id": "v1", "fleet_id": "f1"}]))
+    locations = catena_api.get(f"{CATENA_URL}/v2/telematics/vehicle-locations", json=page([]))
+    result = CatenaIngestFleetOperator(task_id="ingest_fleet", fleet_id=SENSOR_XCOM).execute({})
+    assert list(result["resources"]) == ["vehicles"]
+    assert not locations.called

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import ClassVar
 
 import pytest
@@ -133,11 +134,11 @@ def test_the_default_notifier_logs(inbox, destination, connected, caplog, monkey
 
 
 def failed(inbox, n: int) -> None:
-    for i in range(n):
+    for _ in range(n):
         webhook(
             inbox,
             "execution.failed",
-            id=f"exec-{i}",
+            id=str(uuid.uuid4()),
             schedule_id="sched-1",
             connection_id="conn-1",
             fleet_id="fleet-1",
@@ -181,25 +182,146 @@ def schedule(status: str) -> dict:
     return {"id": "sched-1", "connection_id": "conn-1", "resource": "vehicle_location", "status": status}
 
 
-def test_deactivated_schedule_is_reactivated_and_verified(inbox, destination, connected, catena_api, sent):
+CONNECTION = f"{CONNECTIONS}/conn-1"
+EXECUTIONS = f"{SCHEDULE}/executions"
+
+
+def connection_is(catena_api, status: str):
+    return catena_api.get(CONNECTION, json={"id": "conn-1", "fleet_id": "fleet-1", "status": status})
+
+
+def went_stale(inbox) -> None:
+    webhook(
+        inbox, "connection.staled", id="conn-1", source_name="samsara", fleet_id="fleet-1", tsp_id="t", status="stale"
+    )
+
+
+def test_the_same_failure_delivered_twice_counts_once(inbox, destination, connected, sent):
+    """One execution.failed delivered to an org-wide and a callback_url subscription: two envelope ids."""
+    record = {
+        "id": "exec-1",
+        "schedule_id": "sched-1",
+        "connection_id": "conn-1",
+        "fleet_id": "fleet-1",
+        "status": "failed",
+        "resource": "vehicle_location",
+        "source_name": "samsara",
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+    }
+    webhook(inbox, "execution.failed", **record)
+    webhook(inbox, "execution.failed", **record)
+    result = CatenaHandleExecutionFailuresOperator(task_id="exec", notifier=NOTIFIER).execute({})
+    assert (result["handled"], result["recorded"]) == (2, 1)
+    assert destination.count_execution_failures("sched-1") == 1
+    assert inbox.get_onboarding(connected["id"]).schedules["sched-1"].failed_executions == 1
+
+
+def test_a_schedule_whose_connection_went_stale_and_is_back_is_reactivated(
+    inbox, destination, connected, catena_api, sent
+):
+    went_stale(inbox)
     deactivated(inbox)
+    connection_is(catena_api, "active")
     activate = catena_api.post(f"{SCHEDULE}/activate", json=schedule("active"))
     catena_api.get(SCHEDULE, [{"json": schedule("inactive")}, {"json": schedule("active")}])
     result = CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
-    assert result["reactivated"] == ["sched-1"]
+    assert (result["reactivated"], result["held"]) == (["sched-1"], [])
     assert activate.call_count == 2  # verified inactive once, so it tried again
-    assert [s["alert"]["kind"] for s in sent] == ["schedule_deactivated"]
+    assert [s["alert"]["kind"] for s in sent] == ["schedule_reactivated"]
+    # The dashboard's view follows: Catena sends no event for a reactivation.
+    assert inbox.get_onboarding(connected["id"]).schedules["sched-1"].status == "active"
+    assert destination.paused_resources("fleet-1") == {}
+
+
+def test_a_schedule_whose_connection_is_still_stale_waits_for_it_with_its_resource_paused(
+    inbox, destination, connected, catena_api, sent
+):
+    went_stale(inbox)
+    deactivated(inbox)
+    connection_is(catena_api, "stale")
+    activate = catena_api.post(f"{SCHEDULE}/activate", json=schedule("active"))
+    result = CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
+    assert (result["reactivated"], result["held"], activate.called) == ([], ["sched-1"], False)
+    assert list(destination.paused_resources("fleet-1")) == ["vehicle_location"]
+    assert "waits for the fleet" in sent[0]["text"]
+
+    connection_is(catena_api, "active")  # the fleet re-authenticated: no event for that
+    catena_api.get(SCHEDULE, json=schedule("active"))
+    later = CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
+    assert later["reactivated"] == ["sched-1"]
+    assert destination.paused_resources("fleet-1") == {}
+
+
+def test_unexplained_failures_are_left_to_a_person_with_the_last_executions(
+    inbox, destination, connected, catena_api, sent
+):
+    deactivated(inbox)
+    connection_is(catena_api, "active")
+    failed_execution = {
+        "id": "exec-9",
+        "schedule_id": "sched-1",
+        "connection_id": "conn-1",
+        "fleet_id": "fleet-1",
+        "status": "failed",
+        "source_name": "samsara",
+        "resource": "vehicle_location",
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:05:00Z",
+    }
+    catena_api.get(EXECUTIONS, json=page([failed_execution]))
+    activate = catena_api.post(f"{SCHEDULE}/activate", json=schedule("active"))
+    result = CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
+    assert (result["reactivated"], result["held"], activate.called) == ([], ["sched-1"], False)
+    assert "exec-9 failed at 2026-01-01T00:05:00" in sent[0]["text"]
+    assert '"reactivate_schedule_ids": ["sched-1"]' in sent[0]["text"]
+    assert destination.get_schedule_hold("sched-1").state == "needs_decision"
+
+    catena_api.get(SCHEDULE, json=schedule("active"))
+    decided = CatenaReactivateSchedulesOperator(
+        task_id="sched", notifier=NOTIFIER, backoff=0, reactivate='["sched-1"]'
+    ).execute({})
+    assert decided["reactivated"] == ["sched-1"] and activate.called
+    assert destination.paused_resources("fleet-1") == {}
+
+
+def test_reactivations_are_bounded(inbox, destination, connected, catena_api, sent):
+    went_stale(inbox)
+    connection_is(catena_api, "active")
+    catena_api.post(f"{SCHEDULE}/activate", json=schedule("active"))
+    catena_api.get(SCHEDULE, json=schedule("active"))
+    outcomes = []
+    for _ in range(3):
+        deactivated(inbox)
+        outcomes.append(
+            CatenaReactivateSchedulesOperator(
+                task_id="sched", notifier=NOTIFIER, backoff=0, max_reactivations=2
+            ).execute({})
+        )
+    assert [(o["reactivated"], o["held"]) for o in outcomes] == [
+        (["sched-1"], []),
+        (["sched-1"], []),
+        ([], ["sched-1"]),
+    ]
+    assert destination.get_schedule_hold("sched-1").state == "needs_decision"
+
+
+def test_a_schedule_not_held_cannot_be_reactivated_by_hand(inbox, destination, catena_api):
+    with pytest.raises(AirflowException, match="not deactivated"):
+        CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, reactivate=["sched-7"]).execute({})
 
 
 def test_a_schedule_that_stays_inactive_fails_loudly_and_is_retried_next_run(
     inbox, destination, connected, catena_api, sent
 ):
+    went_stale(inbox)
     deactivated(inbox)
+    connection_is(catena_api, "active")
     catena_api.post(f"{SCHEDULE}/activate", json=schedule("inactive"))
     catena_api.get(SCHEDULE, json=schedule("inactive"))
     with pytest.raises(AirflowException, match="Could not reactivate schedule sched-1"):
         CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, attempts=2, backoff=0).execute({})
-    assert [s["alert"]["severity"] for s in sent] == ["warning", "error"]
+    assert [s["alert"]["severity"] for s in sent] == ["error"]
     catena_api.get(SCHEDULE, json=schedule("active"))
     retry = CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
     assert retry["reactivated"] == ["sched-1"]
