@@ -578,6 +578,22 @@ class InboxStore:
         with self.engine.connect() as conn:
             return [_onboarding(row) for row in conn.execute(stmt)]
 
+    def onboardings_for_refs(self, fleet_refs: Iterable[str]) -> dict[str, list[Onboarding]]:
+        """Every onboarding of these fleet refs (each ref's invitations, oldest first), in one query."""
+        refs = sorted(set(fleet_refs))
+        found: dict[str, list[Onboarding]] = {ref: [] for ref in refs}
+        if not refs:
+            return found
+        stmt = (
+            select(onboardings)
+            .where(onboardings.c.fleet_ref.in_(refs))
+            .order_by(onboardings.c.created_at, onboardings.c.invitation_id)
+        )
+        with self.engine.connect() as conn:
+            for row in conn.execute(stmt):
+                found[row.fleet_ref].append(_onboarding(row))
+        return found
+
     def connection_went_stale(self, connection_id: str) -> bool:
         """Whether Catena ever reported this connection stale (``connection.staled`` in the inbox)."""
         stmt = (

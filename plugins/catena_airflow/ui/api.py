@@ -62,8 +62,17 @@ def _now() -> datetime:
 def _rows(sources: DashboardSources, onboardings: list[Onboarding], now: datetime) -> list[FleetRow]:
     runs = run_states((o.dag_id, o.run_id) for o in onboardings if o.dag_id and o.run_id)
     ingested = sources.ingested.by_fleet([o.fleet_id for o in onboardings if o.fleet_id])
+    by_ref = sources.queries.attempts([o.fleet_ref for o in onboardings if o.fleet_ref])
     return [
-        fleet_row(o, now=now, settings=sources.settings, run_states=runs, rows_ingested=ingested) for o in onboardings
+        fleet_row(
+            o,
+            now=now,
+            settings=sources.settings,
+            run_states=runs,
+            rows_ingested=ingested,
+            same_ref=by_ref.get(o.fleet_ref or "", []),
+        )
+        for o in onboardings
     ]
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from urllib.parse import quote
 
 from catena_airflow.inbox.models import PROGRESS_STAGES, Onboarding, Stage
-from catena_airflow.ui.schemas import DagRunLink, FleetHealth, FleetRow, StuckReason
+from catena_airflow.ui.schemas import AttemptSummary, DagRunLink, FleetHealth, FleetRow, StuckReason
 from catena_airflow.ui.settings import DashboardSettings
 
 # Before acceptance an invitation can still expire; afterwards its expiry no longer matters.
@@ -80,6 +80,33 @@ def dag_run_path(dag_id: str, run_id: str) -> str:
     return f"/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
 
 
+def attempts_of(onboarding: Onboarding, same_ref: list[Onboarding]) -> list[AttemptSummary]:
+    """Every attempt at the onboarding's fleet ref (its invitations, and refreshes after failures),
+    oldest first; empty when this is the only one."""
+    out: list[AttemptSummary] = []
+    for other in same_ref or [onboarding]:
+        for attempt in other.previous_attempts:
+            out.append(
+                AttemptSummary(
+                    invitation_id=other.invitation_id,
+                    number=attempt.number,
+                    started_at=attempt.started_at or attempt.stage_times.get(Stage.INVITED),
+                    stage=attempt.stage.value,
+                    current=False,
+                )
+            )
+        out.append(
+            AttemptSummary(
+                invitation_id=other.invitation_id,
+                number=other.attempt,
+                started_at=other.attempt_started_at or other.stage_times.get(Stage.INVITED) or other.created_at,
+                stage=other.stage.value,
+                current=other.invitation_id == onboarding.invitation_id,
+            )
+        )
+    return out if len(out) > 1 else []
+
+
 def fleet_row(
     onboarding: Onboarding,
     *,
@@ -87,6 +114,7 @@ def fleet_row(
     settings: DashboardSettings,
     run_states: dict[tuple[str, str], str],
     rows_ingested: dict[str, int] | None,
+    same_ref: list[Onboarding] | None = None,
 ) -> FleetRow:
     entered = stage_entered_at(onboarding)
     reasons = stuck_reasons(onboarding, now=now, settings=settings)
@@ -118,4 +146,5 @@ def fleet_row(
         stuck=bool(reasons),
         stuck_reasons=reasons,
         updated_at=onboarding.updated_at,
+        attempts=attempts_of(onboarding, same_ref or []),
     )

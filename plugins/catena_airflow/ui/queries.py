@@ -135,6 +135,10 @@ class DashboardQueries:
         ]
         return len(stuck), stuck[offset : offset + limit]
 
+    def attempts(self, fleet_refs: Sequence[str]) -> dict[str, list[Onboarding]]:
+        """Every onboarding of these fleet refs, oldest first (a fleet invited again has several)."""
+        return self._store.onboardings_for_refs(fleet_refs)
+
     def with_operational_issues(self) -> list[Onboarding]:
         """Connecting or connected fleets with a stale connection, a deactivated schedule or failed runs."""
         return [o for o in self._all(OPERATIONAL_STAGES) if fleet_health(o).status == "attention"]

@@ -52,6 +52,16 @@ class FleetHealth(BaseModel):
     )
 
 
+class AttemptSummary(BaseModel):
+    """One attempt at onboarding a fleet ref: an invitation, or a refresh of it after a failure."""
+
+    invitation_id: str
+    number: int = Field(description="Attempt number within the invitation (a refresh after a failure adds one)")
+    started_at: datetime | None
+    stage: str
+    current: bool = Field(description="The attempt this row shows")
+
+
 class FleetRow(BaseModel):
     invitation_id: str
     fleet_ref: str | None
@@ -69,6 +79,9 @@ class FleetRow(BaseModel):
     stuck: bool
     stuck_reasons: list[StuckReason]
     updated_at: datetime | None
+    attempts: list[AttemptSummary] = Field(
+        default_factory=list, description="Every attempt at this fleet ref, oldest first (empty: only this one)"
+    )
 
 
 class FleetPage(BaseModel):

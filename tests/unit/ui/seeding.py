@@ -166,7 +166,6 @@ class InboxSeeder:
                 "id": f"sa-{fleet.fleet_ref}",
                 "status": "active",
                 "fleet_id": fleet.fleet_id,
-                "invitation_id": fleet.invitation_id,
                 "fleet_ref": fleet.fleet_ref,
             },
             age=age + timedelta(minutes=30),

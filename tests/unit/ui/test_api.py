@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from catena_airflow.inbox import Stage
 from tests.unit.ui.seeding import ONBOARDING_DAG_ID, SECRETS
 
 API_PATHS = (
@@ -126,6 +127,33 @@ def test_fleets_show_decline_reason_and_healthy_fleets(airflow_client, auth_head
         "last_failure_at": None,
         "status": "ok",
     }
+
+
+def test_a_fleet_invited_again_shows_its_attempts_in_order(airflow_client, auth_headers, seeded, inbox_store):
+    declined = seeded.declined
+    assert _fleets(airflow_client, auth_headers, search="charlie")["items"][0]["attempts"] == []
+    # The fleet is invited again: Catena refreshes the declined invitation (same id, active again).
+    onboarding = inbox_store.get_onboarding(declined.invitation_id)
+    again = datetime.now(UTC)
+    inbox_store.register_invitation(
+        {"id": declined.invitation_id, "fleet_ref": declined.fleet_ref, "status": "active"}, new_attempt_at=again
+    )
+    # And a new invitation (Catena makes one after an expiry) for the same ref.
+    later = {"id": "inv-charlie-3", "fleet_ref": declined.fleet_ref, "status": "active", "created_at": again}
+    inbox_store.register_invitation(later)
+
+    rows = {r["invitation_id"]: r for r in _fleets(airflow_client, auth_headers, search="charlie")["items"]}
+
+    row = rows[declined.invitation_id]
+    assert (row["stage"], row["decline_reason"]) == ("invited", None)
+    trail = [(a["invitation_id"], a["number"], a["stage"], a["current"]) for a in row["attempts"]]
+    assert trail == [
+        (declined.invitation_id, 1, "declined", False),
+        (declined.invitation_id, 2, "invited", True),
+        ("inv-charlie-3", 1, "invited", False),
+    ]
+    assert row["attempts"][0]["started_at"] == onboarding.stage_times[Stage.INVITED].isoformat().replace("+00:00", "Z")
+    assert [a["current"] for a in rows["inv-charlie-3"]["attempts"]] == [False, False, True]
 
 
 def test_fleets_filter_by_stage_and_count_per_stage(airflow_client, auth_headers, seeded):
