@@ -36,11 +36,14 @@ class Deployment:
         """One ``dag.test()`` run; returns the DAG run."""
         return self.dags[dag_id].test(run_conf=conf or {})
 
-    def wait_for_event(self, name: str, *, timeout: float = 60.0) -> StoredEvent:
-        """Block until the receiver has stored an event called ``name`` (deliveries are asynchronous)."""
+    def wait_for_event(
+        self, name: str, *, timeout: float = 60.0, where: Callable[[StoredEvent], bool] | None = None
+    ) -> StoredEvent:
+        """Block until the receiver has stored an event called ``name`` (deliveries are asynchronous),
+        the first one ``where`` accepts if given."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = self.inbox.events_after(0, [name], limit=1)
+            found = [e for e in self.inbox.events_after(0, [name], limit=1000) if where is None or where(e)]
             if found:
                 return found[0]
             time.sleep(0.05)

@@ -49,7 +49,13 @@ def test_stale_connection_pauses_ingestion_until_the_fleet_re_authenticates(depl
     assert deployment.destination.get_fleet_status(fleet["fleet_id"]).ingestion_paused is False
 
 
-def test_failing_schedule_is_alerted_reactivated_and_verified_active(deployment):
+def schedule_status(deployment, schedule: dict) -> str:
+    path = f"/v2/integrations/connections/{schedule['connection_id']}/schedules/{schedule['id']}"
+    return deployment.sandbox.api("GET", path).json()["status"]
+
+
+def test_a_failing_schedule_is_held_for_a_person_who_reactivates_it(deployment):
+    """Failures with the connection active have no cause that passed: pause the resource, ask a person."""
     fleet = onboarded(deployment, "failing-acme")
     deactivated = deployment.wait_for_event("schedule.deactivated")
     run = deployment.run("catena_fleet_operations")
@@ -58,9 +64,42 @@ def test_failing_schedule_is_alerted_reactivated_and_verified_active(deployment)
     assert failures["recorded"] >= 3
     assert failures["alerted"]
     schedule = deactivated.data[0]
-    assert xcom(run, "reactivate_schedules")["reactivated"] == [schedule["id"]]
-    response = deployment.sandbox.api(
-        "GET", f"/v2/integrations/connections/{schedule['connection_id']}/schedules/{schedule['id']}"
-    )
-    assert response.json()["status"] == "active"
     assert schedule["connection_id"] in fleet["connection_ids"]
+    assert xcom(run, "reactivate_schedules") | {"handled": 0, "cursor": 0} == {
+        "reactivated": [],
+        "held": [schedule["id"]],
+        "handled": 0,
+        "cursor": 0,
+    }
+    assert schedule_status(deployment, schedule) == "inactive"
+    assert list(deployment.destination.paused_resources(fleet["fleet_id"])) == [schedule["resource"]]
+
+    decided = deployment.run("catena_fleet_operations", {"reactivate_schedule_ids": [schedule["id"]]})
+
+    assert decided.state == DagRunState.SUCCESS, task_states(decided)
+    assert xcom(decided, "reactivate_schedules")["reactivated"] == [schedule["id"]]
+    assert schedule_status(deployment, schedule) == "active"
+    assert deployment.destination.paused_resources(fleet["fleet_id"]) == {}
+    onboarding = deployment.inbox.get_onboarding(fleet["invitation_id"])
+    assert onboarding.schedules[schedule["id"]].status == "active"  # the dashboard's alert is gone
+
+
+def test_a_schedule_deactivated_while_its_connection_was_stale_is_reactivated_once_it_is_back(deployment):
+    fleet = onboarded(deployment, "acme-stale-then-failing")
+    (connection_id,) = fleet["connection_ids"]
+    deployment.sandbox.admin("POST", f"/connections/{connection_id}/stale").raise_for_status()
+    deployment.wait_for_event("connection.staled", where=lambda e: e.data[0].get("id") == connection_id)
+    schedules = deployment.sandbox.api("GET", f"/v2/integrations/connections/{connection_id}/schedules").json()
+    schedule = schedules["items"][0]
+    deployment.sandbox.admin("POST", f"/schedules/{schedule['id']}/deactivate").raise_for_status()
+    deployment.wait_for_event("schedule.deactivated", where=lambda e: e.data[0].get("id") == schedule["id"])
+
+    waiting = deployment.run("catena_fleet_operations")
+    assert xcom(waiting, "reactivate_schedules")["held"] == [schedule["id"]]
+    assert deployment.destination.get_schedule_hold(schedule["id"]).state == "awaiting_connection"
+
+    deployment.sandbox.admin("POST", f"/connections/{connection_id}/reauthenticate").raise_for_status()
+    back = deployment.run("catena_fleet_operations")
+
+    assert xcom(back, "reactivate_schedules")["reactivated"] == [schedule["id"]]
+    assert schedule_status(deployment, schedule) == "active"
