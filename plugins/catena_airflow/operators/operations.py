@@ -20,7 +20,7 @@ from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
 from catena_airflow.hooks.destination import DESTINATION_CONN_ID, CatenaDestinationHook
 from catena_airflow.hooks.inbox import INBOX_CONN_ID, CatenaInboxHook
 from catena_airflow.inbox import InboxStore, Onboarding, StoredEvent
-from catena_airflow.ingest.store import DestinationStore, utcnow
+from catena_airflow.ingest.store import HELD_STATES, DestinationStore, utcnow
 from catena_airflow.notifications.catena import DEFAULT_NOTIFIER, CatenaAlert, load_notifier, send_alert
 
 NOTIFIER_VARIABLE = "catena_notifier"
@@ -131,6 +131,8 @@ class CatenaHandleConnectionEventsOperator(_InboxEventHandlerOperator):
         onboarding = self.onboarding_of(event, fleet_id)
         fleet_ref = onboarding.fleet_ref if onboarding else None
         if event.event_name == "connection.staled":
+            if not self._newly_stale(fleet_id, connection_id):
+                return
             link = onboarding.magic_link if onboarding else None
             self.destination.set_fleet_status(
                 fleet_id,
@@ -156,6 +158,24 @@ class CatenaHandleConnectionEventsOperator(_InboxEventHandlerOperator):
             )
             return
         # connection.created: deliveries are unordered, so recovery is decided by Catena (after_events).
+
+    def _newly_stale(self, fleet_id: str, connection_id: str | None) -> bool:
+        """Whether this ``connection.staled`` is news: the fleet is not paused as stale already (the same
+        event delivered to two subscriptions under two envelope ids), and Catena does not report the
+        connection active again (a late delivery of an old staleness)."""
+        current = self.destination.get_fleet_status(fleet_id)
+        if current is not None and current.status == "stale" and current.ingestion_paused:
+            self.log.info(
+                "Fleet %s is already paused as stale; connection.staled of %s changes nothing", fleet_id, connection_id
+            )
+            return False
+        if (
+            connection_id
+            and _status(catena_client(self.catena_conn_id).get_connection(connection_id).status) == "active"
+        ):
+            self.log.info("Connection %s is active again at Catena: a late connection.staled, ignored", connection_id)
+            return False
+        return True
 
     def _recover(self, fleet_id: str, fleet_ref: str | None, why: str) -> None:
         self.destination.set_fleet_status(fleet_id, status="active", ingestion_paused=False, fleet_ref=fleet_ref)
@@ -312,6 +332,13 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator):
         fleet_id = onboarding.fleet_id if onboarding else event.fleet_id
         resource = record.get("resource")
         what = f"schedule {schedule_id} ({resource}) of connection {connection_id}"
+        held = self.destination.get_schedule_hold(schedule_id)
+        if held is not None and held.state in HELD_STATES:
+            self.log.info("%s is held already (%s); this deactivation changes nothing", what, held.state)
+            return
+        if _status(self.client.get_schedule(connection_id, schedule_id).status) == "active":
+            self.log.info("%s is active at Catena: a late schedule.deactivated, ignored", what)
+            return
         connection_status = _status(self.client.get_connection(connection_id).status)
         hold = {"connection_id": connection_id, "fleet_id": fleet_id, "fleet_ref": fleet_ref, "resource": resource}
         if connection_status != "active":

@@ -55,8 +55,16 @@ def connections(status: str) -> dict:
     return page([{"id": "conn-1", "fleet_id": "fleet-1", "status": status}])
 
 
+CONNECTION = f"{CONNECTIONS}/conn-1"
+
+
+def connection_is(catena_api, status: str):
+    return catena_api.get(CONNECTION, json={"id": "conn-1", "fleet_id": "fleet-1", "status": status})
+
+
 def test_stale_connection_pauses_ingestion_and_sends_the_magic_link(inbox, destination, connected, sent, catena_api):
     catena_api.get(CONNECTIONS, json=connections("stale"))
+    connection_is(catena_api, "stale")
     webhook(
         inbox, "connection.staled", id="conn-1", source_name="samsara", fleet_id="fleet-1", tsp_id="t", status="stale"
     )
@@ -82,6 +90,7 @@ def test_stale_connection_pauses_ingestion_and_sends_the_magic_link(inbox, desti
 
 def test_a_late_connection_created_does_not_end_the_pause(inbox, destination, connected, sent, catena_api):
     catena_api.get(CONNECTIONS, json=connections("stale"))
+    connection_is(catena_api, "stale")
     webhook(
         inbox, "connection.staled", id="conn-1", source_name="samsara", fleet_id="fleet-1", tsp_id="t", status="stale"
     )
@@ -96,6 +105,7 @@ def test_a_late_connection_created_does_not_end_the_pause(inbox, destination, co
 
 def test_a_fleet_that_re_authenticated_is_noticed_through_catena(inbox, destination, connected, sent, catena_api):
     route = catena_api.get(CONNECTIONS, json=connections("stale"))
+    connection_is(catena_api, "stale")
     webhook(
         inbox, "connection.staled", id="conn-1", source_name="samsara", fleet_id="fleet-1", tsp_id="t", status="stale"
     )
@@ -113,6 +123,7 @@ def test_the_notifier_comes_from_the_airflow_variable_by_default(
     inbox, destination, connected, sent, monkeypatch, catena_api
 ):
     catena_api.get(CONNECTIONS, json=connections("stale"))
+    connection_is(catena_api, "stale")
     monkeypatch.setenv("AIRFLOW_VAR_CATENA_NOTIFIER", NOTIFIER)
     webhook(
         inbox, "connection.staled", id="conn-1", source_name="samsara", fleet_id="fleet-1", tsp_id="t", status="stale"
@@ -123,6 +134,7 @@ def test_the_notifier_comes_from_the_airflow_variable_by_default(
 
 def test_the_default_notifier_logs(inbox, destination, connected, caplog, monkeypatch, catena_api):
     catena_api.get(CONNECTIONS, json=connections("stale"))
+    connection_is(catena_api, "stale")
     monkeypatch.delenv("AIRFLOW_VAR_CATENA_NOTIFIER", raising=False)
     webhook(
         inbox, "connection.staled", id="conn-1", source_name="samsara", fleet_id="fleet-1", tsp_id="t", status="stale"
@@ -182,12 +194,7 @@ def schedule(status: str) -> dict:
     return {"id": "sched-1", "connection_id": "conn-1", "resource": "vehicle_location", "status": status}
 
 
-CONNECTION = f"{CONNECTIONS}/conn-1"
 EXECUTIONS = f"{SCHEDULE}/executions"
-
-
-def connection_is(catena_api, status: str):
-    return catena_api.get(CONNECTION, json={"id": "conn-1", "fleet_id": "fleet-1", "status": status})
 
 
 def went_stale(inbox) -> None:
@@ -224,7 +231,10 @@ def test_a_schedule_whose_connection_went_stale_and_is_back_is_reactivated(
     deactivated(inbox)
     connection_is(catena_api, "active")
     activate = catena_api.post(f"{SCHEDULE}/activate", json=schedule("active"))
-    catena_api.get(SCHEDULE, [{"json": schedule("inactive")}, {"json": schedule("active")}])
+    # Read once before acting (still inactive), then once per activation attempt.
+    catena_api.get(
+        SCHEDULE, [{"json": schedule("inactive")}, {"json": schedule("inactive")}, {"json": schedule("active")}]
+    )
     result = CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
     assert (result["reactivated"], result["held"]) == (["sched-1"], [])
     assert activate.call_count == 2  # verified inactive once, so it tried again
@@ -240,6 +250,7 @@ def test_a_schedule_whose_connection_is_still_stale_waits_for_it_with_its_resour
     went_stale(inbox)
     deactivated(inbox)
     connection_is(catena_api, "stale")
+    catena_api.get(SCHEDULE, json=schedule("inactive"))
     activate = catena_api.post(f"{SCHEDULE}/activate", json=schedule("active"))
     result = CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
     assert (result["reactivated"], result["held"], activate.called) == ([], ["sched-1"], False)
@@ -270,6 +281,7 @@ def test_unexplained_failures_are_left_to_a_person_with_the_last_executions(
         "updated_at": "2026-01-01T00:05:00Z",
     }
     catena_api.get(EXECUTIONS, json=page([failed_execution]))
+    catena_api.get(SCHEDULE, json=schedule("inactive"))
     activate = catena_api.post(f"{SCHEDULE}/activate", json=schedule("active"))
     result = CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
     assert (result["reactivated"], result["held"], activate.called) == ([], ["sched-1"], False)
@@ -289,7 +301,8 @@ def test_reactivations_are_bounded(inbox, destination, connected, catena_api, se
     went_stale(inbox)
     connection_is(catena_api, "active")
     catena_api.post(f"{SCHEDULE}/activate", json=schedule("active"))
-    catena_api.get(SCHEDULE, json=schedule("active"))
+    # Each round: inactive when the deactivation is handled, active once reactivated.
+    catena_api.get(SCHEDULE, [{"json": schedule(s)} for s in ("inactive", "active") * 2 + ("inactive",)])
     outcomes = []
     for _ in range(3):
         deactivated(inbox)
@@ -322,6 +335,48 @@ def test_a_schedule_that_stays_inactive_fails_loudly_and_is_retried_next_run(
     with pytest.raises(AirflowException, match="Could not reactivate schedule sched-1"):
         CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, attempts=2, backoff=0).execute({})
     assert [s["alert"]["severity"] for s in sent] == ["error"]
-    catena_api.get(SCHEDULE, json=schedule("active"))
+    catena_api.get(SCHEDULE, [{"json": schedule("inactive")}, {"json": schedule("active")}])
     retry = CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
     assert retry["reactivated"] == ["sched-1"]
+
+
+def test_one_staleness_delivered_twice_alerts_once(inbox, destination, connected, catena_api, sent):
+    """Two subscriptions (org-wide and callback_url) may deliver it under two envelope ids."""
+    catena_api.get(CONNECTIONS, json=connections("stale"))
+    connection_is(catena_api, "stale")
+    went_stale(inbox)
+    went_stale(inbox)
+    result = CatenaHandleConnectionEventsOperator(task_id="conn", notifier=NOTIFIER).execute({})
+    assert (result["handled"], result["staled"]) == (3, ["fleet-1"])  # and the onboarding's connection.created
+    assert [s["alert"]["kind"] for s in sent] == ["connection_stale"]
+
+
+def test_a_late_staleness_of_a_connection_catena_reports_active_changes_nothing(
+    inbox, destination, connected, catena_api, sent
+):
+    connection_is(catena_api, "active")
+    went_stale(inbox)
+    result = CatenaHandleConnectionEventsOperator(task_id="conn", notifier=NOTIFIER).execute({})
+    assert (result["staled"], sent) == ([], [])
+    assert destination.get_fleet_status("fleet-1") is None
+
+
+def test_one_deactivation_delivered_twice_is_handled_once(inbox, destination, connected, catena_api, sent):
+    deactivated(inbox)
+    deactivated(inbox)
+    connection_is(catena_api, "active")
+    catena_api.get(EXECUTIONS, json=page([]))
+    catena_api.get(SCHEDULE, json=schedule("inactive"))
+    result = CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
+    assert (result["handled"], result["held"]) == (2, ["sched-1"])
+    assert [s["alert"]["kind"] for s in sent] == ["schedule_deactivated"]
+
+
+def test_a_late_deactivation_of_a_schedule_catena_reports_active_changes_nothing(
+    inbox, destination, connected, catena_api, sent
+):
+    deactivated(inbox)
+    catena_api.get(SCHEDULE, json=schedule("active"))
+    result = CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
+    assert (result["reactivated"], result["held"], sent) == ([], [], [])
+    assert destination.paused_resources("fleet-1") == {}
