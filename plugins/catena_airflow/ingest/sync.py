@@ -102,6 +102,15 @@ def location_row(record: Mapping[str, Any], fleet_id: str) -> dict[str, Any]:
     }
 
 
+def own_rows(rows: list[dict[str, Any]], fleet_id: str, resource: str) -> list[dict[str, Any]]:
+    """The rows of ``fleet_id`` only: a server that ignored the ``fleet_ids`` filter must not make us copy
+    other fleets' data (each is checked like any list item, see client/ownership.py)."""
+    own = [r for r in rows if r["fleet_id"] == fleet_id]
+    if len(own) != len(rows):
+        log.warning("Fleet %s %s: dropped %d row(s) of other fleets", fleet_id, resource, len(rows) - len(own))
+    return own
+
+
 def _isoformat(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -113,7 +122,7 @@ def sync_vehicles(
     result = SyncResult(fleet_id=fleet_id, resource=VEHICLES)
     watermark = store.get_watermark(fleet_id, VEHICLES)
     for page in client.list_vehicles(fleet_ids=[fleet_id], size=page_size).pages():
-        rows = [vehicle_row(record_dict(r), fleet_id) for r in page.items]
+        rows = own_rows([vehicle_row(record_dict(r), fleet_id) for r in page.items], fleet_id, VEHICLES)
         changed = [r for r in rows if watermark is None or r["updated_at"] is None or r["updated_at"] > watermark]
         page_mark = max((r["updated_at"] for r in rows if r["updated_at"]), default=None)
         result.rows += store.apply_page(
@@ -144,7 +153,7 @@ def sync_vehicle_locations(
             fleet_ids=[fleet_id], from_datetime=start, to_datetime=end, only_latest=False, size=page_size
         )
         for page in paginator.pages():
-            rows = [location_row(record_dict(r), fleet_id) for r in page.items]
+            rows = own_rows([location_row(record_dict(r), fleet_id) for r in page.items], fleet_id, VEHICLE_LOCATIONS)
             page_mark = max((r["occurred_at"] for r in rows if r["occurred_at"]), default=None)
             result.rows += store.apply_page(
                 fleet_id=fleet_id, resource=VEHICLE_LOCATIONS, table=vehicle_locations, rows=rows, watermark=page_mark

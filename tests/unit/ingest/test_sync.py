@@ -132,3 +132,16 @@ def test_sync_fleet_summarises_each_resource_and_rejects_unknown(client, store, 
 def test_location_row_maps_geojson_lon_lat():
     row = location_row(location(1, T0), "f1")
     assert (row["longitude"], row["latitude"], row["occurred_at"]) == (-87.6, 41.8, T0)
+
+
+def test_rows_of_other_fleets_are_never_copied(client, store, requests_mock):
+    """A Catena that ignores the fleet_ids filter answers with every fleet's rows."""
+    foreign_vehicle = {**vehicle(2, T0), "fleet_id": "f-other"}
+    foreign_location = {**location(2, T0), "fleet_id": "f-other"}
+    requests_mock.get(f"{CATENA_URL}/v2/telematics/vehicles", json=paged([vehicle(1, T0), foreign_vehicle], 10))
+    requests_mock.get(
+        f"{CATENA_URL}/v2/telematics/vehicle-locations", json=paged([location(1, T0), foreign_location], 10)
+    )
+    summary = sync_fleet(client, store, fleet_id="f1", initial_lookback=timedelta(days=400))
+    assert (summary["vehicles"]["rows"], summary["vehicle_locations"]["rows"]) == (1, 1)
+    assert store.count_vehicles("f-other") == store.count_vehicle_locations("f-other") == 0
