@@ -142,6 +142,6 @@ def test_rows_of_other_fleets_are_never_copied(client, store, requests_mock):
     requests_mock.get(
         f"{CATENA_URL}/v2/telematics/vehicle-locations", json=paged([location(1, T0), foreign_location], 10)
     )
-    summary = sync_fleet(client, store, fleet_id="f1", initial_lookback=timedelta(days=400))
+    summary = sync_fleet(client, store, fleet_id="f1")
     assert (summary["vehicles"]["rows"], summary["vehicle_locations"]["rows"]) == (1, 1)
     assert store.count_vehicles("f-other") == store.count_vehicle_locations("f-other") == 0
