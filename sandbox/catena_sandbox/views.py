@@ -113,10 +113,9 @@ def mask_url(url: str) -> str:
 
 
 def subscription_view(subscription: Subscription, settings: Settings, *, secret: str | None = None) -> dict[str, Any]:
-    """``WebhookRead``; with ``secret`` the create response (``Webhook``), the only time it is shown."""
+    """``WebhookRead``; with ``secret`` the create response (``Webhook``: also ``partner_id`` and ``deleted_at``)."""
     body: dict[str, Any] = {
         "id": subscription.id,
-        "partner_id": settings.partner_id,
         "url": mask_url(subscription.url) if settings.mask_urls else subscription.url,
         "event_name": subscription.event_name,
         "filters": subscription.filters,
@@ -126,6 +125,7 @@ def subscription_view(subscription: Subscription, settings: Settings, *, secret:
         "updated_at": iso(subscription.updated_at),
     }
     if secret is not None:
+        body["partner_id"] = settings.partner_id
         body["deleted_at"] = iso(subscription.deleted_at)
     return body
 

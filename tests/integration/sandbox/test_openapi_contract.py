@@ -3,7 +3,9 @@
 Each case calls the real sandbox process and validates the response body with jsonschema against the
 schema the spec gives for that operation and status code ($refs resolved in the spec's components).
 Webhook envelopes received during the run are checked against the event schemas of the notifications
-spec. A last test makes sure no served endpoint is left out and none is missing from Catena's specs.
+spec. Validation is strict: a field the schema does not define fails (``openapi_schemas``, with its one
+allowance list). A last test makes sure no served endpoint is left out and none is missing from
+Catena's specs.
 """
 
 from __future__ import annotations
