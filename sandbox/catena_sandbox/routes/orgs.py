@@ -163,7 +163,6 @@ def _list_share_agreements(
     _claims: Claims,
     fleet_id: Annotated[str | None, Query()] = None,
     fleet_ref: Annotated[str | None, Query()] = None,
-    invitation_id: Annotated[str | None, Query()] = None,
     share_agreement_status: Annotated[str | None, Query()] = None,
     cursor: CursorParam = None,
     size: int = DEFAULT_SIZE,
@@ -175,7 +174,6 @@ def _list_share_agreements(
             if a.status != "deleted"
             and (fleet_id is None or a.fleet_id == fleet_id)
             and (fleet_ref is None or a.fleet_ref == fleet_ref)
-            and (invitation_id is None or a.invitation_id == invitation_id)
             and (share_agreement_status is None or a.status == share_agreement_status)
         ]
         return page(items, cursor=cursor, size=size, with_total=True, render=share_agreement_view)

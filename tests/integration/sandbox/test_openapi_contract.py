@@ -335,3 +335,22 @@ def test_every_served_endpoint_is_in_catenas_specs_and_checked(world: dict[str, 
                 missing.append(f"{method} {path}")
     assert unknown == [], "served but not in Catena's specs"
     assert missing == [], "served but not checked by a contract case"
+
+
+def test_served_query_parameters_are_the_specs_own(world: dict[str, Any]) -> None:
+    """No served operation declares a query parameter its spec operation lacks (undefined ones are ignored)."""
+    sandbox = world["sandbox"]
+    served = sandbox.http.get(sandbox.base_url + "/openapi.json").json()["paths"]
+    extra = []
+    for path, operations in served.items():
+        if not path.startswith("/v2/"):
+            continue
+        spec_path = path.replace("/share_agreements", "/share-agreements")
+        document = spec(path.split("/")[2])
+        for method, operation in operations.items():
+            ours = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+            theirs = {
+                p["name"] for p in document.paths[spec_path][method].get("parameters", []) if p.get("in") == "query"
+            }
+            extra.extend(f"{method.upper()} {path} ?{name}" for name in sorted(ours - theirs))
+    assert extra == [], "query parameters Catena's spec does not define"
