@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field, fields, replace
 
+from catena_sandbox.variations import check as check_variations
+
 DEFAULT_CLIENT_ID = "sandbox"
 DEFAULT_CLIENT_SECRET = "sandbox-secret"
 DEFAULT_SIGNING_SECRET = "sandbox-signing-secret"
@@ -70,6 +72,7 @@ class Settings:
     jwt_key: str = field(default_factory=lambda: uuid.uuid4().hex)
     faults: FaultSettings = field(default_factory=FaultSettings)
     fault_seed: int | None = None
+    variations: dict[str, str] = field(default_factory=dict)  # knob -> value at start-up; unnamed knobs vary
 
     def __post_init__(self) -> None:
         if self.speed <= 0:
@@ -78,6 +81,7 @@ class Settings:
             raise ValueError("delivery_workers must be at least 1")
         if self.delivery_timeout <= 0:
             raise ValueError("delivery_timeout must be positive")
+        check_variations(self.variations)
 
     @property
     def base_url(self) -> str:

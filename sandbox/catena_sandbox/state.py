@@ -31,6 +31,9 @@ DEFAULT_SCOPES = (
     "hos_event_annotation",
     "hos_event_attachment",
 )
+# Resources of Catena's ResourceEnum a default share agreement does not grant; with a variation, share
+# agreement events list them with a null level (the event schema allows null levels, REST does not).
+UNSHARED_RESOURCES = ("engine_status", "fuel_transaction", "message")
 
 
 @dataclass(kw_only=True)
@@ -86,12 +89,13 @@ class ShareAgreement:
     id: str
     fleet_id: str
     partner_id: str
-    fleet_ref: str | None
-    invitation_id: str | None
+    fleet_ref: str | None  # as shown: null in one variation, whatever the sandbox knows
+    sandbox_fleet_ref: str  # the fleet's ref as the sandbox knows it (its invitation's): variations, filters
+    invitation_id: str  # the invitation that made it; shown only in one variation
     status: str
     effective_date: datetime
     expiration_date: datetime | None
-    scopes: dict[str, str]
+    scopes: dict[str, str | None]  # resource -> read | read_write (null only in events, never in REST)
     created_at: datetime
     updated_at: datetime
 

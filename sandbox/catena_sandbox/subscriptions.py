@@ -10,9 +10,16 @@ from typing import Any
 from catena_sandbox.clock import iso, new_id, utcnow
 from catena_sandbox.delivery import DeliveryEngine
 from catena_sandbox.errors import CatenaError
-from catena_sandbox.events import LIFECYCLE_FAMILIES, expand_event_name, matches_filters, normalise_filters
+from catena_sandbox.events import (
+    LIFECYCLE_FAMILIES,
+    About,
+    expand_event_name,
+    matches_filters,
+    normalise_filters,
+)
 from catena_sandbox.settings import Settings
 from catena_sandbox.state import Invitation, Message, Store, Subscription
+from catena_sandbox.variations import Variations
 
 SECRET_ALPHABET = string.ascii_letters + string.digits
 log = logging.getLogger(__name__)
@@ -25,15 +32,24 @@ def generate_secret() -> str:
 class Subscriptions:
     """The notifications service: who gets which event, and handing messages to the delivery engine."""
 
-    def __init__(self, *, settings: Settings, store: Store, engine: DeliveryEngine) -> None:
+    def __init__(self, *, settings: Settings, store: Store, engine: DeliveryEngine, variations: Variations) -> None:
         self._settings = settings
         self._store = store
         self._engine = engine
+        self._variations = variations
 
     # -- publishing ------------------------------------------------------------------------------
-    def publish(self, event_name: str, record: dict[str, Any]) -> str:
-        """Send one event (one record) to every matching subscription; returns the event id."""
+    def publish(self, event_name: str, record: dict[str, Any], about: About | None = None) -> str:
+        """Send one event (one record) to every matching subscription; returns the (first) event id.
+
+        ``about`` is the fleet the event concerns as the sandbox knows it (filters match on it); without
+        it, the record's own fleet fields. Whether each subscription gets the same envelope id or its own
+        is a variation of that fleet; an id never changes across retries, replays and duplicates.
+        """
+        about = about if about is not None else About.of(record)
+        shared = self._variations.choose("event_id_across_subscriptions", about.fleet_ref) == "same"
         event_id = new_id()
+        first_id: str | None = None
         timestamp = iso(utcnow()) or ""
         store = self._store
         matched = 0
@@ -41,10 +57,12 @@ class Subscriptions:
             for subscription in list(store.subscriptions.values()):
                 if subscription.event_name != event_name or subscription.status == "deleted":
                     continue
-                if not matches_filters(subscription.filters, record):
+                if not matches_filters(subscription.filters, about):
                     continue
+                message_id = event_id if shared or first_id is None else new_id()
+                first_id = first_id or message_id
                 message = Message(
-                    event_id=event_id,
+                    event_id=message_id,
                     webhook_id=subscription.id,
                     event_name=event_name,
                     data=[record],
@@ -57,14 +75,15 @@ class Subscriptions:
                     store.subscription_stats(subscription.id).dlq.append(message)
         if log.isEnabledFor(logging.INFO):
             log.info(
-                "%s id=%s fleet_ref=%s record=%s -> %d subscription(s)",
+                "%s id=%s fleet_ref=%s record=%s -> %d subscription(s)%s",
                 event_name,
                 event_id,
-                record.get("fleet_ref"),
+                about.fleet_ref,
                 record.get("id"),
                 matched,
+                "" if shared else " (an id each)",
             )
-        return event_id
+        return first_id or event_id
 
     def _publish_webhook_event(self, action: str, subscription: Subscription) -> None:
         record = {

@@ -21,9 +21,11 @@ from catena_sandbox.state import (
     Fleet,
     Invitation,
     Schedule,
+    ShareAgreement,
     Subscription,
     SubscriptionStats,
 )
+from catena_sandbox.variations import Variations
 
 MASK = "*****"
 WINDOWS = {"6h": 6 * 3600, "24h": 24 * 3600, "7d": 7 * 86400, "14d": 14 * 86400}
@@ -61,7 +63,9 @@ def invitation_view(invitation: Invitation, settings: Settings, magic_link: str)
     return body
 
 
-share_agreement_view = share_agreement_record  # the REST object and the event record agree
+def share_agreement_view(agreement: ShareAgreement, variations: Variations) -> dict[str, Any]:
+    """``ShareAgreementRead``: the event record's fields and variations, with only spec-valid scope levels."""
+    return share_agreement_record(agreement, variations, event=False)
 
 
 def fleet_view(fleet: Fleet) -> dict[str, Any]:
@@ -92,9 +96,15 @@ def fleet_view(fleet: Fleet) -> dict[str, Any]:
     }
 
 
-def connection_view(connection: Connection) -> dict[str, Any]:
-    # Secrets are masked as Catena does; shape of the API-key credentials family.
-    return fields_of(connection, CONNECTION_FIELDS, credentials={"api_key": MASK, "url": None, "user_id": None})
+def connection_view(connection: Connection, variations: Variations) -> dict[str, Any]:
+    """``ConnectionRead``; secrets masked as Catena does (the API-key credentials family)."""
+    shown = variations.choose("connection_fleet_ref", connection.fleet_ref) == "set"
+    return fields_of(
+        connection,
+        CONNECTION_FIELDS,
+        credentials={"api_key": MASK, "url": None, "user_id": None},
+        fleet_ref=connection.fleet_ref if shown else None,
+    )
 
 
 def schedule_view(schedule: Schedule) -> dict[str, Any]:

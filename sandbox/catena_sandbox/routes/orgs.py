@@ -176,12 +176,18 @@ def _list_share_agreements(
             and (fleet_ref is None or a.fleet_ref == fleet_ref)
             and (share_agreement_status is None or a.status == share_agreement_status)
         ]
-        return page(items, cursor=cursor, size=size, with_total=True, render=share_agreement_view)
+        return page(
+            items,
+            cursor=cursor,
+            size=size,
+            with_total=True,
+            render=lambda a: share_agreement_view(a, sandbox.variations),
+        )
 
 
 def _get_share_agreement(share_agreement_id: str, sandbox: SandboxDep, _claims: Claims) -> dict[str, Any]:
     with sandbox.store.lock:
-        return share_agreement_view(sandbox.simulator.share_agreement(share_agreement_id))
+        return share_agreement_view(sandbox.simulator.share_agreement(share_agreement_id), sandbox.variations)
 
 
 def _update_share_agreement(
@@ -192,12 +198,14 @@ def _update_share_agreement(
         changes["status"] = body.status
     if body.fleet_ref is not None:
         changes["fleet_ref"] = body.fleet_ref
-    return share_agreement_view(sandbox.simulator.change_share_agreement(share_agreement_id, changes))
+    agreement = sandbox.simulator.change_share_agreement(share_agreement_id, changes)
+    return share_agreement_view(agreement, sandbox.variations)
 
 
 def _status_action(status: str):  # type: ignore[no-untyped-def]
     def action(share_agreement_id: str, sandbox: SandboxDep, _claims: Claims) -> dict[str, Any]:
-        return share_agreement_view(sandbox.simulator.change_share_agreement(share_agreement_id, {"status": status}))
+        agreement = sandbox.simulator.change_share_agreement(share_agreement_id, {"status": status})
+        return share_agreement_view(agreement, sandbox.variations)
 
     return action
 

@@ -32,6 +32,29 @@ def invite(sandbox: Any, fleet_ref: str, **fields: Any) -> dict[str, Any]:
     return response.json()
 
 
+def fleet_id_of(sandbox: Any, invitation_id: str) -> str | None:
+    """The invitation's fleet id as REST shows it (the documented fallback when other records show none)."""
+    response = sandbox.http.get(f"{sandbox.base_url}/v2/orgs/invitations/{invitation_id}", timeout=10)
+    response.raise_for_status()
+    return response.json()["fleet_id"]
+
+
+def wait_connected(sandbox: Any, receiver: Receiver, invitation_id: str, timeout: float = 20.0) -> str:
+    """Wait until the receiver got ``fleet_connection.created`` for this invitation's fleet; its fleet id.
+
+    Correlates as a partner can, whatever the variations hide: the invitation's fleet id from REST.
+    """
+    fleet_ids: list[str] = []
+
+    def connected(r: Receiver) -> bool:
+        if not fleet_ids and (fleet_id := fleet_id_of(sandbox, invitation_id)) is not None:
+            fleet_ids.append(fleet_id)
+        return bool(fleet_ids) and any(x["fleet_id"] == fleet_ids[0] for x in records(r, "fleet_connection.created"))
+
+    receiver.wait_for(connected, timeout)
+    return fleet_ids[0]
+
+
 def event_names(receiver: Receiver) -> list[str]:
     """Event names in the order Catena produced them (envelope timestamp), not the order they arrived in."""
     return [e["event_name"] for e in sorted(receiver.events(), key=lambda e: e["timestamp"])]

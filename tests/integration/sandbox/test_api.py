@@ -139,10 +139,10 @@ def test_telematics_is_deterministic_per_fleet(sandbox, receiver: Receiver) -> N
 
 
 def test_share_agreements_under_both_spellings(sandbox, receiver: Receiver) -> None:
-    onboard(sandbox, receiver, "SHARE-1")
+    link = onboard(sandbox, receiver, "SHARE-1")
     subscribe(sandbox, receiver, "share_agreement.updated")
-    hyphen = sandbox.api("GET", "/v2/orgs/share-agreements", params={"fleet_ref": "SHARE-1"}).json()
-    underscore = sandbox.api("GET", "/v2/orgs/share_agreements", params={"fleet_ref": "SHARE-1"}).json()
+    hyphen = sandbox.api("GET", "/v2/orgs/share-agreements", params={"fleet_id": link["fleet_id"]}).json()
+    underscore = sandbox.api("GET", "/v2/orgs/share_agreements", params={"fleet_id": link["fleet_id"]}).json()
     assert hyphen == underscore and hyphen["total"] == 1
     agreement = hyphen["items"][0]
     assert agreement["scopes"]["vehicle_location"] == "read_write"
@@ -162,7 +162,8 @@ def test_fleets_visible_with_an_active_share_agreement(sandbox, receiver: Receiv
     link = onboard(sandbox, receiver, "FLEET-1")
     fleets = sandbox.api("GET", "/v2/orgs/fleets", params={"fleet_refs": "FLEET-1"}).json()
     assert fleets["total"] == 1 and fleets["items"][0]["id"] == link["fleet_id"]
-    agreement = sandbox.api("GET", "/v2/orgs/share-agreements", params={"fleet_ref": "FLEET-1"}).json()["items"][0]
+    params = {"fleet_id": link["fleet_id"]}
+    agreement = sandbox.api("GET", "/v2/orgs/share-agreements", params=params).json()["items"][0]
     sandbox.api("POST", f"/v2/orgs/share-agreements/{agreement['id']}/pause")
     assert sandbox.api("GET", "/v2/orgs/fleets").json()["total"] == 0
     assert sandbox.api("GET", f"/v2/orgs/fleets/{link['fleet_id']}").status_code == 404

@@ -14,6 +14,7 @@ def test_defaults_are_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> No
     assert settings.signing_secret == "sandbox-signing-secret"
     assert settings.faults.rate_429 == 0 and settings.faults.duplicate_rate == 0
     assert settings.base_url == "http://127.0.0.1:8090"
+    assert settings.variations == {}  # every knob varies
 
 
 def test_flags_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,3 +48,21 @@ def test_flags_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_values_are_refused_before_serving(argv: list[str]) -> None:
     with pytest.raises(SystemExit):
         main(argv)
+
+
+def test_variations_from_the_environment_and_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATENA_SANDBOX_VARIATIONS", "connection_fleet_ref=null,share_agreement_fleet_ref=set")
+    args = build_parser().parse_args(
+        ["serve", "--variation", "share_agreement_fleet_ref=null", "--variation", "invitation_fleet_id=vary"]
+    )
+    assert settings_from_args(args).variations == {
+        "connection_fleet_ref": "null",
+        "share_agreement_fleet_ref": "null",  # the flag beats the environment
+        "invitation_fleet_id": "vary",
+    }
+
+
+@pytest.mark.parametrize("value", ["nope=set", "connection_fleet_ref=sometimes", "connection_fleet_ref"])
+def test_bad_variations_are_refused_before_serving(value: str) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--variation", value])

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from catena_sandbox.events import CONCRETE_EVENTS, expand_event_name, matches_filters, normalise_filters
+from catena_sandbox.events import CONCRETE_EVENTS, About, expand_event_name, matches_filters, normalise_filters
 
 SPEC = Path(__file__).resolve().parents[2] / "data" / "catena-openapi" / "notifications.yaml"
 
@@ -44,7 +44,22 @@ def test_catch_alls_expand_to_concrete_events_of_their_family() -> None:
     ],
 )
 def test_filters_or_across_lists(filters: dict | None, record: dict, expected: bool) -> None:
-    assert matches_filters(normalise_filters(filters), record) is expected
+    assert matches_filters(normalise_filters(filters), About.of(record)) is expected
+
+
+def test_filters_match_the_fleet_the_event_is_about_not_the_record() -> None:
+    """Catena knows an event's fleet: a connection record has no fleet_ref, a varied invitation shows null."""
+    filters = normalise_filters({"fleet_refs": ["ACME-1"]})
+    assert matches_filters(filters, About("ACME-1", "f1"))
+    assert not matches_filters(filters, About("ACME-2", "f1"))
+    assert not matches_filters(filters, About.of({"fleet_ref": None, "fleet_id": "f1"}))
+    by_id = normalise_filters({"fleet_ids": ["f1"]})
+    assert matches_filters(by_id, About(None, "f1")) and not matches_filters(by_id, About("ACME-1", None))
+
+
+def test_about_a_record_takes_its_own_fleet_fields() -> None:
+    assert About.of({"fleet_ref": "R", "fleet_id": 7}) == About("R", "7")
+    assert About.of({"fleet_ref": 5}) == About(None, None)  # synthetic data may carry anything
 
 
 def test_empty_filters_mean_no_filter_and_are_normalised() -> None:
