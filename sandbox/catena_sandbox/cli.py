@@ -30,7 +30,6 @@ SETTINGS_OPTIONS = {
     "speed": "time factor for scenarios and expiry (3600: 1 h = 1 s)",
     "client_id": "partner client id",
     "client_secret": "partner client secret",
-    "signing_secret": "partner default signing secret",
     "token_ttl_seconds": "access token lifetime, seconds",
     "step_seconds": "gap between scenario steps at speed 1",
     "retry_base_delay": "first retry delay, s",

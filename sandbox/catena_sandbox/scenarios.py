@@ -184,7 +184,6 @@ class Simulator:
             invitation.run += 1
             self._start_scenario(invitation)
         self._subscriptions.subscribe_callback(invitation)
-        self._subscriptions.scope_callbacks_to_fleet(invitation)
 
     def delete_invitation(self, invitation_id: str) -> None:
         with self._store.lock:
@@ -236,7 +235,6 @@ class Simulator:
             invitation.accepted_at = now
             invitation.fleet_id = fleet.id
             self._issue_pre_registration_tokens(invitation)
-            self._subscriptions.scope_callbacks_to_fleet(invitation)
             self._publish_invitation("invitation.accepted", invitation)
             self._later(1, self._sign_share_agreement, invitation.id, invitation.run)
             return invitation

@@ -9,7 +9,6 @@ from catena_sandbox.variations import check as check_variations
 
 DEFAULT_CLIENT_ID = "sandbox"
 DEFAULT_CLIENT_SECRET = "sandbox-secret"
-DEFAULT_SIGNING_SECRET = "sandbox-signing-secret"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,7 +54,6 @@ class Settings:
     speed: float = 1.0
     client_id: str = DEFAULT_CLIENT_ID
     client_secret: str = DEFAULT_CLIENT_SECRET
-    signing_secret: str = DEFAULT_SIGNING_SECRET
     token_ttl_seconds: int = 3600
     step_seconds: float = 3.0
     min_step_seconds: float = 0.02

@@ -162,7 +162,8 @@ class Subscription:
     status: str
     created_at: datetime
     updated_at: datetime
-    invitation_id: str | None = None  # set for subscriptions made from an invitation's callback_url
+    invitation_id: str | None = None  # set for subscriptions made from an invitation's callback_url...
+    callback_fleet_ref: str | None = None  # ...with that invitation's fleet_ref (variations of secret reads)
     deleted_at: datetime | None = None
 
 

@@ -42,6 +42,10 @@ KNOBS: dict[str, Knob] = {
         ("same", "different"),
         "one event delivered to several subscriptions carries the same envelope id in each, or a different one",
     ),
+    "callback_secret_read": Knob(
+        ("clear", "masked"),
+        "reads of an invitation's callback_url subscriptions show their secret in clear, or ***** as other reads do",
+    ),
     "share_agreement_event_scopes": Knob(
         ("levels", "with_nulls"),
         "share agreement events: scopes hold only read/read_write, or also null for resources not shared",

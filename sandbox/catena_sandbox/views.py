@@ -122,14 +122,24 @@ def mask_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/{MASK}"
 
 
-def subscription_view(subscription: Subscription, settings: Settings, *, secret: str | None = None) -> dict[str, Any]:
-    """``WebhookRead``; with ``secret`` the create response (``Webhook``: also ``partner_id`` and ``deleted_at``)."""
+def subscription_view(
+    subscription: Subscription, settings: Settings, variations: Variations, *, secret: str | None = None
+) -> dict[str, Any]:
+    """``WebhookRead``; with ``secret`` the create response (``Webhook``: also ``partner_id`` and ``deleted_at``).
+
+    Reads mask the secret, except, in one variation, those of an invitation's callback_url subscriptions
+    (the docs do not say how Catena shows a secret the partner never chose).
+    """
+    if secret is None:
+        fleet_ref = subscription.callback_fleet_ref
+        clear = fleet_ref is not None and variations.choose("callback_secret_read", fleet_ref) == "clear"
+        shown = subscription.secret if clear else MASK
     body: dict[str, Any] = {
         "id": subscription.id,
         "url": mask_url(subscription.url) if settings.mask_urls else subscription.url,
         "event_name": subscription.event_name,
         "filters": subscription.filters,
-        "secret": secret if secret is not None else MASK,
+        "secret": secret if secret is not None else shown,
         "status": subscription.status,
         "created_at": iso(subscription.created_at),
         "updated_at": iso(subscription.updated_at),

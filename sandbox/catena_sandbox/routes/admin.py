@@ -51,6 +51,11 @@ def _invitation_detail(sandbox: Sandbox, invitation_id: str) -> dict[str, Any]:
         "connection_id": invitation.connection_id,
         "connection": connection_view(connection, sandbox.variations) if connection else None,
         "variations": sandbox.variations.resolved(invitation.fleet_ref),
+        "callback_webhook_ids": [
+            s.id
+            for s in sandbox.store.subscriptions.values()
+            if s.invitation_id == invitation.id and s.status != "deleted"
+        ],
         "schedules": schedules,
     }
     return body

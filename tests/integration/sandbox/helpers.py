@@ -11,12 +11,14 @@ OPERATION_FAMILIES = ("execution.*", "schedule.*")
 
 
 def subscribe(sandbox: Any, receiver: Receiver, *event_names: str, **extra: Any) -> list[dict[str, Any]]:
-    """Subscribe the receiver to each event name (wildcards expand); the receiver learns each secret."""
+    """Subscribe the receiver to each event name (wildcards expand); the receiver learns each secret.
+
+    ``extra`` adds body fields (``filters``, ``secret``) or another ``url`` of the same receiver.
+    """
     created: list[dict[str, Any]] = []
+    request = {"url": receiver.url, **extra}
     for event_name in event_names:
-        response = sandbox.api(
-            "POST", "/v2/notifications/webhooks", json={"url": receiver.url, "event_name": event_name, **extra}
-        )
+        response = sandbox.api("POST", "/v2/notifications/webhooks", json={**request, "event_name": event_name})
         assert response.status_code == 200, response.text
         body = response.json()
         items = body if isinstance(body, list) else [body]
@@ -24,6 +26,20 @@ def subscribe(sandbox: Any, receiver: Receiver, *event_names: str, **extra: Any)
             receiver.secrets[subscription["id"]] = subscription["secret"]
         created.extend(items)
     return created
+
+
+def webhooks(sandbox: Any, **params: Any) -> list[dict[str, Any]]:
+    """Every subscription (``WebhookRead``) on one page."""
+    response = sandbox.api("GET", "/v2/notifications/webhooks", params={"size": 1000, **params})
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+def learn_readable_secrets(sandbox: Any, receiver: Receiver) -> list[dict[str, Any]]:
+    """Give the receiver every secret a read shows in clear (callback_url ones, in one variation); those reads."""
+    readable = [w for w in webhooks(sandbox) if w["secret"] != "*****"]
+    receiver.secrets.update({w["id"]: w["secret"] for w in readable})
+    return readable
 
 
 def invite(sandbox: Any, fleet_ref: str, **fields: Any) -> dict[str, Any]:

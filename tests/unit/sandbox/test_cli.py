@@ -6,12 +6,11 @@ from catena_sandbox.cli import build_parser, main, settings_from_args
 
 
 def test_defaults_are_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("PORT", "SPEED", "CLIENT_ID", "CLIENT_SECRET", "SIGNING_SECRET", "RATE_429"):
+    for name in ("PORT", "SPEED", "CLIENT_ID", "CLIENT_SECRET", "RATE_429", "VARIATIONS"):
         monkeypatch.delenv(f"CATENA_SANDBOX_{name}", raising=False)
     settings = settings_from_args(build_parser().parse_args(["serve"]))
     assert (settings.host, settings.port, settings.speed) == ("127.0.0.1", 8090, 1.0)
     assert (settings.client_id, settings.client_secret) == ("sandbox", "sandbox-secret")
-    assert settings.signing_secret == "sandbox-signing-secret"
     assert settings.faults.rate_429 == 0 and settings.faults.duplicate_rate == 0
     assert settings.base_url == "http://127.0.0.1:8090"
     assert settings.variations == {}  # every knob varies
@@ -44,7 +43,14 @@ def test_flags_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.scaled(3600) == 1.0 and settings.step == pytest.approx(max(3 / 3600, settings.min_step_seconds))
 
 
-@pytest.mark.parametrize("argv", [["serve", "--speed", "0"], ["serve", "--rate-429", "1.5"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["serve", "--speed", "0"],
+        ["serve", "--rate-429", "1.5"],
+        ["serve", "--signing-secret", "x"],  # gone: callback_url subscriptions have secrets of their own
+    ],
+)
 def test_bad_values_are_refused_before_serving(argv: list[str]) -> None:
     with pytest.raises(SystemExit):
         main(argv)
