@@ -38,6 +38,7 @@ from catena_sandbox.subscriptions import Subscriptions
 from catena_sandbox.variations import Variations
 
 SCENARIOS = ("reuse", "decline", "expire", "manual", "stale", "failing")
+ONCE_SCENARIOS = ("decline-once", "expire-once")  # the first attempt fails, the next one is the happy path
 AUTO_ACCEPT = ("happy", "reuse", "stale", "failing")
 DECLINE_REASON = "Sandbox fleet declined: not ready to share data yet"
 INVITATION_FIELDS = (
@@ -58,8 +59,21 @@ SCHEDULES = (("vehicle", 3600), ("vehicle_location", 60))
 
 
 def scenario_of(fleet_ref: str) -> str:
-    prefix = fleet_ref.split("-", 1)[0].lower() if "-" in fleet_ref else ""
+    lowered = fleet_ref.lower()
+    for once in ONCE_SCENARIOS:
+        if lowered.startswith(once + "-"):
+            return once
+    prefix = lowered.split("-", 1)[0] if "-" in lowered else ""
     return prefix if prefix in SCENARIOS else "happy"
+
+
+def behaviour_of(invitation: Invitation) -> str:
+    """What the fleet does in this run of its scenario: the ``-once`` ones fail their first attempt only."""
+    if invitation.scenario == "decline-once":
+        return "decline" if invitation.scenario_runs <= 1 else "happy"
+    if invitation.scenario == "expire-once":
+        return "expire" if invitation.first_for_fleet_ref else "happy"
+    return invitation.scenario
 
 
 class Simulator:
@@ -158,6 +172,7 @@ class Simulator:
                 expires_in_hours=hours,
                 fleet_ref=fleet_ref,
                 scenario=scenario_of(fleet_ref),
+                first_for_fleet_ref=not any(i.fleet_ref == fleet_ref for i in self._store.invitations.values()),
             )
             for name in INVITATION_FIELDS:
                 if fields.get(name) is not None:
@@ -172,18 +187,27 @@ class Simulator:
             return invitation, True
 
     def _refresh(self, invitation: Invitation, fields: dict[str, Any], hours: int) -> None:
+        """Catena's refresh (200, same id): expiry from now, new tokens if accepted, a declined one active again.
+
+        Fields given again overwrite the stored ones. Whether ``invitation.created`` fires again is
+        undocumented: a variation. An active invitation's scenario keeps running; a declined one's restarts.
+        """
         for name in INVITATION_FIELDS:
             if fields.get(name) is not None:
                 setattr(invitation, name, fields[name])
         self._new_expiry(invitation, hours)
+        restart = invitation.status == "declined"
         if invitation.status == "accepted":
             self._issue_pre_registration_tokens(invitation)
-        elif invitation.status == "declined":
+        elif restart:
             invitation.status = "active"
             invitation.declined_at = invitation.decline_reason = None
             invitation.run += 1
-            self._start_scenario(invitation)
         self._subscriptions.subscribe_callback(invitation)
+        if self._variations.choose("invitation_created_on_refresh", invitation.fleet_ref) == "emit":
+            self._publish_invitation("invitation.created", invitation)
+        if restart:
+            self._start_scenario(invitation)
 
     def delete_invitation(self, invitation_id: str) -> None:
         with self._store.lock:
@@ -265,11 +289,13 @@ class Simulator:
     # -- scenario --------------------------------------------------------------------------------
     def _start_scenario(self, invitation: Invitation) -> None:
         run = invitation.run
-        if invitation.scenario in AUTO_ACCEPT or invitation.scenario == "decline":
+        invitation.scenario_runs += 1
+        behaviour = behaviour_of(invitation)
+        if behaviour in AUTO_ACCEPT or behaviour == "decline":
             self._later(1, self._scenario_view, invitation.id, run)
-        if invitation.scenario in AUTO_ACCEPT:
+        if behaviour in AUTO_ACCEPT:
             self._later(2, self._scenario_act, invitation.id, run, "accept")
-        elif invitation.scenario == "decline":
+        elif behaviour == "decline":
             self._later(2, self._scenario_act, invitation.id, run, "decline")
 
     def _current(self, invitation_id: str, run: int) -> Invitation | None:

@@ -66,6 +66,8 @@ class Invitation:
     share_agreement_id: str | None = None
     connection_id: str | None = None
     run: int = 0  # bumped on refresh/reset so timers of an older scenario run do nothing
+    scenario_runs: int = 0  # how many times the scenario started (a refresh of a declined one restarts it)
+    first_for_fleet_ref: bool = True  # no earlier invitation had this fleet_ref
 
 
 @dataclass(kw_only=True)

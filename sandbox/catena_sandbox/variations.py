@@ -46,6 +46,10 @@ KNOBS: dict[str, Knob] = {
         ("clear", "masked"),
         "reads of an invitation's callback_url subscriptions show their secret in clear, or ***** as other reads do",
     ),
+    "invitation_created_on_refresh": Knob(
+        ("emit", "skip"),
+        "re-creating an active, accepted or declined invitation (a refresh) emits invitation.created again, or not",
+    ),
     "share_agreement_event_scopes": Knob(
         ("levels", "with_nulls"),
         "share agreement events: scopes hold only read/read_write, or also null for resources not shared",

@@ -12,6 +12,7 @@ from catena_sandbox.errors import CatenaError
 from catena_sandbox.events import CONCRETE_EVENTS
 from catena_sandbox.routes.common import SandboxDep
 from catena_sandbox.runtime import Sandbox
+from catena_sandbox.scenarios import behaviour_of
 from catena_sandbox.views import connection_view, invitation_view, schedule_view
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox admin"])
@@ -47,6 +48,7 @@ def _invitation_detail(sandbox: Sandbox, invitation_id: str) -> dict[str, Any]:
     connection = sandbox.store.connections.get(invitation.connection_id or "")
     body["sandbox"] = {
         "scenario": invitation.scenario,
+        "behaviour": behaviour_of(invitation),  # what the -once scenarios do in this attempt
         "share_agreement_id": invitation.share_agreement_id,
         "connection_id": invitation.connection_id,
         "connection": connection_view(connection, sandbox.variations) if connection else None,
