@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -62,13 +63,8 @@ def list_connections(
 ) -> dict[str, Any]:
     with sandbox.store.lock:
         items = [c for c in _connections(sandbox, fleet_ids, fleet_refs) if tsp_id is None or c.tsp_id == tsp_id]
-        return page(
-            items,
-            cursor=cursor,
-            size=size,
-            with_total=False,
-            render=lambda c: connection_view(c, sandbox.variations),
-        )
+        render = partial(connection_view, variations=sandbox.variations)
+        return page(items, cursor=cursor, size=size, with_total=False, render=render)
 
 
 @router.get(PREFIX + "/data-freshness")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -93,13 +94,7 @@ def list_webhooks(
             and (event_name is None or s.event_name == event_name)
             and (status is None or s.status == status)
         ]
-        return page(
-            items,
-            cursor=cursor,
-            size=size,
-            with_total=False,
-            render=lambda s: _read(sandbox, s),
-        )
+        return page(items, cursor=cursor, size=size, with_total=False, render=partial(_read, sandbox))
 
 
 @router.get(PREFIX + "/{webhook_id}")

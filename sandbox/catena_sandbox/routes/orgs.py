@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Response
@@ -176,13 +177,8 @@ def _list_share_agreements(
             and (fleet_ref is None or a.fleet_ref == fleet_ref)
             and (share_agreement_status is None or a.status == share_agreement_status)
         ]
-        return page(
-            items,
-            cursor=cursor,
-            size=size,
-            with_total=True,
-            render=lambda a: share_agreement_view(a, sandbox.variations),
-        )
+        render = partial(share_agreement_view, variations=sandbox.variations)
+        return page(items, cursor=cursor, size=size, with_total=True, render=render)
 
 
 def _get_share_agreement(share_agreement_id: str, sandbox: SandboxDep, _claims: Claims) -> dict[str, Any]:
