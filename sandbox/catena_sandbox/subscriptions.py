@@ -77,7 +77,7 @@ class Subscriptions:
             log.info(
                 "%s id=%s fleet_ref=%s record=%s -> %d subscription(s)%s",
                 event_name,
-                event_id,
+                first_id or event_id,
                 about.fleet_ref,
                 record.get("id"),
                 matched,
