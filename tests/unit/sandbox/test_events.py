@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
-from catena_sandbox.events import CONCRETE_EVENTS, About, expand_event_name, matches_filters, normalise_filters
+from catena_sandbox.events import (
+    CONCRETE_EVENTS,
+    About,
+    expand_event_name,
+    matches_filters,
+    normalise_filters,
+    share_agreement_record,
+)
+from catena_sandbox.state import UNSHARED_RESOURCES, ShareAgreement
+from catena_sandbox.variations import Variations
 
 SPEC = Path(__file__).resolve().parents[2] / "data" / "catena-openapi" / "notifications.yaml"
 
@@ -65,3 +75,43 @@ def test_about_a_record_takes_its_own_fleet_fields() -> None:
 def test_empty_filters_mean_no_filter_and_are_normalised() -> None:
     assert normalise_filters({"fleet_ids": [], "fleet_refs": None}) is None
     assert normalise_filters({"fleet_refs": ["b", "a"]}) == {"fleet_ids": None, "fleet_refs": ["a", "b"]}
+
+
+def agreement(**scopes: str | None) -> ShareAgreement:
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    return ShareAgreement(
+        id="a1",
+        fleet_id="f1",
+        partner_id="p1",
+        fleet_ref=None,
+        sandbox_fleet_ref="ACME-1",
+        invitation_id="i1",
+        status="active",
+        effective_date=now,
+        expiration_date=None,
+        scopes=scopes or {"vehicle": "read_write"},
+        created_at=now,
+        updated_at=now,
+    )
+
+
+@pytest.mark.parametrize(("shown", "expected"), [("absent", "-"), ("present", "i1"), ("null", None)])
+def test_share_agreement_invitation_id_in_rest_and_events(shown: str, expected: str | None) -> None:
+    variations = Variations({"share_agreement_invitation_id": shown})
+    for event in (True, False):
+        assert share_agreement_record(agreement(), variations, event=event).get("invitation_id", "-") == expected
+
+
+def test_null_scope_levels_only_in_events() -> None:
+    nulls = Variations({"share_agreement_event_scopes": "with_nulls"})
+    event = share_agreement_record(agreement(), nulls, event=True)["scopes"]
+    assert event["vehicle"] == "read_write" and {name for name, level in event.items() if level is None} == set(
+        UNSHARED_RESOURCES
+    )
+    assert share_agreement_record(agreement(), nulls, event=False)["scopes"] == {"vehicle": "read_write"}
+    levels = Variations({"share_agreement_event_scopes": "levels"})
+    assert share_agreement_record(agreement(), levels, event=True)["scopes"] == {"vehicle": "read_write"}
+    # A null level the sandbox ever held would reach events only; REST keeps ShareLevelEnum values.
+    assert share_agreement_record(agreement(vehicle="read", user=None), levels, event=False)["scopes"] == {
+        "vehicle": "read"
+    }
