@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 
 from catena_sandbox.settings import FaultSettings, Settings
+from catena_sandbox.variations import KNOBS, VARY
+from catena_sandbox.variations import parse as parse_variations
 
 ENV_PREFIX = "CATENA_SANDBOX_"
 
@@ -28,7 +30,6 @@ SETTINGS_OPTIONS = {
     "speed": "time factor for scenarios and expiry (3600: 1 h = 1 s)",
     "client_id": "partner client id",
     "client_secret": "partner client secret",
-    "signing_secret": "partner default signing secret",
     "token_ttl_seconds": "access token lifetime, seconds",
     "step_seconds": "gap between scenario steps at speed 1",
     "retry_base_delay": "first retry delay, s",
@@ -82,7 +83,23 @@ def build_parser() -> argparse.ArgumentParser:
     field_options(faults, FAULT_OPTIONS)
     option("--fault-seed", int, None, "seed of the fault dice, for reproducible runs")
     option("--log-level", str, "warning", "log level (info: one line per event published)")
+    serve.add_argument(
+        "--variation",
+        dest="variations",
+        action="append",
+        metavar="KNOB=VALUE",
+        help=f"pin a variation knob (repeatable; default {VARY} for every knob; env {ENV_PREFIX}VARIATIONS="
+        f"knob=value,...): {', '.join(f'{name} ({VARY}|{chr(124).join(k.values)})' for name, k in KNOBS.items())}",
+    )
     return parser
+
+
+def variations_from_args(args: argparse.Namespace) -> dict[str, str]:
+    """The environment's ``knob=value,...`` list, then each ``--variation`` (a flag beats the environment)."""
+    variations = parse_variations(_env("VARIATIONS", "") or "")
+    for item in args.variations or ():
+        variations.update(parse_variations(item))
+    return variations
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -92,6 +109,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         mask_urls=args.mask_urls,
         fault_seed=args.fault_seed,
         faults=faults,
+        variations=variations_from_args(args),
     )
 
 

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from catena_sandbox.clock import iso
-from catena_sandbox.state import Connection, Execution, FleetConnection, Invitation, Schedule, ShareAgreement
+from catena_sandbox.state import (
+    UNSHARED_RESOURCES,
+    Connection,
+    Execution,
+    FleetConnection,
+    Invitation,
+    Schedule,
+    ShareAgreement,
+)
+from catena_sandbox.variations import Variations
 
 # Concrete events per family (catena-api.md §3.8). The deprecated ``invitation.rejected`` may be
 # subscribed to explicitly but is not part of the ``invitation.*`` expansion (the sandbox emits ``declined``).
@@ -70,14 +80,36 @@ def normalise_filters(filters: dict[str, Any] | None) -> dict[str, list[str] | N
     }
 
 
-def matches_filters(filters: dict[str, list[str] | None] | None, record: dict[str, Any]) -> bool:
-    """OR across the two lists; a record lacking a field (or with it null) does not match that list."""
+@dataclass(frozen=True)
+class About:
+    """The fleet an event concerns, as the sandbox knows it, whatever its record shows.
+
+    Catena knows which fleet each event is about, so subscription filters match on that: a connection
+    event reaches a ``fleet_refs`` filter although its record has no ``fleet_ref``, and an invitation event
+    whose record shows ``fleet_ref: null`` (a variation) still reaches its fleet's filter.
+    """
+
+    fleet_ref: str | None = None
+    fleet_id: str | None = None
+
+    @classmethod
+    def of(cls, record: dict[str, Any]) -> About:
+        """For a record the sandbox knows nothing more about (synthetic events): its own fields."""
+        fleet_ref, fleet_id = record.get("fleet_ref"), record.get("fleet_id")
+        return cls(
+            fleet_ref=fleet_ref if isinstance(fleet_ref, str) else None,
+            fleet_id=None if fleet_id is None else str(fleet_id),
+        )
+
+
+def matches_filters(filters: dict[str, list[str] | None] | None, about: About) -> bool:
+    """OR across the two lists; an event about no known fleet id (or ref) does not match that list."""
     if not filters:
         return True
     fleet_ids, fleet_refs = filters.get("fleet_ids"), filters.get("fleet_refs")
-    if fleet_ids and record.get("fleet_id") is not None and str(record["fleet_id"]) in fleet_ids:
+    if fleet_ids and about.fleet_id is not None and about.fleet_id in fleet_ids:
         return True
-    return bool(fleet_refs and record.get("fleet_ref") is not None and record["fleet_ref"] in fleet_refs)
+    return bool(fleet_refs and about.fleet_ref is not None and about.fleet_ref in fleet_refs)
 
 
 def fields_of(obj: object, names: Iterable[str], **computed: Any) -> dict[str, Any]:
@@ -115,11 +147,11 @@ INVITATION_EVENT_FIELDS = (
     "declined_at",
     "fleet_ref",
 )
+# ``ShareAgreementRead`` and ``BaseShareAgreementEvent`` (the newest specs): no ``invitation_id``, a variation adds it.
 SHARE_AGREEMENT_FIELDS = (
     "id",
     "fleet_id",
     "partner_id",
-    "invitation_id",
     "fleet_ref",
     "status",
     "effective_date",
@@ -158,6 +190,7 @@ SCHEDULE_EVENT_FIELDS = tuple(
 
 
 def invitation_record(invitation: Invitation, magic_link: str, partner_id: str, partner_slug: str) -> dict[str, Any]:
+    """The fields ``InvitationRead`` shares with ``BaseInvitationEvent``, as stored (no variation)."""
     return fields_of(
         invitation,
         INVITATION_EVENT_FIELDS,
@@ -168,8 +201,29 @@ def invitation_record(invitation: Invitation, magic_link: str, partner_id: str, 
     )
 
 
-def share_agreement_record(agreement: ShareAgreement) -> dict[str, Any]:
-    return fields_of(agreement, SHARE_AGREEMENT_FIELDS, scopes=dict(agreement.scopes))
+def invitation_event_record(
+    invitation: Invitation, magic_link: str, partner_id: str, partner_slug: str, variations: Variations
+) -> dict[str, Any]:
+    """``BaseInvitationEvent``: both fleet fields are nullable there, and each is null in one variation."""
+    record = invitation_record(invitation, magic_link, partner_id, partner_slug)
+    if record["fleet_id"] is not None and variations.choose("invitation_fleet_id", invitation.fleet_ref) == "null":
+        record["fleet_id"] = None
+    if variations.choose("invitation_fleet_ref", invitation.fleet_ref) == "null":
+        record["fleet_ref"] = None
+    return record
+
+
+def share_agreement_record(agreement: ShareAgreement, variations: Variations, *, event: bool) -> dict[str, Any]:
+    """``BaseShareAgreementEvent`` (``event``) or ``ShareAgreementRead``, with the variations of its fleet."""
+    fleet_ref = agreement.sandbox_fleet_ref
+    scopes = {name: level for name, level in agreement.scopes.items() if event or level is not None}
+    if event and variations.choose("share_agreement_event_scopes", fleet_ref) == "with_nulls":
+        scopes.update((name, None) for name in UNSHARED_RESOURCES if name not in scopes)
+    record = fields_of(agreement, SHARE_AGREEMENT_FIELDS, scopes=scopes)
+    shown = variations.choose("share_agreement_invitation_id", fleet_ref)
+    if shown != "absent":
+        record["invitation_id"] = agreement.invitation_id if shown == "present" else None
+    return record
 
 
 def connection_record(connection: Connection) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from catena_sandbox.scenarios import Simulator
 from catena_sandbox.settings import Settings
 from catena_sandbox.state import Store
 from catena_sandbox.subscriptions import Subscriptions
+from catena_sandbox.variations import Variations
 
 
 class Sandbox:
@@ -20,12 +21,19 @@ class Sandbox:
         self.settings = settings
         self.store = Store()
         self.faults = FaultState(settings.faults, seed=settings.fault_seed)
+        self.variations = Variations(settings.variations)
         self.tokens = TokenIssuer(settings)
         self.engine = DeliveryEngine(settings=settings, store=self.store, faults=self.faults)
-        self.subscriptions = Subscriptions(settings=settings, store=self.store, engine=self.engine)
+        self.subscriptions = Subscriptions(
+            settings=settings, store=self.store, engine=self.engine, variations=self.variations
+        )
         self.engine.on_breaker = self.subscriptions.trip_breaker
         self.simulator = Simulator(
-            settings=settings, store=self.store, engine=self.engine, subscriptions=self.subscriptions
+            settings=settings,
+            store=self.store,
+            engine=self.engine,
+            subscriptions=self.subscriptions,
+            variations=self.variations,
         )
 
     def start(self) -> None:
@@ -37,6 +45,7 @@ class Sandbox:
     def reset(self) -> None:
         self.store.clear()
         self.faults.restore()
+        self.variations.restore()
 
 
 def get_sandbox(request: Request) -> Sandbox:

@@ -15,10 +15,11 @@ from catena_sandbox.clock import new_id, utcnow
 from catena_sandbox.delivery import DeliveryEngine
 from catena_sandbox.errors import CatenaError
 from catena_sandbox.events import (
+    About,
     connection_record,
     execution_record,
     fleet_connection_record,
-    invitation_record,
+    invitation_event_record,
     schedule_record,
     share_agreement_record,
 )
@@ -34,8 +35,10 @@ from catena_sandbox.state import (
     Store,
 )
 from catena_sandbox.subscriptions import Subscriptions
+from catena_sandbox.variations import Variations
 
 SCENARIOS = ("reuse", "decline", "expire", "manual", "stale", "failing")
+ONCE_SCENARIOS = ("decline-once", "expire-once")  # the first attempt fails, the next one is the happy path
 AUTO_ACCEPT = ("happy", "reuse", "stale", "failing")
 DECLINE_REASON = "Sandbox fleet declined: not ready to share data yet"
 INVITATION_FIELDS = (
@@ -56,28 +59,58 @@ SCHEDULES = (("vehicle", 3600), ("vehicle_location", 60))
 
 
 def scenario_of(fleet_ref: str) -> str:
-    prefix = fleet_ref.split("-", 1)[0].lower() if "-" in fleet_ref else ""
+    lowered = fleet_ref.lower()
+    for once in ONCE_SCENARIOS:
+        if lowered.startswith(once + "-"):
+            return once
+    prefix = lowered.split("-", 1)[0] if "-" in lowered else ""
     return prefix if prefix in SCENARIOS else "happy"
+
+
+def behaviour_of(invitation: Invitation) -> str:
+    """What the fleet does in this run of its scenario: the ``-once`` ones fail their first attempt only."""
+    if invitation.scenario == "decline-once":
+        return "decline" if invitation.scenario_runs <= 1 else "happy"
+    if invitation.scenario == "expire-once":
+        return "expire" if invitation.first_for_fleet_ref else "happy"
+    return invitation.scenario
 
 
 class Simulator:
     def __init__(
-        self, *, settings: Settings, store: Store, engine: DeliveryEngine, subscriptions: Subscriptions
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        engine: DeliveryEngine,
+        subscriptions: Subscriptions,
+        variations: Variations,
     ) -> None:
         self._settings = settings
         self._store = store
         self._engine = engine
         self._subscriptions = subscriptions
+        self._variations = variations
 
     # -- helpers ---------------------------------------------------------------------------------
     def magic_link(self, invitation: Invitation) -> str:
         return f"{self._settings.base_url}/connect/?invite={invitation.id}"
 
     def _publish_invitation(self, event_name: str, invitation: Invitation) -> None:
-        record = invitation_record(
-            invitation, self.magic_link(invitation), self._settings.partner_id, self._settings.partner_slug
+        settings = self._settings
+        record = invitation_event_record(
+            invitation, self.magic_link(invitation), settings.partner_id, settings.partner_slug, self._variations
         )
-        self._subscriptions.publish(event_name, record)
+        self._subscriptions.publish(event_name, record, About(invitation.fleet_ref, invitation.fleet_id))
+
+    def _about(self, fleet_id: str) -> About:
+        """The fleet of an event whose record may not name its fleet_ref (connections, schedules...)."""
+        fleet = self._store.fleets.get(fleet_id)
+        return About(fleet.fleet_ref if fleet is not None else None, fleet_id)
+
+    def _publish_share_agreement(self, event_name: str, agreement: ShareAgreement) -> None:
+        record = share_agreement_record(agreement, self._variations, event=True)
+        self._subscriptions.publish(event_name, record, About(agreement.sandbox_fleet_ref, agreement.fleet_id))
 
     def _later(self, steps: float, callback: Any, *args: Any) -> None:
         self._engine.call_later(self._settings.step * steps, callback, *args)
@@ -139,6 +172,7 @@ class Simulator:
                 expires_in_hours=hours,
                 fleet_ref=fleet_ref,
                 scenario=scenario_of(fleet_ref),
+                first_for_fleet_ref=not any(i.fleet_ref == fleet_ref for i in self._store.invitations.values()),
             )
             for name in INVITATION_FIELDS:
                 if fields.get(name) is not None:
@@ -153,19 +187,27 @@ class Simulator:
             return invitation, True
 
     def _refresh(self, invitation: Invitation, fields: dict[str, Any], hours: int) -> None:
+        """Catena's refresh (200, same id): expiry from now, new tokens if accepted, a declined one active again.
+
+        Fields given again overwrite the stored ones. Whether ``invitation.created`` fires again is
+        undocumented: a variation. An active invitation's scenario keeps running; a declined one's restarts.
+        """
         for name in INVITATION_FIELDS:
             if fields.get(name) is not None:
                 setattr(invitation, name, fields[name])
         self._new_expiry(invitation, hours)
+        restart = invitation.status == "declined"
         if invitation.status == "accepted":
             self._issue_pre_registration_tokens(invitation)
-        elif invitation.status == "declined":
+        elif restart:
             invitation.status = "active"
             invitation.declined_at = invitation.decline_reason = None
             invitation.run += 1
-            self._start_scenario(invitation)
         self._subscriptions.subscribe_callback(invitation)
-        self._subscriptions.scope_callbacks_to_fleet(invitation)
+        if self._variations.choose("invitation_created_on_refresh", invitation.fleet_ref) == "emit":
+            self._publish_invitation("invitation.created", invitation)
+        if restart:
+            self._start_scenario(invitation)
 
     def delete_invitation(self, invitation_id: str) -> None:
         with self._store.lock:
@@ -217,7 +259,6 @@ class Simulator:
             invitation.accepted_at = now
             invitation.fleet_id = fleet.id
             self._issue_pre_registration_tokens(invitation)
-            self._subscriptions.scope_callbacks_to_fleet(invitation)
             self._publish_invitation("invitation.accepted", invitation)
             self._later(1, self._sign_share_agreement, invitation.id, invitation.run)
             return invitation
@@ -248,11 +289,13 @@ class Simulator:
     # -- scenario --------------------------------------------------------------------------------
     def _start_scenario(self, invitation: Invitation) -> None:
         run = invitation.run
-        if invitation.scenario in AUTO_ACCEPT or invitation.scenario == "decline":
+        invitation.scenario_runs += 1
+        behaviour = behaviour_of(invitation)
+        if behaviour in AUTO_ACCEPT or behaviour == "decline":
             self._later(1, self._scenario_view, invitation.id, run)
-        if invitation.scenario in AUTO_ACCEPT:
+        if behaviour in AUTO_ACCEPT:
             self._later(2, self._scenario_act, invitation.id, run, "accept")
-        elif invitation.scenario == "decline":
+        elif behaviour == "decline":
             self._later(2, self._scenario_act, invitation.id, run, "decline")
 
     def _current(self, invitation_id: str, run: int) -> Invitation | None:
@@ -281,11 +324,13 @@ class Simulator:
             if invitation is None or invitation.status != "accepted" or invitation.fleet_id is None:
                 return
             now = utcnow()
+            shows_ref = self._variations.choose("share_agreement_fleet_ref", invitation.fleet_ref) == "set"
             agreement = ShareAgreement(
                 id=new_id(),
                 fleet_id=invitation.fleet_id,
                 partner_id=self._settings.partner_id,
-                fleet_ref=invitation.fleet_ref,
+                fleet_ref=invitation.fleet_ref if shows_ref else None,
+                sandbox_fleet_ref=invitation.fleet_ref,
                 invitation_id=invitation.id,
                 status="active",
                 effective_date=invitation.accepted_at or now,
@@ -296,7 +341,7 @@ class Simulator:
             )
             self._store.share_agreements[agreement.id] = agreement
             invitation.share_agreement_id = agreement.id
-            self._subscriptions.publish("share_agreement.created", share_agreement_record(agreement))
+            self._publish_share_agreement("share_agreement.created", agreement)
             self._later(1, self._connect, invitation_id, run)
 
     def _connect(self, invitation_id: str, run: int) -> None:
@@ -321,7 +366,9 @@ class Simulator:
             self._store.connections[connection.id] = connection
             invitation.connection_id = connection.id
             if not reused:  # a connection the fleet already had is not announced again
-                self._subscriptions.publish("connection.created", connection_record(connection))
+                self._subscriptions.publish(
+                    "connection.created", connection_record(connection), self._about(connection.fleet_id)
+                )
             self._later(1, self._link_fleet_connection, invitation_id, run)
 
     def _link_fleet_connection(self, invitation_id: str, run: int) -> None:
@@ -338,7 +385,9 @@ class Simulator:
             schedules = [self._add_schedule(connection, resource, interval) for resource, interval in SCHEDULES]
             for schedule in schedules:
                 self._record_execution(connection, schedule, "success")
-            self._subscriptions.publish("fleet_connection.created", fleet_connection_record(link))
+            self._subscriptions.publish(
+                "fleet_connection.created", fleet_connection_record(link), self._about(link.fleet_id)
+            )
             if invitation.scenario == "stale":
                 self._later(1, self._scenario_stale, connection.id)
             elif invitation.scenario == "failing":
@@ -409,7 +458,7 @@ class Simulator:
             for name, value in changes.items():
                 setattr(agreement, name, value)
             agreement.updated_at = utcnow()
-            self._subscriptions.publish("share_agreement.updated", share_agreement_record(agreement))
+            self._publish_share_agreement("share_agreement.updated", agreement)
             return agreement
 
     def delete_share_agreement(self, share_agreement_id: str) -> None:
@@ -417,7 +466,7 @@ class Simulator:
             agreement = self.share_agreement(share_agreement_id)
             agreement.status = "deleted"
             agreement.updated_at = utcnow()
-            self._subscriptions.publish("share_agreement.deleted", share_agreement_record(agreement))
+            self._publish_share_agreement("share_agreement.deleted", agreement)
 
     # -- connections, schedules, executions ------------------------------------------------------
     def connection(self, connection_id: str) -> Connection:
@@ -437,7 +486,9 @@ class Simulator:
             connection = self.connection(connection_id)
             connection.status = "stale"
             connection.updated_at = utcnow()
-            self._subscriptions.publish("connection.staled", connection_record(connection))
+            self._subscriptions.publish(
+                "connection.staled", connection_record(connection), self._about(connection.fleet_id)
+            )
             return connection
 
     def reauthenticate(self, connection_id: str) -> Connection:
@@ -454,7 +505,8 @@ class Simulator:
             connection = self.connection(schedule.connection_id)
             execution = self._record_execution(connection, schedule, "failed")
             schedule.consecutive_error_count += 1
-            self._subscriptions.publish("execution.failed", execution_record(execution))
+            about = self._about(execution.fleet_id)
+            self._subscriptions.publish("execution.failed", execution_record(execution), about)
             if schedule.status == "active" and schedule.consecutive_error_count >= schedule.consecutive_error_threshold:
                 self.deactivate_schedule(schedule_id)
             return execution
@@ -463,7 +515,8 @@ class Simulator:
         with self._store.lock:
             schedule = self.schedule(schedule_id)
             schedule.status = "inactive"
-            self._subscriptions.publish("schedule.deactivated", schedule_record(schedule))
+            fleet_id = self.connection(schedule.connection_id).fleet_id
+            self._subscriptions.publish("schedule.deactivated", schedule_record(schedule), self._about(fleet_id))
             return schedule
 
     def activate_schedule(self, schedule_id: str, connection_id: str) -> Schedule:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field, fields, replace
 
+from catena_sandbox.variations import check as check_variations
+
 DEFAULT_CLIENT_ID = "sandbox"
 DEFAULT_CLIENT_SECRET = "sandbox-secret"
-DEFAULT_SIGNING_SECRET = "sandbox-signing-secret"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,7 +54,6 @@ class Settings:
     speed: float = 1.0
     client_id: str = DEFAULT_CLIENT_ID
     client_secret: str = DEFAULT_CLIENT_SECRET
-    signing_secret: str = DEFAULT_SIGNING_SECRET
     token_ttl_seconds: int = 3600
     step_seconds: float = 3.0
     min_step_seconds: float = 0.02
@@ -70,6 +70,7 @@ class Settings:
     jwt_key: str = field(default_factory=lambda: uuid.uuid4().hex)
     faults: FaultSettings = field(default_factory=FaultSettings)
     fault_seed: int | None = None
+    variations: dict[str, str] = field(default_factory=dict)  # knob -> value at start-up; unnamed knobs vary
 
     def __post_init__(self) -> None:
         if self.speed <= 0:
@@ -78,6 +79,7 @@ class Settings:
             raise ValueError("delivery_workers must be at least 1")
         if self.delivery_timeout <= 0:
             raise ValueError("delivery_timeout must be positive")
+        check_variations(self.variations)
 
     @property
     def base_url(self) -> str:

@@ -31,6 +31,9 @@ DEFAULT_SCOPES = (
     "hos_event_annotation",
     "hos_event_attachment",
 )
+# Resources of Catena's ResourceEnum a default share agreement does not grant; with a variation, share
+# agreement events list them with a null level (the event schema allows null levels, REST does not).
+UNSHARED_RESOURCES = ("engine_status", "fuel_transaction", "message")
 
 
 @dataclass(kw_only=True)
@@ -63,6 +66,8 @@ class Invitation:
     share_agreement_id: str | None = None
     connection_id: str | None = None
     run: int = 0  # bumped on refresh/reset so timers of an older scenario run do nothing
+    scenario_runs: int = 0  # how many times the scenario started (a refresh of a declined one restarts it)
+    first_for_fleet_ref: bool = True  # no earlier invitation had this fleet_ref
 
 
 @dataclass(kw_only=True)
@@ -86,12 +91,13 @@ class ShareAgreement:
     id: str
     fleet_id: str
     partner_id: str
-    fleet_ref: str | None
-    invitation_id: str | None
+    fleet_ref: str | None  # as shown: null in one variation, whatever the sandbox knows
+    sandbox_fleet_ref: str  # the fleet's ref as the sandbox knows it (its invitation's): variations, filters
+    invitation_id: str  # the invitation that made it; shown only in one variation
     status: str
     effective_date: datetime
     expiration_date: datetime | None
-    scopes: dict[str, str]
+    scopes: dict[str, str | None]  # resource -> read | read_write (null only in events, never in REST)
     created_at: datetime
     updated_at: datetime
 
@@ -158,7 +164,8 @@ class Subscription:
     status: str
     created_at: datetime
     updated_at: datetime
-    invitation_id: str | None = None  # set for subscriptions made from an invitation's callback_url
+    invitation_id: str | None = None  # set for subscriptions made from an invitation's callback_url...
+    callback_fleet_ref: str | None = None  # ...with that invitation's fleet_ref (variations of secret reads)
     deleted_at: datetime | None = None
 
 

@@ -10,9 +10,16 @@ from typing import Any
 from catena_sandbox.clock import iso, new_id, utcnow
 from catena_sandbox.delivery import DeliveryEngine
 from catena_sandbox.errors import CatenaError
-from catena_sandbox.events import LIFECYCLE_FAMILIES, expand_event_name, matches_filters, normalise_filters
+from catena_sandbox.events import (
+    LIFECYCLE_FAMILIES,
+    About,
+    expand_event_name,
+    matches_filters,
+    normalise_filters,
+)
 from catena_sandbox.settings import Settings
 from catena_sandbox.state import Invitation, Message, Store, Subscription
+from catena_sandbox.variations import Variations
 
 SECRET_ALPHABET = string.ascii_letters + string.digits
 log = logging.getLogger(__name__)
@@ -25,15 +32,24 @@ def generate_secret() -> str:
 class Subscriptions:
     """The notifications service: who gets which event, and handing messages to the delivery engine."""
 
-    def __init__(self, *, settings: Settings, store: Store, engine: DeliveryEngine) -> None:
+    def __init__(self, *, settings: Settings, store: Store, engine: DeliveryEngine, variations: Variations) -> None:
         self._settings = settings
         self._store = store
         self._engine = engine
+        self._variations = variations
 
     # -- publishing ------------------------------------------------------------------------------
-    def publish(self, event_name: str, record: dict[str, Any]) -> str:
-        """Send one event (one record) to every matching subscription; returns the event id."""
+    def publish(self, event_name: str, record: dict[str, Any], about: About | None = None) -> str:
+        """Send one event (one record) to every matching subscription; returns the (first) event id.
+
+        ``about`` is the fleet the event concerns as the sandbox knows it (filters match on it); without
+        it, the record's own fleet fields. Whether each subscription gets the same envelope id or its own
+        is a variation of that fleet; an id never changes across retries, replays and duplicates.
+        """
+        about = about if about is not None else About.of(record)
+        shared = self._variations.choose("event_id_across_subscriptions", about.fleet_ref) == "same"
         event_id = new_id()
+        first_id: str | None = None
         timestamp = iso(utcnow()) or ""
         store = self._store
         matched = 0
@@ -41,10 +57,12 @@ class Subscriptions:
             for subscription in list(store.subscriptions.values()):
                 if subscription.event_name != event_name or subscription.status == "deleted":
                     continue
-                if not matches_filters(subscription.filters, record):
+                if not matches_filters(subscription.filters, about):
                     continue
+                message_id = event_id if shared or first_id is None else new_id()
+                first_id = first_id or message_id
                 message = Message(
-                    event_id=event_id,
+                    event_id=message_id,
                     webhook_id=subscription.id,
                     event_name=event_name,
                     data=[record],
@@ -57,14 +75,15 @@ class Subscriptions:
                     store.subscription_stats(subscription.id).dlq.append(message)
         if log.isEnabledFor(logging.INFO):
             log.info(
-                "%s id=%s fleet_ref=%s record=%s -> %d subscription(s)",
+                "%s id=%s fleet_ref=%s record=%s -> %d subscription(s)%s",
                 event_name,
-                event_id,
-                record.get("fleet_ref"),
+                first_id or event_id,
+                about.fleet_ref,
                 record.get("id"),
                 matched,
+                "" if shared else " (an id each)",
             )
-        return event_id
+        return first_id or event_id
 
     def _publish_webhook_event(self, action: str, subscription: Subscription) -> None:
         record = {
@@ -84,7 +103,6 @@ class Subscriptions:
         event_name: str,
         filters: dict[str, Any] | None,
         secret: str | None,
-        invitation_id: str | None = None,
     ) -> tuple[list[Subscription], str]:
         """New subscriptions (one per concrete event) and their secret in clear; 409 on any duplicate."""
         concrete = expand_event_name(event_name)
@@ -102,33 +120,44 @@ class Subscriptions:
             )
         normalised = normalise_filters(filters)
         plain_secret = secret if secret else generate_secret()
-        now = utcnow()
-        store = self._store
-        with store.lock:
+        with self._store.lock:
             existing = [s.id for name in concrete if (s := self._find(url, name, normalised)) is not None]
             if existing:
                 raise CatenaError(
                     409,
                     "A subscription for this event, url and filters already exists: " + ", ".join(existing),
                 )
-            created = []
-            for name in concrete:
-                subscription = Subscription(
-                    id=new_id(),
-                    url=url,
-                    event_name=name,
-                    filters=normalised,
-                    secret=plain_secret,
-                    status="active",
-                    created_at=now,
-                    updated_at=now,
-                    invitation_id=invitation_id,
-                )
-                store.subscriptions[subscription.id] = subscription
-                created.append(subscription)
+            created = self._add(url, concrete, normalised, plain_secret)
         for subscription in created:
             self._publish_webhook_event("created", subscription)
         return created, plain_secret
+
+    def _add(
+        self,
+        url: str,
+        event_names: list[str],
+        filters: dict[str, list[str] | None] | None,
+        secret: str,
+        invitation: Invitation | None = None,
+    ) -> list[Subscription]:
+        now = utcnow()
+        created = []
+        for name in event_names:
+            subscription = Subscription(
+                id=new_id(),
+                url=url,
+                event_name=name,
+                filters=filters,
+                secret=secret,
+                status="active",
+                created_at=now,
+                updated_at=now,
+                invitation_id=invitation.id if invitation is not None else None,
+                callback_fleet_ref=invitation.fleet_ref if invitation is not None else None,
+            )
+            self._store.subscriptions[subscription.id] = subscription
+            created.append(subscription)
+        return created
 
     def _find(self, url: str, event_name: str, filters: dict[str, Any] | None) -> Subscription | None:
         for subscription in self._store.subscriptions.values():
@@ -211,42 +240,21 @@ class Subscriptions:
         return len(messages)
 
     # -- invitation callback_url -----------------------------------------------------------------
-    def subscribe_callback(self, invitation: Invitation) -> None:
-        """Subscriptions for the onboarding events of one invitation, signed with the partner's default secret."""
-        if not invitation.callback_url:
-            return
-        with self._store.lock:
-            if any(
-                s.invitation_id == invitation.id and s.url == invitation.callback_url and s.status != "deleted"
-                for s in self._store.subscriptions.values()
-            ):
-                return
-        filters = {
-            "fleet_refs": [invitation.fleet_ref],
-            "fleet_ids": [invitation.fleet_id] if invitation.fleet_id else None,
-        }
-        for family in LIFECYCLE_FAMILIES:
-            try:
-                self.create(
-                    url=invitation.callback_url,
-                    event_name=f"{family}.*",
-                    filters=filters,
-                    secret=self._settings.signing_secret,
-                    invitation_id=invitation.id,
-                )
-            except CatenaError as exc:
-                if exc.status_code != 409:  # already subscribed (a refreshed invitation): keep the existing ones
-                    raise
+    def subscribe_callback(self, invitation: Invitation) -> list[Subscription]:
+        """Real subscriptions for an invitation's ``callback_url``: one per onboarding event, as webhook create
+        makes for a wildcard, filtered to the invitation's fleet_ref, with a generated secret of their own.
 
-    def scope_callbacks_to_fleet(self, invitation: Invitation) -> None:
-        """Once the fleet exists, its events without a fleet_ref (connections) must reach the callback too."""
-        if invitation.fleet_id is None:
-            return
+        An identical subscription (event, url, filters) that already exists, e.g. one made for an earlier
+        invitation of the same fleet_ref, is kept instead of duplicated. Returns the new ones.
+        """
+        url = invitation.callback_url
+        if not url:
+            return []
+        filters = normalise_filters({"fleet_refs": [invitation.fleet_ref], "fleet_ids": None})
+        names = [name for family in LIFECYCLE_FAMILIES for name in expand_event_name(f"{family}.*") or ()]
         with self._store.lock:
-            for subscription in self._store.subscriptions.values():
-                if subscription.invitation_id != invitation.id or subscription.status == "deleted":
-                    continue
-                filters = dict(subscription.filters or {})
-                fleet_ids = set(filters.get("fleet_ids") or ()) | {invitation.fleet_id}
-                filters["fleet_ids"] = sorted(fleet_ids)
-                subscription.filters = filters
+            missing = [name for name in names if self._find(url, name, filters) is None]
+            created = self._add(url, missing, filters, generate_secret(), invitation)
+        for subscription in created:
+            self._publish_webhook_event("created", subscription)
+        return created

@@ -21,9 +21,11 @@ from catena_sandbox.state import (
     Fleet,
     Invitation,
     Schedule,
+    ShareAgreement,
     Subscription,
     SubscriptionStats,
 )
+from catena_sandbox.variations import Variations
 
 MASK = "*****"
 WINDOWS = {"6h": 6 * 3600, "24h": 24 * 3600, "7d": 7 * 86400, "14d": 14 * 86400}
@@ -61,7 +63,9 @@ def invitation_view(invitation: Invitation, settings: Settings, magic_link: str)
     return body
 
 
-share_agreement_view = share_agreement_record  # the REST object and the event record agree
+def share_agreement_view(agreement: ShareAgreement, variations: Variations) -> dict[str, Any]:
+    """``ShareAgreementRead``: the event record's fields and variations, with only spec-valid scope levels."""
+    return share_agreement_record(agreement, variations, event=False)
 
 
 def fleet_view(fleet: Fleet) -> dict[str, Any]:
@@ -92,9 +96,15 @@ def fleet_view(fleet: Fleet) -> dict[str, Any]:
     }
 
 
-def connection_view(connection: Connection) -> dict[str, Any]:
-    # Secrets are masked as Catena does; shape of the API-key credentials family.
-    return fields_of(connection, CONNECTION_FIELDS, credentials={"api_key": MASK, "url": None, "user_id": None})
+def connection_view(connection: Connection, variations: Variations) -> dict[str, Any]:
+    """``ConnectionRead``; secrets masked as Catena does (the API-key credentials family)."""
+    shown = variations.choose("connection_fleet_ref", connection.fleet_ref) == "set"
+    return fields_of(
+        connection,
+        CONNECTION_FIELDS,
+        credentials={"api_key": MASK, "url": None, "user_id": None},
+        fleet_ref=connection.fleet_ref if shown else None,
+    )
 
 
 def schedule_view(schedule: Schedule) -> dict[str, Any]:
@@ -112,20 +122,30 @@ def mask_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/{MASK}"
 
 
-def subscription_view(subscription: Subscription, settings: Settings, *, secret: str | None = None) -> dict[str, Any]:
-    """``WebhookRead``; with ``secret`` the create response (``Webhook``), the only time it is shown."""
+def subscription_view(
+    subscription: Subscription, settings: Settings, variations: Variations, *, secret: str | None = None
+) -> dict[str, Any]:
+    """``WebhookRead``; with ``secret`` the create response (``Webhook``: also ``partner_id`` and ``deleted_at``).
+
+    Reads mask the secret, except, in one variation, those of an invitation's callback_url subscriptions
+    (the docs do not say how Catena shows a secret the partner never chose).
+    """
+    if secret is None:
+        fleet_ref = subscription.callback_fleet_ref
+        clear = fleet_ref is not None and variations.choose("callback_secret_read", fleet_ref) == "clear"
+        shown = subscription.secret if clear else MASK
     body: dict[str, Any] = {
         "id": subscription.id,
-        "partner_id": settings.partner_id,
         "url": mask_url(subscription.url) if settings.mask_urls else subscription.url,
         "event_name": subscription.event_name,
         "filters": subscription.filters,
-        "secret": secret if secret is not None else MASK,
+        "secret": secret if secret is not None else shown,
         "status": subscription.status,
         "created_at": iso(subscription.created_at),
         "updated_at": iso(subscription.updated_at),
     }
     if secret is not None:
+        body["partner_id"] = settings.partner_id
         body["deleted_at"] = iso(subscription.deleted_at)
     return body
 

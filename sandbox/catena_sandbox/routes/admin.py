@@ -12,6 +12,7 @@ from catena_sandbox.errors import CatenaError
 from catena_sandbox.events import CONCRETE_EVENTS
 from catena_sandbox.routes.common import SandboxDep
 from catena_sandbox.runtime import Sandbox
+from catena_sandbox.scenarios import behaviour_of
 from catena_sandbox.views import connection_view, invitation_view, schedule_view
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox admin"])
@@ -47,9 +48,16 @@ def _invitation_detail(sandbox: Sandbox, invitation_id: str) -> dict[str, Any]:
     connection = sandbox.store.connections.get(invitation.connection_id or "")
     body["sandbox"] = {
         "scenario": invitation.scenario,
+        "behaviour": behaviour_of(invitation),  # what the -once scenarios do in this attempt
         "share_agreement_id": invitation.share_agreement_id,
         "connection_id": invitation.connection_id,
-        "connection": connection_view(connection) if connection else None,
+        "connection": connection_view(connection, sandbox.variations) if connection else None,
+        "variations": sandbox.variations.resolved(invitation.fleet_ref),
+        "callback_webhook_ids": [
+            s.id
+            for s in sandbox.store.subscriptions.values()
+            if s.invitation_id == invitation.id and s.status != "deleted"
+        ],
         "schedules": schedules,
     }
     return body
@@ -104,12 +112,12 @@ def expire_invitation(invitation_id: str, sandbox: SandboxDep) -> dict[str, Any]
 
 @router.post("/connections/{connection_id}/stale")
 def stale_connection(connection_id: str, sandbox: SandboxDep) -> dict[str, Any]:
-    return connection_view(sandbox.simulator.stale_connection(connection_id))
+    return connection_view(sandbox.simulator.stale_connection(connection_id), sandbox.variations)
 
 
 @router.post("/connections/{connection_id}/reauthenticate")
 def reauthenticate_connection(connection_id: str, sandbox: SandboxDep) -> dict[str, Any]:
-    return connection_view(sandbox.simulator.reauthenticate(connection_id))
+    return connection_view(sandbox.simulator.reauthenticate(connection_id), sandbox.variations)
 
 
 @router.post("/connections/{connection_id}/fail-executions")
@@ -159,6 +167,29 @@ def set_faults(sandbox: SandboxDep, changes: Annotated[dict[str, float], Body()]
 @router.delete("/faults")
 def clear_faults(sandbox: SandboxDep) -> dict[str, Any]:
     return sandbox.faults.clear().as_dict()
+
+
+@router.get("/variations")
+def get_variations(sandbox: SandboxDep, fleet_ref: Annotated[str | None, Query()] = None) -> dict[str, str]:
+    """The knobs in force (``vary`` or a value); with ``fleet_ref``, the value each knob takes for that fleet."""
+    if fleet_ref is not None:
+        return sandbox.variations.resolved(fleet_ref)
+    return sandbox.variations.settings
+
+
+@router.put("/variations")
+def set_variations(sandbox: SandboxDep, changes: Annotated[dict[str, str], Body()]) -> dict[str, str]:
+    """Pin some knobs to a value, or back to ``vary``; the others stay as they are."""
+    try:
+        return sandbox.variations.update(changes)
+    except ValueError as exc:
+        raise CatenaError(400, str(exc)) from exc
+
+
+@router.delete("/variations")
+def clear_variations(sandbox: SandboxDep) -> dict[str, str]:
+    """Every knob back to ``vary`` (``POST /sandbox/reset`` restores the start-up settings instead)."""
+    return sandbox.variations.clear()
 
 
 @router.get("/deliveries")

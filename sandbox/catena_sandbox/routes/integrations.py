@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -62,7 +63,8 @@ def list_connections(
 ) -> dict[str, Any]:
     with sandbox.store.lock:
         items = [c for c in _connections(sandbox, fleet_ids, fleet_refs) if tsp_id is None or c.tsp_id == tsp_id]
-        return page(items, cursor=cursor, size=size, with_total=False, render=connection_view)
+        render = partial(connection_view, variations=sandbox.variations)
+        return page(items, cursor=cursor, size=size, with_total=False, render=render)
 
 
 @router.get(PREFIX + "/data-freshness")
@@ -98,7 +100,7 @@ def data_freshness(
 @router.get(PREFIX + "/{connection_id}")
 def get_connection(connection_id: str, sandbox: SandboxDep, _claims: Claims) -> dict[str, Any]:
     with sandbox.store.lock:
-        return connection_view(sandbox.simulator.connection(connection_id))
+        return connection_view(sandbox.simulator.connection(connection_id), sandbox.variations)
 
 
 @router.get(PREFIX + "/{connection_id}/schedules")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -14,7 +15,8 @@ from catena_sandbox.clock import as_utc, iso
 from catena_sandbox.pagination import DEFAULT_SIZE, page
 from catena_sandbox.routes.common import CursorParam, SandboxDep
 from catena_sandbox.routes.validation import Url
-from catena_sandbox.state import DeliveryLog
+from catena_sandbox.runtime import Sandbox
+from catena_sandbox.state import DeliveryLog, Subscription
 from catena_sandbox.views import metrics_view, subscription_view
 
 router = APIRouter(tags=["notifications"])
@@ -59,6 +61,11 @@ def _log_view(entry: DeliveryLog) -> dict[str, Any]:
     }
 
 
+def _read(sandbox: Sandbox, subscription: Subscription) -> dict[str, Any]:
+    """``WebhookRead`` (secret masked, or per variation for callback_url subscriptions)."""
+    return subscription_view(subscription, sandbox.settings, sandbox.variations)
+
+
 @router.post(PREFIX)
 def create_webhook(body: WebhookCreate, sandbox: SandboxDep, _claims: Claims) -> JSONResponse:
     """200 with one ``Webhook``, or a list of them for a catch-all; the only response showing the secret."""
@@ -66,7 +73,7 @@ def create_webhook(body: WebhookCreate, sandbox: SandboxDep, _claims: Claims) ->
     created, secret = sandbox.subscriptions.create(
         url=body.url, event_name=body.event_name, filters=filters, secret=body.secret
     )
-    views = [subscription_view(s, sandbox.settings, secret=secret) for s in created]
+    views = [subscription_view(s, sandbox.settings, sandbox.variations, secret=secret) for s in created]
     return JSONResponse(views if body.event_name.endswith(".*") else views[0])
 
 
@@ -87,15 +94,13 @@ def list_webhooks(
             and (event_name is None or s.event_name == event_name)
             and (status is None or s.status == status)
         ]
-        return page(
-            items, cursor=cursor, size=size, with_total=False, render=lambda s: subscription_view(s, sandbox.settings)
-        )
+        return page(items, cursor=cursor, size=size, with_total=False, render=partial(_read, sandbox))
 
 
 @router.get(PREFIX + "/{webhook_id}")
 def get_webhook(webhook_id: str, sandbox: SandboxDep, _claims: Claims) -> dict[str, Any]:
     with sandbox.store.lock:
-        return subscription_view(sandbox.subscriptions.get(webhook_id), sandbox.settings)
+        return _read(sandbox, sandbox.subscriptions.get(webhook_id))
 
 
 @router.patch(PREFIX + "/{webhook_id}")
@@ -104,7 +109,7 @@ def update_webhook(webhook_id: str, body: WebhookUpdate, sandbox: SandboxDep, _c
     if body.filters is not None:
         changes["filters"] = body.filters.model_dump()
     subscription = sandbox.subscriptions.update(webhook_id, changes)
-    return subscription_view(subscription, sandbox.settings)
+    return _read(sandbox, subscription)
 
 
 @router.delete(PREFIX + "/{webhook_id}", status_code=204)
@@ -115,12 +120,12 @@ def delete_webhook(webhook_id: str, sandbox: SandboxDep, _claims: Claims) -> Res
 
 @router.post(PREFIX + "/{webhook_id}/activate")
 def activate_webhook(webhook_id: str, sandbox: SandboxDep, _claims: Claims) -> dict[str, Any]:
-    return subscription_view(sandbox.subscriptions.set_status(webhook_id, "active"), sandbox.settings)
+    return _read(sandbox, sandbox.subscriptions.set_status(webhook_id, "active"))
 
 
 @router.post(PREFIX + "/{webhook_id}/pause")
 def pause_webhook(webhook_id: str, sandbox: SandboxDep, _claims: Claims) -> dict[str, Any]:
-    return subscription_view(sandbox.subscriptions.set_status(webhook_id, "paused"), sandbox.settings)
+    return _read(sandbox, sandbox.subscriptions.set_status(webhook_id, "paused"))
 
 
 @router.get(PREFIX + "/{webhook_id}/metrics")

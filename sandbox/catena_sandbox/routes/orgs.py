@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Response
@@ -163,7 +164,6 @@ def _list_share_agreements(
     _claims: Claims,
     fleet_id: Annotated[str | None, Query()] = None,
     fleet_ref: Annotated[str | None, Query()] = None,
-    invitation_id: Annotated[str | None, Query()] = None,
     share_agreement_status: Annotated[str | None, Query()] = None,
     cursor: CursorParam = None,
     size: int = DEFAULT_SIZE,
@@ -175,15 +175,15 @@ def _list_share_agreements(
             if a.status != "deleted"
             and (fleet_id is None or a.fleet_id == fleet_id)
             and (fleet_ref is None or a.fleet_ref == fleet_ref)
-            and (invitation_id is None or a.invitation_id == invitation_id)
             and (share_agreement_status is None or a.status == share_agreement_status)
         ]
-        return page(items, cursor=cursor, size=size, with_total=True, render=share_agreement_view)
+        render = partial(share_agreement_view, variations=sandbox.variations)
+        return page(items, cursor=cursor, size=size, with_total=True, render=render)
 
 
 def _get_share_agreement(share_agreement_id: str, sandbox: SandboxDep, _claims: Claims) -> dict[str, Any]:
     with sandbox.store.lock:
-        return share_agreement_view(sandbox.simulator.share_agreement(share_agreement_id))
+        return share_agreement_view(sandbox.simulator.share_agreement(share_agreement_id), sandbox.variations)
 
 
 def _update_share_agreement(
@@ -194,12 +194,14 @@ def _update_share_agreement(
         changes["status"] = body.status
     if body.fleet_ref is not None:
         changes["fleet_ref"] = body.fleet_ref
-    return share_agreement_view(sandbox.simulator.change_share_agreement(share_agreement_id, changes))
+    agreement = sandbox.simulator.change_share_agreement(share_agreement_id, changes)
+    return share_agreement_view(agreement, sandbox.variations)
 
 
 def _status_action(status: str):  # type: ignore[no-untyped-def]
     def action(share_agreement_id: str, sandbox: SandboxDep, _claims: Claims) -> dict[str, Any]:
-        return share_agreement_view(sandbox.simulator.change_share_agreement(share_agreement_id, {"status": status}))
+        agreement = sandbox.simulator.change_share_agreement(share_agreement_id, {"status": status})
+        return share_agreement_view(agreement, sandbox.variations)
 
     return action
 

@@ -93,10 +93,10 @@ def list_vehicle_locations(
     driver_ids: ListParam = None,
     vehicle_ids: ListParam = None,
     include_source_data: bool = False,
-    sort_order: Literal["asc", "desc"] = "asc",
     cursor: CursorParam = None,
     size: int = DEFAULT_SIZE,
 ) -> dict[str, Any]:
+    """The spec defines no sort parameters here (unlike ``/vehicles``): points come oldest first."""
     now = utcnow()
     end = as_utc(to_datetime) or now
     start = as_utc(from_datetime) or end - timedelta(days=1)
@@ -117,5 +117,5 @@ def list_vehicle_locations(
                     vehicle_ids=wanted,
                 )
             )
-    rows.sort(key=lambda r: (r["occurred_at"], r["id"]), reverse=sort_order == "desc")
+    rows.sort(key=lambda r: (r["occurred_at"], r["id"]))
     return page(_strip_source_data(rows, include_source_data), cursor=cursor, size=size, with_total=True, render=dict)

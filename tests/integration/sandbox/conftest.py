@@ -6,13 +6,11 @@ import pytest
 
 from tests.integration.sandbox.receiver import Receiver
 
-TUNED_SIGNING_SECRET = "tuned-partner-signing-secret"
-
 
 @pytest.fixture(scope="session")
 def _tuned_sandbox(sandbox_factory):
-    """One more sandbox process for tests that need other flags: 1 s tokens, 0.2 s delivery timeout, own secret."""
-    return sandbox_factory("--token-ttl", "1", "--delivery-timeout", "0.2", "--signing-secret", TUNED_SIGNING_SECRET)
+    """One more sandbox process for tests that need other flags: 1 s tokens, 0.2 s delivery timeout."""
+    return sandbox_factory("--token-ttl", "1", "--delivery-timeout", "0.2")
 
 
 @pytest.fixture

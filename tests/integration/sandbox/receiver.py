@@ -1,7 +1,9 @@
 """A real webhook receiver for the sandbox tests: a threaded HTTP server in the test process.
 
 It checks each delivery on its own terms (gzip, then base64 HMAC-SHA256 of ``timestamp + "." + body``
-computed here with ``hmac``), so the sandbox's signing code is tested, not trusted.
+computed here with ``hmac``), so the sandbox's signing code is tested, not trusted. The check uses the
+secret the receiver holds for the delivery's ``X-Webhook-ID`` when the check is made, so a test may
+learn a secret (say, of an invitation's callback_url subscription) after its first deliveries arrived.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -27,9 +29,18 @@ class Delivery:
     raw: bytes
     body: bytes | None
     envelope: dict[str, Any] | None
-    signature_valid: bool
     answered: int
     path: str
+    secrets: dict[str, str] = field(repr=False, default_factory=dict)  # the receiver's, by webhook id
+
+    @property
+    def signature_valid(self) -> bool:
+        """Signed with the secret the receiver now holds for this delivery's subscription."""
+        secret = self.secrets.get(self.headers.get("x-webhook-id", ""))
+        if self.body is None or secret is None:
+            return False
+        expected = expected_signature(secret, self.headers.get("x-catena-timestamp", ""), self.body)
+        return hmac.compare_digest(expected, self.headers.get("x-catena-signature", ""))
 
 
 def expected_signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -43,7 +54,6 @@ class Receiver:
 
     def __init__(self) -> None:
         self.secrets: dict[str, str] = {}
-        self.default_secret: str | None = None
         self.respond: Callable[[Delivery], int] = lambda _delivery: 202
         self.delay_seconds = 0.0
         self.gate: threading.Event | None = None  # when set, each request waits for it before answering
@@ -78,18 +88,12 @@ class Receiver:
     def handle(self, path: str, headers: dict[str, str], raw: bytes) -> int:
         headers = {k.lower(): v for k, v in headers.items()}
         body = envelope = None
-        valid = False
         try:
             body = gzip.decompress(raw) if headers.get("content-encoding") == "gzip" else None
             envelope = json.loads(body) if body is not None else None
         except (OSError, ValueError):
             body = envelope = None
-        if body is not None:
-            secret = self.secrets.get(headers.get("x-webhook-id", ""), self.default_secret)
-            signature = headers.get("x-catena-signature", "")
-            timestamp = headers.get("x-catena-timestamp", "")
-            valid = secret is not None and hmac.compare_digest(expected_signature(secret, timestamp, body), signature)
-        delivery = Delivery(headers, raw, body, envelope, valid, 0, path)
+        delivery = Delivery(headers, raw, body, envelope, 0, path, self.secrets)
         status = self.respond(delivery)
         delivery.answered = status
         with self._lock:

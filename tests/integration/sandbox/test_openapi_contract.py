@@ -3,7 +3,9 @@
 Each case calls the real sandbox process and validates the response body with jsonschema against the
 schema the spec gives for that operation and status code ($refs resolved in the spec's components).
 Webhook envelopes received during the run are checked against the event schemas of the notifications
-spec. A last test makes sure no served endpoint is left out and none is missing from Catena's specs.
+spec. Validation is strict: a field the schema does not define fails (``openapi_schemas``, with its one
+allowance list). A last test makes sure no served endpoint is left out and none is missing from
+Catena's specs.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.sandbox.helpers import records, subscribe
+from catena_sandbox.variations import KNOBS
+from tests.integration.sandbox.helpers import invite, records, subscribe, wait_connected
 from tests.integration.sandbox.openapi_schemas import event_schema_name, spec
 from tests.integration.sandbox.receiver import Receiver
 
@@ -176,14 +179,29 @@ CASES = [
 ]
 
 
+def pinned_phases() -> list[dict[str, str]]:
+    """Variation settings that, one after the other, give every knob each of its values."""
+    width = max(len(knob.values) for knob in KNOBS.values())
+    return [{name: knob.values[min(i, len(knob.values) - 1)] for name, knob in KNOBS.items()} for i in range(width)]
+
+
 @pytest.fixture(scope="module")
 def world(sandbox_factory) -> Iterator[dict[str, Any]]:
-    """A sandbox with every kind of resource and event, and the ids the cases need."""
+    """A sandbox with every kind of resource and event, and the ids the cases need.
+
+    First one fleet onboards per pinned variation phase (so the envelopes checked below include every
+    value of every knob), then the rest under ``vary``.
+    """
     sandbox = sandbox_factory()
     receiver = Receiver()
     try:
         subscribe(sandbox, receiver, *ALL_FAMILIES)
         ids: dict[str, Any] = {"sandbox": sandbox, "receiver": receiver}
+        for index, phase in enumerate(pinned_phases()):
+            sandbox.admin("PUT", "/variations", json=phase).raise_for_status()
+            pinned = invite(sandbox, f"CONTRACT-V{index}", callback_url=receiver.url.replace("/hooks", "/cb"))
+            wait_connected(sandbox, receiver, pinned["id"])
+        sandbox.admin("DELETE", "/variations").raise_for_status()
         invitations = {}
         for ref, extra in (
             ("CONTRACT-1", {"fleet_email": "ops@contract.example.com", "callback_url": receiver.url}),
@@ -199,21 +217,17 @@ def world(sandbox_factory) -> Iterator[dict[str, Any]]:
             ("manual-acc", {}),
             ("manual-dec", {}),
         ):
-            response = sandbox.api("POST", "/v2/orgs/invitations", json={"fleet_ref": ref, **extra})
-            assert response.status_code == 201, response.text
-            invitations[ref] = response.json()
-        receiver.wait_for(
-            lambda r: (
-                len(records(r, "fleet_connection.created")) >= 7
-                and all(
-                    r.events(n)
-                    for n in ("schedule.deactivated", "connection.staled", "invitation.declined", "invitation.expired")
-                )
-            ),
-            timeout=30,
+            invitations[ref] = invite(sandbox, ref, **extra)
+        connected = ("CONTRACT-1", "CONTRACT-2", "CONTRACT-3", "CONTRACT-4", "CONTRACT-5", "failing-contract")
+        fleets = {
+            ref: wait_connected(sandbox, receiver, invitations[ref]["id"]) for ref in (*connected, "stale-contract")
+        }
+        receiver.wait_for_events(
+            "schedule.deactivated", "connection.staled", "invitation.declined", "invitation.expired", timeout=30
         )
         sandbox.wait_idle()
-        agreements = {a["fleet_ref"]: a["id"] for a in sandbox.api("GET", SA, params={"size": 100}).json()["items"]}
+        # By fleet id: a share agreement's fleet_ref may be null (a variation).
+        agreements = {a["fleet_id"]: a["id"] for a in sandbox.api("GET", SA, params={"size": 100}).json()["items"]}
         deactivated = records(receiver, "schedule.deactivated")[0]
         vehicles = sandbox.api("GET", "/v2/telematics/vehicles").json()["items"]
         extra_hook = sandbox.api(
@@ -225,14 +239,12 @@ def world(sandbox_factory) -> Iterator[dict[str, Any]]:
             accept_id=invitations["manual-acc"]["id"],
             decline_id=invitations["manual-dec"]["id"],
             unknown_id="019d0000-0000-7000-8000-000000000000",
-            share_agreement_id=agreements["CONTRACT-1"],
-            cancel_agreement_id=agreements["CONTRACT-2"],
-            cancel_agreement_id_2=agreements["CONTRACT-3"],
-            delete_agreement_id=agreements["CONTRACT-4"],
-            delete_agreement_id_2=agreements["CONTRACT-5"],
-            fleet_id=next(
-                r["fleet_id"] for r in records(receiver, "invitation.accepted") if r["fleet_ref"] == "CONTRACT-1"
-            ),
+            share_agreement_id=agreements[fleets["CONTRACT-1"]],
+            cancel_agreement_id=agreements[fleets["CONTRACT-2"]],
+            cancel_agreement_id_2=agreements[fleets["CONTRACT-3"]],
+            delete_agreement_id=agreements[fleets["CONTRACT-4"]],
+            delete_agreement_id_2=agreements[fleets["CONTRACT-5"]],
+            fleet_id=fleets["CONTRACT-1"],
             connection_id=deactivated["connection_id"],
             schedule_id=deactivated["id"],
             webhook_id=records(receiver, "webhook.created")[0]["id"],
@@ -279,6 +291,25 @@ def test_response_matches_catena_schema(world: dict[str, Any], case: Case) -> No
         return
     errors = document.errors(schema, response.json())
     assert errors == [], f"{case.id} does not match Catena's schema:\n" + "\n".join(errors[:20])
+
+
+VARIED_READS = [c for c in CASES if c.method == "GET" and c.status == 200 and c.path.startswith((SA, CONN, HOOKS))]
+
+
+@pytest.mark.parametrize("phase", pinned_phases(), ids=lambda phase: "-".join(sorted(set(phase.values()))))
+def test_varied_reads_match_catena_schema_in_every_variation(world: dict[str, Any], phase: dict[str, str]) -> None:
+    """The REST reads that variations change, with every knob pinned to each of its values in turn."""
+    sandbox = world["sandbox"]
+    sandbox.admin("PUT", "/variations", json=phase).raise_for_status()
+    try:
+        for case in VARIED_READS:
+            response = call(world, case)
+            assert response.status_code == 200, response.text
+            document = spec(case.spec)
+            errors = document.errors(document.response_schema("GET", case.path, 200), response.json())
+            assert errors == [], f"{case.id} under {phase}:\n" + "\n".join(errors[:20])
+    finally:
+        sandbox.admin("DELETE", "/variations").raise_for_status()
 
 
 def test_webhook_envelopes_match_event_schemas(world: dict[str, Any]) -> None:
@@ -333,3 +364,22 @@ def test_every_served_endpoint_is_in_catenas_specs_and_checked(world: dict[str, 
                 missing.append(f"{method} {path}")
     assert unknown == [], "served but not in Catena's specs"
     assert missing == [], "served but not checked by a contract case"
+
+
+def test_served_query_parameters_are_the_specs_own(world: dict[str, Any]) -> None:
+    """No served operation declares a query parameter its spec operation lacks (undefined ones are ignored)."""
+    sandbox = world["sandbox"]
+    served = sandbox.http.get(sandbox.base_url + "/openapi.json").json()["paths"]
+    extra = []
+    for path, operations in served.items():
+        if not path.startswith("/v2/"):
+            continue
+        spec_path = path.replace("/share_agreements", "/share-agreements")
+        document = spec(path.split("/")[2])
+        for method, operation in operations.items():
+            ours = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+            theirs = {
+                p["name"] for p in document.paths[spec_path][method].get("parameters", []) if p.get("in") == "query"
+            }
+            extra.extend(f"{method.upper()} {path} ?{name}" for name in sorted(ours - theirs))
+    assert extra == [], "query parameters Catena's spec does not define"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
+from tests.fixtures.sandbox import DEFAULT_SPEED as SPEED
 from tests.integration.sandbox.helpers import (
     ONBOARDING_FAMILIES,
     OPERATION_FAMILIES,
@@ -11,6 +14,7 @@ from tests.integration.sandbox.helpers import (
     invite,
     records,
     subscribe,
+    wait_connected,
 )
 from tests.integration.sandbox.receiver import Receiver
 
@@ -79,21 +83,106 @@ def test_accepted_invitation_cannot_be_deleted(sandbox, subscribed: Receiver) ->
     assert response.json()["code"] == 409 and response.json()["message"] == "Conflict"
 
 
+def reinvite(sandbox, fleet_ref: str, **fields) -> tuple[int, dict, datetime, datetime]:
+    """POST the fleet_ref again; status, body and the instants just before and after the call."""
+    before = datetime.now(UTC)
+    response = sandbox.api("POST", "/v2/orgs/invitations", json={"fleet_ref": fleet_ref, **fields})
+    return response.status_code, response.json(), before, datetime.now(UTC)
+
+
 def test_repeated_fleet_ref_refreshes_with_200(sandbox, subscribed: Receiver) -> None:
-    first = invite(sandbox, "manual-ref", expires_in_hours=10)
-    again = sandbox.api("POST", "/v2/orgs/invitations", json={"fleet_ref": "manual-ref", "expires_in_hours": 20})
-    assert again.status_code == 200
-    body = again.json()
-    assert body["id"] == first["id"] and body["expires_in_hours"] == 20
-    assert body["expires_at"] > first["expires_at"]
+    first = invite(sandbox, "manual-ref", expires_in_hours=10, fleet_name="Before")
+    status, body, before, after = reinvite(sandbox, "manual-ref", expires_in_hours=20, fleet_name="After")
+    assert status == 200 and body["id"] == first["id"] and body["status"] == "active"
+    assert body["expires_in_hours"] == 20 and body["fleet_name"] == "After"
+    lifetime = timedelta(hours=20) / SPEED  # expires_in_hours from now, scaled by --speed
+    assert before + lifetime <= datetime.fromisoformat(body["expires_at"]) <= after + lifetime
+    assert body["created_at"] == first["created_at"]
 
 
 def test_refreshing_an_accepted_invitation_renews_its_tokens(sandbox, subscribed: Receiver) -> None:
     invitation = invite(sandbox, "manual-tok")
     accepted = sandbox.admin("POST", f"/invitations/{invitation['id']}/accept").json()
-    refreshed = sandbox.api("POST", "/v2/orgs/invitations", json={"fleet_ref": "manual-tok"})
-    assert refreshed.status_code == 200 and refreshed.json()["status"] == "accepted"
-    assert refreshed.json()["pre_registration_access_token"] != accepted["pre_registration_access_token"]
+    status, refreshed, before, after = reinvite(sandbox, "manual-tok", expires_in_hours=5)
+    assert status == 200 and refreshed["id"] == invitation["id"] and refreshed["status"] == "accepted"
+    assert refreshed["pre_registration_access_token"] != accepted["pre_registration_access_token"]
+    assert refreshed["pre_registration_refresh_token"] != accepted["pre_registration_refresh_token"]
+    lifetime = timedelta(hours=5) / SPEED
+    assert before + lifetime <= datetime.fromisoformat(refreshed["expires_at"]) <= after + lifetime
+
+
+def test_refreshing_a_declined_invitation_makes_it_active_again(sandbox, subscribed: Receiver) -> None:
+    invitation = invite(sandbox, "manual-no")
+    declined = sandbox.admin("POST", f"/invitations/{invitation['id']}/decline", json={"decline_reason": "no"})
+    assert declined.json()["declined_at"] and declined.json()["decline_reason"] == "no"
+    status, refreshed, _before, _after = reinvite(sandbox, "manual-no")
+    assert status == 200 and refreshed["id"] == invitation["id"] and refreshed["status"] == "active"
+    assert refreshed["declined_at"] is None and refreshed["decline_reason"] is None
+    read = sandbox.http.get(f"{sandbox.base_url}/v2/orgs/invitations/{invitation['id']}").json()
+    assert (read["status"], read["declined_at"], read["decline_reason"]) == ("active", None, None)
+    assert sandbox.admin("POST", f"/invitations/{invitation['id']}/accept").status_code == 200  # usable again
+
+
+@pytest.mark.parametrize("end", ["expire", "delete"])
+def test_an_expired_or_deleted_invitation_gives_way_to_a_new_one(sandbox, subscribed: Receiver, end: str) -> None:
+    invitation = invite(sandbox, f"manual-{end}")
+    if end == "expire":
+        sandbox.admin("POST", f"/invitations/{invitation['id']}/expire").raise_for_status()
+    else:
+        assert sandbox.api("DELETE", f"/v2/orgs/invitations/{invitation['id']}").status_code == 204
+    status, body, _before, _after = reinvite(sandbox, f"manual-{end}")
+    assert status == 201 and body["id"] != invitation["id"] and body["status"] == "active"
+    old = sandbox.http.get(f"{sandbox.base_url}/v2/orgs/invitations/{invitation['id']}").json()
+    assert old["status"] == ("expired" if end == "expire" else "deleted")
+
+
+@pytest.mark.parametrize("knob", ["emit", "skip"])
+def test_invitation_created_on_refresh_is_a_variation(sandbox, subscribed: Receiver, knob: str) -> None:
+    sandbox.variations(invitation_created_on_refresh=knob)
+    invitation = invite(sandbox, "manual-again")
+    status, _body, _before, _after = reinvite(sandbox, "manual-again")
+    assert status == 200
+    sandbox.wait_idle()  # the refresh published whatever it publishes before answering
+    created = [r for r in records(subscribed, "invitation.created") if r["id"] == invitation["id"]]
+    assert len(created) == (2 if knob == "emit" else 1)
+
+
+def test_decline_once_declines_then_onboards_after_a_refresh(sandbox, subscribed: Receiver) -> None:
+    invitation = invite(sandbox, "decline-once-1")
+    subscribed.wait_for_events("invitation.declined")
+    sandbox.wait_idle()
+    assert "invitation.accepted" not in event_names(subscribed)
+    status, refreshed, _before, _after = reinvite(sandbox, "decline-once-1")
+    assert status == 200 and refreshed["id"] == invitation["id"] and refreshed["status"] == "active"
+    fleet_id = wait_connected(sandbox, subscribed, invitation["id"])
+    names = event_names(subscribed)
+    assert names.count("invitation.declined") == 1
+    assert names.index("invitation.declined") < names.index("invitation.accepted")
+    final = sandbox.http.get(f"{sandbox.base_url}/v2/orgs/invitations/{invitation['id']}").json()
+    assert final["status"] == "accepted" and final["fleet_id"] == fleet_id
+
+
+def test_expire_once_lets_its_first_invitation_expire_then_onboards_with_a_new_one(
+    sandbox, subscribed: Receiver
+) -> None:
+    first = invite(sandbox, "expire-once-1", expires_in_hours=1)  # one second at speed 3600
+    subscribed.wait_for_events("invitation.expired")
+    assert event_names(subscribed) == ["invitation.created", "invitation.expired"]  # it never acted
+    status, second, _before, _after = reinvite(sandbox, "expire-once-1")
+    assert status == 201 and second["id"] != first["id"]
+    fleet_id = wait_connected(sandbox, subscribed, second["id"])
+    accepted = [r["id"] for r in records(subscribed, "invitation.accepted")]
+    assert accepted == [second["id"]] and fleet_id
+    assert sandbox.http.get(f"{sandbox.base_url}/v2/orgs/invitations/{first['id']}").json()["status"] == "expired"
+
+
+def test_decline_declines_again_after_a_refresh(sandbox, subscribed: Receiver) -> None:
+    """The plain decline- scenario, unlike decline-once-, runs again and declines again."""
+    invitation = invite(sandbox, "decline-2")
+    subscribed.wait_for_events("invitation.declined")
+    assert reinvite(sandbox, "decline-2")[0] == 200
+    subscribed.wait_for(lambda r: len(records(r, "invitation.declined")) == 2)
+    assert {r["id"] for r in records(subscribed, "invitation.declined")} == {invitation["id"]}
 
 
 def test_each_step_by_hand_through_the_admin_api(sandbox, subscribed: Receiver) -> None:

@@ -1,4 +1,4 @@
-"""Webhook subscriptions: wildcard expansion, secrets shown once, duplicates, filters, callback_url ones."""
+"""Webhook subscriptions: wildcard expansion, secrets shown once, duplicates, filters (callback_url: test_callbacks)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import re
 
 import pytest
 
-from tests.integration.sandbox.conftest import TUNED_SIGNING_SECRET
 from tests.integration.sandbox.helpers import invite, records, subscribe
-from tests.integration.sandbox.receiver import Receiver, expected_signature
+from tests.integration.sandbox.receiver import Receiver
 
 pytestmark = pytest.mark.integration
 
@@ -108,30 +107,11 @@ def test_filters_or_across_lists_and_missing_fields_do_not_match(sandbox, receiv
 
 def test_filters_by_fleet_ref_through_an_onboarding(sandbox, receiver: Receiver) -> None:
     subscribe(sandbox, receiver, "invitation.*", filters={"fleet_refs": ["manual-mine"]})
-    invite(sandbox, "manual-mine")
+    mine = invite(sandbox, "manual-mine")
     invite(sandbox, "manual-other")
     sandbox.wait_idle()
-    assert [r["fleet_ref"] for r in records(receiver, "invitation.created")] == ["manual-mine"]
-
-
-def test_callback_url_subscriptions_are_listed_and_signed_with_the_default_secret(sandbox, receiver: Receiver) -> None:
-    receiver.default_secret = sandbox.signing_secret  # before the invitation: its first callback comes at once
-    invitation = invite(sandbox, "ACME-9", callback_url=receiver.url)
-    receiver.wait_for_events("fleet_connection.created")
-    sandbox.wait_idle()
-    assert all(d.signature_valid for d in receiver.deliveries)
-    listed = sandbox.api("GET", WEBHOOKS, params={"size": 1000}).json()["items"]
-    families = {s["event_name"].split(".")[0] for s in listed}
-    assert families == {"invitation", "share_agreement", "connection", "fleet_connection"}
-    accepted = records(receiver, "invitation.accepted")[0]
-    for subscription in listed:
-        assert subscription["filters"]["fleet_refs"] == ["ACME-9"]
-        assert subscription["filters"]["fleet_ids"] == [accepted["fleet_id"]]
-    assert accepted["id"] == invitation["id"]
-    # Another invitation's events do not reach this callback.
-    invite(sandbox, "manual-elsewhere")
-    sandbox.wait_idle()
-    assert {r["fleet_ref"] for r in records(receiver, "invitation.created")} == {"ACME-9"}
+    # By id: the record's fleet_ref may show null (a variation); the filter matches the fleet all the same.
+    assert [r["id"] for r in records(receiver, "invitation.created")] == [mine["id"]]
 
 
 def test_webhook_lifecycle_events(sandbox, receiver: Receiver) -> None:
@@ -139,18 +119,8 @@ def test_webhook_lifecycle_events(sandbox, receiver: Receiver) -> None:
     other = sandbox.api("POST", WEBHOOKS, json={"url": "https://x.example.com/h", "event_name": "user.added"}).json()
     sandbox.api("POST", f"{WEBHOOKS}/{other['id']}/pause")
     sandbox.api("DELETE", f"{WEBHOOKS}/{other['id']}")
+    # Deliveries run concurrently and unordered: wait for each event, not for the last one published.
+    receiver.wait_for(lambda r: any(x["id"] == other["id"] for x in records(r, "webhook.created")))
     receiver.wait_for_events("webhook.paused", "webhook.deleted")
     created = [r for r in records(receiver, "webhook.created") if r["id"] == other["id"]]
-    assert created and created[0]["event_name"] == "user.added"
-
-
-def test_callback_signing_secret_is_a_setting(tuned_sandbox, receiver: Receiver) -> None:
-    invite(tuned_sandbox, "manual-cb", callback_url=receiver.url)
-    receiver.wait_for_events("invitation.created")
-    delivery = receiver.deliveries[0]
-    assert delivery.headers["x-catena-signature"] == expected_signature(
-        TUNED_SIGNING_SECRET, delivery.headers["x-catena-timestamp"], delivery.body
-    )
-    assert delivery.headers["x-catena-signature"] != expected_signature(
-        "sandbox-signing-secret", delivery.headers["x-catena-timestamp"], delivery.body
-    )
+    assert created[0]["event_name"] == "user.added"
