@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 
 from catena_airflow.inbox import InboxStore
-from tests.integration.reliability.helpers import expected_stage, invite, subscribe, wait_settled
+from tests.integration.reliability.helpers import (
+    expected_stage,
+    fleets_linked_by_events,
+    invite,
+    registrar,
+    subscribe,
+    wait_settled,
+)
 from tests.integration.reliability.inbox_probe import event_id_counts
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
@@ -42,11 +49,12 @@ def final_onboardings(store: InboxStore) -> dict[str, dict[str, Any]]:
 
 def run(sandbox, catena_client, processes, inbox_url: str, faults: dict[str, float] | None) -> dict[str, Any]:
     sandbox.reset()
+    fleets_linked_by_events(sandbox)
     if faults:
         sandbox.admin("PUT", "/faults", json=faults).raise_for_status()
     receiver = processes.receiver(inbox_url=inbox_url, secrets=SECRET)
     subscribe(catena_client, receiver.url, SECRET)
-    refs = invite(catena_client, "demo", FLEETS_PER_SCENARIO)
+    refs = invite(catena_client, "demo", FLEETS_PER_SCENARIO, register=registrar(inbox_url))
     wait_settled(sandbox)
     receiver.stop()
     store = InboxStore(inbox_url)

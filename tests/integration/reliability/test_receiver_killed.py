@@ -17,7 +17,9 @@ from tests.integration.reliability.helpers import (
     FAMILIES,
     DeliveryFigures,
     expected_stage,
+    fleets_linked_by_events,
     invite,
+    registrar,
     replay_dead_letters,
     subscribe,
     wait_settled,
@@ -36,6 +38,7 @@ def test_receiver_killed_mid_burst_loses_nothing_and_applies_nothing_twice(
 ):
     receiver = processes.receiver(inbox_url=postgres_url, secrets=SECRET)
     subscriptions = subscribe(catena_client, receiver.url, SECRET, (*FAMILIES, "vehicle.added"))
+    fleets_linked_by_events(sandbox)
     published = threading.Event()
 
     def burst() -> None:
@@ -50,7 +53,7 @@ def test_receiver_killed_mid_burst_loses_nothing_and_applies_nothing_twice(
 
     publisher = threading.Thread(target=burst)
     publisher.start()
-    fleets = invite(catena_client, "killed", 2)
+    fleets = invite(catena_client, "killed", 2, register=registrar(postgres_url))
     deadline = time.monotonic() + 90  # generous: the machine is shared, commits can be slow
     while stored_count(postgres_url) < 50:  # the burst is well under way
         assert time.monotonic() < deadline, receiver.log()[-2000:]

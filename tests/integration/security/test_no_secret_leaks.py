@@ -92,7 +92,7 @@ def test_an_end_to_end_run_leaks_no_secret(
     }
     subscription_secrets = set(deployment.inbox.subscription_secrets().values())
     assert prereg and subscription_secrets
-    secrets = {sandbox.client_secret, sandbox.signing_secret, sandbox.token(), *subscription_secrets, *prereg}
+    secrets = {sandbox.client_secret, sandbox.token(), *subscription_secrets, *prereg}
 
     monkeypatch.setenv("CATENA_INBOX_URL", deployment.inbox.engine.url.render_as_string(hide_password=False))
     dashboard = []
