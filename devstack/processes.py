@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -156,6 +157,11 @@ def console_script(name: str, *, module: str, bin_dir: Path | None = None) -> li
     return [found] if found else [sys.executable, "-m", module]
 
 
+def run_as(user: str | None) -> dict:
+    """``subprocess`` keyword arguments that run a child as ``user`` with its primary group only (None: as we are)."""
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []} if user else {}
+
+
 def start_process(
     name: str,
     command: Sequence[str],
@@ -163,8 +169,12 @@ def start_process(
     log_path: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    user: str | None = None,
 ) -> ChildProcess:
-    """Start ``command`` with stdout and stderr appended to ``log_path``, in a new process group."""
+    """Start ``command`` with stdout and stderr appended to ``log_path``, in a new process group.
+
+    ``user``: run as that user (with its primary group only), e.g. a server that refuses to run as root.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_file = log_path.open("ab")
     try:
@@ -176,6 +186,7 @@ def start_process(
             env=dict(env) if env is not None else None,
             cwd=cwd,
             start_new_session=True,
+            **run_as(user),
         )
     except OSError:
         log_file.close()
