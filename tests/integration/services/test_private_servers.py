@@ -49,7 +49,8 @@ def test_a_private_redis_serves_and_is_gone_afterwards(private):
     assert not redis_answers(url, timeout=1)
 
 
-def test_the_machine_servers_are_used_when_they_answer():
+def test_the_machine_servers_are_used_when_they_answer(monkeypatch):
+    monkeypatch.delenv("CATENA_TEST_SERVICES", raising=False)
     if not (postgres_answers(MACHINE_POSTGRES_URL) and redis_answers(MACHINE_REDIS_URL)):
         pytest.skip("this machine runs no PostgreSQL or Redis of its own")
     with postgres_server() as postgres, redis_server() as redis_url:
