@@ -69,7 +69,7 @@ class StandaloneSettings:
     dags_folder: Path = REPO_ROOT / "dags"
     venv_bin: Path = Path(sys.executable).parent
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
-    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(64))  # HS512 wants 64 bytes or more
     # Encrypts connections in the metadata DB and subscription secrets in the inbox.
     fernet_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
     extra_env: Mapping[str, str] = field(default_factory=dict)

@@ -78,7 +78,7 @@ class TopologySettings:
     venv_bin: Path = Path(sys.executable).parent
     # What .env holds in production: the three shared secrets and the UI user's password.
     fernet_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
-    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(64))  # HS512 wants 64 bytes or more
     api_secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     extra_env: Mapping[str, str] = field(default_factory=dict)
