@@ -172,7 +172,8 @@ def test_requires_python_covers_the_supported_versions():
     ("url", "driver"),
     [
         ("postgresql+psycopg2://airflow:pw@postgres/airflow", "psycopg2"),  # the metadata database
-        ("postgresql://catena:pw@postgres/catena_inbox", "psycopg"),  # CATENA_INBOX_URL, plain
+        # A plain URL (the result backend's db+postgresql://, a destination); the inbox needs +psycopg2.
+        ("postgresql://catena:pw@postgres/catena_data", "psycopg"),
         ("postgresql+asyncpg://airflow:pw@postgres/airflow", "asyncpg"),  # Airflow's async engine
     ],
 )
