@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -117,6 +118,19 @@ def operations_settled(
     count_operations(operational, inbox, destination)
     busy = any(not run.finished for run in rest.list_runs(OPERATIONS_DAG))
     return not busy and all(report.operations_done for report in operational)
+
+
+def deferral_processed(
+    scheduler_log: str, dag_id: str, run_id: str, task_id: str = "wait_for_fleet", map_index: int = -1
+) -> bool:
+    """Whether the scheduler's log says it handled the executor's report of the task's try that deferred.
+
+    Until it has, a sensor resumed at once can be failed by Airflow 3.3.2's scheduler ("finished with state
+    success, but the task instance's state attribute is running"; docs/architecture.md): a test's fleet
+    acts only once this holds. The line is the scheduler's "TaskInstance Finished: ... executor_state=success".
+    """
+    head = f"TaskInstance Finished: dag_id={dag_id}, task_id={task_id}, run_id={run_id}, map_index={map_index},"
+    return re.search(re.escape(head) + r"[^\n]*executor_state=success", scheduler_log) is not None
 
 
 def check(report: FleetReport) -> list[str]:

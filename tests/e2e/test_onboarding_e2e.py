@@ -21,6 +21,7 @@ from catena_airflow.ingest import DestinationStore
 from devstack.observe import (
     FleetReport,
     count_rows,
+    deferral_processed,
     find_onboarding,
     operations_settled,
     refresh_stages,
@@ -45,7 +46,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.postgres]
 DAG_IDS = (SETUP_DAG, ONBOARDING_DAG, BULK_ONBOARDING_DAG, OPERATIONS_DAG)
 SPEED = 30  # sandbox scenario steps 0.1 s apart
 RUN_TIMEOUT = 180
-SETTLE_AFTER_DEFERRAL = 10.0
 
 
 @dataclass
@@ -124,8 +124,13 @@ def outcomes(stack: Stack) -> Outcomes:
     # Airflow 3.3.2 race (scheduler_job_runner._process_executor_events): if the trigger resumes the
     # task and it is RUNNING again before the scheduler has processed the executor's "success" for the
     # process that deferred, the scheduler marks the task FAILED. Real fleets take hours; here the
-    # fleet would connect within a second, so give the scheduler time to see the deferral first.
-    time.sleep(SETTLE_AFTER_DEFERRAL)
+    # fleet would connect within a second, so it accepts only once the scheduler has seen the deferral.
+    wait_until(
+        lambda: deferral_processed(stack.airflow.log_path.read_text(errors="replace"), ONBOARDING_DAG, manual_run),
+        "the scheduler to process the manual fleet's deferral",
+        timeout=RUN_TIMEOUT,
+        interval=0.5,
+    )
     manual = find_onboarding(stack.inbox, manual_ref)
     assert manual is not None, "the manual fleet's invitation is not in the inbox"
     accepted = requests.post(f"{stack.sandbox.base_url}/sandbox/invitations/{manual.invitation_id}/accept", json={})

@@ -22,7 +22,6 @@ the test log as `FIGURES production-topology:` lines.
 from __future__ import annotations
 
 import contextlib
-import re
 import secrets
 import time
 from collections import Counter
@@ -38,6 +37,7 @@ from devstack.observe import (
     FleetReport,
     check,
     count_rows,
+    deferral_processed,
     find_onboarding,
     operations_settled,
     refresh_stages,
@@ -150,18 +150,6 @@ def _manual(kind: str, ref: str, run_state: str, stage: Stage) -> FleetScenario:
     )
 
 
-def _deferral_processed(scheduler_log: str, wait: Wait) -> bool:
-    """Whether the scheduler has handled the executor's report of the try that deferred.
-
-    Until it has, a sensor resumed at once can be failed by Airflow 3.3.2's scheduler ("finished with
-    state success, but the task instance's state attribute is running"; docs/architecture.md), so the
-    fleets act only after this line is in the scheduler's log.
-    """
-    dag_id, run_id, task_id, map_index = wait
-    head = f"TaskInstance Finished: dag_id={dag_id}, task_id={task_id}, run_id={run_id}, map_index={map_index},"
-    return re.search(re.escape(head) + r"[^\n]*executor_state=success", scheduler_log) is not None
-
-
 def _waiting(stack: Stack, waits: list[Wait]) -> dict[Wait, int] | None:
     """Each wait's triggerer job once all are deferred, assigned to a triggerer and seen so by the scheduler."""
     deferred = {
@@ -171,7 +159,7 @@ def _waiting(stack: Stack, waits: list[Wait]) -> dict[Wait, int] | None:
     if not all(deferred.get(wait) for wait in waits):
         return None
     scheduler_log = stack.topology.components[SCHEDULER].process.log_path.read_text(errors="replace")
-    if not all(_deferral_processed(scheduler_log, wait) for wait in waits):
+    if not all(deferral_processed(scheduler_log, *wait) for wait in waits):
         return None
     return {wait: deferred[wait] for wait in waits}
 
