@@ -2,10 +2,10 @@
 # scheduler, dag-processor, triggerer, Celery worker) and the optional sandbox run from this image.
 FROM apache/airflow:3.3.2-python3.11
 
-# Pinned runtime dependencies first (apache-airflow==3.3.2 is already there, so this layer is small
-# and cached until requirements.txt changes).
+# The production lock first (requirements.txt: every package pinned and hashed, made by `make lock`;
+# apache-airflow==3.3.2 is already there, so this layer is small and cached until the lock changes).
 COPY --chown=airflow:root requirements.txt /opt/catena/requirements.txt
-RUN pip install --no-cache-dir -r /opt/catena/requirements.txt
+RUN pip install --no-cache-dir --require-hashes -r /opt/catena/requirements.txt
 
 # The provider, plugin and sandbox, installed as a package: the api-server finds the plugin through its
 # `airflow.plugins` entry point and the triggerer imports the triggers from site-packages, so the plugins

@@ -1,5 +1,5 @@
 # Thin wrappers over scripts/; see README.md.
-.PHONY: venv demo test lint bench
+.PHONY: venv demo test lint bench lock
 
 venv:
 	scripts/venv.sh
@@ -15,3 +15,7 @@ lint: venv
 
 bench: venv
 	scripts/bench.sh
+
+# requirements.in / requirements-dev.in -> requirements.txt / requirements-dev.txt (UPGRADE=1 moves pins)
+lock:
+	scripts/lock.sh

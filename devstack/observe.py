@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from catena_airflow.inbox import InboxStore, Onboarding
 from catena_airflow.ingest import DestinationStore
-from devstack.rest import RunState
-from devstack.scenarios import FleetScenario
+from devstack.rest import AirflowRest, RunState
+from devstack.scenarios import BULK_ONBOARDING_DAG, ONBOARDING_DAG, OPERATIONS_DAG, FleetScenario
 
 
 @dataclass
@@ -37,6 +38,21 @@ class FleetReport:
     @property
     def operations_done(self) -> bool:
         return all(self.handled[name] for name in self.scenario.operations)
+
+
+def trigger_onboardings(rest: AirflowRest, fleets: Iterable[FleetScenario]) -> dict[str, FleetReport]:
+    """One onboarding run per fleet, triggered over the REST API; the reports by scenario kind."""
+    return {
+        fleet.kind: FleetReport(
+            scenario=fleet, dag_id=ONBOARDING_DAG, run_id=rest.trigger(ONBOARDING_DAG, fleet.conf())
+        )
+        for fleet in fleets
+    }
+
+
+def trigger_bulk_onboarding(rest: AirflowRest, fleet_refs: Iterable[str]) -> str:
+    """One bulk onboarding run for ``fleet_refs``; its run id."""
+    return rest.trigger(BULK_ONBOARDING_DAG, {"fleets": [{"fleet_ref": ref} for ref in fleet_refs]})
 
 
 def find_onboarding(inbox: InboxStore, fleet_ref: str) -> Onboarding | None:
@@ -91,6 +107,30 @@ def count_operations(reports: Iterable[FleetReport], inbox: InboxStore, destinat
             event.event_name for event in handled_events if {event.invitation_id, event.fleet_id} & ours
         )
         report.operations = sum(report.handled.values())
+
+
+def operations_settled(
+    reports: Iterable[FleetReport], rest: AirflowRest, inbox: InboxStore, destination: DestinationStore
+) -> bool:
+    """Whether the operations DAG has handled every operational event the fleets' scenarios expect and has
+    no run in progress (each report's ``handled`` is updated on the way)."""
+    operational = [report for report in reports if report.scenario.operations]
+    count_operations(operational, inbox, destination)
+    busy = any(not run.finished for run in rest.list_runs(OPERATIONS_DAG))
+    return not busy and all(report.operations_done for report in operational)
+
+
+def deferral_processed(
+    scheduler_log: str, dag_id: str, run_id: str, task_id: str = "wait_for_fleet", map_index: int = -1
+) -> bool:
+    """Whether the scheduler's log says it handled the executor's report of the task's try that deferred.
+
+    Until it has, a sensor resumed at once can be failed by Airflow 3.3.2's scheduler ("finished with state
+    success, but the task instance's state attribute is running"; docs/architecture.md): a test's fleet
+    acts only once this holds. The line is the scheduler's "TaskInstance Finished: ... executor_state=success".
+    """
+    head = f"TaskInstance Finished: dag_id={dag_id}, task_id={task_id}, run_id={run_id}, map_index={map_index},"
+    return re.search(re.escape(head) + r"[^\n]*executor_state=success", scheduler_log) is not None
 
 
 def check(report: FleetReport) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -156,6 +157,11 @@ def console_script(name: str, *, module: str, bin_dir: Path | None = None) -> li
     return [found] if found else [sys.executable, "-m", module]
 
 
+def run_as(user: str | None) -> dict:
+    """``subprocess`` keyword arguments that run a child as ``user`` with its primary group only (None: as we are)."""
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []} if user else {}
+
+
 def start_process(
     name: str,
     command: Sequence[str],
@@ -163,8 +169,12 @@ def start_process(
     log_path: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    user: str | None = None,
 ) -> ChildProcess:
-    """Start ``command`` with stdout and stderr appended to ``log_path``, in a new process group."""
+    """Start ``command`` with stdout and stderr appended to ``log_path``, in a new process group.
+
+    ``user``: run as that user (with its primary group only), e.g. a server that refuses to run as root.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_file = log_path.open("ab")
     try:
@@ -176,6 +186,7 @@ def start_process(
             env=dict(env) if env is not None else None,
             cwd=cwd,
             start_new_session=True,
+            **run_as(user),
         )
     except OSError:
         log_file.close()
@@ -187,18 +198,20 @@ def wait_for_http(
     url: str,
     *,
     timeout: float = 60.0,
-    process: ChildProcess | None = None,
+    process: ChildProcess | Sequence[ChildProcess] | None = None,
     ready: Callable[[requests.Response], bool] | None = None,
     headers: Mapping[str, str] | None = None,
     interval: float = 0.5,
 ) -> requests.Response:
-    """Poll ``url`` until ``ready(response)`` (default: any status below 500); fail early if ``process`` died."""
+    """Poll ``url`` until ``ready(response)`` (default: any status below 500); fail early if ``process``
+    (or any of several processes that must all stay up) died."""
     is_ready = ready or (lambda response: response.status_code < 500)
+    watched = [process] if isinstance(process, ChildProcess) else list(process or ())
     deadline = time.monotonic() + timeout
     last: str = "no answer"
     while True:
-        if process is not None and not process.running():
-            raise process.failure(f"exited with {process.popen.returncode} before {url} was ready")
+        for child in watched:
+            check_running(child, f"before {url} was ready")
         try:
             response = requests.get(url, headers=dict(headers or {}), timeout=5)
             if is_ready(response):
@@ -208,8 +221,23 @@ def wait_for_http(
             last = type(exc).__name__
         if time.monotonic() >= deadline:
             message = f"{url} was not ready within {timeout:.0f}s (last: {last})"
-            raise process.failure(message) if process is not None else TimeoutError(message)
+            raise watched[0].failure(message) if len(watched) == 1 else TimeoutError(message)
         time.sleep(interval)
+
+
+def check_running(process: ChildProcess, when: str) -> None:
+    """Raise ``ProcessFailed`` (with the tail of its log) if ``process`` has exited."""
+    if not process.running():
+        raise process.failure(f"exited with {process.popen.returncode} {when}")
+
+
+def stop_all(processes: Sequence[ChildProcess], *, timeout: float = 20.0) -> None:
+    """SIGTERM every process group at once, give them ``timeout`` seconds together, then SIGKILL the rest."""
+    for process in processes:
+        _signal_group(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        process.stop(timeout=max(deadline - time.monotonic(), 0.0))
 
 
 def start_http_process(

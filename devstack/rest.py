@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -35,10 +36,31 @@ class RunState:
     run_id: str
     state: str
     conf: dict[str, Any]
+    queued_at: datetime | None = None  # when the run was triggered
+    end_date: datetime | None = None
 
     @property
     def finished(self) -> bool:
         return self.state in FINISHED_RUN_STATES
+
+    @property
+    def seconds(self) -> float | None:
+        """Trigger to end, in seconds (None while the run is unfinished)."""
+        if self.queued_at is None or self.end_date is None:
+            return None
+        return (self.end_date - self.queued_at).total_seconds()
+
+    @classmethod
+    def of(cls, dag_id: str, run: Any) -> RunState:
+        """From the client's DAGRunResponse."""
+        return cls(
+            dag_id=dag_id,
+            run_id=run.dag_run_id,
+            state=_text(run.state),
+            conf=dict(run.conf or {}),
+            queued_at=run.queued_at,
+            end_date=run.end_date,
+        )
 
 
 @dataclass(frozen=True)
@@ -95,15 +117,11 @@ class AirflowRest:
         raise AssertionError("unreachable")
 
     def run_state(self, dag_id: str, run_id: str) -> RunState:
-        run = self.dag_runs.get_dag_run(dag_id, run_id)
-        return RunState(dag_id=dag_id, run_id=run_id, state=_text(run.state), conf=dict(run.conf or {}))
+        return RunState.of(dag_id, self.dag_runs.get_dag_run(dag_id, run_id))
 
     def list_runs(self, dag_id: str, *, limit: int = 100) -> list[RunState]:
         runs = self.dag_runs.get_dag_runs(dag_id, limit=limit, order_by=["run_after"]).dag_runs
-        return [
-            RunState(dag_id=dag_id, run_id=run.dag_run_id, state=_text(run.state), conf=dict(run.conf or {}))
-            for run in runs
-        ]
+        return [RunState.of(dag_id, run) for run in runs]
 
     def task_states(self, dag_id: str, run_id: str) -> list[TaskState]:
         instances = self.task_instances.get_task_instances(dag_id, run_id, limit=200).task_instances

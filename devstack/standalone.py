@@ -8,7 +8,7 @@ import secrets
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,7 +69,7 @@ class StandaloneSettings:
     dags_folder: Path = REPO_ROOT / "dags"
     venv_bin: Path = Path(sys.executable).parent
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
-    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(64))  # HS512 wants 64 bytes or more
     # Encrypts connections in the metadata DB and subscription secrets in the inbox.
     fernet_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
     extra_env: Mapping[str, str] = field(default_factory=dict)
@@ -95,13 +95,19 @@ class StandaloneSettings:
         return self.airflow_home / "simple_auth_manager_passwords.json"
 
 
+def without_airflow_settings(base_env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A copy of ``base_env`` (default: ours) without Airflow settings, connections and variables: those
+    of an enclosing Airflow (a test session's AIRFLOW_HOME, say) must not leak into a stack we start."""
+    env = dict(os.environ if base_env is None else base_env)
+    return {
+        key: value for key, value in env.items() if not key.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))
+    }
+
+
 def standalone_environment(settings: StandaloneSettings, base_env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The process environment of ``airflow standalone``: a copy of ``base_env`` plus the project's settings."""
     home = settings.airflow_home.resolve()
-    env = dict(os.environ if base_env is None else base_env)
-    # Settings of an enclosing Airflow (a test session's AIRFLOW_HOME, say) must not leak into this one.
-    for key in [key for key in env if key.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))]:
-        del env[key]
+    env = without_airflow_settings(base_env)
     env.update(
         {
             # standalone launches its components as `airflow ...` from PATH.
@@ -170,33 +176,50 @@ class AirflowStandalone(Service[StandaloneSettings]):
 
     def wait_until_ready(self, dag_ids: Iterable[str] = (), *, timeout: float = 180.0) -> None:
         """Wait for every component to report healthy, then for each DAG in ``dag_ids`` to be parsed."""
-        deadline = time.monotonic() + timeout
-        wait_for_http(
-            f"{self.base_url}{HEALTH_PATH}", timeout=timeout, process=self.process, ready=_all_components_healthy
+        if self.process is None:
+            raise ProcessFailed("airflow standalone was not started")
+        wait_for_airflow(
+            self.base_url, ADMIN_USER, self.settings.admin_password, dag_ids, timeout=timeout, processes=[self.process]
         )
-        token = fetch_token(self.base_url, ADMIN_USER, self.settings.admin_password)
-        headers = {"Authorization": f"Bearer {token}"}
-        for dag_id in dag_ids:
-            try:
-                wait_for_http(
-                    f"{self.base_url}/api/v2/dags/{dag_id}",
-                    timeout=max(deadline - time.monotonic(), 1.0),
-                    process=self.process,
-                    ready=lambda response: response.status_code == 200,
-                    headers=headers,
-                )
-            except ProcessFailed as exc:
-                if self.process is None or not self.process.running():
-                    raise
-                raise ProcessFailed(f"{exc}\n{self.import_errors(headers)}") from None
 
-    def import_errors(self, headers: dict[str, str]) -> str:
-        """Airflow's DAG import errors, the usual reason a DAG never appears."""
-        response = requests.get(f"{self.base_url}/api/v2/importErrors", headers=headers, timeout=30)
-        errors = response.json().get("import_errors", []) if response.ok else []
-        if not errors:
-            return "no DAG import errors reported"
-        return "\n".join(f"import error in {e.get('filename')}:\n{e.get('stack_trace')}" for e in errors)
+
+def wait_for_airflow(
+    base_url: str,
+    username: str,
+    password: str,
+    dag_ids: Iterable[str] = (),
+    *,
+    timeout: float,
+    processes: Sequence[ChildProcess],
+) -> None:
+    """Wait until the health endpoint reports every component healthy, then until each DAG in ``dag_ids``
+    is parsed; fail early (with a log tail) if one of ``processes`` exits, and with Airflow's import
+    errors if a DAG never appears."""
+    deadline = time.monotonic() + timeout
+    wait_for_http(f"{base_url}{HEALTH_PATH}", timeout=timeout, process=processes, ready=_all_components_healthy)
+    headers = {"Authorization": f"Bearer {fetch_token(base_url, username, password)}"}
+    for dag_id in dag_ids:
+        try:
+            wait_for_http(
+                f"{base_url}/api/v2/dags/{dag_id}",
+                timeout=max(deadline - time.monotonic(), 1.0),
+                process=processes,
+                ready=lambda response: response.status_code == 200,
+                headers=headers,
+            )
+        except (ProcessFailed, TimeoutError) as exc:
+            if not all(process.running() for process in processes):
+                raise
+            raise ProcessFailed(f"{exc}\n{import_errors(base_url, headers)}") from None
+
+
+def import_errors(base_url: str, headers: dict[str, str]) -> str:
+    """Airflow's DAG import errors, the usual reason a DAG never appears."""
+    response = requests.get(f"{base_url}/api/v2/importErrors", headers=headers, timeout=30)
+    errors = response.json().get("import_errors", []) if response.ok else []
+    if not errors:
+        return "no DAG import errors reported"
+    return "\n".join(f"import error in {e.get('filename')}:\n{e.get('stack_trace')}" for e in errors)
 
 
 def _all_components_healthy(response: requests.Response) -> bool:

@@ -2,11 +2,13 @@
 # Debian packages the tests need beyond the virtualenv:
 # - docker-compose (1.29): validates docker-compose.yaml with `docker-compose config -q`, no engine needed;
 # - chromium (+ a font): the browser Playwright drives in the dashboard's e2e test (`playwright install`
-#   is never run: it would download a browser build of its own).
+#   is never run: it would download a browser build of its own);
+# - postgresql, redis-server: the servers' binaries. The tests use the machine's PostgreSQL (127.0.0.1:5432)
+#   and Redis (127.0.0.1:6379) when they answer, else start private ones from these (devstack/services.py).
 # Idempotent: installs only what is missing, and runs `apt-get update` at most once.
 # Without root (and no sudo) it warns and exits 0 outside CI; in CI (CI=true) it fails.
 set -euo pipefail
-PACKAGES=(docker-compose chromium fonts-dejavu-core)
+PACKAGES=(docker-compose chromium fonts-dejavu-core postgresql redis-server)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

@@ -32,6 +32,7 @@ from devstack.observe import (  # noqa: E402
     count_operations,
     count_rows,
     refresh_stages,
+    trigger_onboardings,
 )
 from devstack.processes import ProcessFailed, free_port, group_alive, port_is_free, stop_group  # noqa: E402
 from devstack.progress import LiveBoard, summary  # noqa: E402
@@ -146,10 +147,7 @@ def onboard_fleets(
 ) -> list[FleetReport]:
     fleets = demo_fleets()
     say(f"triggering {ONBOARDING_DAG} over the REST API for {len(fleets)} fleets")
-    reports = [
-        FleetReport(scenario=fleet, dag_id=ONBOARDING_DAG, run_id=rest.trigger(ONBOARDING_DAG, fleet.conf()))
-        for fleet in fleets
-    ]
+    reports = list(trigger_onboardings(rest, fleets).values())
     wait_for_fleets(rest, reports, inbox, destination, timeout)
     count_operations(reports, inbox, destination)
     for report in reports:

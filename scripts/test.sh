@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The README's test command: every test, on a fresh clone, with nothing installed by hand.
+# PYTHON_VERSION=3.12 scripts/test.sh tests/unit: the same in .venv-3.12 on Python 3.12 (CI does this).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/venv.sh
-export PATH="$PWD/.venv/bin:$PATH"
-.venv/bin/ruff check .
-exec .venv/bin/python -m pytest "$@"
+source scripts/venv-path.sh
+export PATH="$PWD/$VENV/bin:$PATH"
+"$VENV/bin/ruff" check .
+exec "$VENV/bin/python" -m pytest "$@"

@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# Create (or refresh) the project's virtual environment in .venv from the pinned requirements.
-# Re-installs only when requirements*.txt or pyproject.toml changed since the last run.
+# Create (or refresh) a virtual environment holding exactly the development lock (requirements-dev.txt),
+# with the project installed editable. Re-syncs only when the lock or pyproject.toml changed since the
+# last run.
+#   scripts/venv.sh                       .venv on Python 3.11 (else 3.12, else 3.13)
+#   PYTHON_VERSION=3.12 scripts/venv.sh   .venv-3.12 on Python 3.12 (3.11-3.13 are supported)
+#   PYTHON=/path/to/python VENV=dir       any interpreter, any directory
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON="${PYTHON:-python3.11}"
-command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
-VENV=.venv
+source scripts/venv-path.sh
+# shellcheck disable=SC2086  # the versions are words on purpose
+PYTHON="${PYTHON:-$(scripts/find-python.sh ${PYTHON_VERSION:-3.11 3.12 3.13})}"
 STAMP="$VENV/.installed"
-want="$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+want="$(cat requirements-dev.txt pyproject.toml <("$PYTHON" -VV) | sha256sum | cut -d' ' -f1)"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
   exit 0
 fi
+version() { "$1" -c 'import sys; print(sys.version_info[:2])'; }
+if [ -x "$VENV/bin/python" ] && [ "$(version "$VENV/bin/python")" != "$(version "$PYTHON")" ]; then
+  rm -rf "$VENV"  # made by another Python version
+fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet uv==0.13.8
-# uv resolves and installs Airflow's ~200 packages in seconds; the project itself is installed editable.
-"$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" -r requirements-dev.txt
-"$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" --no-deps -e .
+# Exactly the lock's packages (hashes checked), then the project itself, editable and without dependencies.
+scripts/uv.sh pip sync --quiet --python "$VENV/bin/python" requirements-dev.txt
+scripts/uv.sh pip install --quiet --python "$VENV/bin/python" --no-deps -e .
 echo "$want" > "$STAMP"
-echo "virtual environment ready: $VENV"
+echo "virtual environment ready: $VENV ($("$VENV/bin/python" -V))"

@@ -21,6 +21,7 @@ os.environ.setdefault("CATENA_INBOX_URL", f"sqlite:///{_AIRFLOW_HOME / 'catena_i
 
 pytest_plugins = [
     "tests.fixtures.net",
+    "tests.fixtures.services",
     "tests.fixtures.databases",
     "tests.fixtures.airflow",
     "tests.fixtures.sandbox",

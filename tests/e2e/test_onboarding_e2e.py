@@ -18,7 +18,16 @@ import requests
 
 from catena_airflow.inbox import InboxStore, Stage
 from catena_airflow.ingest import DestinationStore
-from devstack.observe import FleetReport, count_operations, count_rows, find_onboarding, refresh_stages
+from devstack.observe import (
+    FleetReport,
+    count_rows,
+    deferral_processed,
+    find_onboarding,
+    operations_settled,
+    refresh_stages,
+    trigger_bulk_onboarding,
+    trigger_onboardings,
+)
 from devstack.processes import free_port
 from devstack.rest import AirflowRest
 from devstack.sandbox import Sandbox, SandboxSettings
@@ -30,13 +39,13 @@ from devstack.scenarios import (
     demo_fleets,
 )
 from devstack.standalone import ADMIN_USER, AirflowStandalone, CatenaConnection, StandaloneSettings
+from tests.e2e.helpers import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.postgres]
 
 DAG_IDS = (SETUP_DAG, ONBOARDING_DAG, BULK_ONBOARDING_DAG, OPERATIONS_DAG)
 SPEED = 30  # sandbox scenario steps 0.1 s apart
 RUN_TIMEOUT = 180
-SETTLE_AFTER_DEFERRAL = 10.0
 
 
 @dataclass
@@ -96,14 +105,6 @@ def _wait_for_task_state(rest: AirflowRest, dag_id: str, run_id: str, task_id: s
     pytest.fail(f"{dag_id}/{run_id}: {task_id} never reached {state} (tasks: {states})")
 
 
-def _wait_until(condition, what: str, timeout: float = RUN_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(1)
-
-
 @pytest.fixture(scope="module")
 def outcomes(stack: Stack) -> Outcomes:
     rest = stack.rest
@@ -115,21 +116,21 @@ def outcomes(stack: Stack) -> Outcomes:
     # A fleet that only acts when told: it accepts once its sensor has deferred to the triggerer.
     manual_ref = f"manual-{fleets[0].fleet_ref.split('-', 1)[1]}"
     manual_run = rest.trigger(ONBOARDING_DAG, {"fleet_ref": manual_ref, "fleet_name": "Manual Freight"})
-    reports = {
-        fleet.kind: FleetReport(
-            scenario=fleet, dag_id=ONBOARDING_DAG, run_id=rest.trigger(ONBOARDING_DAG, fleet.conf())
-        )
-        for fleet in fleets
-    }
+    reports = trigger_onboardings(rest, fleets)
     bulk_refs = [f"happy-bulk1-{manual_ref}", f"happy-bulk2-{manual_ref}"]
-    bulk_run = rest.trigger(BULK_ONBOARDING_DAG, {"fleets": [{"fleet_ref": ref} for ref in bulk_refs]})
+    bulk_run = trigger_bulk_onboarding(rest, bulk_refs)
 
     _wait_for_task_state(rest, ONBOARDING_DAG, manual_run, "wait_for_fleet", "deferred")
     # Airflow 3.3.2 race (scheduler_job_runner._process_executor_events): if the trigger resumes the
     # task and it is RUNNING again before the scheduler has processed the executor's "success" for the
     # process that deferred, the scheduler marks the task FAILED. Real fleets take hours; here the
-    # fleet would connect within a second, so give the scheduler time to see the deferral first.
-    time.sleep(SETTLE_AFTER_DEFERRAL)
+    # fleet would connect within a second, so it accepts only once the scheduler has seen the deferral.
+    wait_until(
+        lambda: deferral_processed(stack.airflow.log_path.read_text(errors="replace"), ONBOARDING_DAG, manual_run),
+        "the scheduler to process the manual fleet's deferral",
+        timeout=RUN_TIMEOUT,
+        interval=0.5,
+    )
     manual = find_onboarding(stack.inbox, manual_ref)
     assert manual is not None, "the manual fleet's invitation is not in the inbox"
     accepted = requests.post(f"{stack.sandbox.base_url}/sandbox/invitations/{manual.invitation_id}/accept", json={})
@@ -147,14 +148,11 @@ def outcomes(stack: Stack) -> Outcomes:
     )
     refresh_stages(reports.values(), stack.inbox)
 
-    operational = [report for report in reports.values() if report.scenario.operations]
-
-    def operations_done() -> bool:
-        count_operations(operational, stack.inbox, stack.destination)
-        busy = any(not run.finished for run in rest.list_runs(OPERATIONS_DAG))
-        return not busy and all(report.operations_done for report in operational)
-
-    _wait_until(operations_done, "the operations DAG to handle the stale and failing fleets")
+    wait_until(
+        lambda: operations_settled(reports.values(), rest, stack.inbox, stack.destination),
+        "the operations DAG to handle the stale and failing fleets",
+        timeout=RUN_TIMEOUT,
+    )
     count_rows(reports.values(), stack.destination)
     return Outcomes(
         setup_state=setup_state,

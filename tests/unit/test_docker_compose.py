@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devstack.compose import ComposeFile
+from devstack.compose import interpolate as _interpolate
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yaml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -28,21 +31,6 @@ AIRFLOW_SERVICES = {
     "airflow-worker": "celery worker",
 }
 REQUIRED_SECRETS = ("AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY")
-_VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?::(?P<op>[-?])(?P<arg>[^}]*))?\}")
-
-
-def _interpolate(value: str, env: dict[str, str]) -> str:
-    """Compose's `${VAR}`, `${VAR:-default}` and `${VAR:?error}`, enough to read values as Compose would."""
-
-    def replace(match: re.Match) -> str:
-        name, op, arg = match["name"], match["op"], match["arg"]
-        if env.get(name):
-            return env[name]
-        if op == "?":
-            raise KeyError(f"{name}: {arg}")
-        return arg or ""
-
-    return _VARIABLE.sub(replace, value)
 
 
 @pytest.fixture(scope="module")
@@ -205,9 +193,9 @@ def test_the_dockerfile_installs_requirements_and_the_project_on_the_pinned_airf
     dockerfile = DOCKERFILE.read_text()
     base = re.search(r"^FROM apache/airflow:(?P<version>[\d.]+)-python3\.11$", dockerfile, re.MULTILINE)
     assert base is not None
-    pinned = re.search(r"^apache-airflow==(?P<version>\S+)$", (REPO_ROOT / "requirements.txt").read_text(), re.M)
+    pinned = re.search(r"^apache-airflow==(?P<version>[^\s;]+)", (REPO_ROOT / "requirements.txt").read_text(), re.M)
     assert pinned is not None and pinned["version"] == base["version"] == "3.3.2"
-    assert "pip install --no-cache-dir -r /opt/catena/requirements.txt" in dockerfile
+    assert "pip install --no-cache-dir --require-hashes -r /opt/catena/requirements.txt" in dockerfile
     assert "pip install --no-cache-dir --no-deps /opt/catena" in dockerfile
     for source in ("pyproject.toml", "plugins", "sandbox"):
         assert re.search(rf"^COPY .*\b{source}\b", dockerfile, re.MULTILINE), source
@@ -261,3 +249,15 @@ def test_docker_compose_resolves_the_connection_json():
     connection = json.loads(worker["environment"]["AIRFLOW_CONN_CATENA_DEFAULT"])
     assert connection["password"] == "s3cret"
     assert worker["environment"]["AIRFLOW__API_AUTH__JWT_SECRET"] == "test-airflow_jwt_secret"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", [*AIRFLOW_SERVICES, "airflow-init"])
+def test_devstack_reads_each_environment_as_docker_compose_resolves_it(name):
+    """The topology test takes its environment from devstack.compose: it must read what Compose would."""
+    variables = {**SECRETS_ENV, "CATENA_CLIENT_SECRET": "s3cret", "POSTGRES_PASSWORD": "pg"}
+    result = _docker_compose("config", env=variables)
+    assert result.returncode == 0, result.stderr
+    resolved = yaml.safe_load(result.stdout)["services"][name]["environment"]
+    ours = ComposeFile(COMPOSE_FILE, variables).environment(name)
+    assert ours == {key: str(value) for key, value in resolved.items()}

@@ -102,14 +102,24 @@ def test_client_fails_clearly_beyond_its_budget(sandbox, faults, error_type):
     assert sandbox.client_secret not in message and sandbox.token() not in message
 
 
+def _connected_invitation(sandbox, invitation_id: str) -> dict[str, Any] | None:
+    """The sandbox's view of the invitation once its fleet is connected (schedules in place), else None."""
+    detail = sandbox.admin("GET", f"/invitations/{invitation_id}").json()
+    linked = detail["sandbox"]
+    return detail if detail["fleet_id"] and linked["share_agreement_id"] and linked["schedules"] else None
+
+
 def test_operators_recover_within_the_budget(sandbox, airflow_env):
     sandbox.admin("PUT", "/faults", json=RECOVERABLE).raise_for_status()
     invitation = CatenaCreateInvitationOperator(task_id="invite", fleet_ref="api-faults-ops", fleet_name="Ops").execute(
         {}
     )
     sandbox.admin("DELETE", "/faults").raise_for_status()
-    # The happy scenario connects the fleet a few (scaled) seconds later.
-    fleet_id = eventually(lambda: sandbox.admin("GET", f"/invitations/{invitation['id']}").json()["fleet_id"])
+    # The happy scenario connects the fleet a few (scaled) steps later. The fleet id appears at acceptance,
+    # a step before the share agreement that makes its vehicles visible: wait for the last step, the fleet
+    # connection with its schedules, as the onboarding DAG waits for `connected` before it ingests.
+    connected = eventually(lambda: _connected_invitation(sandbox, invitation["id"]))
+    fleet_id = connected["fleet_id"]
 
     sandbox.admin("PUT", "/faults", json=RECOVERABLE).raise_for_status()
     with_faults = CatenaIngestFleetOperator(task_id="ingest", fleet_id=fleet_id, page_size=100).execute({})

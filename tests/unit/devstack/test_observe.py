@@ -8,7 +8,7 @@ import pytest
 from catena_airflow.client.events import WebhookEnvelope
 from catena_airflow.inbox import InboxStore, Onboarding, Stage
 from catena_airflow.ingest import DestinationStore
-from devstack.observe import FleetReport, check, count_operations
+from devstack.observe import FleetReport, check, count_operations, deferral_processed
 from devstack.progress import summary
 from devstack.scenarios import KINDS, demo_fleets
 
@@ -123,3 +123,21 @@ def test_operations_count_only_events_behind_the_handlers_cursor(sqlite_url, tmp
     finally:
         inbox.dispose()
         destination.dispose()
+
+
+_FINISHED = (
+    "scheduler  | 2026-12-06T23:24:15.420092Z [info     ] TaskInstance Finished: dag_id=catena_fleet_onboarding,"
+    " task_id=wait_for_fleet, run_id=manual__abc, map_index={map_index}, ti_id=01a2, run_start_date=2026-12-06,"
+    " run_duration=2.1, state=deferred, executor=CeleryExecutor(parallelism=32), executor_state={state},"
+    " try_number=1, max_tries=0\n"
+)
+
+
+def test_a_deferral_counts_as_processed_once_the_scheduler_logged_the_executors_success():
+    log = "scheduler  | something else\n" + _FINISHED.format(map_index=-1, state="success")
+    assert deferral_processed(log, "catena_fleet_onboarding", "manual__abc")
+    assert not deferral_processed(log, "catena_fleet_onboarding", "manual__abcd")
+    assert not deferral_processed(log, "catena_fleet_onboarding", "manual__abc", map_index=0)
+    assert not deferral_processed(
+        _FINISHED.format(map_index=-1, state="failed"), "catena_fleet_onboarding", "manual__abc"
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.processes import ProcessFailed, free_port, port_is_free, start_process, wait_for_http
+from devstack.processes import ProcessFailed, free_port, port_is_free, start_process, stop_all, wait_for_http
 
 
 def _alive(pid: int) -> bool:
@@ -43,6 +43,30 @@ def test_stop_kills_the_whole_process_group(tmp_path):
     while _alive(grandchild_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(grandchild_pid)
+
+
+def test_wait_for_http_watches_every_process_it_is_given(tmp_path):
+    sleeper = start_process("sleeper", [sys.executable, "-c", "import time; time.sleep(600)"], log_path=tmp_path / "s")
+    crasher = start_process("crasher", [sys.executable, "-c", "raise SystemExit('boom 2')"], log_path=tmp_path / "c")
+    try:
+        with pytest.raises(ProcessFailed, match="boom 2"):
+            wait_for_http(f"http://127.0.0.1:{free_port()}/", timeout=60, process=[sleeper, crasher])
+    finally:
+        stop_all([sleeper, crasher], timeout=5)
+    assert not sleeper.running()
+
+
+def test_stop_all_stops_every_group_even_those_ignoring_sigterm(tmp_path):
+    # Each ignores SIGTERM: after the (shared) grace period, SIGKILL.
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+    children = [
+        start_process(f"stubborn-{n}", [sys.executable, "-c", stubborn], log_path=tmp_path / f"{n}.log")
+        for n in range(3)
+    ]
+    started = time.monotonic()
+    stop_all(children, timeout=1)
+    assert not any(child.running() for child in children)
+    print(f"stop_all of 3 stubborn groups took {time.monotonic() - started:.1f} s")
 
 
 def test_output_goes_to_the_log_file(tmp_path):
