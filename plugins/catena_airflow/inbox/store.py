@@ -861,7 +861,7 @@ def _create_engine(
     pg_lock_timeout: float,
     pg_autocommit: bool = False,
 ) -> Engine:
-    parsed = make_url(url)
+    parsed = inbox_engine_url(url)
     if parsed.get_backend_name() == "sqlite":
         memory = not _is_sqlite_file(parsed)
         engine = create_engine(
@@ -887,6 +887,27 @@ def _create_engine(
             },
         )
     raise ValueError(f"unsupported inbox database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL")
+
+
+def inbox_engine_url(url: str | URL) -> URL:
+    """The URL the inbox's engine uses: a plain ``postgresql://`` means psycopg2.
+
+    SQLAlchemy 2.1 maps a plain ``postgresql://`` to psycopg 3, but the inbox's PostgreSQL writer is
+    written for psycopg2 (``executemany_mode``, ``mogrify`` in pg_transaction.py, the LISTEN
+    connection), so a plain URL is given that driver; another driver named explicitly is refused
+    with a message that says so.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return parsed
+    if parsed.drivername == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg2")
+    if parsed.get_driver_name() != "psycopg2":
+        raise ValueError(
+            f"the inbox needs the psycopg2 driver on PostgreSQL, not {parsed.get_driver_name()!r}: "
+            "use postgresql:// or postgresql+psycopg2://"
+        )
+    return parsed
 
 
 def _pg_session_options(lock_timeout: float) -> str:

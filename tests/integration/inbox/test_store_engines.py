@@ -93,3 +93,26 @@ def test_watchers_never_see_seq_go_backwards(inbox_url, store):
     all_seqs = [e.seq for e in store.events_after(0, limit=1000)]
     assert len(all_seqs) == total
     assert seen == all_seqs  # nothing committed behind a cursor already passed
+
+
+def test_a_plain_postgresql_url_works(postgres_url):
+    """SQLAlchemy 2.1 reads postgresql:// as psycopg 3; the inbox's writer runs on psycopg2 either way."""
+    from sqlalchemy.engine import make_url
+
+    plain = make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    store = InboxStore(plain)
+    try:
+        store.migrate()
+        assert store.engine.url.drivername == "postgresql+psycopg2"
+        assert [o.stored for o in deliver(store, fe.reuse())] == [True] * len(fe.reuse())
+        assert store.get_onboarding(fe.INVITATION_ID).stage is Stage.CONNECTED
+    finally:
+        store.dispose()
+
+
+def test_another_postgresql_driver_is_refused_clearly(postgres_url):
+    from sqlalchemy.engine import make_url
+
+    psycopg3 = make_url(postgres_url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    with pytest.raises(ValueError, match="needs the psycopg2 driver"):
+        InboxStore(psycopg3)
