@@ -49,10 +49,12 @@ def new_secret() -> str:
     return secrets.token_urlsafe(24)
 
 
-def rotate_secret(client: Any, store: Any, subscription: Any, *, url: str | None) -> None:
+def rotate_secret(client: Any, store: Any, subscription: Any, *, url: str | None, previous_known: bool = True) -> None:
     """Give ``subscription`` a secret we generate. Stored (as the next secret) BEFORE Catena signs with
     it, so a delivery in between verifies instead of getting a 401 (which Catena counts as delivered);
-    the old secret stays valid for the inbox's grace period."""
+    the old secret stays valid for the inbox's grace period. ``previous_known=False``: the old secret was
+    Catena's own and never shown to us; deliveries signed with it get 503 during the grace (retried,
+    then signed with the new one)."""
     secret = new_secret()
     webhook_id = str(subscription.id)
     store.stage_subscription_secret(webhook_id, secret, event_name=subscription.event_name, url=url)
@@ -61,7 +63,7 @@ def rotate_secret(client: Any, store: Any, subscription: Any, *, url: str | None
     except Exception:
         store.discard_subscription_secret(webhook_id)
         raise
-    store.promote_subscription_secret(webhook_id)
+    store.promote_subscription_secret(webhook_id, previous_known=previous_known)
 
 
 def adopt_secret(client: Any, store: Any, subscription: Any, *, url: str | None, known: set[str]) -> str:
@@ -76,7 +78,7 @@ def adopt_secret(client: Any, store: Any, subscription: Any, *, url: str | None,
             webhook_id, current.secret.get_secret_value(), event_name=current.event_name, url=url
         )
         return "read"
-    rotate_secret(client, store, current, url=url)
+    rotate_secret(client, store, current, url=url, previous_known=False)
     return "rotated"
 
 

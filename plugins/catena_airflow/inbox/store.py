@@ -730,15 +730,23 @@ class InboxStore:
             conn.execute(stmt)
 
     @_retried_when_busy
-    def promote_subscription_secret(self, webhook_id: str, *, grace: timedelta = timedelta(hours=1)) -> None:
+    def promote_subscription_secret(
+        self, webhook_id: str, *, grace: timedelta = timedelta(hours=1), previous_known: bool = True
+    ) -> None:
         """Catena now signs with the next secret: make it current; the old one stays valid for ``grace``
-        (deliveries already signed or queued with it, Catena's retries of them)."""
+        (deliveries already signed or queued with it, Catena's retries of them).
+
+        ``previous_known=False``: the secret replaced was Catena's own, never shown to us (a callback_url
+        subscription whose secret reads masked). Deliveries signed with it cannot be verified; for
+        ``grace`` they are answered 503 instead of 401 (``previous_secret_unknown``), and Catena's
+        retries, signed with the new secret, then verify.
+        """
         now = datetime.now(UTC)
         stmt = (
             subscriptions.update()
             .where(subscriptions.c.webhook_id == str(webhook_id), subscriptions.c.next_secret.is_not(None))
             .values(
-                previous_secret=subscriptions.c.secret,
+                previous_secret=subscriptions.c.secret if previous_known else None,
                 previous_secret_until=now + grace,
                 secret=subscriptions.c.next_secret,
                 next_secret=None,
@@ -762,6 +770,18 @@ class InboxStore:
         with self.engine.connect() as conn:
             rows = conn.execute(_secret_columns()).all()
         return {row.webhook_id: self._usable_secrets(row, now) for row in rows}
+
+    def previous_secret_unknown(self, webhook_id: str, *, now: datetime | None = None) -> bool:
+        """Whether a secret we never knew was replaced less than its grace ago (see
+        ``promote_subscription_secret(previous_known=False)``): a delivery that does not verify may be
+        signed with it, so it is not refused for good."""
+        c = subscriptions.c
+        stmt = select(c.previous_secret_until).where(
+            c.webhook_id == str(webhook_id), c.previous_secret.is_(None), c.previous_secret_until.is_not(None)
+        )
+        with self.engine.connect() as conn:
+            until = projection.to_utc(conn.execute(stmt).scalar())
+        return until is not None and until > (now or datetime.now(UTC))
 
     def subscription_secret_candidates(self, webhook_id: str, *, now: datetime | None = None) -> list[str]:
         """The secrets one subscription's deliveries may be signed with now ([] if unknown)."""

@@ -28,6 +28,9 @@ from catena_airflow.triggers.onboarding_outcome import (
 )
 from catena_airflow.triggers.reconcile import reconcile_onboarding
 
+#: XCom key of the invitation a wait re-invited the fleet with (``reinvite_on_expiry``).
+REINVITED_XCOM_KEY = "reinvited_invitation_id"
+
 #: Extra time after the invitation's expiry, so Catena's own ``invitation.expired`` ends the wait
 #: with a clear message before the sensor's timeout does.
 DEFAULT_EXPIRY_GRACE = timedelta(minutes=5)
@@ -193,6 +196,10 @@ class CatenaFleetConnectedSensor(BaseSensorOperator):
                 log=self.log,
             )
             self.log.info("New magic link for the fleet: %s", invitation.magic_link)
+            # Kept in XCom too: the deferral's kwargs carry it, but dag.test() does not pass them on.
+            ti = context.get("ti")
+            if ti is not None:
+                ti.xcom_push(key=REINVITED_XCOM_KEY, value=invitation.id)
             self._wait(invitation.id, self._store().get_onboarding(invitation.id), reinvited=True)
         return self._finish(event)
 
@@ -226,6 +233,9 @@ class CatenaFleetConnectedSensor(BaseSensorOperator):
         invitation_id: str | None = None,
         reinvited: bool = False,
     ) -> dict[str, Any]:
+        if invitation_id is None and (ti := context.get("ti")) is not None:
+            invitation_id = ti.xcom_pull(task_ids=self.task_id, key=REINVITED_XCOM_KEY, map_indexes=ti.map_index)
+            reinvited = reinvited or invitation_id is not None
         try:
             checked = validate_event(event, invitation_id or invitation_id_of(self.invitation_id))
         except ValueError as exc:

@@ -133,6 +133,12 @@ class WebhookReceiver:
         if self._store is not None:
             self._store.dispose()
 
+    async def _signed_with_a_secret_we_never_had(self, webhook_id: str) -> bool:
+        try:
+            return await run_in_threadpool(self.store().previous_secret_unknown, webhook_id)
+        except Exception:
+            return True  # cannot tell: let Catena retry rather than refuse for good
+
     def _reject(self, status: int, reason: str, webhook_id: str | None, request_id: str | None) -> Response:
         log.warning(
             "Catena webhook rejected with %d (%s): webhook_id=%s request_id=%s",
@@ -208,6 +214,19 @@ class WebhookReceiver:
                     _loggable(request_id),
                 )
                 return _answer(503)
+        if (
+            not verified
+            and secrets_current
+            and webhook_id
+            and await self._signed_with_a_secret_we_never_had(webhook_id)
+        ):
+            log.warning(
+                "Catena webhook signed with a replaced secret we never knew, answered 503 so Catena retries "
+                "with the new one: webhook_id=%s request_id=%s",
+                _loggable(webhook_id),
+                _loggable(request_id),
+            )
+            return _answer(503)
         if not verified:
             if not secrets_current:
                 # The right secret may be in the unreachable inbox: let Catena retry, do not drop.

@@ -9,9 +9,12 @@ verified with it; a webhook id Catena does not know is refused (401); anything e
 unreachable, the secret masked, no connection configured, the lookup still running) is answered 503,
 so Catena retries and, failing that, keeps the event in its dead-letter queue for replay.
 
-Bounded: one lookup per webhook id at a time, at most one new lookup per ``min_interval``, unknown ids
-remembered for ``unknown_ttl``, and a request waits at most ``inline_wait`` (well inside Catena's 3 s
-delivery timeout) before it is answered 503 while the lookup goes on in the background.
+Bounded: one lookup per webhook id at a time; new lookups drawn from a token bucket (``burst`` at once,
+``rate`` a second after that: an invitation's callback_url brings a dozen subscriptions at once, a flood
+of made-up ids no more than ``rate`` calls a second); unknown ids remembered for ``unknown_ttl``; and a
+request waits at most ``inline_wait`` (well inside Catena's 3 s delivery timeout) before it is answered
+503 while the lookup goes on in the background. The Catena client is built in the background when the
+receiver starts, so the first lookup does not pay for importing Airflow.
 """
 
 from __future__ import annotations
@@ -69,24 +72,29 @@ class SubscriptionLookup:
         store_provider: Callable[[], InboxStore],
         *,
         inline_wait: float = 1.0,
-        min_interval: float = 0.2,
+        burst: int = 20,
+        rate: float = 5.0,
         unknown_ttl: float = 60.0,
         failure_ttl: float = 2.0,
     ) -> None:
         self._client_factory = client_factory
         self._store_provider = store_provider
         self.inline_wait = inline_wait
-        self.min_interval = min_interval
+        self.burst = burst
+        self.rate = rate
         self.unknown_ttl = unknown_ttl
         self.failure_ttl = failure_ttl
         self.lookups = 0  # calls made to Catena (tests, logs)
         self._client: Any = None
         self._client_checked_at: float | None = None
+        self._client_lock = threading.Lock()
         self._lock = threading.Lock()
         self._inflight: dict[str, Future[LookupResult]] = {}
         self._remembered: dict[str, tuple[LookupResult, float]] = {}
-        self._next_lookup_at = 0.0
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="catena-subscription-lookup")
+        self._tokens = float(burst)
+        self._refilled_at = time.monotonic()
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="catena-subscription-lookup")
+        self._pool.submit(self._catena)  # warm up: building the client imports Airflow
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -112,9 +120,11 @@ class SubscriptionLookup:
             running = self._inflight.get(webhook_id)
             if running is not None:
                 return running
-            if now < self._next_lookup_at:
+            self._tokens = min(float(self.burst), self._tokens + (now - self._refilled_at) * self.rate)
+            self._refilled_at = now
+            if self._tokens < 1:
                 return LookupResult.UNAVAILABLE  # rate bound: an unknown-id flood cannot flood Catena
-            self._next_lookup_at = now + self.min_interval
+            self._tokens -= 1
             future = self._pool.submit(self._lookup, webhook_id)
             self._inflight[webhook_id] = future
         future.add_done_callback(lambda f: self._finished(webhook_id, f))
@@ -132,6 +142,10 @@ class SubscriptionLookup:
                     del self._remembered[key]
 
     def _catena(self) -> Any:
+        with self._client_lock:
+            return self._build_client()
+
+    def _build_client(self) -> Any:
         now = time.monotonic()
         if self._client is None and (self._client_checked_at is None or now - self._client_checked_at > 60):
             self._client_checked_at = now

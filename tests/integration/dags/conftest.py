@@ -103,11 +103,17 @@ def slow_deployment(slow_sandbox, make_deployment) -> Deployment:
 
 
 @pytest.fixture
-def make_deployment(receiver_factory, postgres_url, tmp_path, monkeypatch, airflow_db) -> Callable[[Any], Deployment]:
-    return lambda sandbox: _deploy(sandbox, receiver_factory, postgres_url, tmp_path, monkeypatch)
+def make_deployment(receiver_factory, postgres_url, tmp_path, monkeypatch, airflow_db) -> Callable[..., Deployment]:
+    return lambda sandbox, setup=True: _deploy(sandbox, receiver_factory, postgres_url, tmp_path, monkeypatch, setup)
 
 
-def _deploy(sandbox, receiver_factory, postgres_url, tmp_path, monkeypatch) -> Deployment:
+@pytest.fixture
+def bare_deployment(sandbox, make_deployment) -> Deployment:
+    """No ``catena_setup``: not one org-wide subscription (an invitation's callback_url is all there is)."""
+    return make_deployment(sandbox, setup=False)
+
+
+def _deploy(sandbox, receiver_factory, postgres_url, tmp_path, monkeypatch, setup: bool = True) -> Deployment:
     monkeypatch.setenv("AIRFLOW_CONN_CATENA_DEFAULT", sandbox.catena_connection())
     monkeypatch.setenv("CATENA_INBOX_URL", postgres_url)
     destination_url = f"sqlite:///{tmp_path / 'catena_data.db'}"
@@ -118,6 +124,7 @@ def _deploy(sandbox, receiver_factory, postgres_url, tmp_path, monkeypatch) -> D
     dagbag = DagBag(dag_folder=str(DAGS))
     assert dagbag.import_errors == {}
     world = Deployment(sandbox, receiver, inbox_store(postgres_url), destination_store(destination_url), dagbag.dags)
-    setup = world.run("catena_setup", {"receiver_url": receiver.url})
-    assert setup.state == DagRunState.SUCCESS, task_states(setup)
+    if setup:
+        run = world.run("catena_setup", {"receiver_url": receiver.url})
+        assert run.state == DagRunState.SUCCESS, task_states(run)
     return world

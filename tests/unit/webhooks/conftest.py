@@ -23,7 +23,7 @@ def make_client(monkeypatch) -> Iterator[Callable[..., TestClient]]:
         app = create_webhook_app(inbox_url=inbox_url, **settings)
         receiver = app.state.receiver
         receiver.subscriptions.close()
-        receiver.subscriptions = SubscriptionLookup(FakeCatena, receiver.store, min_interval=0)
+        receiver.subscriptions = SubscriptionLookup(FakeCatena, receiver.store, burst=10_000)
         client = TestClient(app)
         client.__enter__()  # runs the lifespan; closed (writer stopped, engine disposed) below
         clients.append(client)

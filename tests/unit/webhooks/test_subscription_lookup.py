@@ -11,6 +11,7 @@ import gzip
 import json
 import threading
 import uuid
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -117,16 +118,16 @@ def test_lookups_are_rate_bounded():
     catena = FakeCatena()
 
     async def main() -> list[LookupResult]:
-        lookup = SubscriptionLookup(lambda: catena, lambda: None, min_interval=60)
+        lookup = SubscriptionLookup(lambda: catena, lambda: None, burst=2, rate=0.001)
         try:
             return [await lookup.resolve(str(uuid.uuid4())) for _ in range(5)]
         finally:
             lookup.close()
 
     results = asyncio.run(main())
-    assert results[0] is LookupResult.UNKNOWN
-    assert results[1:] == [LookupResult.UNAVAILABLE] * 4  # not asked: Catena retries later
-    assert len(catena.calls) == 1
+    assert results[:2] == [LookupResult.UNKNOWN] * 2  # the burst
+    assert results[2:] == [LookupResult.UNAVAILABLE] * 3  # not asked: Catena retries later
+    assert len(catena.calls) == 2
 
 
 def test_made_up_webhook_ids_never_reach_catena():
@@ -141,3 +142,21 @@ def test_made_up_webhook_ids_never_reach_catena():
 
     assert asyncio.run(main()) is LookupResult.UNKNOWN
     assert catena.calls == []
+
+
+def test_a_delivery_signed_with_a_replaced_secret_we_never_knew_is_retried_not_refused(receiver_for):
+    """A masked callback subscription is rotated by the operator; what Catena signed before, with its own
+    secret, must come back (signed with the new secret) instead of being lost to a 401."""
+    webhook_id = str(uuid.uuid4())
+    client = receiver_for(FakeCatena())
+    store = client.app.state.receiver.store()
+    store.stage_subscription_secret(webhook_id, "ours-after-rotation")
+    store.promote_subscription_secret(webhook_id, previous_known=False)
+
+    assert deliver(client, webhook_id, secret="catenas-own-secret").status_code == 503
+    assert deliver(client, webhook_id, secret="ours-after-rotation").status_code == 202
+
+    store.promote_subscription_secret(webhook_id)  # no-op (nothing staged); the grace is what counts
+    store.stage_subscription_secret(webhook_id, "ours-next")
+    store.promote_subscription_secret(webhook_id, grace=timedelta(0))  # a rotation of a secret we knew
+    assert deliver(client, webhook_id, secret="catenas-own-secret").status_code == 401
