@@ -207,18 +207,23 @@ def test_operations_handled_the_stale_connection(outcomes):
     assert outcomes.reports["stale"].handled["connection.staled"] >= 1
 
 
-def test_operations_reactivated_the_failing_fleets_schedule(stack, outcomes):
+def test_operations_hold_the_failing_fleets_schedule_until_a_person_reactivates_it(stack, outcomes):
+    """Its executions fail with the connection active: no cause that passed, so a person decides."""
     report = outcomes.reports["failing"]
     assert report.handled["execution.failed"] >= 1
     assert report.handled["schedule.deactivated"] >= 1
     # The runs the operational events triggered (the DAG's 15-minute time schedule may add others).
     event_runs = [run for run in stack.rest.list_runs(OPERATIONS_DAG) if run.run_id.startswith("asset_triggered__")]
     assert event_runs and all(run.state == "success" for run in event_runs)
-    # Ask Catena (the sandbox) itself: every schedule of the fleet's connection is active again.
-    detail = requests.get(f"{stack.sandbox.base_url}/sandbox/invitations/{report.onboarding.invitation_id}").json()
-    schedules = detail["sandbox"]["schedules"]
-    assert schedules
-    assert {schedule["status"] for schedule in schedules} == {"active"}
+    # Ask Catena (the sandbox) itself: the deactivated schedule was left inactive...
+    detail_url = f"{stack.sandbox.base_url}/sandbox/invitations/{report.onboarding.invitation_id}"
+    held = [s["id"] for s in requests.get(detail_url).json()["sandbox"]["schedules"] if s["status"] != "active"]
+    assert held
+    # ...until a person says so, over the REST API, with the DAG param the alert names.
+    decided = stack.rest.trigger(OPERATIONS_DAG, {"reactivate_schedule_ids": held})
+    state = stack.rest.wait_for_runs([(OPERATIONS_DAG, decided)], timeout=RUN_TIMEOUT)[(OPERATIONS_DAG, decided)].state
+    assert state == "success", stack.rest.failed_task_logs(OPERATIONS_DAG, decided)
+    assert {s["status"] for s in requests.get(detail_url).json()["sandbox"]["schedules"]} == {"active"}
 
 
 def test_a_bulk_run_onboards_each_fleet(stack, outcomes):
