@@ -156,6 +156,7 @@ class WebhookReceiver:
     async def handle(self, request: Request) -> Response:
         """``POST /webhooks``: the whole receive path (see the module docstring for the answers)."""
         settings = self.settings
+        self.subscriptions.warm_up()
         headers = request.headers
         webhook_id = headers.get(WEBHOOK_ID_HEADER)
         request_id = headers.get(REQUEST_ID_HEADER)

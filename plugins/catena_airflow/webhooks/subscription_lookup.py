@@ -13,8 +13,8 @@ Bounded: one lookup per webhook id at a time; new lookups drawn from a token buc
 ``rate`` a second after that: an invitation's callback_url brings a dozen subscriptions at once, a flood
 of made-up ids no more than ``rate`` calls a second); unknown ids remembered for ``unknown_ttl``; and a
 request waits at most ``inline_wait`` (well inside Catena's 3 s delivery timeout) before it is answered
-503 while the lookup goes on in the background. The Catena client is built in the background when the
-receiver starts, so the first lookup does not pay for importing Airflow.
+503 while the lookup goes on in the background. The Catena client is built in the background at the
+receiver's first delivery, so the first lookup does not pay for importing Airflow.
 """
 
 from __future__ import annotations
@@ -94,7 +94,15 @@ class SubscriptionLookup:
         self._tokens = float(burst)
         self._refilled_at = time.monotonic()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="catena-subscription-lookup")
-        self._pool.submit(self._catena)  # warm up: building the client imports Airflow
+        self._warming = False
+
+    def warm_up(self) -> None:
+        """Build the Catena client in the background (it imports Airflow and reads a connection), so
+        the first lookup does not pay for it. Called at the first delivery, not at start-up: reading an
+        Airflow connection while the api-server is still starting up stalled its start (SQLite)."""
+        if not self._warming:
+            self._warming = True
+            self._pool.submit(self._catena)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
