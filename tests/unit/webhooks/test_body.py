@@ -3,6 +3,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 import os
+import tracemalloc
+import zlib
+from collections.abc import Callable
 
 import pytest
 
@@ -56,6 +59,43 @@ def test_gzip_bomb_is_stopped_at_the_cap():
     assert len(bomb) < 100 * 1024
     with pytest.raises(BodyTooLarge):
         gunzip_limited(bomb, 1024 * 1024)
+
+
+MiB = 1024 * 1024
+
+
+def _gzip_of_zeros(size: int) -> bytes:
+    """A gzip member of ``size`` zero bytes, compressed piece by piece so the test never holds them all."""
+    deflater = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    parts = [deflater.compress(bytes(min(MiB, size - start))) for start in range(0, size, MiB)]
+    return b"".join([*parts, deflater.flush()])
+
+
+def _peak_of(inflate: Callable[[], object]) -> int:
+    """The most memory Python held while ``inflate()`` ran (it must raise BodyTooLarge)."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(BodyTooLarge):
+            inflate()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_bomb_is_refused_without_inflating_it_in_memory():
+    """Raising BodyTooLarge is not enough (inflating all 64 MiB and checking afterwards raises it too):
+    inflating stops at the cap, so memory peaks at a small multiple of the cap (zlib's output blocks plus
+    the bytes joined from them: ~2 MiB here), not at the bomb's size."""
+    bomb = _gzip_of_zeros(64 * MiB)
+    peak = _peak_of(lambda: decode_body(bomb, "gzip", MiB))
+    assert peak < 4 * MiB, f"inflating a 64 MiB bomb under a 1 MiB cap peaked at {peak / MiB:.1f} MiB"
+
+
+def test_a_bomb_in_a_later_member_is_stopped_at_what_is_left_of_the_cap():
+    limit = 4 * MiB
+    members = _gzip_of_zeros(limit - 16) + _gzip_of_zeros(64 * MiB)
+    peak = _peak_of(lambda: gunzip_limited(members, limit))
+    assert peak < 3 * limit, f"peaked at {peak / MiB:.1f} MiB under a {limit / MiB:.0f} MiB cap"
 
 
 def test_cap_applies_across_members():
