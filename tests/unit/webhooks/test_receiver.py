@@ -3,6 +3,8 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -213,6 +215,30 @@ def test_inbox_recovers_after_an_outage(make_client, tmp_path):
     assert post(client, body).status_code == 503
     folder.mkdir()
     assert post(client, body).status_code == 202  # Catena's retry lands once the inbox is back
+
+
+def test_a_commit_that_does_not_finish_in_time_is_503_and_not_acknowledged(make_client, sqlite_url):
+    client = make_client(sqlite_url, commit_timeout_seconds=1.0)
+    first, late = fe.happy()[:2]
+    assert post(client, fe.body(first)).status_code == 202  # the inbox is migrated and the writer running
+    store = receiver_store(client)
+    # Another writer holds SQLite's write lock (a long transaction, a checkpoint): this commit waits on it.
+    blocker = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        response = post(client, fe.body(late))
+        assert (response.status_code, response.json()) == (503, {"detail": "temporarily unavailable"})
+        assert [e.event_id for e in store.events_after(0)] == [first["id"]]  # not stored: not acknowledged
+    finally:
+        blocker.rollback()
+        blocker.close()
+    # The commit answered 503 may land once the lock is free (give it the time); Catena's retry is then
+    # acknowledged, and the event is stored once.
+    deadline = time.monotonic() + 30
+    while store.get_event(late["id"]) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert post(client, fe.body(late), ts=timestamp(-1)).status_code == 202
+    assert [e.event_id for e in store.events_after(0)] == [first["id"], late["id"]]
 
 
 def test_receiver_counters_reach_the_dashboard(client):
