@@ -49,6 +49,15 @@ def test_duplicate_is_acknowledged_and_not_stored_twice(client):
     assert receiver_store(client).webhook_stats().duplicates_dropped == 1
 
 
+def test_a_redelivered_telematics_event_is_acknowledged_as_a_duplicate(client):
+    """Not an onboarding event, so only the inbox's insert deduplicates it: a retry must not be a 503 forever."""
+    body = fe.body(fe.envelope(30, "vehicle.added", {"id": "vehicle-1", "fleet_id": fe.FLEET_ID}))
+    assert post(client, body).json() == {"status": "accepted"}
+    again = post(client, body, ts=timestamp(-5))
+    assert (again.status_code, again.json()) == (202, {"status": "duplicate"})
+    assert len(receiver_store(client).events_after(0)) == 1
+
+
 def test_a_whole_onboarding_over_http(client):
     for env in reversed(fe.happy()):  # worst case: last event first
         assert post(client, fe.body(env)).status_code == 202
