@@ -1,5 +1,5 @@
 # Thin wrappers over scripts/; see README.md.
-.PHONY: venv demo test lint bench
+.PHONY: venv demo test lint bench mutate
 
 venv:
 	scripts/venv.sh
@@ -15,3 +15,7 @@ lint: venv
 
 bench: venv
 	scripts/bench.sh
+
+# Mutation testing of the critical modules (slow; not in `make test`): docs/mutation.md.
+mutate: venv
+	scripts/mutate.sh
