@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -17,6 +19,16 @@ from catena_airflow.client.signature import (
 from tests.unit.client import payloads
 
 VECTORS = payloads.WEBHOOK_VECTORS
+
+
+@pytest.fixture
+def host_in_new_york(monkeypatch) -> Iterator[None]:
+    """The host's local zone is not UTC (restored afterwards)."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
@@ -118,3 +130,9 @@ def test_freshness_against_the_clock_and_other_zones():
 @pytest.mark.parametrize("value", [None, 1234, "", "2026-13-01T00:00:00Z"])
 def test_unusable_timestamps_are_not_fresh(value):
     assert not is_timestamp_fresh(value)  # type: ignore[arg-type]
+
+
+def test_timestamps_are_utc_whatever_the_hosts_zone(host_in_new_york):
+    assert format_timestamp(datetime(2026, 3, 1, 12, 0, tzinfo=UTC)) == "2026-03-01T12:00:00+00:00"
+    assert format_timestamp().endswith("+00:00")
+    assert is_timestamp_fresh(format_timestamp())
