@@ -1,16 +1,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from catena_airflow.inbox import InboxStore
 from catena_airflow.webhooks.secrets import SecretResolver
 
 
 class CountingStore(InboxStore):
+    """Counts its reads of the subscription secrets (per store: no count carried from test to test)."""
+
     reads = 0
 
     def subscription_secret_sets(self, **kwargs):
-        type(self).reads += 1
+        self.reads += 1
         return super().subscription_secret_sets(**kwargs)
 
 
@@ -29,7 +32,7 @@ def test_cache_refresh_rules(sqlite_url):
     assert resolver.needs_refresh("wh-unknown") and not resolver.needs_refresh("wh-1")
     age(resolver, 60)
     assert resolver.needs_refresh("wh-1")  # ttl
-    assert CountingStore.reads == 1
+    assert store.reads == 1
 
 
 def age(resolver: SecretResolver, seconds: float) -> None:
@@ -41,22 +44,50 @@ def age(resolver: SecretResolver, seconds: float) -> None:
 def test_concurrent_requests_share_one_refresh(sqlite_url):
     store = CountingStore(sqlite_url)
     store.migrate()
-    CountingStore.reads = 0
     resolver = SecretResolver(lambda: store)
 
     async def many():
         return await asyncio.gather(*(resolver.ensure_fresh("wh-unknown") for _ in range(20)))
 
     assert asyncio.run(many()) == [True] * 20
-    assert CountingStore.reads == 1
+    assert store.reads == 1
     assert asyncio.run(many()) == [True] * 20  # an unknown id does not re-read within the interval
-    assert CountingStore.reads == 1
+    assert store.reads == 1
 
 
-def test_unreadable_inbox_is_reported_not_raised(tmp_path):
+def test_unreadable_inbox_is_reported_not_raised(tmp_path, caplog):
     resolver = SecretResolver(lambda: InboxStore(f"sqlite:///{tmp_path / 'missing' / 'inbox.db'}"), configured=("c",))
-    assert asyncio.run(resolver.ensure_fresh("wh")) is False
+    with caplog.at_level(logging.ERROR):
+        assert asyncio.run(resolver.ensure_fresh("wh")) is False
+    assert "Cannot read webhook secrets from the inbox (OperationalError)" in caplog.text
     assert resolver.candidates("wh") == ["c"]
+
+
+def test_the_inbox_is_read_again_once_it_is_back(tmp_path):
+    folder = tmp_path / "later"
+    resolver = SecretResolver(lambda: InboxStore(f"sqlite:///{folder / 'inbox.db'}"))
+    assert asyncio.run(resolver.ensure_fresh(None)) is False
+    folder.mkdir()
+    InboxStore(f"sqlite:///{folder / 'inbox.db'}").migrate()
+    assert asyncio.run(resolver.ensure_fresh(None)) is True  # nothing loaded yet: read again at once
+
+
+def test_default_cache_lifetimes(sqlite_url):
+    """Secrets are cached 30 s; a delivery naming an unknown subscription re-reads them at most once a second."""
+    store = InboxStore(sqlite_url)
+    store.migrate()
+    resolver = SecretResolver(lambda: store, configured=("", "cfg"))
+    assert resolver.configured == ("cfg",)  # an empty configured secret would verify nothing: dropped
+    resolver.refresh()
+    assert not resolver.needs_refresh(None)  # no webhook id: only the lifetime counts
+    age(resolver, 0.5)
+    assert not resolver.needs_refresh("wh-unknown")
+    age(resolver, 0.6)
+    assert resolver.needs_refresh("wh-unknown") and not resolver.needs_refresh(None)
+    age(resolver, 28.5)
+    assert not resolver.needs_refresh(None)
+    age(resolver, 0.6)
+    assert resolver.needs_refresh(None)
 
 
 def test_lookup_picks_up_a_rotated_secret(sqlite_url):
@@ -70,6 +101,20 @@ def test_lookup_picks_up_a_rotated_secret(sqlite_url):
     assert resolver.lookup("wh-1") == ["new"] and resolver.candidates("wh-1") == ["new"]
     store.delete_subscription("wh-1")
     assert resolver.lookup("wh-1") == [] and resolver.candidates("wh-1") == []
+    assert resolver.lookup("wh-never-seen") == []
+
+
+def test_lookup_keeps_the_other_subscriptions(sqlite_url):
+    store = InboxStore(sqlite_url)
+    store.migrate()
+    store.save_subscription_secret("wh-1", "one")
+    store.save_subscription_secret("wh-2", "two")
+    resolver = SecretResolver(lambda: store, configured=("cfg",))
+    resolver.refresh()
+    store.save_subscription_secret("wh-2", "two-rotated")
+    assert resolver.lookup("wh-2") == ["two-rotated"]
+    assert resolver.candidates("wh-1") == ["one", "cfg"]
+    assert resolver.candidates("wh-2") == ["two-rotated", "cfg"]
 
 
 def test_no_secrets_at_all_verifies_nothing(sqlite_url):
