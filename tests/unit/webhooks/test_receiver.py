@@ -3,11 +3,13 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import os
 import sqlite3
 import time
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from catena_airflow.inbox import InboxStore, Stage
 from tests.unit.inbox import fleet_events as fe
@@ -264,3 +266,113 @@ def test_get_is_not_allowed(client):
 
 def test_healthz(client):
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+# --------------------------------------------------------------------------- what a rejection logs and counts
+
+
+def rejection(case: str) -> tuple[bytes, dict[str, str], dict[str, object]]:
+    """(content, headers, settings) of a delivery refused for ``case``."""
+    body = fe.body(fe.happy()[0])
+    content, headers = delivery(body)
+    settings: dict[str, object] = {}
+    if case == "bad content-length":
+        headers["Content-Length"] = "-1"
+    elif case == "declared over limit":
+        headers["Content-Length"] = str(10**9)  # refused on the header alone: the body is never read
+    elif case == "streamed over limit":  # 4 KiB that do not compress; the next delivery fits
+        settings["max_body_bytes"] = 2048
+        content, headers = delivery(fe.body(fe.envelope(40, "vehicle.modified", {"pad": os.urandom(2048).hex()})))
+    elif case == "inflated over limit":  # 4 KiB that compress to a few bytes; the next delivery fits
+        settings["max_decompressed_bytes"] = 2048
+        content, headers = delivery(fe.body(fe.envelope(40, "vehicle.modified", {"pad": "0" * 4096})))
+    elif case == "signature headers missing":
+        del headers["X-Catena-Signature"]
+    elif case == "timestamp outside window":
+        content, headers = delivery(body, ts=timestamp(-3600))
+    elif case == "bad signature":
+        content, headers = delivery(body, secret="not-the-secret")
+    elif case == "invalid gzip":
+        content = b"\x1f\x8b not gzip"
+    elif case == "unsupported content-encoding":
+        headers["Content-Encoding"] = "br"
+    elif case == "not a Catena envelope":
+        content, headers = delivery(b'{"version": "1.0"}')
+    headers["X-Webhook-ID"] = "wh-\n42"  # what a log line gets of a hostile header
+    headers["X-Request-ID"] = "r" * 100
+    return content, headers, settings
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "reason", "counter"),
+    [
+        ("bad content-length", 400, "bad content-length", "rejected"),
+        ("declared over limit", 413, "body over limit", "rejected"),
+        ("streamed over limit", 413, "body over limit", "rejected"),
+        ("inflated over limit", 413, "body over limit", "rejected"),
+        ("signature headers missing", 401, "signature headers missing", "signature_failures"),
+        ("timestamp outside window", 401, "timestamp outside window", "signature_failures"),
+        ("bad signature", 401, "bad signature", "signature_failures"),
+        ("invalid gzip", 400, "invalid gzip", "rejected"),
+        ("unsupported content-encoding", 415, "unsupported content-encoding", "rejected"),
+        ("not a Catena envelope", 400, "not a Catena envelope", "rejected"),
+    ],
+)
+def test_a_rejection_is_logged_with_its_reason_and_ids_and_counted(
+    make_client, sqlite_url, caplog, case, status, reason, counter
+):
+    content, headers, settings = rejection(case)
+    client = make_client(sqlite_url, **settings)
+    with caplog.at_level(logging.WARNING, logger="catena_airflow.webhooks.receiver"):
+        response = client.post(URL, content=content, headers=headers)
+    assert (response.status_code, response.headers["content-type"]) == (status, "application/json")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Catena webhook rejected with {status} ({reason}): webhook_id=wh-?42 request_id={'r' * 80}"
+    ]
+    assert post(client, fe.body(fe.happy()[1])).status_code == 202  # the counter rides along with a commit
+    stats = receiver_store(client).webhook_stats()
+    assert {"rejected": stats.rejected, "signature_failures": stats.signature_failures} == {
+        "rejected": int(counter == "rejected"),
+        "signature_failures": int(counter == "signature_failures"),
+    }
+
+
+def test_a_rejection_without_ids_logs_dashes(client, caplog):
+    content, headers = delivery(fe.body(fe.happy()[0]), secret="wrong")
+    del headers["X-Webhook-ID"], headers["X-Request-ID"]
+    with caplog.at_level(logging.WARNING, logger="catena_airflow.webhooks.receiver"):
+        assert client.post(URL, content=content, headers=headers).status_code == 401
+    assert caplog.records[-1].getMessage().endswith("(bad signature): webhook_id=- request_id=-")
+
+
+def test_a_declared_length_at_the_limit_is_read(make_client, sqlite_url):
+    content, headers = delivery(fe.body(fe.happy()[0]))
+    client = make_client(sqlite_url, max_body_bytes=len(content))
+    assert client.post(URL, content=content, headers=headers).status_code == 202
+
+
+def test_answers_are_json(client):
+    response = post(client, fe.body(fe.happy()[0]))
+    assert (response.status_code, response.headers["content-type"]) == (202, "application/json")
+
+
+def test_an_inbox_recreated_empty_is_migrated_again(client):
+    """A restore or a new volume leaves the inbox without tables: one delivery fails, the next migrates."""
+    assert post(client, fe.body(fe.happy()[0])).status_code == 202
+    store = receiver_store(client)
+    with store.engine.begin() as conn:
+        for (table,) in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'").all():
+            conn.exec_driver_sql(f'DROP TABLE "{table}"')
+    assert post(client, fe.body(fe.happy()[1])).status_code == 503
+    assert post(client, fe.body(fe.happy()[1])).status_code == 202
+    assert [e.event_id for e in store.events_after(0)] == [fe.happy()[1]["id"]]
+
+
+def test_subscription_secrets_encrypted_with_the_configured_key(make_client, sqlite_url):
+    key = Fernet.generate_key().decode()
+    store = InboxStore(sqlite_url, fernet_key=key)
+    store.migrate()
+    store.save_subscription_secret("wh-encrypted", "encrypted-secret")
+    client = make_client(sqlite_url, secrets=(), fernet_key=key)
+    body = fe.body(fe.happy()[0])
+    assert post(client, body, secret="encrypted-secret", webhook_id="wh-encrypted").status_code == 202
