@@ -376,3 +376,27 @@ def test_subscription_secrets_encrypted_with_the_configured_key(make_client, sql
     client = make_client(sqlite_url, secrets=(), fernet_key=key)
     body = fe.body(fe.happy()[0])
     assert post(client, body, secret="encrypted-secret", webhook_id="wh-encrypted").status_code == 202
+
+
+def test_a_bad_signature_is_401_even_when_the_subscription_has_secrets(make_client, sqlite_url):
+    store = InboxStore(sqlite_url)
+    store.migrate()
+    store.save_subscription_secret("wh-stored", "stored-secret")
+    client = make_client(sqlite_url, secrets=())
+    body = fe.body(fe.happy()[0])
+    assert post(client, body, secret="forged-secret", webhook_id="wh-stored").status_code == 401
+    assert receiver_store(client).events_after(0) == []
+
+
+def test_a_signature_that_cannot_be_rechecked_is_503_not_401(make_client, sqlite_url):
+    """The cached secret fails and re-reading the subscription's own fails too: it may have rotated, so the
+    delivery is not refused for good (401) but left for Catena to retry (503)."""
+    store = InboxStore(sqlite_url)
+    store.migrate()
+    store.save_subscription_secret("wh-rotating", "old-secret")
+    client = make_client(sqlite_url, secrets=())
+    assert post(client, fe.body(fe.happy()[0]), secret="old-secret", webhook_id="wh-rotating").status_code == 202
+    with store.engine.begin() as conn:  # the subscriptions can no longer be read (the cache is still fresh)
+        conn.exec_driver_sql("ALTER TABLE catena_subscriptions RENAME TO catena_subscriptions_away")
+    body = fe.body(fe.happy()[1])
+    assert post(client, body, secret="new-secret", webhook_id="wh-rotating").status_code == 503
