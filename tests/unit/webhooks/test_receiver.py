@@ -85,11 +85,16 @@ def test_reference_vectors_verify(make_client, sqlite_url, vector):
     assert response.status_code == 202
 
 
-def test_subscription_secret_from_the_inbox_is_used(make_client, sqlite_url):
-    store = InboxStore(sqlite_url)
+def subscribed(make_client, sqlite_url: str, webhook_id: str, secret: str, **settings):
+    """(a receiver that knows only the inbox's secrets, the inbox), where ``webhook_id`` is signed with ``secret``."""
+    store = InboxStore(sqlite_url, fernet_key=settings.get("fernet_key"))
     store.migrate()
-    store.save_subscription_secret("wh-stored", "stored-secret")
-    client = make_client(sqlite_url, secrets=())
+    store.save_subscription_secret(webhook_id, secret)
+    return make_client(sqlite_url, secrets=(), **settings), store
+
+
+def test_subscription_secret_from_the_inbox_is_used(make_client, sqlite_url):
+    client, _ = subscribed(make_client, sqlite_url, "wh-stored", "stored-secret")
     body = fe.body(fe.happy()[0])
     assert post(client, body, secret="stored-secret", webhook_id="wh-stored").status_code == 202
     # The stored secret belongs to its subscription only.
@@ -370,19 +375,13 @@ def test_an_inbox_recreated_empty_is_migrated_again(client):
 
 def test_subscription_secrets_encrypted_with_the_configured_key(make_client, sqlite_url):
     key = Fernet.generate_key().decode()
-    store = InboxStore(sqlite_url, fernet_key=key)
-    store.migrate()
-    store.save_subscription_secret("wh-encrypted", "encrypted-secret")
-    client = make_client(sqlite_url, secrets=(), fernet_key=key)
+    client, _ = subscribed(make_client, sqlite_url, "wh-encrypted", "encrypted-secret", fernet_key=key)
     body = fe.body(fe.happy()[0])
     assert post(client, body, secret="encrypted-secret", webhook_id="wh-encrypted").status_code == 202
 
 
 def test_a_bad_signature_is_401_even_when_the_subscription_has_secrets(make_client, sqlite_url):
-    store = InboxStore(sqlite_url)
-    store.migrate()
-    store.save_subscription_secret("wh-stored", "stored-secret")
-    client = make_client(sqlite_url, secrets=())
+    client, _ = subscribed(make_client, sqlite_url, "wh-stored", "stored-secret")
     body = fe.body(fe.happy()[0])
     assert post(client, body, secret="forged-secret", webhook_id="wh-stored").status_code == 401
     assert receiver_store(client).events_after(0) == []
@@ -391,10 +390,7 @@ def test_a_bad_signature_is_401_even_when_the_subscription_has_secrets(make_clie
 def test_a_signature_that_cannot_be_rechecked_is_503_not_401(make_client, sqlite_url):
     """The cached secret fails and re-reading the subscription's own fails too: it may have rotated, so the
     delivery is not refused for good (401) but left for Catena to retry (503)."""
-    store = InboxStore(sqlite_url)
-    store.migrate()
-    store.save_subscription_secret("wh-rotating", "old-secret")
-    client = make_client(sqlite_url, secrets=())
+    client, store = subscribed(make_client, sqlite_url, "wh-rotating", "old-secret")
     assert post(client, fe.body(fe.happy()[0]), secret="old-secret", webhook_id="wh-rotating").status_code == 202
     with store.engine.begin() as conn:  # the subscriptions can no longer be read (the cache is still fresh)
         conn.exec_driver_sql("ALTER TABLE catena_subscriptions RENAME TO catena_subscriptions_away")
