@@ -90,6 +90,13 @@ MODULES: dict[str, tuple[str, ...]] = {
     "workflows/params.py": ("tests/unit/workflows/test_params.py",),
 }
 
+#: Extra pytest options of a module's run. The store's, the batch's and the projection's SQL is the same on
+#: both engines (statements.py holds what differs): their runs skip the PostgreSQL variants, each of which
+#: creates and drops a database (~1.5 s) for every mutant that survives the SQLite ones.
+PYTEST_OPTIONS: dict[str, tuple[str, ...]] = {
+    module: ("-k", "not postgresql") for module in ("inbox/store.py", "inbox/batch.py", "inbox/projection.py")
+}
+
 #: mutmut's statuses that count as the tests noticing the mutant.
 KILLED = {"killed", "timeout", "segfault"}
 
@@ -119,7 +126,7 @@ def slug(module: str) -> str:
     return module.removesuffix(".py").replace("/", "-")
 
 
-def pyproject(module: str, tests: tuple[str, ...]) -> str:
+def pyproject(module: str, tests: tuple[str, ...], options: tuple[str, ...] = ()) -> str:
     """The staging folder's pyproject.toml: the project's pytest options, and mutmut's table."""
     pytest_options = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     lines = ["[tool.pytest.ini_options]"]
@@ -131,7 +138,7 @@ def pyproject(module: str, tests: tuple[str, ...]) -> str:
         f"only_mutate = {toml_value([f'src/catena_airflow/{module}'])}",
         f"pytest_add_cli_args_test_selection = {toml_value(list(tests))}",
         # Hypothesis draws other examples on every run: fix them, so a run's verdicts can be repeated.
-        'pytest_add_cli_args = ["-p", "no:cacheprovider", "--hypothesis-seed=0"]',
+        f"pytest_add_cli_args = {toml_value(['-p', 'no:cacheprovider', '--hypothesis-seed=0', *options])}",
         # A mutant's tests get (their clean CPU time + 1 s) x 5 x 2 of CPU before it counts as a timeout
         # (mutmut's default x15 let an endless loop run a minute).
         "timeout_multiplier = 5.0",
@@ -158,7 +165,7 @@ def stage(module: str, tests: tuple[str, ...]) -> Path:
     shutil.copytree(PACKAGE, folder / "src" / "catena_airflow", ignore=ignore)
     for name in ALSO_COPY:
         shutil.copytree(REPO / name, folder / name, ignore=ignore)
-    (folder / "pyproject.toml").write_text(pyproject(module, tests))
+    (folder / "pyproject.toml").write_text(pyproject(module, tests, PYTEST_OPTIONS.get(module, ())))
     return folder
 
 
@@ -175,28 +182,43 @@ def mutmut(folder: Path, *args: str, log: Path | None = None) -> subprocess.Comp
 
 
 def run_module(module: str, jobs: int) -> Outcome:
-    outcome = Outcome(module)
     tests = MODULES[module]
     missing = [t for t in tests if not (REPO / t).exists()]
     if missing:
-        outcome.error = f"missing test files {missing}"
-        return outcome
+        return Outcome(module, error=f"missing test files {missing}")
     folder = stage(module, tests)
     started = time.monotonic()
     run = mutmut(folder, "run", "--max-children", str(jobs), log=folder / "run.log")
-    outcome.seconds = time.monotonic() - started
+    return collect(module, folder, time.monotonic() - started, run.returncode)
+
+
+_DIFFS = """
+import json, sys
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+print(json.dumps({name: get_diff_for_mutant(name) for name in sys.argv[1:]}))
+"""
+
+
+def collect(module: str, folder: Path, seconds: float, returncode: int | None = None) -> Outcome:
+    """The verdicts mutmut recorded in ``folder`` (all of them, or as far as an interrupted run got)."""
+    outcome = Outcome(module, seconds=seconds)
     results = mutmut(folder, "results", "--all", "true")
     for line in results.stdout.splitlines():
         name, sep, status = line.strip().rpartition(": ")
         if sep and "__mutmut_" in name:
             outcome.statuses[name] = status
+    outcome.statuses = {name: status for name, status in outcome.statuses.items() if status != "not checked"}
     if not outcome.statuses:
-        outcome.error = f"mutmut run exited {run.returncode}; see {(folder / 'run.log').relative_to(REPO)}"
-    for name in outcome.survivors:
-        shown = mutmut(folder, "show", name).stdout
-        outcome.diffs[name] = "\n".join(
-            line for line in shown.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))
+        outcome.error = f"mutmut run exited {returncode}; see {(folder / 'run.log').relative_to(REPO)}"
+    if outcome.survivors:
+        # One process for every diff (``mutmut show`` starts one per mutant).
+        shown = subprocess.run(
+            [sys.executable, "-c", _DIFFS, *outcome.survivors], cwd=folder, capture_output=True, text=True, check=True
         )
+        for name, diff in json.loads(shown.stdout).items():
+            outcome.diffs[name] = "\n".join(
+                line for line in diff.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))
+            )
     (folder / "result.json").write_text(json.dumps(asdict(outcome), indent=1))
     return outcome
 
@@ -245,11 +267,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help=f"modules under plugins/catena_airflow (default: {len(MODULES)})")
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("MUTATE_JOBS", "1")))
+    parser.add_argument(
+        "--collect-only",
+        metavar="SECONDS",
+        type=float,
+        help="do not run: collect the verdicts an earlier (possibly interrupted) run left, which took SECONDS",
+    )
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
         parser.error(f"not in the map: {unknown}; known: {', '.join(MODULES)}")
     for module in args.modules or list(MODULES):
+        if args.collect_only is not None:
+            collect(module, BUILD / slug(module), args.collect_only)
+            continue
         print(f"mutating {module} against {', '.join(MODULES[module])}", flush=True)
         outcome = run_module(module, args.jobs)
         summary = outcome.error or f"{outcome.killed}/{len(outcome.statuses)} killed ({outcome.score:.1%})"
