@@ -10,8 +10,13 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from fastapi.testclient import TestClient
 
 from catena_airflow.inbox import InboxStore, Stage
+from catena_airflow.webhooks.app import create_webhook_app
+from catena_airflow.webhooks.config import ReceiverSettings
+from catena_airflow.webhooks.receiver import WebhookReceiver
+from tests.fixtures.databases import migrated_store
 from tests.unit.inbox import fleet_events as fe
 from tests.unit.webhooks.conftest import receiver_store
 from tests.unit.webhooks.signing import SECRET, delivery, sign, timestamp
@@ -233,7 +238,7 @@ def test_inbox_recovers_after_an_outage(make_client, tmp_path):
     assert post(client, body).status_code == 202  # Catena's retry lands once the inbox is back
 
 
-def test_a_commit_that_does_not_finish_in_time_is_503_and_not_acknowledged(make_client, sqlite_url):
+def test_a_commit_that_does_not_finish_in_time_is_503_and_not_acknowledged(make_client, sqlite_url, caplog):
     client = make_client(sqlite_url, commit_timeout_seconds=1.0)
     first, late = fe.happy()[:2]
     assert post(client, fe.body(first)).status_code == 202  # the inbox is migrated and the writer running
@@ -242,8 +247,14 @@ def test_a_commit_that_does_not_finish_in_time_is_503_and_not_acknowledged(make_
     blocker = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
     try:
         blocker.execute("BEGIN IMMEDIATE")
-        response = post(client, fe.body(late))
+        content, headers = delivery(fe.body(late))
+        with caplog.at_level(logging.ERROR, logger="catena_airflow.webhooks.receiver"):
+            response = client.post(URL, content=content, headers=headers)
         assert (response.status_code, response.json()) == (503, {"detail": "temporarily unavailable"})
+        assert [r.getMessage() for r in caplog.records] == [
+            f"Catena webhook not committed, answered 503 (TimeoutError): webhook_id={headers['X-Webhook-ID']} "
+            f"request_id={headers['X-Request-ID']} event_id={late['id']}"
+        ]
         assert [e.event_id for e in store.events_after(0)] == [first["id"]]  # not stored: not acknowledged
     finally:
         blocker.rollback()
@@ -396,3 +407,15 @@ def test_a_signature_that_cannot_be_rechecked_is_503_not_401(make_client, sqlite
         conn.exec_driver_sql("ALTER TABLE catena_subscriptions RENAME TO catena_subscriptions_away")
     body = fe.body(fe.happy()[1])
     assert post(client, body, secret="new-secret", webhook_id="wh-rotating").status_code == 503
+
+
+def test_a_receiver_given_a_store_uses_it(tmp_path):
+    """The api-server's plugin hands the receiver its store; the settings' inbox URL is then not used."""
+    other = tmp_path / "other.db"
+    with migrated_store(f"sqlite:///{tmp_path / 'given.db'}") as given:
+        settings = ReceiverSettings(inbox_url=f"sqlite:///{other}", secrets=(SECRET,))
+        content, headers = delivery(fe.body(fe.happy()[0]))
+        with TestClient(create_webhook_app(WebhookReceiver(settings, store=given))) as client:
+            assert client.post(URL, content=content, headers=headers).status_code == 202
+        assert [e.event_id for e in given.events_after(0)] == [fe.happy()[0]["id"]]
+    assert not other.exists()
