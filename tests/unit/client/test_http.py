@@ -252,6 +252,26 @@ def test_which_methods_are_retried_after_an_ambiguous_failure_by_default(request
     assert mock.call_count == (2 if retried else 1)
 
 
+def test_the_transport_sends_its_token_providers_token(client, requests_mock, fake_time):
+    requests_mock.get(FLEET_URL, json=FLEET)
+    transport(fake_time, token_provider=client.tokens).send("GET", FLEET_URL)
+    assert api_calls(requests_mock)[0].headers["Authorization"] == f"Bearer {ACCESS_TOKEN}"
+
+
+def test_the_given_random_source_draws_the_waits(requests_mock, fake_time):
+    requests_mock.get(FLEET_URL, status_code=503, json=UNAVAILABLE["json"])
+    with pytest.raises(CatenaRetryBudgetExceeded):
+        transport(fake_time).send("GET", FLEET_URL, authenticated=False)
+    policy, rng = RetryPolicy(), random.Random(7)
+    assert fake_time.sleeps == [policy.backoff(1, rng), policy.backoff(2, rng)]
+
+
+def test_an_error_without_reason_or_body_still_says_error(requests_mock, fake_time):
+    requests_mock.get(FLEET_URL, status_code=404, reason="", text="")
+    with pytest.raises(CatenaAPIError, match=r"^GET /v2/orgs/fleets/f1 -> HTTP 404: error$"):
+        transport(fake_time).send("GET", FLEET_URL, authenticated=False)
+
+
 def test_errors_name_the_request_and_the_reason(requests_mock, fake_time):
     requests_mock.get(FLEET_URL, status_code=404, reason="Not Found", text="")
     with pytest.raises(CatenaAPIError) as caught:
@@ -301,21 +321,23 @@ def test_retry_after_in_the_body_wins_over_the_header(requests_mock, fake_time):
 
 
 @pytest.mark.parametrize(
-    "response",
+    ("body", "message", "detail"),
     [
-        {"status_code": 429, "headers": {"Retry-After": "4"}, "text": "slow down"},
-        {"status_code": 429, "headers": {"Retry-After": "4"}, "json": {"message": "Too Many", "detail": "busy"}},
-        {"status_code": 429, "headers": {"Retry-After": " 4 "}, "json": {"detail": {"message": "busy"}}},
+        ({"text": "slow down"}, "Too Many Requests", {"retry_after_seconds": 4}),
+        ({"json": {"message": "Too Many", "detail": "busy"}}, "Too Many", {"retry_after_seconds": 4}),
+        ({"json": {"detail": {"message": "busy"}}}, "Too Many Requests", {"message": "busy", "retry_after_seconds": 4}),
     ],
     ids=["text-body", "detail-not-a-dict", "detail-dict"],
 )
-def test_retry_after_header_with_any_body(requests_mock, fake_time, response):
-    requests_mock.get(FLEET_URL, [response, {"status_code": 429, "headers": {"Retry-After": "5"}, "json": {}}])
+def test_retry_after_header_with_any_body(requests_mock, fake_time, body, message, detail):
+    limited = {"status_code": 429, "reason": "Too Many Requests", "headers": {"Retry-After": " 4 "}, **body}
+    requests_mock.get(FLEET_URL, [limited, limited])
     with pytest.raises(CatenaRetryBudgetExceeded) as caught:
         transport(fake_time, retry=RetryPolicy(max_retries=1)).send("GET", FLEET_URL, authenticated=False)
     assert fake_time.sleeps == [4]
     error = caught.value.last_error
-    assert isinstance(error, CatenaRateLimitError) and error.retry_after_seconds == 5
+    assert isinstance(error, CatenaRateLimitError) and error.retry_after_seconds == 4
+    assert (error.message, error.detail) == (message, detail)
 
 
 def test_a_retry_after_header_that_is_not_seconds_falls_back_to_the_backoff(requests_mock, fake_time):
