@@ -59,7 +59,7 @@ def test_unreadable_inbox_is_reported_not_raised(tmp_path, caplog):
     resolver = SecretResolver(lambda: InboxStore(f"sqlite:///{tmp_path / 'missing' / 'inbox.db'}"), configured=("c",))
     with caplog.at_level(logging.ERROR):
         assert asyncio.run(resolver.ensure_fresh("wh")) is False
-    assert "Cannot read webhook secrets from the inbox (OperationalError)" in caplog.text
+    assert [r.getMessage() for r in caplog.records] == ["Cannot read webhook secrets from the inbox (OperationalError)"]
     assert resolver.candidates("wh") == ["c"]
 
 
@@ -123,3 +123,16 @@ def test_no_secrets_at_all_verifies_nothing(sqlite_url):
     resolver = SecretResolver(lambda: store)
     resolver.refresh()
     assert resolver.candidates("any") == []
+
+
+def test_a_delivery_naming_an_unknown_subscription_refreshes_once_the_interval_passed(sqlite_url):
+    store = CountingStore(sqlite_url)
+    store.migrate()
+    resolver = SecretResolver(lambda: store)
+    assert asyncio.run(resolver.ensure_fresh("wh-new")) is True
+    store.save_subscription_secret("wh-new", "new-secret")  # created after the cache was filled
+    assert asyncio.run(resolver.ensure_fresh("wh-new")) is True and resolver.candidates("wh-new") == []
+    age(resolver, 2)
+    assert asyncio.run(resolver.ensure_fresh("wh-new")) is True
+    assert resolver.candidates("wh-new") == ["new-secret"]
+    assert store.reads == 2

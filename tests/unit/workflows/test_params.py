@@ -44,6 +44,10 @@ def test_onboarding_bounds_are_inclusive():
     ("conf", "field"),
     [
         ({"fleet_ref": ""}, "fleet_ref"),
+        ({"fleet_ref": "bad/ref!"}, "fleet_ref"),
+        ({"fleet_ref": 42}, "fleet_ref"),
+        ({"fleet_ref": "a", "success_redirect_url": "javascript:alert(1)"}, "success_redirect_url"),
+        ({"fleet_ref": "a", "failure_redirect_url": "not a url"}, "failure_redirect_url"),
         ({"fleet_ref": "x" * 256}, "fleet_ref"),
         ({"fleet_ref": "a", "fleet_name": "n" * 256}, "fleet_name"),
         ({"fleet_ref": "a", "fleet_name": 7}, "fleet_name"),
@@ -55,6 +59,7 @@ def test_onboarding_bounds_are_inclusive():
         ({"fleet_ref": "a", "poll_interval": 0.09}, "poll_interval"),
         ({"fleet_ref": "a", "poll_interval": "1"}, "poll_interval"),
         ({"fleet_ref": "a", "reconcile_interval": 0.5}, "reconcile_interval"),
+        ({"fleet_ref": "a", "reconcile_interval": "300"}, "reconcile_interval"),
     ],
 )
 def test_a_bad_onboarding_field_is_named(conf, field):
@@ -89,6 +94,10 @@ def test_bulk_defaults_and_list_bounds():
         ({"fleets": [{"fleet_ref": "a"}], "expires_in_hours": 0}, "expires_in_hours"),
         ({"fleets": [{"fleet_ref": "a"}], "limit_tsps": "samsara"}, "limit_tsps"),
         ({"fleets": [{"fleet_ref": "a"}], "failure_redirect_url": "ftp://x"}, "failure_redirect_url"),
+        ({"fleets": [{"fleet_ref": "a"}], "success_redirect_url": "ftp://x"}, "success_redirect_url"),
+        ({"fleets": []}, "fleets"),
+        ({"fleets": "acme-1"}, "fleets"),
+        ({"fleets": [{"fleet_ref": "bad/ref!"}]}, "fleets"),
     ],
 )
 def test_a_bad_bulk_default_is_named(conf, field):
@@ -109,17 +118,22 @@ def test_fleet_requests_merge_defaults_under_each_fleet():
             {"fleet_ref": "b", "expires_in_hours": 2, "limit_tsps": ["geotab"]},
         ],
         "success_redirect_url": "https://partner.example/ok",
-        "failure_redirect_url": None,
+        "failure_redirect_url": "https://partner.example/ko",
         "limit_tsps": ["samsara"],
         "expires_in_hours": 24,
         "poll_interval": 1.0,
     }
+    urls = {"success_redirect_url": "https://partner.example/ok", "failure_redirect_url": "https://partner.example/ko"}
     assert fleet_requests(params) == [
-        {"fleet_ref": "a", "success_redirect_url": "https://partner.example/ok", "limit_tsps": ["samsara"],
-         "expires_in_hours": 24},
-        {"fleet_ref": "b", "success_redirect_url": "https://partner.example/ok", "limit_tsps": ["geotab"],
-         "expires_in_hours": 2},
-    ]  # fmt: skip
+        {"fleet_ref": "a", **urls, "limit_tsps": ["samsara"], "expires_in_hours": 24},
+        {"fleet_ref": "b", **urls, "limit_tsps": ["geotab"], "expires_in_hours": 2},
+    ]
+    assert fleet_requests({**params, "failure_redirect_url": None})[0].keys() == {
+        "fleet_ref",
+        "success_redirect_url",
+        "limit_tsps",
+        "expires_in_hours",
+    }
     assert fleet_requests({"fleets": [{"fleet_ref": "only"}]}) == [{"fleet_ref": "only"}]
 
 
@@ -127,3 +141,34 @@ def test_fleet_requests_name_every_duplicate_once():
     fleets = [{"fleet_ref": ref} for ref in ("b", "a", "c", "b", "a", "b")]
     with pytest.raises(ValueError, match=r"^fleets: duplicate fleet_ref\(s\) a, b \(one invitation per fleet_ref\)$"):
         fleet_requests({"fleets": fleets})
+
+
+def labels(params: dict[str, Param]) -> dict[str, tuple[str | None, str | None]]:
+    return {name: (param.schema.get("title"), param.description) for name, param in params.items()}
+
+
+def test_the_trigger_forms_labels():
+    """What Airflow's trigger form shows for each field (title, description)."""
+    waits = {
+        "poll_interval": ("Inbox poll interval (s)", None),
+        "reconcile_interval": ("REST reconciliation interval (s)", None),
+    }
+    assert labels(onboarding_params()) == {
+        "fleet_ref": ("Fleet ref", "Your own id for the fleet: letters, digits, spaces, - and _."),
+        "fleet_name": ("Fleet name", "Letters, digits, spaces."),
+        "fleet_email": ("Fleet e-mail (Catena e-mails the link)", None),
+        "success_redirect_url": ("Success redirect URL", None),
+        "failure_redirect_url": ("Failure redirect URL", None),
+        "callback_url": ("Callback URL (optional)", None),
+        "limit_tsps": ("Allowed TSPs (slugs)", None),
+        "expires_in_hours": ("Link validity (hours, 1-672)", None),
+        **waits,
+    }
+    assert labels(bulk_onboarding_params()) == {
+        "fleets": ("Fleets", '[{"fleet_ref": "acme-1", "fleet_name": "Acme One"}, ...]; fields override the defaults.'),
+        "success_redirect_url": ("Default success redirect URL", None),
+        "failure_redirect_url": ("Default failure redirect URL", None),
+        "limit_tsps": ("Default allowed TSPs", None),
+        "expires_in_hours": ("Default link validity (hours)", None),
+        **waits,
+    }
