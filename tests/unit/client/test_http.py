@@ -30,6 +30,11 @@ RATE_LIMITED = {
 UNAVAILABLE = {"status_code": 503, "json": {"code": 503, "message": "Service Unavailable", "detail": None}}
 
 
+def logged(caplog) -> list[str]:
+    """What ``catena_airflow.client.http`` logged (other loggers, e.g. the inbox's migrations, left out)."""
+    return [r.getMessage() for r in caplog.records if r.name == "catena_airflow.client.http"]
+
+
 def _refused_connection() -> requests.ConnectionError:
     """What requests raises when nothing listens: the request never left this machine."""
     reason = NewConnectionError(None, "Failed to establish a new connection: [Errno 111] Connection refused")
@@ -375,7 +380,7 @@ def test_retries_and_token_refreshes_are_logged(client, requests_mock, fake_time
         ],
     )
     client.get_fleet("f1")
-    lines = [record.getMessage() for record in caplog.records]
+    lines = logged(caplog)
     assert lines[0] == "Catena GET /v2/orgs/fleets/f1 -> 401; refreshing the access token and retrying once"
     assert lines[1] == f"Catena: GET /v2/orgs/fleets/f1 -> HTTP 503: busy; retry 1/3 in {fake_time.sleeps[0]:.1f}s"
     shortened = f"GET /v2/orgs/fleets/f1 -> HTTP 503: {long_message}"[:197] + "..."
@@ -388,7 +393,7 @@ def test_a_message_of_200_characters_is_logged_whole(client, requests_mock, fake
     message = "m" * (200 - len(prefix))
     requests_mock.get(FLEET_URL, [{"status_code": 503, "json": {"message": message}}, {"json": FLEET}])
     client.get_fleet("f1")
-    assert caplog.records[0].getMessage().startswith(f"Catena: {prefix}{message}; retry")
+    assert logged(caplog)[0].startswith(f"Catena: {prefix}{message}; retry")
 
 
 def test_a_rejection_another_thread_already_refreshed_for_is_not_refreshed_again(client, requests_mock):
