@@ -33,20 +33,23 @@ def chain() -> list[dict[str, Any]]:
 
 def test_a_chain_of_held_events_over_three_transactions(store):
     schedule, connection, accepted = chain()
-    store.record_event(schedule, fe.body(schedule))
-    store.record_event(connection, fe.body(connection))
+    # Another fleet's connection event, held too: releasing the chain must leave it held.
+    other = fe.envelope(50, "connection.created", {"id": "conn-other", "fleet_id": "fleet-other", "status": "active"})
+    for env in (schedule, other, connection):
+        store.record_event(env, fe.body(env))
     assert store.get_onboarding(fe.INVITATION_ID) is None
-    assert store.webhook_stats().held_events == 2
+    assert store.webhook_stats().held_events == 3
 
     store.record_event(accepted, fe.body(accepted))
 
     onboarding = store.get_onboarding(fe.INVITATION_ID)
     assert onboarding.connection_ids == (fe.CONNECTION_ID,)
     assert onboarding.schedules[fe.SCHEDULE_ID].status == "inactive"
-    assert store.webhook_stats().held_events == 0
-    assert {e.event_name: e.invitation_id for e in store.events_after(0)} == dict.fromkeys(
+    assert store.webhook_stats().held_events == 1
+    assert {e.event_name: e.invitation_id for e in store.events_after(0) if e.event_id != other["id"]} == dict.fromkeys(
         ["schedule.deactivated", "connection.created", "invitation.accepted"], fe.INVITATION_ID
     )
+    assert store.get_event(other["id"]).invitation_id is None
 
 
 def test_the_same_chain_in_one_batch(store):
