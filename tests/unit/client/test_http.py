@@ -387,13 +387,15 @@ def test_retries_and_token_refreshes_are_logged(client, requests_mock, fake_time
     assert lines[2] == f"Catena: {shortened}; retry 2/3 in {fake_time.sleeps[1]:.1f}s"
 
 
-def test_a_message_of_200_characters_is_logged_whole(client, requests_mock, fake_time, caplog):
+@pytest.mark.parametrize(("length", "shown"), [(200, 200), (201, 197)])
+def test_a_message_of_200_characters_is_logged_whole(client, requests_mock, fake_time, caplog, length, shown):
     caplog.set_level(logging.WARNING, logger="catena_airflow.client.http")
     prefix = "GET /v2/orgs/fleets/f1 -> HTTP 503: "
-    message = "m" * (200 - len(prefix))
-    requests_mock.get(FLEET_URL, [{"status_code": 503, "json": {"message": message}}, {"json": FLEET}])
+    text = prefix + "m" * (length - len(prefix))
+    requests_mock.get(FLEET_URL, [{"status_code": 503, "json": {"message": text[len(prefix) :]}}, {"json": FLEET}])
     client.get_fleet("f1")
-    assert logged(caplog)[0].startswith(f"Catena: {prefix}{message}; retry")
+    cut = "" if shown == length else "..."
+    assert logged(caplog)[0].startswith(f"Catena: {text[:shown]}{cut}; retry")
 
 
 def test_a_rejection_another_thread_already_refreshed_for_is_not_refreshed_again(client, requests_mock):
