@@ -4,6 +4,7 @@ import asyncio
 import logging
 
 from catena_airflow.inbox import InboxStore
+from catena_airflow.webhooks import secrets as secrets_module
 from catena_airflow.webhooks.secrets import SecretResolver
 
 
@@ -141,3 +142,20 @@ def test_a_delivery_naming_an_unknown_subscription_refreshes_once_the_interval_p
     assert asyncio.run(resolver.ensure_fresh("wh-new")) is True
     assert resolver.candidates("wh-new") == ["new-secret"]
     assert store.reads == 2
+
+
+def test_the_lifetimes_end_exactly_at_their_length(sqlite_url, monkeypatch):
+    """A cache exactly ``ttl`` old is still used; a miss exactly ``miss_refresh_interval`` after the last
+    attempt does not refresh yet (a fake clock: a real one never lands on the boundary)."""
+    store = InboxStore(sqlite_url)
+    store.migrate()
+    now = [1000.0]
+    monkeypatch.setattr(secrets_module.time, "monotonic", lambda: now[0])
+    resolver = SecretResolver(lambda: store, ttl=30, miss_refresh_interval=1)
+    resolver.refresh()
+    now[0] += 1.0
+    assert not resolver.needs_refresh("wh-unknown")
+    now[0] += 29.0
+    assert not resolver.needs_refresh(None)
+    now[0] += 0.001
+    assert resolver.needs_refresh(None)
