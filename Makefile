@@ -1,5 +1,5 @@
 # Thin wrappers over scripts/; see README.md.
-.PHONY: venv demo test lint bench lock
+.PHONY: venv demo test lint bench lock mutate
 
 venv:
 	scripts/venv.sh
@@ -19,3 +19,7 @@ bench: venv
 # requirements.in / requirements-dev.in -> requirements.txt / requirements-dev.txt (UPGRADE=1 moves pins)
 lock:
 	scripts/lock.sh
+
+# Mutation testing of the critical modules (slow; not in `make test`): docs/mutation.md.
+mutate: venv
+	scripts/mutate.sh

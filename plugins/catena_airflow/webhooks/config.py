@@ -10,6 +10,12 @@ from catena_airflow.webhooks.body import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DEC
 
 WEBHOOK_SECRET_ENV = "CATENA_WEBHOOK_SECRET"
 
+#: Catena waits this long for an answer (catena-api.md §3.1, §3.5), then counts the delivery as failed and retries it.
+CATENA_DELIVERY_TIMEOUT_SECONDS = 3.0
+#: How long a delivery waits for its commit before the receiver answers 503: early enough that the answer
+#: reaches Catena within its timeout. A 202 sent after 3 s is one Catena already counted as failed.
+DEFAULT_COMMIT_TIMEOUT_SECONDS = 2.5
+
 
 def secrets_from_env() -> tuple[str, ...]:
     """``CATENA_WEBHOOK_SECRET``: one secret, or several comma-separated during a rotation."""
@@ -25,8 +31,9 @@ class ReceiverSettings:
     # Catena rejects nothing itself; 5 minutes both ways covers its retries and ordinary clock skew.
     max_timestamp_age_seconds: float = MAX_TIMESTAMP_AGE_SECONDS
     max_future_skew_seconds: float = MAX_TIMESTAMP_AGE_SECONDS
-    # Catena gives up after 3 s; past this, answer 503 rather than hold the connection.
-    commit_timeout_seconds: float = 10.0
+    # Catena gives up after 3 s: a commit still running after this is answered 503 (it may land later;
+    # Catena's retry is then a duplicate, acknowledged with 202).
+    commit_timeout_seconds: float = DEFAULT_COMMIT_TIMEOUT_SECONDS
     max_batch: int = 256
     fernet_key: str | None = field(default=None, repr=False)
     #: Airflow connection used to look up subscriptions the inbox does not know (None: never look up).

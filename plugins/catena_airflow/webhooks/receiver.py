@@ -12,7 +12,11 @@ Answers (Catena retries only on 5xx and timeouts, then keeps the message in its 
   subscription whose secret the inbox does not hold yet (Catena creates subscriptions of its own for
   an invitation's ``callback_url``) while it is looked up in Catena (``subscription_lookup.py``):
   nothing unverified or uncommitted is ever acknowledged, so Catena retries and, failing that, keeps
-  it for replay.
+  it for replay;
+- 503 too when the commit has not finished within ``commit_timeout_seconds`` (default 2.5 s, inside
+  Catena's 3 s delivery timeout, so the answer reaches Catena before it gives up: never a late 202 for
+  a delivery Catena already counted as failed). The commit may still land afterwards; Catena's retry
+  is then a duplicate and answered 202.
 
 Error bodies are fixed strings; logs carry the webhook and request ids, never a secret or payload.
 """

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import timedelta
 
 import pytest
 
+from catena_airflow.hooks.adapters import catena_client
 from catena_airflow.inbox import Stage, changes
 from catena_airflow.inbox.schema import onboardings
 from catena_airflow.triggers.shared_poller import SharedOnboardingPoller, Subscription
-from tests.unit.airflow_layer import invitation_json, onboard
+from tests.unit.airflow_layer import CATENA_URL, invitation_json, onboard, page
 from tests.unit.triggers.waiting import until
 
 
@@ -125,3 +127,36 @@ async def test_wake_ups_are_coalesced_and_sqlite_has_no_listener(inbox, reads):
         await until(lambda: len(reads.log) > before, "a read after the wake-ups")
         assert len(reads.log) - before < 20
         assert poller.listener is None
+
+
+@pytest.mark.asyncio
+async def test_each_waiter_is_reconciled_once_per_interval_not_once_per_poll(inbox, catena_api):
+    """Catena's REST API is faked at the HTTP boundary; its invitation reads count the reconciliations."""
+    intervals = {}
+    for fleet_ref, interval in (("acme-1", 0.3), ("acme-2", 0.6)):
+        invitation = invitation_json(fleet_ref=fleet_ref)  # still invited: the waits go on
+        inbox.register_invitation(invitation)
+        catena_api.get(f"{CATENA_URL}/v2/orgs/invitations/{invitation['id']}", json=invitation)
+        intervals[invitation["id"]] = interval
+    catena_api.get(f"{CATENA_URL}/v2/orgs/share-agreements", json=page([]))
+
+    def reconciliations() -> dict[str, int]:
+        paths = [r.path for r in catena_api.request_history]
+        return {i: paths.count(f"/v2/orgs/invitations/{i}") for i in intervals}
+
+    poller = SharedOnboardingPoller.for_store(inbox, catena_client)
+    started = time.monotonic()
+    async with contextlib.AsyncExitStack() as stack:
+        for invitation_id, interval in intervals.items():
+            await stack.enter_async_context(
+                poller.subscribe(
+                    invitation_id, poll_interval=0.01, reconcile_interval=interval, catena_conn_id="catena_default"
+                )
+            )
+        await until(lambda: min(reconciliations().values()) >= 3, "three reconciliations of each waiter")
+        counted = reconciliations()
+        elapsed = time.monotonic() - started
+    # At most one reconciliation per interval since the waiter subscribed (a slow machine only does fewer),
+    # however often the inbox was polled (every 10 ms) meanwhile.
+    for invitation_id, interval in intervals.items():
+        assert counted[invitation_id] <= elapsed / interval, (counted, elapsed)

@@ -1,0 +1,68 @@
+"""Held events released in a chain, through the store's public API only (batch.py's internals may change).
+
+A schedule event names only its connection; a connection event only its fleet; the invitation links the
+fleet. Delivered in the reverse order, each waits (held) for the one after it, and the last must release
+the whole chain in its own transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from catena_airflow.inbox import InboxStore, IncomingEvent
+from tests.fixtures.databases import migrated_store
+from tests.unit.inbox import fleet_events as fe
+
+
+@pytest.fixture
+def store(inbox_url) -> Iterator[InboxStore]:
+    with migrated_store(inbox_url) as store:
+        yield store
+
+
+def chain() -> list[dict[str, Any]]:
+    """``schedule.deactivated`` (connection only), ``connection.created`` (fleet only), ``invitation.accepted``."""
+    [schedule] = [e for e in fe.operational_events(20) if e["event_name"] == "schedule.deactivated"]
+    [connection] = [e for e in fe.happy() if e["event_name"] == "connection.created"]
+    [accepted] = [e for e in fe.happy() if e["event_name"] == "invitation.accepted"]
+    return [schedule, connection, accepted]
+
+
+def test_a_chain_of_held_events_over_three_transactions(store):
+    schedule, connection, accepted = chain()
+    # Another fleet's connection event, held too: releasing the chain must leave it held.
+    other = fe.envelope(50, "connection.created", {"id": "conn-other", "fleet_id": "fleet-other", "status": "active"})
+    for env in (schedule, other, connection):
+        store.record_event(env, fe.body(env))
+    assert store.get_onboarding(fe.INVITATION_ID) is None
+    assert store.webhook_stats().held_events == 3
+
+    store.record_event(accepted, fe.body(accepted))
+
+    onboarding = store.get_onboarding(fe.INVITATION_ID)
+    assert onboarding.connection_ids == (fe.CONNECTION_ID,)
+    assert onboarding.schedules[fe.SCHEDULE_ID].status == "inactive"
+    assert store.webhook_stats().held_events == 1
+    assert {e.event_name: e.invitation_id for e in store.events_after(0) if e.event_id != other["id"]} == dict.fromkeys(
+        ["schedule.deactivated", "connection.created", "invitation.accepted"], fe.INVITATION_ID
+    )
+    assert store.get_event(other["id"]).invitation_id is None
+
+
+def test_the_same_chain_in_one_batch(store):
+    store.record_events([IncomingEvent.from_envelope(env, fe.body(env)) for env in chain()])
+    assert store.get_onboarding(fe.INVITATION_ID).schedules[fe.SCHEDULE_ID].status == "inactive"
+    assert store.webhook_stats().held_events == 0
+
+
+def test_the_chain_released_by_a_rest_observation(store):
+    """Reconciliation, not the webhook, learns the fleet: the same chain is released."""
+    schedule, connection, _ = chain()
+    store.record_events([IncomingEvent.from_envelope(env, fe.body(env)) for env in (schedule, connection)])
+    store.register_invitation({"id": fe.INVITATION_ID, "fleet_ref": fe.FLEET_REF, "status": "active"})
+    onboarding = store.record_observation(fe.INVITATION_ID, fleet_id=fe.FLEET_ID, source="rest")
+    assert onboarding.schedules[fe.SCHEDULE_ID].status == "inactive"
+    assert store.webhook_stats().held_events == 0
