@@ -65,8 +65,9 @@ log = logging.getLogger(__name__)
 # Key of the PostgreSQL advisory lock that serializes inbox writers ("CATENA" in spirit).
 _WRITER_LOCK_KEY = 0x0C47E4A
 # PostgreSQL session bounds (see _pg_session_options). Catena waits 3 s for an answer, the receiver
-# 10 s for a commit: a writer that cannot get the lock in 5 s gives up and the delivery is retried.
-_PG_LOCK_TIMEOUT_SECONDS = 5.0
+# 2.5 s for a commit: a writer that cannot get the lock in 2 s gives up (the delivery is answered 503
+# and retried) rather than commit after its request was already answered.
+_PG_LOCK_TIMEOUT_SECONDS = 2.0
 _PG_STATEMENT_TIMEOUT_MS = 60_000
 _PG_IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 # Whole-transaction attempts when SQLite still reports "database is locked" after its busy wait.

@@ -394,15 +394,15 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator):
             if state == "needs_decision"
             else "It is reactivated once Catena reports the connection active again."
         )
-        self.alert(
-            CatenaAlert(
-                kind="schedule_deactivated",
-                title=f"Fleet {fleet_ref or fleet_id or '?'}: {resource or 'a'} ingestion schedule deactivated",
-                text=f"{what}: {reason}. Ingestion of {resource or 'that resource'} is paused for the fleet. {decide}",
-                fleet_id=fleet_id,
-                fleet_ref=fleet_ref,
-                details={"schedule_id": schedule_id, "connection_id": connection_id, "state": state},
-            )
+        self._schedule_alert(
+            "schedule_deactivated",
+            f"{resource or 'a'} ingestion schedule deactivated",
+            f"{what}: {reason}. Ingestion of {resource or 'that resource'} is paused for the fleet. {decide}",
+            schedule_id=schedule_id,
+            connection_id=connection_id,
+            fleet_id=fleet_id,
+            fleet_ref=fleet_ref,
+            state=state,
         )
 
     def _last_executions(self, connection_id: str, schedule_id: str, limit: int = 3) -> str:
@@ -444,16 +444,15 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator):
                 break
             time.sleep(self.backoff * 2 ** (attempt - 1))
         if status != "active":
-            self.alert(
-                CatenaAlert(
-                    kind="schedule_reactivation_failed",
-                    title=f"Fleet {fleet_ref or fleet_id or '?'}: could not reactivate a schedule",
-                    text=f"{what} is still {status} after {self.attempts} attempts ({last_error or 'no error'}).",
-                    severity="error",
-                    fleet_id=fleet_id,
-                    fleet_ref=fleet_ref,
-                    details={"schedule_id": schedule_id, "connection_id": connection_id},
-                )
+            self._schedule_alert(
+                "schedule_reactivation_failed",
+                "could not reactivate a schedule",
+                f"{what} is still {status} after {self.attempts} attempts ({last_error or 'no error'}).",
+                severity="error",
+                schedule_id=schedule_id,
+                connection_id=connection_id,
+                fleet_id=fleet_id,
+                fleet_ref=fleet_ref,
             )
             raise AirflowException(f"Could not reactivate {what}: still {status} after {self.attempts} attempts")
         self.destination.schedule_reactivated(schedule_id, connection_id=connection_id)
@@ -462,15 +461,42 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator):
             self.inbox.record_observation(onboarding.invitation_id, schedule_statuses={schedule_id: "active"})
         self.reactivated.append(schedule_id)
         self.log.info("Reactivated %s (%s): active again", what, why)
+        self._schedule_alert(
+            "schedule_reactivated",
+            "ingestion schedule reactivated",
+            f"{what} is active again ({why}).",
+            severity="info",
+            schedule_id=schedule_id,
+            connection_id=connection_id,
+            fleet_id=fleet_id,
+            fleet_ref=fleet_ref,
+        )
+
+    def _schedule_alert(
+        self,
+        kind: str,
+        title: str,
+        text: str,
+        *,
+        schedule_id: str,
+        connection_id: str,
+        fleet_id: str | None,
+        fleet_ref: str | None,
+        severity: str = "warning",
+        state: str | None = None,
+    ) -> None:
+        details = {"schedule_id": schedule_id, "connection_id": connection_id}
+        if state:
+            details["state"] = state
         self.alert(
             CatenaAlert(
-                kind="schedule_reactivated",
-                title=f"Fleet {fleet_ref or fleet_id or '?'}: ingestion schedule reactivated",
-                text=f"{what} is active again ({why}).",
-                severity="info",
+                kind=kind,
+                title=f"Fleet {fleet_ref or fleet_id or '?'}: {title}",
+                text=text,
+                severity=severity,
                 fleet_id=fleet_id,
                 fleet_ref=fleet_ref,
-                details={"schedule_id": schedule_id, "connection_id": connection_id},
+                details=details,
             )
         )
 
