@@ -100,6 +100,9 @@ class CatenaFleetConnectedTrigger(BaseTrigger):
                 payload = outcome(onboarding)
                 if payload is None:
                     continue
+                # A reconciliation may have written this row and not returned yet: let it finish, so
+                # that the source names what really ended the wait.
+                await sub.settled_source_known()
                 payload["source"] = SOURCE_RECONCILIATION if sub.ended_by_reconciliation else SOURCE_WEBHOOK
                 await asyncio.sleep(max(0.0, started + self.min_deferral_seconds - time.monotonic()))
                 self.log.info(

@@ -63,9 +63,20 @@ class Subscription:
     #: Set when REST reconciliation, not a webhook, ended the wait (the inbox had not seen the end yet).
     ended_by_reconciliation: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Clear while a reconciliation of this subscription runs: what it wrote may be read before it
+    #: returns, and whether it ended the wait is only known once it has.
+    reconciled: asyncio.Event = field(default_factory=asyncio.Event)
     #: When to ask Catena for the fleet of an accepted invitation no event has linked (None: not needed).
     fleet_probe_at: float | None = None
     fleet_probe_delay: float = 2.0
+
+    def __post_init__(self) -> None:
+        self.reconciled.set()
+
+    async def settled_source_known(self, timeout: float = 30.0) -> None:
+        """Wait until no reconciliation of this subscription is running (bounded)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.reconciled.wait(), timeout)
 
     def needs_fleet(self) -> bool:
         """Accepted, but no event named the fleet: only REST can link it (see the module docstring)."""
@@ -233,6 +244,7 @@ class SharedOnboardingPoller:
                 if due and (reconciling is None or reconciling.done()):
                     for sub in due:
                         sub.reconciling(now)
+                        sub.reconciled.clear()
                     reconciling = asyncio.create_task(self._reconcile(due))
                 interval = min((s.poll_interval for s in subs), default=1.0)
                 try:
@@ -260,9 +272,13 @@ class SharedOnboardingPoller:
         except Exception:
             log.exception("Reconciliation with Catena failed; trying again in the next interval")
             return
-        for sub in due:
-            if found.get(sub.invitation_id):
-                sub.ended_by_reconciliation = True
+        else:
+            for sub in due:
+                if found.get(sub.invitation_id):
+                    sub.ended_by_reconciliation = True
+        finally:
+            for sub in due:
+                sub.reconciled.set()
         self._wakeup.set()  # what reconciliation wrote is delivered now, not after the sleep
 
     def _reconcile_batch(self, items: list[tuple[str, str | None]]) -> dict[str, bool]:

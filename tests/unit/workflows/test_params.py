@@ -31,6 +31,7 @@ def test_onboarding_defaults():
         "expires_in_hours": 24,
         "poll_interval": 1.0,
         "reconcile_interval": 300,
+        "reinvite_on_expiry": False,
     }
 
 
@@ -106,7 +107,7 @@ def test_a_bad_bulk_default_is_named(conf, field):
 
 
 def test_wait_params_are_shared_by_both_dags():
-    assert set(wait_params()) == {"poll_interval", "reconcile_interval"}
+    assert set(wait_params()) == {"poll_interval", "reconcile_interval", "reinvite_on_expiry"}
     for params in (onboarding_params(), bulk_onboarding_params()):
         assert (params["poll_interval"].value, params["reconcile_interval"].value) == (1.0, 300)
 
@@ -152,6 +153,10 @@ def test_the_trigger_forms_labels():
     waits = {
         "poll_interval": ("Inbox poll interval (s)", None),
         "reconcile_interval": ("REST reconciliation interval (s)", None),
+        "reinvite_on_expiry": (
+            "Re-invite once on expiry",
+            "If the link expires unanswered, invite the fleet once more (a new expiry) instead of failing.",
+        ),
     }
     assert labels(onboarding_params()) == {
         "fleet_ref": ("Fleet ref", "Your own id for the fleet: letters, digits, spaces, - and _."),
