@@ -105,6 +105,15 @@ def _wait_for_task_state(rest: AirflowRest, dag_id: str, run_id: str, task_id: s
     pytest.fail(f"{dag_id}/{run_id}: {task_id} never reached {state} (tasks: {states})")
 
 
+def why_failed(stack: Stack, dag_id: str, run_id: str) -> str:
+    """Task states, failed tasks' logs and the scheduler's state-mismatch lines of a run, for a failure message."""
+    tasks = stack.rest.task_states(dag_id, run_id)
+    states = {f"{t.task_id}[{t.map_index}]": f"{t.state} (try {t.try_number})" for t in tasks}
+    log = stack.airflow.log_path.read_text(errors="replace")
+    mismatches = [line for line in log.splitlines() if run_id in line and "state attribute is" in line]
+    return f"tasks: {states}\nscheduler: {mismatches}\n{stack.rest.failed_task_logs(dag_id, run_id)[-4000:]}"
+
+
 @pytest.fixture(scope="module")
 def outcomes(stack: Stack) -> Outcomes:
     rest = stack.rest
@@ -180,9 +189,9 @@ def test_the_sensor_was_woken_by_a_webhook(stack, outcomes):
 
 
 @pytest.mark.parametrize("kind", ["happy", "reuse", "stale", "failing"])
-def test_accepting_fleets_are_connected(outcomes, kind):
+def test_accepting_fleets_are_connected(stack, outcomes, kind):
     report = outcomes.reports[kind]
-    assert report.run_state == "success"
+    assert report.run_state == "success", why_failed(stack, ONBOARDING_DAG, report.run_id)
     assert report.onboarding is not None and report.onboarding.stage is Stage.CONNECTED
 
 
@@ -227,7 +236,7 @@ def test_operations_hold_the_failing_fleets_schedule_until_a_person_reactivates_
 
 
 def test_a_bulk_run_onboards_each_fleet(stack, outcomes):
-    assert outcomes.bulk_state == "success"
+    assert outcomes.bulk_state == "success", why_failed(stack, BULK_ONBOARDING_DAG, outcomes.bulk_run_id)
     for ref in outcomes.bulk_refs:
         onboarding = find_onboarding(stack.inbox, ref)
         assert onboarding is not None and onboarding.stage is Stage.CONNECTED

@@ -13,7 +13,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from catena_airflow.client.models import InvitationCreate
 from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
 from catena_airflow.hooks.inbox import INBOX_CONN_ID, CatenaInboxHook
-from catena_airflow.inbox import InboxStore, Onboarding
+from catena_airflow.inbox import InboxStore, Onboarding, Stage
 from catena_airflow.operators.invitation import invite
 from catena_airflow.operators.xcom_ids import id_from
 from catena_airflow.triggers.fleet_connected import CatenaFleetConnectedTrigger
@@ -35,6 +35,13 @@ REINVITED_XCOM_KEY = "reinvited_invitation_id"
 #: with a clear message before the sensor's timeout does.
 DEFAULT_EXPIRY_GRACE = timedelta(minutes=5)
 
+#: Retries of the wait, unless the task says otherwise. Waiting is idempotent (the inbox holds the
+#: state), and Airflow 3.3.2's scheduler can fail a sensor resumed within seconds of deferring
+#: ("finished with state success, but the task instance's state attribute is running"; seen on a
+#: loaded machine): the retry reads the inbox and ends at once. Declines and expiries never retry.
+DEFAULT_RETRIES = 2
+DEFAULT_RETRY_DELAY = timedelta(seconds=10)
+
 
 def invitation_id_of(value: Any) -> str:
     """The invitation id, given as a string or as the create operator's XCom (a mapping with ``id``)."""
@@ -46,7 +53,9 @@ class CatenaFleetConnectedSensor(BaseSensorOperator):
 
     Checks the inbox once, then defers to :class:`CatenaFleetConnectedTrigger`, which is woken by the
     webhooks the receiver stores and reconciles with Catena's REST API every ``reconcile_interval``.
-    With ``deferrable=False`` it pokes in reschedule mode instead (no triggerer needed).
+    With ``deferrable=False`` it pokes in reschedule mode instead (no triggerer needed). Retries twice,
+    10 s apart, unless told otherwise (``DEFAULT_RETRIES``): a retry reads the inbox and, after a
+    re-invitation, follows the invitation this run sent.
 
     Returns ``fleet_id``, ``fleet_ref``, ``invitation_id``, ``connection_ids``,
     ``share_agreement_scopes``, ``share_agreement_id``, ``connected_at`` and ``source`` (``webhook``,
@@ -87,6 +96,8 @@ class CatenaFleetConnectedSensor(BaseSensorOperator):
         invitation: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("retries", DEFAULT_RETRIES)
+        kwargs.setdefault("retry_delay", DEFAULT_RETRY_DELAY)
         if not deferrable:
             kwargs.setdefault("mode", "reschedule")
             kwargs.setdefault("poke_interval", 60)
@@ -156,14 +167,34 @@ class CatenaFleetConnectedSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         invitation_id = invitation_id_of(self.invitation_id)
         onboarding = self._current(invitation_id)
+        reinvited = self._reinvitation_of_this_run(context, onboarding)
+        if reinvited is not None:
+            self.log.info("Following invitation %s, which this run invited the fleet with", reinvited.invitation_id)
+            invitation_id, onboarding = reinvited.invitation_id, reinvited
         if onboarding is not None:
             self.log.info("Onboarding of %s is at stage %s", describe(onboarding), onboarding.stage.value)
         done = outcome(onboarding)
         if done is not None:
-            return self._ended(context, {**done, "source": SOURCE_INBOX}, reinvited=False)
+            return self._ended(context, {**done, "source": SOURCE_INBOX}, reinvited=reinvited is not None)
         if not self.deferrable:
             return super().execute(context)
-        self._wait(invitation_id, onboarding, reinvited=False)
+        self._wait(invitation_id, onboarding, reinvited=reinvited is not None)
+
+    def _reinvitation_of_this_run(self, context: Context, onboarding: Onboarding | None) -> Onboarding | None:
+        """On a retry, the new invitation an earlier try of this run sent after an expiry.
+
+        Each try starts with the earlier tries' XComs cleared, so the inbox is asked: the newest
+        invitation of the same fleet ref registered by this DAG run. (When Catena refreshed the expired
+        invitation instead of making a new one, the same invitation is simply active again.)
+        """
+        if onboarding is None or onboarding.stage is not Stage.EXPIRED or not onboarding.fleet_ref:
+            return None
+        run_id = getattr(context.get("dag_run"), "run_id", None)
+        if not run_id or not _truthy(self.reinvite_on_expiry):
+            return None
+        attempts = self._store().onboardings_for_refs([onboarding.fleet_ref])[onboarding.fleet_ref]
+        later = [o for o in attempts if o.run_id == run_id and o.invitation_id != onboarding.invitation_id]
+        return later[-1] if later else None
 
     def _wait(self, invitation_id: str, onboarding: Onboarding | None, *, reinvited: bool) -> None:
         if self.timeout_from_expiry:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
@@ -125,9 +126,9 @@ def test_not_deferrable_pokes_in_reschedule_mode(inbox):
     assert done.xcom_value["fleet_id"] == "fleet-1"
 
 
-def expired_invitation(inbox):
+def expired_invitation(inbox, run_id=None):
     invitation = invitation_json(fleet_ref="acme-9")
-    inbox.register_invitation(invitation)
+    inbox.register_invitation(invitation, dag_id="catena_fleet_onboarding", run_id=run_id)
     webhook(inbox, "invitation.expired", **{**invitation, "status": "expired"})
     return invitation
 
@@ -163,6 +164,42 @@ def test_reinvite_on_expiry_invites_once_and_waits_for_the_new_attempt(inbox, ca
     with pytest.raises(AirflowFailException, match="was expired"):
         task.execute_complete({}, expired_again, **deferred.value.kwargs)
     assert create.call_count == 1
+
+
+def test_the_wait_retries_by_default(inbox):
+    """A retry re-reads the inbox (Airflow 3.3.2 can fail a sensor resumed right after deferring)."""
+    task = sensor("inv-1")
+    assert task.retries >= 1
+    assert sensor("inv-1", retries=0).retries == 0
+
+
+def test_a_retry_follows_the_invitation_an_earlier_try_of_the_run_sent(inbox, catena_api):
+    """The earlier try's XComs are gone; the inbox knows the run's newer invitation for the ref."""
+    invitation = expired_invitation(inbox, run_id="run-1")
+    again = invitation_json(fleet_ref="acme-9")
+    inbox.register_invitation(again, dag_id="catena_fleet_onboarding", run_id="run-1")
+    create = catena_api.post(f"{CATENA_URL}/v2/orgs/invitations", json=again, status_code=201)
+    task = sensor(invitation["id"], reinvite_on_expiry="True", invitation={"fleet_ref": "acme-9"})
+
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute({"dag_run": SimpleNamespace(run_id="run-1")})
+
+    assert create.call_count == 0
+    assert deferred.value.kwargs == {"invitation_id": again["id"], "reinvited": True}
+
+
+def test_a_newer_invitation_of_another_run_is_not_followed(inbox, catena_api):
+    invitation = expired_invitation(inbox, run_id="run-1")
+    inbox.register_invitation(invitation_json(fleet_ref="acme-9"), dag_id="catena_fleet_onboarding", run_id="run-2")
+    again = invitation_json(fleet_ref="acme-9")
+    create = catena_api.post(f"{CATENA_URL}/v2/orgs/invitations", json=again, status_code=201)
+    task = sensor(invitation["id"], reinvite_on_expiry="True", invitation={"fleet_ref": "acme-9"})
+
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute({"dag_run": SimpleNamespace(run_id="run-1")})
+
+    assert create.call_count == 1
+    assert deferred.value.kwargs == {"invitation_id": again["id"], "reinvited": True}
 
 
 @pytest.fixture(params=[True, False], ids=["new-invitation", "refreshed"])
