@@ -114,6 +114,21 @@ def why_failed(stack: Stack, dag_id: str, run_id: str) -> str:
     return f"tasks: {states}\nscheduler: {mismatches}\n{stack.rest.failed_task_logs(dag_id, run_id)[-4000:]}"
 
 
+def linked_by_events(sandbox: Sandbox, base: str) -> str:
+    """A fleet ref for which the sandbox's ``invitation.accepted`` names the fleet.
+
+    With the spec's other choice (``fleet_id`` null, and the share agreement's ``fleet_ref`` null too) only
+    the waiting sensor's REST probe can link the fleet, and may end the wait itself (tested in
+    tests/integration/dags/test_catena_as_published.py); this test is about a webhook waking the sensor.
+    """
+    for n in range(100):
+        ref = f"{base}-{n}" if n else base
+        knobs = requests.get(f"{sandbox.base_url}/sandbox/variations", params={"fleet_ref": ref}, timeout=10).json()
+        if knobs["invitation_fleet_id"] == "set":
+            return ref
+    raise AssertionError(f"no fleet ref {base}-N meets invitation_fleet_id=set")
+
+
 @pytest.fixture(scope="module")
 def outcomes(stack: Stack) -> Outcomes:
     rest = stack.rest
@@ -123,7 +138,7 @@ def outcomes(stack: Stack) -> Outcomes:
 
     fleets = demo_fleets()
     # A fleet that only acts when told: it accepts once its sensor has deferred to the triggerer.
-    manual_ref = f"manual-{fleets[0].fleet_ref.split('-', 1)[1]}"
+    manual_ref = linked_by_events(stack.sandbox, f"manual-{fleets[0].fleet_ref.split('-', 1)[1]}")
     manual_run = rest.trigger(ONBOARDING_DAG, {"fleet_ref": manual_ref, "fleet_name": "Manual Freight"})
     reports = trigger_onboardings(rest, fleets)
     bulk_refs = [f"happy-bulk1-{manual_ref}", f"happy-bulk2-{manual_ref}"]
