@@ -7,8 +7,15 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from catena_airflow.client.events import OPERATIONAL_EVENTS as CATENA_OPERATIONAL_EVENTS
 from catena_airflow.inbox import InboxStore, Onboarding
 from catena_airflow.ingest import DestinationStore
+from catena_airflow.operators.operations import (
+    CatenaHandleConnectionEventsOperator,
+    CatenaHandleExecutionFailuresOperator,
+    CatenaReactivateSchedulesOperator,
+    cursor_name_of,
+)
 from devstack.rest import AirflowRest, RunState
 from devstack.scenarios import BULK_ONBOARDING_DAG, ONBOARDING_DAG, OPERATIONS_DAG, FleetScenario
 
@@ -82,11 +89,16 @@ def count_rows(reports: Iterable[FleetReport], destination: DestinationStore) ->
 
 
 # The operational events each handler of the operations DAG consumes, and the cursor it keeps in the
-# destination database (catena_airflow.operators.operations: "operations:<operator class>").
+# destination database.
 OPERATIONAL_EVENTS = {
-    "connection.staled": "operations:CatenaHandleConnectionEventsOperator",
-    "execution.failed": "operations:CatenaHandleExecutionFailuresOperator",
-    "schedule.deactivated": "operations:CatenaReactivateSchedulesOperator",
+    name: cursor_name_of(handler)
+    for handler in (
+        CatenaHandleConnectionEventsOperator,
+        CatenaHandleExecutionFailuresOperator,
+        CatenaReactivateSchedulesOperator,
+    )
+    for name in handler.event_names
+    if name in CATENA_OPERATIONAL_EVENTS
 }
 
 

@@ -21,6 +21,13 @@ def _serialize_secret(value: SecretStr, info: SerializationInfo) -> str:
 Secret = Annotated[SecretStr, PlainSerializer(_serialize_secret, return_type=str)]
 
 
+def status_value(value: Any) -> str | None:
+    """A status as Catena spells it (lower case), whether given as an enum member or a string; None stays None."""
+    if value is None:
+        return None
+    return str(getattr(value, "value", value)).lower() or None
+
+
 class CatenaModel(BaseModel):
     """Base of every Catena payload: unknown fields are kept, so a newer API never breaks parsing."""
 

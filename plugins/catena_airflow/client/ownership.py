@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from catena_airflow.client._base import status_value
 from catena_airflow.client.errors import CatenaError
 from catena_airflow.client.models import ShareAgreement
 
@@ -22,15 +23,11 @@ class FleetOwnershipError(CatenaError):
     """Catena does not show that a fleet belongs to the onboarding's ``fleet_ref``: copy nothing."""
 
 
-def _status(value: Any) -> str:
-    return str(getattr(value, "value", value) or "").lower()
-
-
 def _newest_first(agreements: Iterable[ShareAgreement]) -> list[ShareAgreement]:
     """Active agreements first, then the most recent (``effective_date``)."""
     return sorted(
         agreements,
-        key=lambda a: (_status(a.status) == ACTIVE, a.effective_date.isoformat() if a.effective_date else ""),
+        key=lambda a: (status_value(a.status) == ACTIVE, a.effective_date.isoformat() if a.effective_date else ""),
         reverse=True,
     )
 
@@ -55,7 +52,7 @@ def verify_fleet_ownership(
     invitation naming another fleet, is a mismatch. Without a ``fleet_ref`` (a fleet id given alone),
     only an active agreement of the fleet is required.
     """
-    agreements = [a for a in agreements_of_fleet(client, fleet_id) if _status(a.status) == ACTIVE]
+    agreements = [a for a in agreements_of_fleet(client, fleet_id) if status_value(a.status) == ACTIVE]
     if not agreements:
         raise FleetOwnershipError(f"Catena shows no active share agreement for fleet {fleet_id}")
     if fleet_ref is None:

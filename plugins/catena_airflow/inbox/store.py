@@ -42,6 +42,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 
+from catena_airflow.client._base import status_value
+from catena_airflow.client.events import CONNECTION_STALED
 from catena_airflow.inbox import correlation, pg_transaction, projection
 from catena_airflow.inbox.batch import PendingEvent, ProjectionBatch
 from catena_airflow.inbox.checkpoint import WalCheckpointer
@@ -473,7 +475,7 @@ class InboxStore:
         if not invitation_id:
             raise ValueError("invitation has no id")
         now = datetime.now(UTC)
-        status = _enum_value(_field(invitation, "status"))
+        status = status_value(_field(invitation, "status"))
         created = projection.to_utc(_field(invitation, "created_at")) or now
         stage_times = projection.invitation_stage_times(
             status,
@@ -545,8 +547,8 @@ class InboxStore:
         if share_agreement is not None:
             share = {
                 "id": _opt_str(_field(share_agreement, "id")),
-                "status": _enum_value(_field(share_agreement, "status")),
-                "scopes": {k: _enum_value(v) for k, v in (_field(share_agreement, "scopes") or {}).items()},
+                "status": status_value(_field(share_agreement, "status")),
+                "scopes": {k: status_value(v) for k, v in (_field(share_agreement, "scopes") or {}).items()},
             }
         fact = projection.observation_fact(
             at=projection.to_utc(at) or datetime.now(UTC),
@@ -599,7 +601,7 @@ class InboxStore:
         """Whether Catena ever reported this connection stale (``connection.staled`` in the inbox)."""
         stmt = (
             select(events.c.seq)
-            .where(events.c.event_name == "connection.staled", events.c.connection_id == connection_id)
+            .where(events.c.event_name == CONNECTION_STALED, events.c.connection_id == connection_id)
             .limit(1)
         )
         with self.engine.connect() as conn:
@@ -989,12 +991,6 @@ def _check_not_newer(version: int) -> int:
     if version > SCHEMA_VERSION:
         raise RuntimeError(f"inbox schema version {version} is newer than this code ({SCHEMA_VERSION})")
     return version
-
-
-def _enum_value(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(getattr(value, "value", value)).lower()
 
 
 def _name_filter(names: Sequence[str]) -> Any:

@@ -12,6 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.execution_time.xcom import XCom
 from pydantic import ValidationError
 
+from catena_airflow.client._base import status_value
 from catena_airflow.client.models import Invitation, InvitationCreate
 from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
 from catena_airflow.hooks.inbox import INBOX_CONN_ID, CatenaInboxHook
@@ -85,7 +86,7 @@ def invite(
     requested_at = datetime.now(UTC)
     invitation = client.create_invitation(request)
     refreshed = bool(getattr(invitation, "refreshed", False))
-    new_attempt = refreshed and _status(invitation.status) == "active"
+    new_attempt = refreshed and status_value(invitation.status) == "active"
     store.register_invitation(
         invitation, dag_id=dag_id, run_id=run_id, new_attempt_at=requested_at if new_attempt else None
     )
@@ -94,7 +95,7 @@ def invite(
         invitation.id,
         invitation.fleet_ref,
         "refreshed" if refreshed else "created",
-        _status(invitation.status),
+        status_value(invitation.status),
         invitation.expires_at.isoformat(),
     )
     if request.callback_url:
@@ -219,10 +220,6 @@ def invitation_xcom(invitation: Invitation) -> dict[str, Any]:
         "magic_link": invitation.magic_link,
         "expires_at": invitation.expires_at.isoformat(),
         "fleet_ref": invitation.fleet_ref,
-        "status": _status(invitation.status),
+        "status": status_value(invitation.status),
         "refreshed": bool(getattr(invitation, "refreshed", False)),
     }
-
-
-def _status(value: Any) -> str:
-    return str(getattr(value, "value", value))

@@ -16,6 +16,8 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context, Variable
 from airflow.sdk.exceptions import AirflowException
 
+from catena_airflow.client._base import status_value
+from catena_airflow.client.events import CONNECTION_CREATED, CONNECTION_STALED, EXECUTION_FAILED, SCHEDULE_DEACTIVATED
 from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
 from catena_airflow.hooks.destination import DESTINATION_CONN_ID, CatenaDestinationHook
 from catena_airflow.hooks.inbox import INBOX_CONN_ID, CatenaInboxHook
@@ -24,6 +26,11 @@ from catena_airflow.ingest.store import HELD_STATES, DestinationStore, utcnow
 from catena_airflow.notifications.catena import DEFAULT_NOTIFIER, CatenaAlert, load_notifier, send_alert
 
 NOTIFIER_VARIABLE = "catena_notifier"
+
+
+def cursor_name_of(handler: type) -> str:
+    """The destination-database cursor a handler class keeps (how far it has read the inbox)."""
+    return f"operations:{handler.__name__}"
 
 
 class _InboxEventHandlerOperator(BaseOperator):
@@ -57,7 +64,7 @@ class _InboxEventHandlerOperator(BaseOperator):
 
     @property
     def cursor_name(self) -> str:
-        return f"operations:{type(self).__name__}"
+        return cursor_name_of(type(self))
 
     def execute(self, context: Context) -> dict[str, Any]:
         self.context = context
@@ -116,7 +123,7 @@ class CatenaHandleConnectionEventsOperator(_InboxEventHandlerOperator):
     ends (a ``connection.created`` is only a reason to ask).
     """
 
-    event_names = ("connection.staled", "connection.created")
+    event_names = (CONNECTION_STALED, CONNECTION_CREATED)
 
     def start(self) -> None:
         self.staled: list[str] = []
@@ -130,7 +137,7 @@ class CatenaHandleConnectionEventsOperator(_InboxEventHandlerOperator):
         connection_id = record.get("id") or event.connection_id
         onboarding = self.onboarding_of(event, fleet_id)
         fleet_ref = onboarding.fleet_ref if onboarding else None
-        if event.event_name == "connection.staled":
+        if event.event_name == CONNECTION_STALED:
             if not self._newly_stale(fleet_id, connection_id):
                 return
             link = onboarding.magic_link if onboarding else None
@@ -171,7 +178,7 @@ class CatenaHandleConnectionEventsOperator(_InboxEventHandlerOperator):
             return False
         if (
             connection_id
-            and _status(catena_client(self.catena_conn_id).get_connection(connection_id).status) == "active"
+            and status_value(catena_client(self.catena_conn_id).get_connection(connection_id).status) == "active"
         ):
             self.log.info("Connection %s is active again at Catena: a late connection.staled, ignored", connection_id)
             return False
@@ -198,7 +205,7 @@ class CatenaHandleConnectionEventsOperator(_InboxEventHandlerOperator):
         client = catena_client(self.catena_conn_id)
         for status in stale:
             connections = list(client.list_connections(fleet_ids=[status.fleet_id]))
-            statuses = {str(c.id): _status(c.status) for c in connections}
+            statuses = {str(c.id): status_value(c.status) for c in connections}
             if statuses and "stale" not in statuses.values() and "active" in statuses.values():
                 self._recover(status.fleet_id, status.fleet_ref, "Catena reports its connections active")
 
@@ -213,7 +220,7 @@ class CatenaHandleExecutionFailuresOperator(_InboxEventHandlerOperator):
     same schedule within ``alert_window`` raise an alert (again at each further multiple).
     """
 
-    event_names = ("execution.failed",)
+    event_names = (EXECUTION_FAILED,)
 
     def __init__(
         self, *, alert_threshold: int = 3, alert_window: timedelta = timedelta(hours=1), **kwargs: Any
@@ -294,7 +301,7 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator):
     :param reactivate: Schedule ids a person decided to reactivate (templated).
     """
 
-    event_names = ("schedule.deactivated",)
+    event_names = (SCHEDULE_DEACTIVATED,)
     template_fields: Sequence[str] = (*_InboxEventHandlerOperator.template_fields, "reactivate")
 
     def __init__(
@@ -336,10 +343,10 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator):
         if held is not None and held.state in HELD_STATES:
             self.log.info("%s is held already (%s); this deactivation changes nothing", what, held.state)
             return
-        if _status(self.client.get_schedule(connection_id, schedule_id).status) == "active":
+        if status_value(self.client.get_schedule(connection_id, schedule_id).status) == "active":
             self.log.info("%s is active at Catena: a late schedule.deactivated, ignored", what)
             return
-        connection_status = _status(self.client.get_connection(connection_id).status)
+        connection_status = status_value(self.client.get_connection(connection_id).status)
         hold = {"connection_id": connection_id, "fleet_id": fleet_id, "fleet_ref": fleet_ref, "resource": resource}
         if connection_status != "active":
             reason = f"Catena deactivated it; its connection is {connection_status}, so it waits for the fleet"
@@ -355,7 +362,7 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator):
     def after_events(self) -> None:
         """Schedules that waited for their connection: reactivate those whose connection is back."""
         for hold in self.destination.list_schedule_holds("awaiting_connection"):
-            if _status(self.client.get_connection(hold.connection_id).status) == "active":
+            if status_value(self.client.get_connection(hold.connection_id).status) == "active":
                 self._reactivate(
                     hold.schedule_id, hold.connection_id, hold.fleet_id, hold.fleet_ref, why="its connection is back"
                 )
@@ -410,7 +417,7 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator):
             executions = self.client.list_executions(connection_id, schedule_id).first_page().items
         except Exception as exc:  # the alert goes out without them
             return f"last executions unavailable ({type(exc).__name__})"
-        failed = [e for e in executions if _status(e.status) == "failed"][-limit:]
+        failed = [e for e in executions if status_value(e.status) == "failed"][-limit:]
         if not failed:
             return "no failed execution is listed (Catena keeps them 7 days)"
         return "; ".join(f"{e.id} failed at {e.updated_at.isoformat() if e.updated_at else '?'}" for e in failed)
@@ -436,7 +443,7 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator):
         for attempt in range(1, self.attempts + 1):
             try:
                 self.client.activate_schedule(connection_id, schedule_id)
-                status = _status(self.client.get_schedule(connection_id, schedule_id).status)
+                status = status_value(self.client.get_schedule(connection_id, schedule_id).status)
             except Exception as exc:  # the client already retried transient errors; try again later
                 last_error = exc
                 self.log.warning("Activating %s, attempt %d/%d failed: %s", what, attempt, self.attempts, exc)
@@ -511,7 +518,3 @@ def _ids(value: Sequence[str] | str | None) -> list[str]:
     if isinstance(value, str):
         return [part.strip() for part in value.strip("[]").replace('"', "").replace("'", "").split(",") if part.strip()]
     return [str(v) for v in value]
-
-
-def _status(value: Any) -> str:
-    return str(getattr(value, "value", value) or "").lower()

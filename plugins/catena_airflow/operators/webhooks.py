@@ -7,7 +7,23 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
+from catena_airflow.client._base import status_value
 from catena_airflow.client.errors import CatenaConflictError
+from catena_airflow.client.events import (
+    CONNECTION_CREATED,
+    EXECUTION_WILDCARD,
+    FLEET_CONNECTION_CREATED,
+    INVITATION_ACCEPTED,
+    INVITATION_DECLINED,
+    INVITATION_DELETED,
+    INVITATION_EXPIRED,
+    INVITATION_VIEWED,
+    ONBOARDING_WILDCARDS,
+    OPERATIONAL_EVENTS,
+    SCHEDULE_WILDCARD,
+    SHARE_AGREEMENT_CREATED,
+    event_family,
+)
 from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
 from catena_airflow.hooks.inbox import INBOX_CONN_ID, CatenaInboxHook
 from catena_airflow.subscriptions import (
@@ -19,42 +35,25 @@ from catena_airflow.subscriptions import (
 )
 
 #: The event families the onboarding and operations workflows need.
-DEFAULT_EVENT_FAMILIES = (
-    "invitation.*",
-    "share_agreement.*",
-    "connection.*",
-    "fleet_connection.*",
-    "execution.*",
-    "schedule.*",
-)
+DEFAULT_EVENT_FAMILIES = (*ONBOARDING_WILDCARDS, EXECUTION_WILDCARD, SCHEDULE_WILDCARD)
 #: Concrete events the workflows depend on: re-subscribed one by one if missing from a present family.
 REQUIRED_EVENTS = (
-    "invitation.viewed",
-    "invitation.accepted",
-    "invitation.declined",
-    "invitation.expired",
-    "invitation.deleted",
-    "share_agreement.created",
-    "connection.created",
-    "connection.staled",
-    "fleet_connection.created",
-    "execution.failed",
-    "schedule.deactivated",
+    INVITATION_VIEWED,
+    INVITATION_ACCEPTED,
+    INVITATION_DECLINED,
+    INVITATION_EXPIRED,
+    INVITATION_DELETED,
+    SHARE_AGREEMENT_CREATED,
+    CONNECTION_CREATED,
+    FLEET_CONNECTION_CREATED,
+    *OPERATIONAL_EVENTS,
 )
 DEFAULT_RECEIVER_URL = "http://localhost:8080/catena/webhooks"
-
-
-def family_of(event_name: str) -> str:
-    return event_name.split(".", 1)[0]
 
 
 def _truthy(value: bool | str) -> bool:
     """A flag given directly or rendered from a template (``"True"``/``"False"``)."""
     return value if isinstance(value, bool) else str(value).strip().lower() in ("true", "1", "yes")
-
-
-def _status(value: Any) -> str:
-    return str(getattr(value, "value", value) or "").lower()
 
 
 class _SubscriptionsOperator(BaseOperator):
@@ -120,9 +119,9 @@ class CatenaEnsureWebhookSubscriptionsOperator(_SubscriptionsOperator):
         created: list[str] = []
         present: list[str] = []
         subscribed = {s.event_name for s in ours}
-        for event_family in self.event_families:
-            family = family_of(event_family)
-            mine = [s for s in ours if family_of(s.event_name) == family]
+        for wildcard in self.event_families:
+            family = event_family(wildcard)
+            mine = [s for s in ours if event_family(s.event_name) == family]
             unknown_secret = [s for s in mine if str(s.id) not in known]
             if unknown_secret:
                 self._rotate(client, store, unknown_secret, reason="had a secret this deployment lacked")
@@ -130,12 +129,12 @@ class CatenaEnsureWebhookSubscriptionsOperator(_SubscriptionsOperator):
                 held = [s for s in mine if str(s.id) in known]
                 self._rotate(client, store, held, reason="rotated on request")
             if mine:
-                present.append(event_family)
+                present.append(wildcard)
                 continue
-            subscribed |= self._subscribe(client, store, event_family, known)
-            created.append(event_family)
-        families = {family_of(f) for f in self.event_families}
-        repaired = [e for e in REQUIRED_EVENTS if family_of(e) in families and e not in subscribed]
+            subscribed |= self._subscribe(client, store, wildcard, known)
+            created.append(wildcard)
+        families = {event_family(f) for f in self.event_families}
+        repaired = [e for e in REQUIRED_EVENTS if event_family(e) in families and e not in subscribed]
         for event_name in repaired:
             # Part of a family was deleted or re-pointed: subscribe the missing event on its own.
             self._subscribe(client, store, event_name, known)
@@ -157,7 +156,7 @@ class CatenaEnsureWebhookSubscriptionsOperator(_SubscriptionsOperator):
             clash = [
                 s
                 for s in client.list_webhook_subscriptions()
-                if is_org_wide(s) and family_of(s.event_name) == family_of(event_name)
+                if is_org_wide(s) and event_family(s.event_name) == event_family(event_name)
             ]
             lacked = [s for s in clash if str(s.id) not in known]
             self._rotate(client, store, lacked, reason="had a secret this deployment lacked")
@@ -197,7 +196,7 @@ class CatenaWebhookHealthCheckOperator(_SubscriptionsOperator):
         reactivated: list[str] = []
         replayed: dict[str, int] = {}
         for sub in ours:
-            status = _status(sub.status)
+            status = status_value(sub.status)
             dlq = client.get_webhook_metrics(str(sub.id)).dlq_count or 0
             if status in ("stale", "paused"):
                 client.activate_webhook_subscription(str(sub.id))

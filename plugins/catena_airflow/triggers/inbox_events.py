@@ -18,11 +18,13 @@ from asgiref.sync import sync_to_async
 from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table, select, update
 from sqlalchemy.schema import CreateTable
 
+from catena_airflow.client.events import CONNECTION_CREATED, OPERATIONAL_EVENTS
 from catena_airflow.hooks.inbox import INBOX_CONN_ID, inbox_store, resolve_inbox_url
 from catena_airflow.inbox import InboxStore, StoredEvent
 
-#: Operational events the operations DAG handles.
-OPERATIONAL_EVENTS = ("connection.staled", "connection.created", "execution.failed", "schedule.deactivated")
+#: What the trigger tails by default: the events that need action after onboarding, plus
+#: ``connection.created`` (a reason to ask Catena whether a stale fleet is back).
+WATCHED_EVENTS = (*OPERATIONAL_EVENTS, CONNECTION_CREATED)
 CURSOR_KEY = "inbox_cursor"
 
 _metadata = MetaData()
@@ -85,7 +87,7 @@ class CatenaInboxEventTrigger(BaseEventTrigger):
     def __init__(
         self,
         *,
-        event_names: Sequence[str] = OPERATIONAL_EVENTS,
+        event_names: Sequence[str] = WATCHED_EVENTS,
         inbox_conn_id: str | None = INBOX_CONN_ID,
         poll_interval: float = 2.0,
         cursor_name: str | None = None,

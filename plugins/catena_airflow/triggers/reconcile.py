@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from catena_airflow.client._base import status_value
 from catena_airflow.client.models import ShareAgreement
 from catena_airflow.client.ownership import ACTIVE, agreements_of_fleet, agreements_of_ref
 from catena_airflow.inbox import InboxStore
@@ -41,12 +42,6 @@ class Reconciliation:
     connected: bool
     onboarding: Onboarding | None
     ended_wait: bool
-
-
-def _status(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(getattr(value, "value", value)).lower()
 
 
 def fleet_agreement(
@@ -97,7 +92,7 @@ def reconcile_onboarding(client: Any, store: InboxStore, invitation_id: str) -> 
     """One REST round for ``invitation_id``; the result is merged into the inbox (rows created if missing)."""
     observed_at = datetime.now(UTC)  # before any read: an old read never lands in a newer attempt
     invitation = client.get_invitation(invitation_id)
-    status = _status(invitation.status)
+    status = status_value(invitation.status)
     known = store.get_onboarding(invitation_id)
     fleet_ref = invitation.fleet_ref or (known.fleet_ref if known else None)
     fleet_id: str | None = None
@@ -111,10 +106,10 @@ def reconcile_onboarding(client: Any, store: InboxStore, invitation_id: str) -> 
             known_fleet_id=known.fleet_id if known else None,
         )
     statuses: dict[str, str] = {}
-    if fleet_id and agreement is not None and _status(agreement.status) == ACTIVE:
+    if fleet_id and agreement is not None and status_value(agreement.status) == ACTIVE:
         for connection in client.list_connections(fleet_ids=[fleet_id]):
             if str(connection.fleet_id or "") == fleet_id:  # a server that ignored the filter
-                statuses[str(connection.id)] = _status(connection.status) or "unknown"
+                statuses[str(connection.id)] = status_value(connection.status) or "unknown"
     connected = any(s == "active" for s in statuses.values())
     onboarding = store.record_observation(
         invitation_id,

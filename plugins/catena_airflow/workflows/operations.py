@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from airflow.sdk import Asset, AssetWatcher
 
+from catena_airflow.operators.operations import (
+    CatenaHandleConnectionEventsOperator,
+    CatenaHandleExecutionFailuresOperator,
+    CatenaReactivateSchedulesOperator,
+)
 from catena_airflow.triggers.inbox_events import CatenaInboxEventTrigger
 
 
-def operational_asset(name: str, event_names: list[str]) -> Asset:
+def operational_asset(name: str, event_names: Sequence[str]) -> Asset:
     """An asset that gets one event per new inbox event of ``event_names``."""
     return Asset(
         name=f"catena_{name}",
         uri=f"catena://events/{name}",
         group="catena",
         watchers=[
-            AssetWatcher(name=f"catena_{name}_watcher", trigger=CatenaInboxEventTrigger(event_names=event_names))
+            AssetWatcher(name=f"catena_{name}_watcher", trigger=CatenaInboxEventTrigger(event_names=list(event_names)))
         ],
     )
 
 
-CONNECTION_EVENTS = operational_asset("connection_events", ["connection.staled", "connection.created"])
-EXECUTION_FAILURES = operational_asset("execution_failures", ["execution.failed"])
-SCHEDULE_DEACTIVATIONS = operational_asset("schedule_deactivations", ["schedule.deactivated"])
-OPERATIONAL_ASSETS = (CONNECTION_EVENTS, EXECUTION_FAILURES, SCHEDULE_DEACTIVATIONS)
+# Each asset is fed the events its handler consumes.
+CONNECTION_EVENTS = operational_asset("connection_events", CatenaHandleConnectionEventsOperator.event_names)
+EXECUTION_FAILURES = operational_asset("execution_failures", CatenaHandleExecutionFailuresOperator.event_names)
+SCHEDULE_DEACTIVATIONS = operational_asset("schedule_deactivations", CatenaReactivateSchedulesOperator.event_names)

@@ -10,20 +10,21 @@ from typing import Any
 
 from airflow.sdk import Param
 
+from catena_airflow.client.models import MAX_EXPIRES_IN_HOURS, MAX_URL_LENGTH, MIN_EXPIRES_IN_HOURS
+
 # Catena: fleet_ref letters, digits, spaces, '-' and '_' (not blank); fleet_name letters, digits, spaces.
 FLEET_REF_PATTERN = r"^(?!\s*$)[\w -]+$"
 FLEET_NAME_PATTERN = r"^(?:[^\W_]| )*$"
 URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$"
-MIN_EXPIRES_IN_HOURS = 1
-MAX_EXPIRES_IN_HOURS = 672
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {**schema, "type": [schema["type"], "null"]}
 
 
-URL_SCHEMA = {"type": "string", "pattern": URL_PATTERN, "maxLength": 2083}
+URL_SCHEMA = {"type": "string", "pattern": URL_PATTERN, "maxLength": MAX_URL_LENGTH}
 EXPIRES_SCHEMA = {"type": "integer", "minimum": MIN_EXPIRES_IN_HOURS, "maximum": MAX_EXPIRES_IN_HOURS}
+EXPIRES_TITLE = f"Link validity (hours, {MIN_EXPIRES_IN_HOURS}-{MAX_EXPIRES_IN_HOURS})"
 LIMIT_TSPS_SCHEMA = {"type": ["array", "null"], "items": {"type": "string", "minLength": 1}, "uniqueItems": True}
 
 #: One fleet's invitation fields (also the item schema of the bulk DAG's ``fleets`` list).
@@ -76,7 +77,7 @@ def onboarding_params() -> dict[str, Param]:
         "failure_redirect_url": Param(None, **props["failure_redirect_url"], title="Failure redirect URL"),
         "callback_url": Param(None, **props["callback_url"], title="Callback URL (optional)"),
         "limit_tsps": Param(None, **LIMIT_TSPS_SCHEMA, title="Allowed TSPs (slugs)"),
-        "expires_in_hours": Param(24, **EXPIRES_SCHEMA, title="Link validity (hours, 1-672)"),
+        "expires_in_hours": Param(24, **EXPIRES_SCHEMA, title=EXPIRES_TITLE),
         **wait_params(),
     }
 
