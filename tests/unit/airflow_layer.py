@@ -40,6 +40,27 @@ def page(items: list[dict[str, Any]], next_page: str | None = None) -> dict[str,
     return {"items": items, "total": len(items), "next_page": next_page}
 
 
+def query_time(qs: dict[str, list[str]], name: str) -> datetime:
+    """A datetime query parameter (requests_mock lower-cases query values)."""
+    return datetime.fromisoformat(qs[name][0].upper().replace("Z", "+00:00"))
+
+
+def paged(items: list[dict[str, Any]], size: int, *, time_filter: bool = False) -> Any:
+    """A requests_mock callback serving ``items`` in pages of ``size`` with opaque cursors; with
+    ``time_filter``, only the items whose ``occurred_at`` is in ``[from_datetime, to_datetime)``, as Catena."""
+
+    def respond(request: Any, context: Any) -> dict[str, Any]:
+        chosen = items
+        if time_filter and "from_datetime" in request.qs:
+            start, end = query_time(request.qs, "from_datetime"), query_time(request.qs, "to_datetime")
+            chosen = [i for i in items if start <= datetime.fromisoformat(i["occurred_at"]) < end]
+        first = int(request.qs.get("cursor", ["0"])[0])
+        nxt = str(first + size) if first + size < len(chosen) else None
+        return {"items": chosen[first : first + size], "total": len(chosen), "next_page": nxt}
+
+    return respond
+
+
 def mock_token(requests_mock: Any) -> None:
     requests_mock.post(TOKEN_URL, json={"access_token": "t0ken", "expires_in": 3600, "token_type": "Bearer"})
 

@@ -6,11 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from catena_airflow.client import CatenaClient
 from catena_airflow.client.errors import CatenaBadRequestError
 from catena_airflow.ingest.store import DestinationStore
 from catena_airflow.ingest.sync import location_row, sync_fleet, sync_vehicle_locations, sync_vehicles
-from tests.unit.airflow_layer import CATENA_URL, TOKEN_URL, iso, mock_token
+from tests.unit.airflow_layer import CATENA_URL, iso, paged, query_time
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -34,29 +33,6 @@ def location(i: int, at: datetime) -> dict:
         "location": {"type": "Point", "coordinates": [-87.6, 41.8]},
         "speed": 12.5,
     }
-
-
-def query_time(qs: dict, name: str) -> datetime:
-    """A datetime query parameter (requests_mock lower-cases query values)."""
-    return datetime.fromisoformat(qs[name][0].upper().replace("Z", "+00:00"))
-
-
-def paged(items: list[dict], size: int):
-    """A requests_mock callback serving ``items`` in pages of ``size`` with opaque cursors."""
-
-    def respond(request, context):
-        start = int(request.qs.get("cursor", ["0"])[0])
-        chunk = items[start : start + size]
-        nxt = str(start + size) if start + size < len(items) else None
-        return {"items": chunk, "total": len(items), "next_page": nxt}
-
-    return respond
-
-
-@pytest.fixture
-def client(requests_mock) -> CatenaClient:
-    mock_token(requests_mock)
-    return CatenaClient(client_id="id", client_secret="secret", api_url=CATENA_URL, auth_url=TOKEN_URL, max_retries=1)
 
 
 @pytest.fixture

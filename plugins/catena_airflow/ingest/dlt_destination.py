@@ -1,0 +1,74 @@
+"""Where dlt loads and where it keeps its state, from configuration only.
+
+A destination is given as a URL or a dlt destination name, so one setting (an Airflow connection, or
+``CATENA_DLT_DESTINATION``) covers the embedded default and production alike:
+
+- ``duckdb:////abs/path/file.duckdb``: DuckDB file (the default: ``$AIRFLOW_HOME/catena_data.duckdb``, a
+  file a user can open and query);
+- ``postgresql://...`` (also ``postgres://``, ``postgresql+psycopg2://``): PostgreSQL;
+- a bare dlt destination name (``bigquery``, ``snowflake``, ``filesystem``, ``postgres``, ...): that
+  destination with its credentials from dlt's standard configuration (``DESTINATION__<NAME>__...``
+  environment variables or ``.dlt/secrets.toml``), never from code.
+
+dlt's own state (extracted files, schemas, incremental cursors before they reach the destination) goes
+to ``pipelines_dir``: ``CATENA_DLT_PIPELINES_DIR``, else ``$AIRFLOW_HOME/dlt/pipelines``; never
+``~/.dlt``, which on a worker is nobody's and is shared by every process of the user.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DESTINATION_ENV = "CATENA_DLT_DESTINATION"
+PIPELINES_DIR_ENV = "CATENA_DLT_PIPELINES_DIR"
+DUCKDB_FILE_NAME = "catena_data.duckdb"
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg2")
+
+
+def airflow_home() -> Path:
+    return Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow").resolve()
+
+
+def default_destination() -> str:
+    """``CATENA_DLT_DESTINATION``, else the DuckDB file under ``AIRFLOW_HOME``."""
+    return os.environ.get(DESTINATION_ENV) or f"duckdb:///{airflow_home() / DUCKDB_FILE_NAME}"
+
+
+def default_pipelines_dir() -> Path:
+    """``CATENA_DLT_PIPELINES_DIR``, else ``$AIRFLOW_HOME/dlt/pipelines``."""
+    configured = os.environ.get(PIPELINES_DIR_ENV)
+    return Path(configured).resolve() if configured else airflow_home() / "dlt" / "pipelines"
+
+
+def dlt_destination(spec: str) -> Any:
+    """The dlt destination a URL or destination name stands for (see the module docstring)."""
+    from dlt.common.destination import Destination
+    from dlt.destinations import duckdb, postgres
+
+    text = spec.strip()
+    if not text:
+        raise ValueError("an empty destination: give a URL (duckdb:///..., postgresql://...) or a dlt destination name")
+    scheme = urlsplit(text).scheme if "://" in text else ""
+    if scheme == "duckdb":
+        path = text[len("duckdb:///") :] if text.startswith("duckdb:///") else ""
+        if not path:
+            raise ValueError(f"a DuckDB destination needs a file: duckdb:////absolute/path.duckdb, got {spec!r}")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return duckdb(credentials=path)
+    if scheme in POSTGRES_SCHEMES:
+        return postgres(credentials="postgresql://" + text.split("://", 1)[1])
+    if scheme:
+        raise ValueError(f"unsupported destination URL scheme {scheme!r}: use a dlt destination name instead")
+    return Destination.from_reference(text)
+
+
+__all__ = [
+    "DESTINATION_ENV",
+    "PIPELINES_DIR_ENV",
+    "default_destination",
+    "default_pipelines_dir",
+    "dlt_destination",
+]

@@ -1,0 +1,58 @@
+"""Destination and state directory come from configuration: the URL or name given, else the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from catena_airflow.ingest.dlt_destination import (
+    DESTINATION_ENV,
+    PIPELINES_DIR_ENV,
+    default_destination,
+    default_pipelines_dir,
+    dlt_destination,
+)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.delenv(DESTINATION_ENV, raising=False)
+    monkeypatch.delenv(PIPELINES_DIR_ENV, raising=False)
+    return tmp_path
+
+
+def test_the_embedded_default_is_a_duckdb_file_and_state_under_airflow_home(home):
+    assert default_destination() == f"duckdb:///{home / 'catena_data.duckdb'}"
+    assert default_pipelines_dir() == home / "dlt" / "pipelines"
+
+
+def test_the_environment_overrides_both(home, monkeypatch):
+    monkeypatch.setenv(DESTINATION_ENV, "postgresql://u@db/catena_data")
+    monkeypatch.setenv(PIPELINES_DIR_ENV, str(home / "state"))
+    assert default_destination() == "postgresql://u@db/catena_data"
+    assert default_pipelines_dir() == home / "state"
+
+
+def test_a_duckdb_url_is_that_file(home):
+    destination = dlt_destination(f"duckdb:///{home / 'sub' / 'x.duckdb'}")
+    assert destination.destination_type == "dlt.destinations.duckdb"
+    assert (home / "sub").is_dir()
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://u@127.0.0.1/d", "postgres://u@127.0.0.1/d", "postgresql+psycopg2://u@127.0.0.1/d"]
+)
+def test_postgresql_urls_of_every_spelling(url):
+    destination = dlt_destination(url)
+    assert destination.destination_type == "dlt.destinations.postgres"
+    assert destination.config_params["credentials"] == "postgresql://u@127.0.0.1/d"
+
+
+def test_a_bare_name_is_a_dlt_destination_configured_the_dlt_way():
+    assert dlt_destination("filesystem").destination_type == "dlt.destinations.filesystem"
+
+
+@pytest.mark.parametrize("spec", ["", "duckdb://", "mysql://u@h/d"])
+def test_what_cannot_be_a_destination_is_refused(spec):
+    with pytest.raises(ValueError):
+        dlt_destination(spec)
