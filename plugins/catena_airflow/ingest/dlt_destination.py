@@ -5,7 +5,8 @@ A destination is given as a URL or a dlt destination name, so one setting (an Ai
 
 - ``duckdb:////abs/path/file.duckdb``: DuckDB file (the default: ``$AIRFLOW_HOME/catena_data.duckdb``, a
   file a user can open and query);
-- ``postgresql://...`` (also ``postgres://``, ``postgresql+psycopg2://``): PostgreSQL;
+- ``postgresql://...`` (also ``postgres://``, ``postgresql+psycopg2://``): PostgreSQL, the URL complete as
+  given (no password in it: none is sent);
 - a bare dlt destination name (``bigquery``, ``snowflake``, ``filesystem``, ``postgres``, ...): that
   destination with its credentials from dlt's standard configuration (``DESTINATION__<NAME>__...``
   environment variables or ``.dlt/secrets.toml``), never from code.
@@ -43,6 +44,22 @@ def default_pipelines_dir() -> Path:
     return Path(configured).resolve() if configured else airflow_home() / "dlt" / "pipelines"
 
 
+def postgres_credentials(url: str) -> Any:
+    """dlt's credentials of a PostgreSQL URL, complete as given.
+
+    dlt requires a password; a URL without one (trust or peer auth, ``~/.pgpass``) gets an empty one,
+    which libpq takes as none given.
+    """
+    from dlt.destinations.impl.postgres.configuration import PostgresCredentials
+
+    credentials = PostgresCredentials()
+    credentials.parse_native_representation("postgresql://" + url.split("://", 1)[1])
+    if credentials.password is None:
+        credentials.password = ""
+    credentials.resolve()
+    return credentials
+
+
 def dlt_destination(spec: str) -> Any:
     """The dlt destination a URL or destination name stands for (see the module docstring)."""
     from dlt.common.destination import Destination
@@ -59,7 +76,7 @@ def dlt_destination(spec: str) -> Any:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return duckdb(credentials=path)
     if scheme in POSTGRES_SCHEMES:
-        return postgres(credentials="postgresql://" + text.split("://", 1)[1])
+        return postgres(credentials=postgres_credentials(text))
     if scheme:
         raise ValueError(f"unsupported destination URL scheme {scheme!r}: use a dlt destination name instead")
     return Destination.from_reference(text)
@@ -71,4 +88,5 @@ __all__ = [
     "default_destination",
     "default_pipelines_dir",
     "dlt_destination",
+    "postgres_credentials",
 ]

@@ -45,7 +45,13 @@ def test_a_duckdb_url_is_that_file(home):
 def test_postgresql_urls_of_every_spelling(url):
     destination = dlt_destination(url)
     assert destination.destination_type == "dlt.destinations.postgres"
-    assert destination.config_params["credentials"] == "postgresql://u@127.0.0.1/d"
+    credentials = destination.config_params["credentials"]
+    assert (credentials.username, credentials.host, credentials.database) == ("u", "127.0.0.1", "d")
+    assert credentials.password == ""  # none in the URL: libpq sends none
+
+
+def test_a_postgresql_password_in_the_url_is_kept():
+    assert dlt_destination("postgresql://u:s3cret@h/d").config_params["credentials"].password == "s3cret"
 
 
 def test_a_bare_name_is_a_dlt_destination_configured_the_dlt_way():

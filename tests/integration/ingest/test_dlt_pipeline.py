@@ -1,0 +1,166 @@
+"""A connected sandbox fleet loaded by dlt into DuckDB and into PostgreSQL, through the real client.
+
+Real parts only: the sandbox process over HTTP, the project's CatenaClient, dlt, a DuckDB file, a
+PostgreSQL database of the test's own. The sandbox has no admin endpoint that adds or changes rows,
+so "only what changed" is shown with time: its locations follow a fixed grid, the second run reaches
+30 minutes further than the first, starts from the cursor the first run stored (read back from the
+destination, the local state having been removed as on a new worker) and loads exactly the points
+Catena holds after it. Expected counts are read from the API, not assumed from the sandbox's grid.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+import psycopg2
+import pytest
+from sqlalchemy.engine import make_url
+
+from catena_airflow.client import CatenaClient
+from catena_airflow.ingest.dlt_pipeline import LoadSettings, fleet_pipeline, load_fleet
+
+pytestmark = pytest.mark.integration
+
+LOOKBACK = timedelta(days=1)
+
+
+class RecordingClient:
+    """The real client, recording the filters of each list call; ``ignore_fleet_filter`` plays a Catena
+    that ignores ``fleet_ids`` and answers with every fleet shared with us."""
+
+    def __init__(self, client: CatenaClient, *, ignore_fleet_filter: bool = False) -> None:
+        self.client = client
+        self.ignore_fleet_filter = ignore_fleet_filter
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self.client, name)
+
+        def call(**filters: Any) -> Any:
+            self.calls.append((name, filters))
+            if self.ignore_fleet_filter:
+                filters = {k: v for k, v in filters.items() if k != "fleet_ids"}
+            return method(**filters)
+
+        return call
+
+
+def connect_fleet(client: CatenaClient, fleet_ref: str) -> str:
+    """Invite ``fleet_ref`` (the sandbox's happy path accepts and connects it); its fleet id once its data is shared.
+
+    The fleet id is read from the invitation, which REST always shows once accepted (a share agreement's
+    ``fleet_ref`` may be null, as the spec allows).
+    """
+    invitation = client.create_invitation(fleet_ref=fleet_ref, fleet_name="Dlt Fleet", expires_in_hours=24)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        fleet_id = client.get_invitation(invitation.id).fleet_id
+        if fleet_id and client.list_vehicles(fleet_ids=[str(fleet_id)]).first_page().items:
+            return str(fleet_id)
+        time.sleep(0.1)
+    raise AssertionError(f"{fleet_ref} was not connected within 60 s")
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(request, tmp_path) -> LoadSettings:
+    if request.param == "duckdb":
+        destination = f"duckdb:///{tmp_path / 'catena_data.duckdb'}"
+    else:
+        destination = request.getfixturevalue("postgres_url")
+    return LoadSettings(destination=destination, pipelines_dir=tmp_path / "pipelines")
+
+
+def query(settings: LoadSettings, sql: str) -> list[tuple]:
+    """Read the destination with its own driver, not through dlt."""
+    if settings.destination.startswith("duckdb:///"):
+        with duckdb.connect(settings.destination.removeprefix("duckdb:///"), read_only=True) as conn:
+            return conn.execute(sql).fetchall()
+    url = make_url(settings.destination)
+    conn = psycopg2.connect(host=url.host, port=url.port or 5432, user=url.username, dbname=url.database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def location_calls(client: RecordingClient) -> list[dict[str, Any]]:
+    return [filters for name, filters in client.calls if name == "list_vehicle_locations"]
+
+
+def api_locations(client: CatenaClient, fleet_id: str, start: datetime, end: datetime) -> list[Any]:
+    """What Catena (the sandbox) holds for the fleet in ``[start, end)``: the expected counts come from it."""
+    return client.list_vehicle_locations(
+        fleet_ids=[fleet_id], only_latest=False, from_datetime=start, to_datetime=end, size=1000
+    ).all()
+
+
+def test_a_fleet_loads_then_a_second_run_loads_only_what_changed(sandbox, settings):
+    real = sandbox.catena_client()
+    fleet_id = connect_fleet(real, f"dlt-{uuid.uuid4().hex[:8]}")
+    vehicles = real.list_vehicles(fleet_ids=[fleet_id]).all()
+    client = RecordingClient(real)
+    # Both runs end in the past, so what Catena holds for their windows no longer grows.
+    until = datetime.now(UTC) - timedelta(hours=1)
+    expected = api_locations(real, fleet_id, until - LOOKBACK, until)
+
+    first = load_fleet(client=client, fleet_id=fleet_id, settings=settings, until=until, initial_lookback=LOOKBACK)
+    assert first.rows == {"vehicles": len(vehicles), "vehicle_locations": len(expected)} and expected
+    (first_call,) = location_calls(client)
+    assert (first_call["from_datetime"], first_call["to_datetime"]) == (until - LOOKBACK, until)
+    assert first_call["fleet_ids"] == [fleet_id] and first_call["only_latest"] is False
+    assert query(settings, "SELECT count(*), count(DISTINCT id) FROM catena.vehicle_locations") == [
+        (len(expected), len(expected))
+    ]
+    (newest,) = query(settings, "SELECT max(occurred_at) FROM catena.vehicle_locations")[0]
+    assert newest == max(location.occurred_at for location in expected)
+
+    # The cursor is stored with the load: a worker without the local state reads it back from the destination.
+    shutil.rmtree(settings.pipelines_dir)
+    stored = fleet_pipeline(fleet_id=fleet_id, settings=settings)
+    stored.sync_destination()
+    cursor = stored.state["sources"]["catena"]["resources"]["vehicle_locations"]["incremental"]["occurred_at"]
+    assert cursor["last_value"] == newest
+
+    client.calls.clear()
+    later = until + timedelta(minutes=30)
+    new = [loc for loc in api_locations(real, fleet_id, newest, later) if loc.occurred_at > newest]
+    vehicle_mark = max(v.updated_at for v in vehicles)
+    changed = [v for v in real.list_vehicles(fleet_ids=[fleet_id]).all() if v.updated_at > vehicle_mark]
+    second = load_fleet(client=client, fleet_id=fleet_id, settings=settings, until=later)
+    (second_call,) = location_calls(client)
+    assert second_call["from_datetime"] == newest  # applied: Catena is asked from the stored cursor on
+    assert second.rows.get("vehicle_locations") == len(new) and new  # the rows at the cursor are not loaded again
+    assert second.rows.get("vehicles", 0) == len(changed)
+    total = len(expected) + len(new)
+    assert query(settings, "SELECT count(*), count(DISTINCT id) FROM catena.vehicle_locations") == [(total, total)]
+    assert query(settings, "SELECT count(*) FROM catena.vehicles") == [(len(vehicles),)]
+
+
+def test_another_fleets_rows_are_not_loaded_even_when_catena_ignores_the_filter(sandbox, settings):
+    real = sandbox.catena_client()
+    ours = connect_fleet(real, f"dlt-ours-{uuid.uuid4().hex[:6]}")
+    theirs = connect_fleet(real, f"dlt-theirs-{uuid.uuid4().hex[:6]}")
+    our_vehicles = len(real.list_vehicles(fleet_ids=[ours]).all())
+    their_vehicles = len(real.list_vehicles(fleet_ids=[theirs]).all())
+    careless = RecordingClient(real, ignore_fleet_filter=True)
+    until = datetime.now(UTC) - timedelta(hours=1)
+    our_locations = len(api_locations(real, ours, until - LOOKBACK, until))
+
+    loaded = load_fleet(client=careless, fleet_id=ours, settings=settings, until=until, initial_lookback=LOOKBACK)
+    assert loaded.rows == {"vehicles": our_vehicles, "vehicle_locations": our_locations}
+    for table in ("vehicles", "vehicle_locations"):
+        assert query(settings, f"SELECT DISTINCT fleet_id FROM catena.{table}") == [(ours,)]
+
+    # The other fleet's own load has a pipeline and cursors of its own: our cursor does not cut its rows.
+    load_fleet(client=real, fleet_id=theirs, settings=settings, until=until, initial_lookback=LOOKBACK)
+    assert sorted(query(settings, "SELECT fleet_id, count(*) FROM catena.vehicles GROUP BY fleet_id")) == sorted(
+        [(ours, our_vehicles), (theirs, their_vehicles)]
+    )
