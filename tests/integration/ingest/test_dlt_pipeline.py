@@ -34,7 +34,7 @@ class RecordingClient:
     """The real client, recording the filters of each list call; ``ignore_fleet_filter`` plays a Catena
     that ignores ``fleet_ids`` and answers with every fleet shared with us."""
 
-    def __init__(self, client: CatenaClient, *, ignore_fleet_filter: bool = False) -> None:
+    def __init__(self, *, client: CatenaClient, ignore_fleet_filter: bool = False) -> None:
         self.client = client
         self.ignore_fleet_filter = ignore_fleet_filter
         self.calls: list[tuple[str, dict[str, Any]]] = []
@@ -106,7 +106,7 @@ def test_a_fleet_loads_then_a_second_run_loads_only_what_changed(sandbox, settin
     real = sandbox.catena_client()
     fleet_id = connect_fleet(real, f"dlt-{uuid.uuid4().hex[:8]}")
     vehicles = real.list_vehicles(fleet_ids=[fleet_id]).all()
-    client = RecordingClient(real)
+    client = RecordingClient(client=real)
     # Both runs end in the past, so what Catena holds for their windows no longer grows.
     until = datetime.now(UTC) - timedelta(hours=1)
     expected = api_locations(real, fleet_id, until - LOOKBACK, until)
@@ -150,7 +150,7 @@ def test_another_fleets_rows_are_not_loaded_even_when_catena_ignores_the_filter(
     theirs = connect_fleet(real, f"dlt-theirs-{uuid.uuid4().hex[:6]}")
     our_vehicles = len(real.list_vehicles(fleet_ids=[ours]).all())
     their_vehicles = len(real.list_vehicles(fleet_ids=[theirs]).all())
-    careless = RecordingClient(real, ignore_fleet_filter=True)
+    careless = RecordingClient(client=real, ignore_fleet_filter=True)
     until = datetime.now(UTC) - timedelta(hours=1)
     our_locations = len(api_locations(real, ours, until - LOOKBACK, until))
 

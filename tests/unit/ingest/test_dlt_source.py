@@ -124,3 +124,25 @@ def test_state_lives_in_the_configured_pipelines_dir(client, settings, requests_
     loaded = load_fleet(client=client, fleet_id=FLEET, settings=settings, resources=[VEHICLES])
     assert loaded.pipeline_name == "catena_fleet_" + FLEET.replace("-", "_")
     assert (settings.pipelines_dir / loaded.pipeline_name / "state.json").is_file()
+
+
+def test_a_long_first_window_is_asked_in_windows_catena_accepts(client, settings, requests_mock):
+    route = requests_mock.get(LOCATIONS_URL, json=paged([location(1, T0)], 10, time_filter=True))
+    until = T0 + timedelta(days=50)
+    loaded = load_fleet(
+        client=client,
+        fleet_id=FLEET,
+        settings=settings,
+        resources=[VEHICLE_LOCATIONS],
+        until=until,
+        initial_lookback=timedelta(days=60),
+    )
+    windows = [(query_time(r.qs, "from_datetime"), query_time(r.qs, "to_datetime")) for r in route.request_history]
+    assert windows == [(until - timedelta(days=60), until - timedelta(days=15)), (until - timedelta(days=15), until)]
+    assert loaded.rows["vehicle_locations"] == 1
+
+
+def test_a_vehicle_without_updated_at_is_loaded_not_refused(client, settings, requests_mock):
+    requests_mock.get(VEHICLES_URL, json=paged([vehicle(1, T0), {"id": "v2", "fleet_id": FLEET}], 10))
+    loaded = load_fleet(client=client, fleet_id=FLEET, settings=settings, resources=[VEHICLES])
+    assert loaded.rows == {"vehicles": 2}
