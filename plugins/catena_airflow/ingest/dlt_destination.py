@@ -44,6 +44,12 @@ def default_pipelines_dir() -> Path:
     return Path(configured).resolve() if configured else airflow_home() / "dlt" / "pipelines"
 
 
+def duckdb_file(spec: str) -> Path | None:
+    """The DuckDB file a ``duckdb:///`` destination names, else ``None``."""
+    text = spec.strip()
+    return Path(text[len("duckdb:///") :]) if text.startswith("duckdb:///") and len(text) > len("duckdb:///") else None
+
+
 def postgres_credentials(url: str) -> Any:
     """dlt's credentials of a PostgreSQL URL, complete as given.
 
@@ -70,11 +76,11 @@ def dlt_destination(spec: str) -> Any:
         raise ValueError("an empty destination: give a URL (duckdb:///..., postgresql://...) or a dlt destination name")
     scheme = urlsplit(text).scheme if "://" in text else ""
     if scheme == "duckdb":
-        path = text[len("duckdb:///") :] if text.startswith("duckdb:///") else ""
-        if not path:
+        path = duckdb_file(text)
+        if path is None:
             raise ValueError(f"a DuckDB destination needs a file: duckdb:////absolute/path.duckdb, got {spec!r}")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return duckdb(credentials=path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return duckdb(credentials=str(path))
     if scheme in POSTGRES_SCHEMES:
         return postgres(credentials=postgres_credentials(text))
     if scheme:
@@ -88,5 +94,6 @@ __all__ = [
     "default_destination",
     "default_pipelines_dir",
     "dlt_destination",
+    "duckdb_file",
     "postgres_credentials",
 ]

@@ -11,13 +11,20 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from catena_airflow.ingest.dlt_destination import default_destination, default_pipelines_dir, dlt_destination
+from catena_airflow.ingest.dlt_destination import (
+    default_destination,
+    default_pipelines_dir,
+    dlt_destination,
+    duckdb_file,
+)
 from catena_airflow.ingest.dlt_source import DEFAULT_INITIAL_LOOKBACK, DEFAULT_PAGE_SIZE, fleet_source
+from catena_airflow.ingest.duckdb_lock import duckdb_writer_lock
 from catena_airflow.ingest.telematics_resources import TELEMATICS_RESOURCES, TelematicsResource
 
 DEFAULT_DATASET = "catena"
@@ -82,8 +89,12 @@ def load_fleet(
     initial_lookback: timedelta = DEFAULT_INITIAL_LOOKBACK,
     page_size: int = DEFAULT_PAGE_SIZE,
 ) -> FleetLoad:
-    """Load what changed in one fleet's resources since its last load; raises if the load failed."""
-    pipeline = fleet_pipeline(fleet_id=fleet_id, settings=settings or LoadSettings())
+    """Load what changed in one fleet's resources since its last load; raises if the load failed.
+
+    Into a DuckDB file, loads take turns (``duckdb_lock``): DuckDB refuses a second writing process.
+    """
+    settings = settings or LoadSettings()
+    pipeline = fleet_pipeline(fleet_id=fleet_id, settings=settings)
     source = fleet_source(
         client=client,
         fleet_id=fleet_id,
@@ -92,7 +103,9 @@ def load_fleet(
         initial_lookback=initial_lookback,
         page_size=page_size,
     )
-    info = pipeline.run(source)
+    database = duckdb_file(settings.destination)
+    with duckdb_writer_lock(database) if database is not None else nullcontext():
+        info = pipeline.run(source)
     info.raise_on_failed_jobs()
     counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
     return FleetLoad(

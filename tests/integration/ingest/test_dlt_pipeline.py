@@ -11,6 +11,8 @@ Catena holds after it. Expected counts are read from the API, not assumed from t
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -164,3 +166,50 @@ def test_another_fleets_rows_are_not_loaded_even_when_catena_ignores_the_filter(
     assert sorted(query(settings, "SELECT fleet_id, count(*) FROM catena.vehicles GROUP BY fleet_id")) == sorted(
         [(ours, our_vehicles), (theirs, their_vehicles)]
     )
+
+
+LOAD_ONE_FLEET = """
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from catena_airflow.client import CatenaClient
+from catena_airflow.ingest.dlt_pipeline import LoadSettings, load_fleet
+
+api_url, token_url, client_id, client_secret, fleet_id, database, pipelines_dir, until = sys.argv[1:]
+client = CatenaClient(client_id=client_id, client_secret=client_secret, api_url=api_url, auth_url=token_url)
+settings = LoadSettings(destination=f"duckdb:///{database}", pipelines_dir=Path(pipelines_dir))
+print(load_fleet(client=client, fleet_id=fleet_id, settings=settings, until=datetime.fromisoformat(until)).rows)
+"""
+
+
+def test_two_processes_load_two_fleets_into_one_duckdb_file(sandbox, tmp_path):
+    """DuckDB refuses a second writing process; the loads take turns instead of one failing."""
+    real = sandbox.catena_client()
+    fleets = [connect_fleet(real, f"dlt-par-{i}-{uuid.uuid4().hex[:6]}") for i in range(2)]
+    database = tmp_path / "catena_data.duckdb"
+    until = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    catena = [sandbox.base_url, sandbox.token_url, sandbox.client_id, sandbox.client_secret]
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                LOAD_ONE_FLEET,
+                *catena,
+                fleet_id,
+                str(database),
+                str(tmp_path / "pipelines"),
+                until,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for fleet_id in fleets
+    ]
+    outputs = [process.communicate(timeout=300)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+    settings = LoadSettings(destination=f"duckdb:///{database}")
+    loaded = dict(query(settings, "SELECT fleet_id, count(*) FROM catena.vehicles GROUP BY fleet_id"))
+    assert loaded == {fleet_id: len(real.list_vehicles(fleet_ids=[fleet_id]).all()) for fleet_id in fleets}

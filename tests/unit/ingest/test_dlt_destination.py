@@ -10,6 +10,7 @@ from catena_airflow.ingest.dlt_destination import (
     default_destination,
     default_pipelines_dir,
     dlt_destination,
+    duckdb_file,
 )
 
 
@@ -62,3 +63,9 @@ def test_a_bare_name_is_a_dlt_destination_configured_the_dlt_way():
 def test_what_cannot_be_a_destination_is_refused(spec):
     with pytest.raises(ValueError):
         dlt_destination(spec)
+
+
+def test_duckdb_file_names_the_file_of_a_duckdb_destination_only(tmp_path):
+    assert duckdb_file(f"duckdb:///{tmp_path / 'x.duckdb'}") == tmp_path / "x.duckdb"
+    assert duckdb_file("postgresql://u@h/d") is None
+    assert duckdb_file("duckdb:///") is None
