@@ -25,7 +25,8 @@ def row_id(resource: str, connection_id: str, lane: int, tick: int) -> str:
         | 0x8 << 60  # RFC 4122 variant
         | (tick & ((1 << 60) - 1))
     )
-    return str(uuid.UUID(int=value))
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,12 @@ class Row:
         lane = self.thing.index << 4 | self.slot
         return ids.row_id(self.resource.name, self.connection.id, lane, self.tick)
 
+    @cached_property
+    def key(self) -> int:
+        """A 64-bit number derived from the id: the seed of the record's changes and generic values."""
+        value = int(self.id.replace("-", ""), 16)
+        return mix(value ^ (value >> 64))
+
 
 @cache
 def schema_of(resource_path: str) -> str:
@@ -198,10 +204,47 @@ def lane_fields(resource: Resource, connection: Connection, thing: Thing, slot: 
     return fields
 
 
-def _series_fields(row: Row, at: datetime) -> dict[str, Any]:
-    """Fields of a time-series row: its lane's, and those that follow from its time."""
+def group_id(connection: Connection) -> str:
+    return ids.row_id("group", connection.id, 0, 0)
+
+
+def _connection_fields(connection: Connection) -> dict[str, Any]:
+    return {
+        "fleet_id": connection.fleet_id,
+        "fleet_ref": connection.fleet_ref,
+        "connection_id": connection.id,
+        "tsp_id": connection.tsp_id,
+        "tsp_slug": connection.source_name,
+        "source_name": connection.source_name,
+        "execution_id": None,
+        "schedule_id": None,
+    }
+
+
+_LANE_BASES: dict[tuple[Any, ...], tuple[tuple[str, Any], ...]] = {}
+LANE_CACHE_LIMIT = 65_536
+
+
+def _lane_base(row: Row) -> dict[str, Any]:
+    """What every row of a series lane shares, limited to the schema's properties (computed once a lane)."""
+    connection, thing = row.connection, row.thing
+    key = (row.resource.path, connection.id, connection.fleet_ref, thing.kind, thing.index, row.slot)
+    base = _LANE_BASES.get(key)
+    if base is None:
+        if len(_LANE_BASES) >= LANE_CACHE_LIMIT:
+            _LANE_BASES.clear()
+        fields = properties(schema_of(row.resource.path))
+        merged = {**lane_fields(row.resource, connection, thing, row.slot), **_connection_fields(connection)}
+        base = _LANE_BASES[key] = tuple((name, value) for name, value in merged.items() if name in fields)
+    return dict(base)
+
+
+def _series_record(row: Row, now: datetime, speed: float) -> tuple[dict[str, Any], datetime, State]:
     resource, connection, thing = row.resource, row.connection, row.thing
-    fields = {**lane_fields(resource, connection, thing, row.slot), **_place(connection, thing, at)}
+    at = tick_time(int(row.tick or 0), resource.interval)
+    state = row_state(row.key, at, now, speed)
+    fields = _lane_base(row)
+    fields.update(_place(connection, thing, at))
     name = resource.name
     if name in ("vehicle-locations", "engine-statuses", "engine-logs", "fuel-transactions"):
         fields.update(_telemetry(thing, at))
@@ -214,61 +257,44 @@ def _series_fields(row: Row, at: datetime) -> dict[str, Any]:
         fields.update(dvir_log_id=parent.id, source_dvir_log_id=f"dvir-{thing.source_id}-{row.tick}")
     elif name == "hos-events/attachments":
         fields["hos_event_id"] = Row(BY_NAME["hos-events"], connection, thing, 0, row.tick).id
-    return fields
+    return fields, at, state
 
 
-def _key(record_id: str) -> int:
-    """A 64-bit number derived from a record id (the seed of its changes and generic values)."""
-    value = int(record_id.replace("-", ""), 16)
-    return mix(value ^ (value >> 64))
-
-
-def group_id(connection: Connection) -> str:
-    return ids.row_id("group", connection.id, 0, 0)
+def _entity_record(row: Row, now: datetime, speed: float) -> tuple[dict[str, Any], datetime, State]:
+    connection, thing = row.connection, row.thing
+    created = connection.created_at
+    state = entity_state(thing.seed, created, thing.deleted_at(created, speed), now, speed)
+    if row.resource.name == "hos-availabilities":
+        fields = {**_links(connection, thing), "notes": None}
+        at = state.updated_at
+    else:
+        fields = {**_entity_fields(connection, thing, state), **lane_fields(row.resource, connection, thing, 0)}
+        at = created
+    fields.update(_connection_fields(connection))
+    return fields, at, state
 
 
 def render(row: Row, *, now: datetime, speed: float, include_source_data: bool) -> dict[str, Any]:
     """The record of ``row`` as Catena shows it at ``now``."""
-    connection, thing = row.connection, row.thing
-    record_id = row.id
-    if row.tick is None:
-        created = connection.created_at
-        state = entity_state(thing.seed, created, thing.deleted_at(created, speed), now, speed)
-        at = created
-        meaning = _entity_fields(connection, thing, state)
-        if row.resource.name == "hos-availabilities":
-            meaning = {**_links(connection, thing), "notes": None}
-            at = state.updated_at
-    else:
-        at = tick_time(row.tick, row.resource.interval)
-        created = at
-        state = row_state(_key(record_id), created, now, speed)
-        meaning = _series_fields(row, at)
-    stamp = iso(at)
-    source_id = f"{thing.source_id}-{row.resource.name.replace('/', '-')}-{row.slot}-{row.tick or 0}"
-    common = {
-        "fleet_id": connection.fleet_id,
-        "fleet_ref": connection.fleet_ref,
-        "id": record_id,
-        "created_at": stamp if created == at else iso(created),
-        "updated_at": stamp if state.updated_at == at else iso(state.updated_at),
-        "deleted_at": iso(state.deleted_at),
-        "connection_id": connection.id,
-        "tsp_id": connection.tsp_id,
-        "tsp_slug": connection.source_name,
-        "source_name": connection.source_name,
-        "source_data": {"sandbox": True, "source_id": source_id, "revision": state.revision}
+    fields, at, state = (_series_record if row.tick is not None else _entity_record)(row, now, speed)
+    created = at if row.tick is not None else row.connection.created_at
+    stamp, record_id = iso(at), row.id
+    source_id = f"{row.thing.source_id}-{row.resource.name.replace('/', '-')}-{row.slot}-{row.tick or 0}"
+    fields.update(
+        id=record_id,
+        created_at=stamp if created == at else iso(created),
+        updated_at=stamp if state.updated_at == at else iso(state.updated_at),
+        deleted_at=iso(state.deleted_at),
+        source_data={"sandbox": True, "source_id": source_id, "revision": state.revision}
         if include_source_data
         else {},
-        "source_id": source_id,
-        "source_data_hash": _hash(record_id, state.revision),
-        "occurred_at": stamp,
-        "execution_id": None,
-        "schedule_id": None,
-    }
+        source_id=source_id,
+        source_data_hash=_hash(record_id, state.revision),
+        occurred_at=stamp,
+    )
     schema = schema_of(row.resource.path)
-    fields = properties(schema)
-    fixed = {key: value for key, value in {**meaning, **common}.items() if key in fields}
-    record = _filler(schema, frozenset(fixed))(_key(record_id) + state.revision, at)
+    names = properties(schema)
+    fixed = {key: value for key, value in fields.items() if key in names}
+    record = _filler(schema, frozenset(fixed))(row.key + state.revision, at)
     record.update(fixed)
-    return {key: record[key] for key in fields}
+    return record

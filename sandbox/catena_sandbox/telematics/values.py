@@ -97,11 +97,19 @@ class Filler:
     def __init__(self, schema_name: str, *, skip: frozenset[str] = frozenset()) -> None:
         """``skip``: properties the caller always sets itself (not filled, to save time)."""
         needed = required(schema_name)
-        self._makers = [
-            (key, maker(key, value, required=key in needed))
-            for key, value in properties(schema_name).items()
-            if key not in skip
-        ]
+        self._constants: dict[str, Any] = {}
+        self._makers: list[tuple[int, str, Maker]] = []
+        for i, (key, value) in enumerate(properties(schema_name).items()):
+            if key in skip:
+                continue
+            schema = resolve(value)
+            if len(schema.get("enum", ())) == 1 and (key in needed or not schema.get("nullable")):
+                self._constants[key] = schema["enum"][0]  # a unit: one value is all there is
+            else:
+                self._makers.append((i * 0x100000001B3, key, maker(key, value, required=key in needed)))
 
     def __call__(self, seed: int, at: datetime) -> dict[str, Any]:
-        return {key: make(mix(seed ^ (i * 0x100000001B3)), at) for i, (key, make) in enumerate(self._makers)}
+        record = dict(self._constants)
+        for salt, key, make in self._makers:
+            record[key] = make(mix(seed ^ salt), at)
+        return record
