@@ -23,7 +23,7 @@ from catena_sandbox.runtime import Sandbox
 from catena_sandbox.telematics.children import list_children
 from catena_sandbox.telematics.parameters import signature
 from catena_sandbox.telematics.query import Context, lanes_for_entities, list_records, visible_connections
-from catena_sandbox.telematics.records import Row, render
+from catena_sandbox.telematics.records import Row
 from catena_sandbox.telematics.resources import BY_PATH, GETS, RESOURCES, Resource
 from catena_sandbox.telematics.spec import operations
 
@@ -40,7 +40,10 @@ def _json(body: Any) -> Response:
 
 def _context(sandbox: Sandbox, params: dict[str, Any]) -> Context:
     return Context(
-        now=utcnow(), speed=sandbox.settings.speed, include_source_data=bool(params.get("include_source_data"))
+        now=utcnow(),
+        speed=sandbox.settings.speed,
+        include_source_data=bool(params.get("include_source_data")),
+        edits=sandbox.store.telematics_edits,
     )
 
 
@@ -87,9 +90,7 @@ def _get_endpoint(resource: Resource, id_param: str, what: str) -> Callable[...,
         for lane in lanes_for_entities(resource, _connections(sandbox, resource, {})):
             if lane.thing.id == wanted:
                 row = Row(resource, lane.connection, lane.thing)
-                return _json(
-                    render(row, now=context.now, speed=context.speed, include_source_data=context.include_source_data)
-                )
+                return _json(context.show(row))
         raise CatenaError(404, f"{what} {wanted} not found")
 
     return endpoint

@@ -14,7 +14,7 @@ from catena_sandbox.pagination import check_size, decode_cursor
 from catena_sandbox.state import Connection
 from catena_sandbox.telematics import ids
 from catena_sandbox.telematics.query import Context, lanes, order, page_of, size_of, slots_of, sort_records
-from catena_sandbox.telematics.records import Row, render
+from catena_sandbox.telematics.records import Row
 from catena_sandbox.telematics.resources import BY_NAME, Resource
 from catena_sandbox.telematics.series import tick_at_or_after
 from catena_sandbox.telematics.spec import operations
@@ -57,9 +57,6 @@ def list_children(
     size = check_size(size_of(params), operation.max_size)
     offset = decode_cursor(params["cursor"]) if params.get("cursor") else 0
     parent = _parent(BY_NAME[str(resource.parent)], parent_id, connections, context)
-    records = [
-        render(row, now=context.now, speed=context.speed, include_source_data=context.include_source_data)
-        for row in _children(resource, parent)
-    ]
+    records = [context.show(row) for row in _children(resource, parent)]
     sort_by, descending = order(resource, params)
     return page_of(sort_records(records, sort_by, descending), offset, size, operation.has_total)

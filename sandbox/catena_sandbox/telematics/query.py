@@ -11,6 +11,7 @@ from catena_sandbox.clock import as_utc
 from catena_sandbox.errors import CatenaError
 from catena_sandbox.pagination import check_size, decode_cursor, envelope
 from catena_sandbox.state import Connection, Store
+from catena_sandbox.telematics.edits import Edit
 from catena_sandbox.telematics.records import Row, lane_fields, render, schema_of
 from catena_sandbox.telematics.resources import Resource
 from catena_sandbox.telematics.series import Lane, Series, latest_rows, tick_at_or_after
@@ -33,6 +34,13 @@ class Context:
     now: datetime
     speed: float
     include_source_data: bool
+    edits: Mapping[str, Edit] = field(default_factory=dict)  # admin changes, by record id
+
+    def show(self, row: Row) -> dict[str, Any]:
+        """The record of ``row`` as the partner sees it now."""
+        return render(
+            row, now=self.now, speed=self.speed, include_source_data=self.include_source_data, edits=self.edits
+        )
 
 
 @dataclass
@@ -209,9 +217,7 @@ def list_records(
     sort_by, descending = order(resource, params)
     filters = filters_of(resource, params)
 
-    def show(row: Row) -> dict[str, Any]:
-        return render(row, now=context.now, speed=context.speed, include_source_data=context.include_source_data)
-
+    show = context.show
     if resource.kind == "entity":
         selected = [
             Row(resource, lane.connection, lane.thing)

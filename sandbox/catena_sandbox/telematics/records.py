@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, cached_property, lru_cache
@@ -18,6 +19,7 @@ from catena_sandbox.clock import iso
 from catena_sandbox.state import Connection
 from catena_sandbox.telematics import ids
 from catena_sandbox.telematics.changes import State, entity_state, row_state
+from catena_sandbox.telematics.edits import Edit, apply
 from catena_sandbox.telematics.resources import BY_NAME, Resource
 from catena_sandbox.telematics.series import tick_time
 from catena_sandbox.telematics.spec import operations, properties
@@ -274,9 +276,13 @@ def _entity_record(row: Row, now: datetime, speed: float) -> tuple[dict[str, Any
     return fields, at, state
 
 
-def render(row: Row, *, now: datetime, speed: float, include_source_data: bool) -> dict[str, Any]:
-    """The record of ``row`` as Catena shows it at ``now``."""
+def render(
+    row: Row, *, now: datetime, speed: float, include_source_data: bool, edits: Mapping[str, Edit] | None = None
+) -> dict[str, Any]:
+    """The record of ``row`` as Catena shows it at ``now`` (with the admin ``edits`` made so far)."""
     fields, at, state = (_series_record if row.tick is not None else _entity_record)(row, now, speed)
+    if edits:
+        state = apply(state, edits.get(row.id))
     created = at if row.tick is not None else row.connection.created_at
     stamp, record_id = iso(at), row.id
     source_id = f"{row.thing.source_id}-{row.resource.name.replace('/', '-')}-{row.slot}-{row.tick or 0}"

@@ -243,3 +243,44 @@ def test_records_change_and_disappear_over_sandbox_time(world: dict[str, Any]) -
         assert item["updated_at"] >= item["created_at"]
         if item["deleted_at"]:
             assert item["updated_at"] >= item["deleted_at"]
+
+
+def test_the_admin_api_changes_exactly_the_records_it_names(world: dict[str, Any]) -> None:
+    """``POST /sandbox/telematics/changes``: 1 % of a fleet's locations of a day corrected now, and a
+    partner re-reading the day finds exactly those with the new ``updated_at``."""
+    connection = world["connections"]["TELE-ALL"]
+    end = datetime.fromisoformat(connection["created_at"]).replace(second=0, microsecond=0)
+    window = {"from_datetime": (end - timedelta(days=1)).isoformat(), "to_datetime": end.isoformat()}
+    params = {"fleet_ids": connection["fleet_id"], "only_latest": "false", "size": 1000, **window}
+    changed = world["sandbox"].admin(
+        "POST", "/telematics/changes", json={"fleet_ids": [connection["fleet_id"]], "fraction": 0.01, **window}
+    )
+    assert changed.status_code == 200, changed.text
+    answer = changed.json()
+    total = body(world, API + "vehicle-locations", **params)["total"]
+    assert answer["changed"] == len(answer["ids"]) == -(-total // 100)
+    stamp = datetime.fromisoformat(answer["at"])
+    seen: list[dict[str, Any]] = []
+    page = body(world, API + "vehicle-locations", **params)
+    while True:
+        seen.extend(page["items"])
+        if not page["next_page"]:
+            break
+        page = body(world, API + "vehicle-locations", **params, cursor=page["next_page"])
+    updated_now = {i["id"] for i in seen if datetime.fromisoformat(i["updated_at"]) == stamp}
+    assert updated_now == set(answer["ids"])
+
+    deleted = (
+        world["sandbox"]
+        .admin(
+            "POST",
+            "/telematics/changes",
+            json={"resource": "vehicles", "fleet_ids": [connection["fleet_id"]], "fraction": 1, "delete": True},
+        )
+        .json()
+    )
+    vehicles = body(world, API + "vehicles", fleet_ids=connection["fleet_id"])["items"]
+    assert {v["id"] for v in vehicles} == set(deleted["ids"])
+    assert all(v["deleted_at"] is not None for v in vehicles)
+    refused = world["sandbox"].admin("POST", "/telematics/changes", json={"resource": "nothing"})
+    assert refused.status_code == 400

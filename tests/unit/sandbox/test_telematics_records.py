@@ -11,6 +11,7 @@ import yaml
 from catena_sandbox.errors import CatenaError
 from catena_sandbox.telematics import ids
 from catena_sandbox.telematics.changes import entity_state, row_state
+from catena_sandbox.telematics.edits import Edit, apply, note
 from catena_sandbox.telematics.query import things_of, window
 from catena_sandbox.telematics.records import Row, render, schema_of
 from catena_sandbox.telematics.resources import RESOURCES
@@ -92,3 +93,16 @@ def test_windows_default_to_the_last_day_and_stop_at_45_days() -> None:
         assert refused.value.status_code == 400
     naive = datetime(2026, 2, 28, 12)  # no offset: UTC
     assert window({"from_datetime": naive}, NOW)[0] == naive.replace(tzinfo=UTC)
+
+
+def test_an_admin_edit_adds_a_revision_and_a_deletion_stays() -> None:
+    state = row_state(1, NOW, NOW, speed=1)
+    edited = apply(state, Edit(at=NOW + timedelta(hours=1)))
+    assert (edited.revision, edited.updated_at, edited.deleted_at) == (1, NOW + timedelta(hours=1), None)
+    gone = apply(edited, Edit(at=NOW + timedelta(hours=2), deleted=True))
+    assert gone.deleted_at == NOW + timedelta(hours=2) and gone.revision == 2
+    assert apply(gone, None) == gone
+    book: dict[str, Edit] = {}
+    note(book, "a", NOW, delete=True)
+    note(book, "a", NOW + timedelta(minutes=1), delete=False)
+    assert book["a"] == Edit(at=NOW + timedelta(minutes=1), revisions=2, deleted=True)
