@@ -22,9 +22,10 @@ from catena_sandbox.routes.common import SandboxDep
 from catena_sandbox.runtime import Sandbox
 from catena_sandbox.telematics.children import list_children
 from catena_sandbox.telematics.parameters import signature
-from catena_sandbox.telematics.query import Context, lanes_for_entities, list_records, visible_connections
+from catena_sandbox.telematics.query import Context, list_records
 from catena_sandbox.telematics.records import Row
 from catena_sandbox.telematics.resources import BY_PATH, GETS, RESOURCES, Resource
+from catena_sandbox.telematics.selection import lanes_for_entities, visible_connections
 from catena_sandbox.telematics.spec import operations
 
 router = APIRouter(tags=["telematics"])

@@ -12,9 +12,9 @@ from catena_sandbox.clock import as_utc, utcnow
 from catena_sandbox.errors import CatenaError
 from catena_sandbox.routes.common import SandboxDep
 from catena_sandbox.telematics import edits
-from catena_sandbox.telematics.query import lanes, lanes_for_entities
 from catena_sandbox.telematics.records import Row
 from catena_sandbox.telematics.resources import BY_NAME
+from catena_sandbox.telematics.selection import lanes, lanes_for_entities
 from catena_sandbox.telematics.series import Series, tick_at_or_after
 
 router = APIRouter(prefix="/sandbox/telematics", tags=["sandbox admin"])

@@ -13,9 +13,10 @@ from catena_sandbox.errors import CatenaError
 from catena_sandbox.pagination import check_size, decode_cursor
 from catena_sandbox.state import Connection
 from catena_sandbox.telematics import ids
-from catena_sandbox.telematics.query import Context, lanes, order, page_of, size_of, slots_of, sort_records
+from catena_sandbox.telematics.query import Context, order, page_of, size_of, sort_records
 from catena_sandbox.telematics.records import Row
 from catena_sandbox.telematics.resources import BY_NAME, Resource
+from catena_sandbox.telematics.selection import lanes, slots_of
 from catena_sandbox.telematics.series import tick_at_or_after
 from catena_sandbox.telematics.spec import operations
 from catena_sandbox.telematics.values import mix

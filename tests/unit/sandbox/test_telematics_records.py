@@ -12,9 +12,10 @@ from catena_sandbox.errors import CatenaError
 from catena_sandbox.telematics import ids
 from catena_sandbox.telematics.changes import entity_state, row_state
 from catena_sandbox.telematics.edits import Edit, apply, note
-from catena_sandbox.telematics.query import things_of, window
+from catena_sandbox.telematics.query import window
 from catena_sandbox.telematics.records import Row, render, schema_of
 from catena_sandbox.telematics.resources import RESOURCES
+from catena_sandbox.telematics.selection import things_of
 from catena_sandbox.telematics.specgen import DATA_FILE
 from catena_sandbox.telematics.specgen import render as render_spec
 from catena_sandbox.telematics.values import Filler
