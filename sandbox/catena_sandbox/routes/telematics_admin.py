@@ -54,7 +54,9 @@ def change_records(body: ChangeBody, sandbox: SandboxDep) -> dict[str, Any]:
         start = as_utc(body.from_datetime) or end - timedelta(days=1)
         hi = min(tick_at_or_after(end, resource.interval), tick_at_or_after(now, resource.interval))
         series = Series(
-            lanes(resource, connections, sandbox.settings.speed), tick_at_or_after(start, resource.interval), hi
+            lanes(resource, connections, sandbox.settings.speed, sandbox.store.telematics_edits),
+            tick_at_or_after(start, resource.interval),
+            hi,
         )
         if series.total // step > MAX_EDITS:
             raise CatenaError(400, f"More than {MAX_EDITS} records would change: narrow the selection")

@@ -32,7 +32,7 @@ def _parent(parent: Resource, parent_id: str, connections: list[Connection], con
         for connection in connections:
             if ids.source_hash(parent.name, connection.id) != decoded.source:
                 continue
-            for lane in lanes(parent, [connection], context.speed):
+            for lane in lanes(parent, [connection], context.speed, context.edits):
                 row = Row(parent, connection, lane.thing, lane.slot, decoded.tick)
                 inside = lane.first <= decoded.tick <= now_tick and (lane.end is None or decoded.tick < lane.end)
                 if inside and row.id == parent_id:

@@ -103,7 +103,9 @@ def list_records(
         return page_of(sort_records(records, sort_by, descending), offset, size, operation.has_total)
 
     chosen = [
-        lane for lane in lanes(resource, connections, context.speed) if lane_matches(resource, lane, filters.lane)
+        lane
+        for lane in lanes(resource, connections, context.speed, context.edits)
+        if lane_matches(resource, lane, filters.lane)
     ]
     now_tick = tick_at_or_after(context.now, resource.interval) - 1
     if "only_latest" in operation.query and params.get("only_latest", True):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from catena_sandbox.state import Connection, Store
+from catena_sandbox.telematics.edits import Edit
 from catena_sandbox.telematics.resources import Resource
 from catena_sandbox.telematics.series import Lane, tick_at_or_after
 from catena_sandbox.telematics.world import Thing, fleet_of, history_start
@@ -47,12 +48,19 @@ def slots_of(resource: Resource, thing: Thing) -> int:
     return resource.slots
 
 
-def lanes(resource: Resource, connections: Iterable[Connection], speed: float) -> list[Lane]:
+def lanes(
+    resource: Resource, connections: Iterable[Connection], speed: float, edits: Mapping[str, Edit] | None = None
+) -> list[Lane]:
+    """The lanes of ``resource``: from a week before each connection until its thing is deleted (by time,
+    or by the admin API: a deleted vehicle stops reporting)."""
     out = []
     for connection in connections:
         first = tick_at_or_after(history_start(connection), resource.interval)
         for thing in things_of(resource, connection):
             deleted = thing.deleted_at(connection.created_at, speed)
+            edit = edits.get(thing.id) if edits else None
+            if edit is not None and edit.deleted and (deleted is None or edit.at < deleted):
+                deleted = edit.at
             end = None if deleted is None else tick_at_or_after(deleted, resource.interval)
             out.extend(Lane(connection, thing, slot, first, end) for slot in range(slots_of(resource, thing)))
     return out

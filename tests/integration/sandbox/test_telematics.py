@@ -283,5 +283,10 @@ def test_the_admin_api_changes_exactly_the_records_it_names(world: dict[str, Any
     vehicles = body(world, API + "vehicles", fleet_ids=connection["fleet_id"])["items"]
     assert {v["id"] for v in vehicles} == set(deleted["ids"])
     assert all(v["deleted_at"] is not None for v in vehicles)
+    later = {"from_datetime": deleted["at"], "to_datetime": (datetime.now(UTC) + timedelta(minutes=5)).isoformat()}
+    assert (
+        body(world, API + "vehicle-locations", fleet_ids=connection["fleet_id"], only_latest="false", **later)["total"]
+        == 0
+    )  # deleted vehicles report no more locations
     refused = world["sandbox"].admin("POST", "/telematics/changes", json={"resource": "nothing"})
     assert refused.status_code == 400
