@@ -7,7 +7,7 @@ records.py keeps those the record's schema has and fills the rest.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -172,4 +172,23 @@ def connection_fields(connection: Connection) -> dict[str, Any]:
         "source_name": connection.source_name,
         "execution_id": None,
         "schedule_id": None,
+    }
+
+
+def region_segment(connection: Connection, thing: Thing, day: datetime, until: datetime) -> dict[str, Any]:
+    """A vehicle's day in its fleet's region: its minutes of locations from midnight to midnight or ``until``."""
+    _, province, _, _ = city(connection.fleet_id)
+    end = min(day + timedelta(days=1), until.replace(second=0, microsecond=0) + timedelta(minutes=1))
+    end -= timedelta(minutes=1)  # the last sample's minute
+    odometer_start, odometer_end = telemetry(thing, day)["odometer"], telemetry(thing, end)["odometer"]
+    return {
+        "processing_date": day.date().isoformat(),
+        "segment_start_time": iso(day),
+        "segment_end_time": iso(end),
+        "location_count": int((end - day).total_seconds() // 60) + 1,
+        "country_code": "USA",
+        "region": f"US-{province}",
+        "odometer_start": odometer_start,
+        "odometer_end": odometer_end,
+        "distance": odometer_end - odometer_start,
     }

@@ -5,7 +5,7 @@ services), and FastAPI ignores any other query parameter."""
 from __future__ import annotations
 
 import inspect
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -27,6 +27,8 @@ def _scalar(schema: dict[str, Any]) -> Any:
         return UUID
     if fmt == "date-time":
         return datetime
+    if fmt == "date":
+        return date
     return str
 
 
@@ -40,6 +42,8 @@ def annotation(parameter: Parameter) -> tuple[Any, Any]:
         limit = schema.get("maxItems")
         return Annotated[list[item] | None, Query(max_length=limit)], None  # type: ignore[valid-type]
     kind = _scalar(schema)
+    if parameter.required:
+        return Annotated[kind, Query()], inspect.Parameter.empty
     if "default" in schema:
         return Annotated[kind, Query()], schema["default"]
     return Annotated[kind | None, Query()], None

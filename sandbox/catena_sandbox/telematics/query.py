@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from catena_sandbox.clock import as_utc
@@ -57,6 +57,14 @@ def window(params: Mapping[str, Any], now: datetime) -> tuple[datetime, datetime
     return start, end
 
 
+def bounds(defined: set[str], params: Mapping[str, Any], now: datetime) -> tuple[datetime | None, datetime | None]:
+    """The ``occurred_at`` range a request asks for: its window, its processing date's day, or everything."""
+    if "processing_date" in defined:
+        day = datetime.combine(params["processing_date"], time.min, UTC)
+        return day, day + timedelta(days=1)
+    return window(params, now) if defined >= WINDOW else (None, None)
+
+
 def sort_records(records: list[dict[str, Any]], sort_by: str, descending: bool) -> list[dict[str, Any]]:
     present = [r for r in records if r.get(sort_by) is not None]
     absent = [r for r in records if r.get(sort_by) is None]
@@ -71,9 +79,9 @@ def _sortable(value: Any) -> Any:
 def order(resource: Resource, params: Mapping[str, Any]) -> tuple[str, bool]:
     query = operations()[resource.path].query
     sort_by = params.get("sort_by") if "sort_by" in query else None
-    sort_by = sort_by or DEFAULT_SORT
-    if sort_by not in properties(schema_of(resource.path)):
+    if sort_by is not None and sort_by not in properties(schema_of(resource.path)):
         raise CatenaError(400, f"Invalid sort_by: {sort_by}")
+    sort_by = sort_by or DEFAULT_SORT
     descending = "sort_order" in query and params.get("sort_order") == "desc"
     return sort_by, descending
 
@@ -114,7 +122,7 @@ def list_records(
             for lane, tick in latest_rows(chosen, now_tick)
         ]
         return page_of([r for r in latest if row_matches(r, filters)], offset, size, operation.has_total)
-    start, end = window(params, context.now) if set(operation.query) >= WINDOW else (None, None)
+    start, end = bounds(set(operation.query), params, context.now)
     lo = tick_at_or_after(start, resource.interval) if start else min((lane.first for lane in chosen), default=0)
     hi = min(tick_at_or_after(end, resource.interval), now_tick + 1) if end else now_tick + 1
     series = Series(chosen, lo, hi)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache, cached_property
 from typing import Any
@@ -19,7 +19,15 @@ from catena_sandbox.state import Connection
 from catena_sandbox.telematics import ids
 from catena_sandbox.telematics.changes import State, entity_state, row_state
 from catena_sandbox.telematics.edits import Edit, apply
-from catena_sandbox.telematics.meaning import connection_fields, entity_fields, lane_fields, links, place, telemetry
+from catena_sandbox.telematics.meaning import (
+    connection_fields,
+    entity_fields,
+    lane_fields,
+    links,
+    place,
+    region_segment,
+    telemetry,
+)
 from catena_sandbox.telematics.resources import BY_NAME, Resource
 from catena_sandbox.telematics.series import tick_time
 from catena_sandbox.telematics.spec import operations, properties
@@ -101,6 +109,12 @@ def _series_record(row: Row, now: datetime, speed: float) -> tuple[dict[str, Any
         fields.update(dvir_log_id=parent.id, source_dvir_log_id=f"dvir-{thing.source_id}-{row.tick}")
     elif name == "hos-events/attachments":
         fields["hos_event_id"] = Row(BY_NAME["hos-events"], connection, thing, 0, row.tick).id
+    elif name == "vehicle-region-segments":
+        deleted = thing.deleted_at(connection.created_at, speed)
+        segment = region_segment(connection, thing, at, min(now, deleted) if deleted else now)
+        fields.update(segment)
+        end = datetime.fromisoformat(segment["segment_end_time"])
+        state = replace(state, updated_at=max(state.updated_at, end))  # today's segment grows until midnight
     return fields, at, state
 
 

@@ -53,6 +53,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource(BASE + "driver-vehicle-associations", "driver_vehicle_association", "series", "vehicle", 8 * HOUR),
     Resource(BASE + "trailer-vehicle-associations", "trailer_vehicle_association", "series", "trailer", 12 * HOUR),
     Resource(BASE + "messages", "message", "series", "driver", 2 * HOUR, slots=2),
+    Resource(BASE + "vehicle-region-segments", "vehicle_region_segment", "series", "vehicle", DAY),
     Resource(BASE + "group-messages", "message", "series", "office", 12 * HOUR),
     Resource(
         BASE + "hos-events/{hos_event_id}/attachments",

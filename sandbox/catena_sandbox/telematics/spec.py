@@ -15,6 +15,7 @@ class Parameter:
     name: str
     location: str  # query | path
     schema: dict[str, Any]
+    required: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,9 @@ def operations() -> dict[str, Operation]:
             path=op["path"],
             operation_id=op["operation_id"],
             response=op["response"],
-            parameters=tuple(Parameter(p["name"], p["in"], p["schema"]) for p in op["parameters"]),
+            parameters=tuple(
+                Parameter(p["name"], p["in"], p["schema"], bool(p.get("required"))) for p in op["parameters"]
+            ),
         )
         for op in _document()["operations"]
     }

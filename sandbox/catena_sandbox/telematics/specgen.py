@@ -15,8 +15,8 @@ from typing import Any
 
 DATA_FILE = Path(__file__).resolve().parents[1] / "data" / "telematics_spec.json"
 PREFIX = "/v2/telematics/"
-# Not data resources: lookup tables, aggregates, and segments keyed by a processing date.
-SKIPPED = ("/v2/telematics/ref-", "/v2/telematics/analytics/", "/v2/telematics/vehicle-region-segments")
+# Not data resources: lookup tables and aggregates.
+SKIPPED = ("/v2/telematics/ref-", "/v2/telematics/analytics/")
 PROSE = ("description", "title", "example", "examples")
 
 

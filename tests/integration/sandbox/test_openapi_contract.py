@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -69,6 +70,7 @@ TELEMATICS_LISTS = sorted(
     for path, operations in spec("telematics").paths.items()
     if "get" in operations and "{" not in path and path in SERVED_TELEMATICS
 )
+REQUIRED = {"/v2/telematics/vehicle-region-segments": {"processing_date": datetime.now(UTC).date().isoformat()}}
 ATTACHMENTS_OF_UNKNOWN = "/v2/telematics/hos-events/{unknown_id}/attachments"
 OVER_45_DAYS = {"from_datetime": "2026-01-01T00:00:00Z", "to_datetime": "2026-02-15T00:00:01Z"}
 CASES = [
@@ -182,8 +184,12 @@ CASES = [
     Case("notifications", "GET", HOOKS + "/{webhook_id}/logs", 200),
     Case("notifications", "POST", HOOKS + "/{webhook_id}/replay", 202),
     # telematics
-    *(Case("telematics", "GET", path, 200) for path in TELEMATICS_LISTS),
-    *(Case("telematics", "GET", path, 200, params={"only_latest": "false", "size": 20}) for path in TELEMATICS_LISTS),
+    *(Case("telematics", "GET", path, 200, params=REQUIRED.get(path, {})) for path in TELEMATICS_LISTS),
+    *(
+        Case("telematics", "GET", path, 200, params={"only_latest": "false", "size": 20, **REQUIRED.get(path, {})})
+        for path in TELEMATICS_LISTS
+    ),
+    Case("telematics", "GET", "/v2/telematics/vehicle-region-segments", 422),  # processing_date is required
     Case("telematics", "GET", "/v2/telematics/vehicles/{vehicle_id}", 200),
     Case("telematics", "GET", "/v2/telematics/users/{user_id}", 200),
     Case("telematics", "GET", "/v2/telematics/trailers/{trailer_id}", 200),

@@ -72,6 +72,8 @@ def defined(path: str) -> set[str]:
 
 def pinned(path: str, world: dict[str, Any], days: float = 1) -> dict[str, str]:
     """A closed window (where the operation has one): rows arriving meanwhile cannot shift the pages."""
+    if "processing_date" in defined(path):  # a day's aggregates: yesterday's is complete
+        return {"processing_date": (world["now"] - timedelta(days=1)).date().isoformat()}
     if "from_datetime" not in defined(path):
         return {}
     end = world["now"]
@@ -106,15 +108,13 @@ def test_every_page_matches_the_schema_under_every_parameter(world: dict[str, An
 @pytest.mark.parametrize("path", LISTS)
 def test_the_fleet_sharing_everything_has_rows_of_every_resource(world: dict[str, Any], path: str) -> None:
     fleet = world["connections"]["TELE-ALL"]["fleet_id"]
-    end = world["now"]
-    window = {"from_datetime": (end - timedelta(days=8)).isoformat(), "to_datetime": end.isoformat()}
-    params = {"fleet_ids": fleet, "only_latest": "false", **(window if "from_datetime" in defined(path) else {})}
+    params = {"fleet_ids": fleet, "only_latest": "false", **pinned(path, world, days=8)}
     page = body(world, path, **params)
     assert page["total"] > 0 and page["items"]
     assert {item["fleet_id"] for item in page["items"]} == {fleet}
-    sources = [item for item in page["items"] if item["source_data"]]
-    assert sources == []  # source_data only when include_source_data is set
-    assert all(i["source_data"] for i in body(world, path, **params, include_source_data="true")["items"])
+    if "include_source_data" in defined(path):
+        assert not any(item["source_data"] for item in page["items"])  # only when include_source_data is set
+        assert all(i["source_data"] for i in body(world, path, **params, include_source_data="true")["items"])
 
 
 def test_scopes_limit_what_each_fleet_shares(world: dict[str, Any]) -> None:
@@ -173,6 +173,19 @@ def test_a_minute_of_locations_per_vehicle_paged_lazily(world: dict[str, Any]) -
     assert times == sorted(times) and times[0] >= window["from_datetime"].replace("+00:00", "")
     latest = body(world, API + "vehicle-locations", fleet_ids=fleet)
     assert latest["total"] == len({i["vehicle_id"] for i in latest["items"]})
+
+
+def test_region_segments_are_a_vehicles_day(world: dict[str, Any]) -> None:
+    """One segment per vehicle and UTC day; yesterday's is complete (a location a minute: 1,440)."""
+    fleet = world["connections"]["TELE-ALL"]["fleet_id"]
+    vehicles = body(world, API + "vehicles", fleet_ids=fleet)["items"]
+    day = pinned(API + "vehicle-region-segments", world)
+    segments = body(world, API + "vehicle-region-segments", fleet_ids=fleet, **day)["items"]
+    assert sorted(s["vehicle_id"] for s in segments) == sorted(v["id"] for v in vehicles)  # deletions come later
+    for segment in segments:
+        assert segment["processing_date"] == day["processing_date"]
+        assert segment["location_count"] == 1440 and segment["segment_start_time"].startswith(day["processing_date"])
+    assert get(world, API + "vehicle-region-segments", fleet_ids=fleet).status_code == 422  # the date is required
 
 
 def test_filters_select_what_they_name(world: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from catena_sandbox.errors import CatenaError
 from catena_sandbox.telematics import ids
 from catena_sandbox.telematics.changes import entity_state, row_state
 from catena_sandbox.telematics.edits import Edit, apply, note
-from catena_sandbox.telematics.query import window
+from catena_sandbox.telematics.query import bounds, window
 from catena_sandbox.telematics.records import Row, render, schema_of
 from catena_sandbox.telematics.resources import RESOURCES
 from catena_sandbox.telematics.selection import things_of
@@ -107,3 +107,10 @@ def test_an_admin_edit_adds_a_revision_and_a_deletion_stays() -> None:
     note(book, "a", NOW, delete=True)
     note(book, "a", NOW + timedelta(minutes=1), delete=False)
     assert book["a"] == Edit(at=NOW + timedelta(minutes=1), revisions=2, deleted=True)
+
+
+def test_a_processing_date_bounds_its_utc_day() -> None:
+    day = datetime(2026, 2, 27, tzinfo=UTC)
+    assert bounds({"processing_date", "size"}, {"processing_date": day.date()}, NOW) == (day, day + timedelta(days=1))
+    assert bounds({"from_datetime", "to_datetime"}, {}, NOW) == (NOW - timedelta(days=1), NOW)
+    assert bounds({"size"}, {}, NOW) == (None, None)
