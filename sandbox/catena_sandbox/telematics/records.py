@@ -141,7 +141,11 @@ def render(
         state = apply(state, edits.get(row.id))
     created = at if row.tick is not None else row.connection.created_at
     stamp, record_id = iso(at), row.id
-    source_id = f"{row.thing.source_id}-{row.resource.name.replace('/', '-')}-{row.slot}-{row.tick or 0}"
+    source_id = (  # the TSP's id: of the thing itself for an entity, of the event for a series row
+        row.thing.source_id
+        if row.tick is None
+        else f"{row.thing.source_id}-{row.resource.name.replace('/', '-')}-{row.slot}-{row.tick}"
+    )
     fields.update(
         id=record_id,
         created_at=stamp if created == at else iso(created),

@@ -191,25 +191,27 @@ def test_region_segments_are_a_vehicles_day(world: dict[str, Any]) -> None:
 def test_filters_select_what_they_name(world: dict[str, Any]) -> None:
     fleet = world["connections"]["TELE-ALL"]
     vehicle = body(world, API + "vehicles", fleet_ids=fleet["fleet_id"])["items"][0]
-    located = body(world, API + "vehicle-locations", vehicle_ids=vehicle["id"], only_latest="false", size=100)
+    window = {**pinned(API + "vehicle-locations", world), "only_latest": "false", "size": 100}
+    located = body(world, API + "vehicle-locations", vehicle_ids=vehicle["id"], **window)
     assert located["items"] and {i["vehicle_id"] for i in located["items"]} == {vehicle["id"]}
     driver = located["items"][0]["driver_id"]
-    by_driver = body(world, API + "vehicle-locations", driver_ids=driver, only_latest="false", size=100)
-    assert by_driver["total"] == located["total"]
+    assert body(world, API + "vehicle-locations", driver_ids=driver, **window)["total"] == located["total"]
     assert body(world, API + "vehicles", connection_id=fleet["id"])["total"] > 0
-    assert (
-        body(world, API + "vehicles", fleet_refs="TELE-ALL")["items"]
-        == body(world, API + "vehicles", fleet_ids=fleet["fleet_id"])["items"]
-    )
+    assert ids(body(world, API + "vehicles", source_ids=vehicle["source_id"])["items"]) == [vehicle["id"]]
+    assert ids(body(world, API + "vehicles", vehicle_ids=vehicle["id"])["items"]) == [vehicle["id"]]
+    by_ref = body(world, API + "vehicles", fleet_refs="TELE-ALL")["items"]
+    assert ids(by_ref) == ids(body(world, API + "vehicles", fleet_ids=fleet["fleet_id"])["items"])
     drivers = body(world, API + "users", fleet_ids=fleet["fleet_id"], is_driver="true")["items"]
     assert drivers and all(u["is_driver"] for u in drivers)
     assert not any(u["is_driver"] for u in body(world, API + "users", is_driver="false")["items"])
-    events = body(world, API + "hos-events", fleet_ids=fleet["fleet_id"], event_type_codes="1", size=500)["items"]
-    assert all(e["event_type_code"] == "1" for e in events)
-    sent = body(world, API + "messages", sender_ids=driver, size=100)["items"]
+    hos = pinned(API + "hos-events", world)
+    events = body(world, API + "hos-events", fleet_ids=fleet["fleet_id"], event_type_codes="1", size=500, **hos)
+    assert all(e["event_type_code"] == "1" for e in events["items"])
+    sent = body(world, API + "messages", sender_ids=driver, size=100, **pinned(API + "messages", world))["items"]
     assert sent and {m["sender_id"] for m in sent} == {driver}
-    log = body(world, API + "dvir-logs", fleet_ids=fleet["fleet_id"])["items"][0]
-    defects = body(world, API + "dvir-logs/defects", dvir_log_ids=log["id"])["items"]
+    dvir = pinned(API + "dvir-logs", world)
+    log = body(world, API + "dvir-logs", fleet_ids=fleet["fleet_id"], **dvir)["items"][0]
+    defects = body(world, API + "dvir-logs/defects", dvir_log_ids=log["id"], **dvir)["items"]
     assert defects and {d["dvir_log_id"] for d in defects} == {log["id"]}
     assert ids(body(world, API + f"dvir-logs/{log['id']}/defects")["items"]) == ids(defects)
 
