@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from catena_sandbox import auth
 from catena_sandbox.errors import install_error_handlers
 from catena_sandbox.faults import ApiFaultMiddleware
-from catena_sandbox.routes import admin, connect, integrations, notifications, orgs, telematics
+from catena_sandbox.routes import admin, connect, integrations, notifications, orgs, telematics, telematics_admin
 from catena_sandbox.runtime import Sandbox
 from catena_sandbox.settings import Settings
 
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         notifications.router,
         telematics.router,
         admin.router,
+        telematics_admin.router,
         connect.router,
     ):
         app.include_router(router)

@@ -16,7 +16,8 @@ def iso(moment: datetime | None) -> str | None:
     """RFC 3339 with microseconds and ``Z``, as Catena's REST API writes timestamps."""
     if moment is None:
         return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    m = moment.astimezone(UTC)
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}Z"
 
 
 def uuid7() -> uuid.UUID:

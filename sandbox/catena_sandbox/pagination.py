@@ -37,15 +37,15 @@ def decode_cursor(cursor: str) -> int:
     return offset
 
 
-def check_size(size: int) -> int:
-    if not 1 <= size <= MAX_SIZE:
+def check_size(size: int, maximum: int = MAX_SIZE) -> int:
+    if not 1 <= size <= maximum:
         raise CatenaError(
             422,
             [
                 {
                     "path": "query.size",
                     "input": str(size),
-                    "message": f"size must be between 1 and {MAX_SIZE}",
+                    "message": f"size must be between 1 and {maximum}",
                     "error_type": "value_error",
                 }
             ],
@@ -64,13 +64,18 @@ def page(
     """One page of ``items`` (already filtered and ordered) in Catena's envelope."""
     check_size(size)
     offset = decode_cursor(cursor) if cursor else 0
-    chunk = items[offset : offset + size]
+    chunk = [render(item) for item in items[offset : offset + size]]
+    return envelope(chunk, offset=offset, size=size, total=len(items), with_total=with_total)
+
+
+def envelope(chunk: list[Any], *, offset: int, size: int, total: int, with_total: bool) -> dict[str, Any]:
+    """Catena's page envelope around ``chunk``, the items from ``offset`` of ``total``."""
     end = offset + len(chunk)
-    body: dict[str, Any] = {"items": [render(item) for item in chunk]}
+    body: dict[str, Any] = {"items": chunk}
     if with_total:
-        body["total"] = len(items)
+        body["total"] = total
     body["current_page"] = encode_cursor(offset)
     body["current_page_backwards"] = encode_cursor(offset, backwards=True)
     body["previous_page"] = encode_cursor(max(offset - size, 0)) if offset > 0 else None
-    body["next_page"] = encode_cursor(end) if end < len(items) else None
+    body["next_page"] = encode_cursor(end) if end < total else None
     return body

@@ -230,6 +230,7 @@ class Store:
             self.subscriptions: dict[str, Subscription] = {}
             self.stats: dict[str, SubscriptionStats] = {}
             self.recent: deque[DeliveryLog] = deque(maxlen=20_000)
+            self.telematics_edits: dict[str, Any] = {}  # record id -> telematics.edits.Edit (admin changes)
 
     def active_invitation_for(self, fleet_ref: str) -> Invitation | None:
         """The invitation a repeated POST with this ``fleet_ref`` refreshes (active, accepted or declined)."""

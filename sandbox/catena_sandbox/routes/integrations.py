@@ -16,6 +16,7 @@ from catena_sandbox.pagination import DEFAULT_SIZE, page
 from catena_sandbox.routes.common import CursorParam, ListParam, SandboxDep
 from catena_sandbox.runtime import Sandbox
 from catena_sandbox.state import Connection
+from catena_sandbox.telematics.resources import RESOURCES as TELEMATICS
 from catena_sandbox.views import connection_view, execution_view, schedule_view
 
 router = APIRouter(tags=["integrations"])
@@ -160,7 +161,7 @@ def list_executions(
 
 
 # -- TSP integration matrix (no auth in Catena) ----------------------------------------------------
-IMPLEMENTED = frozenset({"vehicle", "vehicle_location"})  # what the sandbox's synthetic data covers
+IMPLEMENTED = frozenset(r.scope for r in TELEMATICS) & frozenset(RESOURCES)  # what the synthetic data covers
 
 
 def _tsp_integrations(source_name: str) -> dict[str, Any]:

@@ -1,121 +1,115 @@
-"""Telematics service: vehicles and vehicle locations, synthetic and deterministic per fleet."""
+"""Telematics service: every data resource of Catena's newest telematics spec, one route per operation.
+
+The routes are made from the spec (telematics/spec.py): each declares exactly its operation's parameters.
+Data is synthetic, deterministic per fleet and lazily generated (telematics/), and only fleets whose active
+share agreement grants the resource's scope are visible.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+import inspect
+import json
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Response
 
 from catena_sandbox.auth import Claims
-from catena_sandbox.clock import as_utc, utcnow
+from catena_sandbox.clock import utcnow
 from catena_sandbox.errors import CatenaError
-from catena_sandbox.pagination import DEFAULT_SIZE, page
-from catena_sandbox.routes.common import CursorParam, ListParam, SandboxDep
+from catena_sandbox.routes.common import SandboxDep
 from catena_sandbox.runtime import Sandbox
-from catena_sandbox.state import Connection
-from catena_sandbox.synthetic import locations, vehicles
+from catena_sandbox.telematics.children import list_children
+from catena_sandbox.telematics.parameters import signature
+from catena_sandbox.telematics.query import Context, list_records
+from catena_sandbox.telematics.records import Row
+from catena_sandbox.telematics.resources import BY_PATH, GETS, RESOURCES, Resource
+from catena_sandbox.telematics.selection import lanes_for_entities, visible_connections
+from catena_sandbox.telematics.spec import operations
 
 router = APIRouter(tags=["telematics"])
-MAX_WINDOW = timedelta(days=45)
+LEADING = [
+    inspect.Parameter("sandbox", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=SandboxDep),
+    inspect.Parameter("_claims", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Claims),
+]
 
 
-def _sources(
-    sandbox: Sandbox, fleet_ids: list[str] | None, fleet_refs: list[str] | None, connection_id: str | None
-) -> list[Connection]:
-    """Connections whose data the partner may read: an active share agreement with the fleet."""
-    shared = {a.fleet_id for a in sandbox.store.share_agreements.values() if a.status == "active"}
-    return [
-        c
-        for c in sandbox.store.connections.values()
-        if c.fleet_id in shared
-        and c.status != "deleted"
-        and (connection_id is None or c.id == connection_id)
-        and (not fleet_ids or c.fleet_id in fleet_ids)
-        and (not fleet_refs or c.fleet_ref in fleet_refs)
-    ]
+def _json(body: Any) -> Response:
+    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 
-def _strip_source_data(rows: list[dict[str, Any]], include: bool) -> list[dict[str, Any]]:
-    if include:
-        for row in rows:
-            row["source_data"] = {"sandbox": True, "source_id": row["source_id"]}
-    return rows
+def _context(sandbox: Sandbox, params: dict[str, Any]) -> Context:
+    return Context(
+        now=utcnow(),
+        speed=sandbox.settings.speed,
+        include_source_data=bool(params.get("include_source_data")),
+        edits=sandbox.store.telematics_edits,
+    )
 
 
-@router.get("/v2/telematics/vehicles")
-def list_vehicles(
-    sandbox: SandboxDep,
-    _claims: Claims,
-    fleet_ids: ListParam = None,
-    fleet_refs: ListParam = None,
-    connection_id: Annotated[str | None, Query()] = None,
-    vehicle_ids: ListParam = None,
-    source_ids: ListParam = None,
-    include_source_data: bool = False,
-    sort_order: Literal["asc", "desc"] = "asc",
-    cursor: CursorParam = None,
-    size: int = DEFAULT_SIZE,
-) -> dict[str, Any]:
-    with sandbox.store.lock:
-        sources = _sources(sandbox, fleet_ids, fleet_refs, connection_id)
-    rows = [
-        row
-        for connection in sources
-        for row in vehicles(connection)
-        if (not vehicle_ids or row["id"] in vehicle_ids) and (not source_ids or row["source_id"] in source_ids)
-    ]
-    rows.sort(key=lambda r: (r["occurred_at"], r["id"]), reverse=sort_order == "desc")
-    return page(_strip_source_data(rows, include_source_data), cursor=cursor, size=size, with_total=True, render=dict)
+def _text(params: dict[str, Any]) -> dict[str, Any]:
+    """UUID parameters as strings, as records hold them."""
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if isinstance(value, UUID):
+            value = str(value)
+        elif isinstance(value, list):
+            value = [str(v) if isinstance(v, UUID) else v for v in value]
+        out[name] = value
+    return out
 
 
-@router.get("/v2/telematics/vehicles/{vehicle_id}")
-def get_vehicle(vehicle_id: str, sandbox: SandboxDep, _claims: Claims) -> dict[str, Any]:
-    with sandbox.store.lock:
-        sources = _sources(sandbox, None, None, None)
-    for connection in sources:
-        for row in vehicles(connection):
-            if row["id"] == vehicle_id:
-                return row
-    raise CatenaError(404, f"Vehicle {vehicle_id} not found")
+def _connections(sandbox: Sandbox, resource: Resource, params: dict[str, Any]):  # type: ignore[no-untyped-def]
+    return visible_connections(
+        sandbox.store, resource.scope, params.get("fleet_ids"), params.get("fleet_refs"), params.get("connection_id")
+    )
 
 
-@router.get("/v2/telematics/vehicle-locations")
-def list_vehicle_locations(
-    sandbox: SandboxDep,
-    _claims: Claims,
-    only_latest: bool = True,
-    fleet_ids: ListParam = None,
-    fleet_refs: ListParam = None,
-    connection_id: Annotated[str | None, Query()] = None,
-    from_datetime: Annotated[datetime | None, Query()] = None,
-    to_datetime: Annotated[datetime | None, Query()] = None,
-    driver_ids: ListParam = None,
-    vehicle_ids: ListParam = None,
-    include_source_data: bool = False,
-    cursor: CursorParam = None,
-    size: int = DEFAULT_SIZE,
-) -> dict[str, Any]:
-    """The spec defines no sort parameters here (unlike ``/vehicles``): points come oldest first."""
-    now = utcnow()
-    end = as_utc(to_datetime) or now
-    start = as_utc(from_datetime) or end - timedelta(days=1)
-    if not only_latest and (end - start > MAX_WINDOW or end < start):
-        raise CatenaError(400, "from_datetime must be before to_datetime and the window at most 45 days")
-    with sandbox.store.lock:
-        sources = _sources(sandbox, fleet_ids, fleet_refs, connection_id)
-    wanted = set(vehicle_ids) if vehicle_ids else None
-    rows = []
-    if not driver_ids:  # synthetic locations carry no driver
-        for connection in sources:
-            rows.extend(
-                locations(
-                    connection,
-                    start=start,
-                    end=now if only_latest else end,
-                    only_latest=only_latest,
-                    vehicle_ids=wanted,
-                )
-            )
-    rows.sort(key=lambda r: (r["occurred_at"], r["id"]))
-    return page(_strip_source_data(rows, include_source_data), cursor=cursor, size=size, with_total=True, render=dict)
+def _list_endpoint(resource: Resource) -> Callable[..., Response]:
+    def endpoint(sandbox: Sandbox, _claims: dict[str, Any], **raw: Any) -> Response:
+        params = _text(raw)
+        connections = _connections(sandbox, resource, params)
+        return _json(list_records(resource, connections, params, _context(sandbox, params)))
+
+    return endpoint
+
+
+def _child_endpoint(resource: Resource, parent_param: str) -> Callable[..., Response]:
+    def endpoint(sandbox: Sandbox, _claims: dict[str, Any], **raw: Any) -> Response:
+        params = _text(raw)
+        connections = _connections(sandbox, resource, params)
+        return _json(list_children(resource, params.pop(parent_param), connections, params, _context(sandbox, params)))
+
+    return endpoint
+
+
+def _get_endpoint(resource: Resource, id_param: str, what: str) -> Callable[..., Response]:
+    def endpoint(sandbox: Sandbox, _claims: dict[str, Any], **raw: Any) -> Response:
+        params = _text(raw)
+        wanted, context = params[id_param], _context(sandbox, params)
+        for lane in lanes_for_entities(resource, _connections(sandbox, resource, {})):
+            if lane.thing.id == wanted:
+                row = Row(resource, lane.connection, lane.thing)
+                return _json(context.show(row))
+        raise CatenaError(404, f"{what} {wanted} not found")
+
+    return endpoint
+
+
+def _add(path: str, endpoint: Callable[..., Response]) -> None:
+    operation = operations()[path]
+    endpoint.__signature__ = signature(operation.parameters, LEADING)  # type: ignore[attr-defined]
+    endpoint.__name__ = operation.operation_id
+    router.add_api_route(path, endpoint, methods=["GET"], operation_id=operation.operation_id, response_class=Response)
+
+
+for _resource in RESOURCES:
+    if _resource.kind == "child":
+        _parent = next(p.name for p in operations()[_resource.path].parameters if p.location == "path")
+        _add(_resource.path, _child_endpoint(_resource, _parent))
+    else:
+        _add(_resource.path, _list_endpoint(_resource))
+for _path, _list_path in GETS.items():
+    _id_param = next(p.name for p in operations()[_path].parameters if p.location == "path")
+    _add(_path, _get_endpoint(BY_PATH[_list_path], _id_param, _id_param.removesuffix("_id").capitalize()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -101,10 +102,12 @@ def test_invitation_create_accepts_old_field_names_and_reads_without_auth(sandbo
 
 def test_cursor_pagination_walks_every_page(sandbox, receiver: Receiver) -> None:
     link = onboard(sandbox, receiver, "PAGE-1")
-    params = {"only_latest": "false", "fleet_ids": link["fleet_id"], "size": 50}
+    end = datetime.now(UTC)  # a closed window: rows arriving while the test pages do not change the set
+    window = {"from_datetime": (end - timedelta(hours=2)).isoformat(), "to_datetime": end.isoformat()}
+    params = {"only_latest": "false", "fleet_ids": link["fleet_id"], "size": 50, **window}
     first = sandbox.api("GET", "/v2/telematics/vehicle-locations", params=params).json()
     total, seen, page = first["total"], [], first
-    assert total > 100  # a day of 15-minute points for several vehicles
+    assert total > 100  # two hours of one-minute points for several vehicles
     while True:
         seen.extend(item["id"] for item in page["items"])
         if not page["next_page"]:

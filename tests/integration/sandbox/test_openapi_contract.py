@@ -13,10 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from catena_sandbox.telematics.resources import BY_PATH
 from catena_sandbox.variations import KNOBS
 from tests.integration.sandbox.helpers import invite, records, subscribe, wait_connected
 from tests.integration.sandbox.openapi_schemas import event_schema_name, spec
@@ -30,6 +32,7 @@ REALM = "/realms/catena"
 SA = "/v2/orgs/share-agreements"
 CONN = "/v2/integrations/connections"
 HOOKS = "/v2/notifications/webhooks"
+SERVED_TELEMATICS = frozenset(BY_PATH)
 ALL_FAMILIES = (
     "invitation.*",
     "share_agreement.*",
@@ -60,6 +63,16 @@ class Case:
 
 
 CREDENTIALS = {"client_id": "sandbox", "client_secret": "sandbox-secret"}
+# Every telematics list the sandbox serves (a path with no parameter); test_every_served_endpoint_... below
+# fails if one is missing.
+TELEMATICS_LISTS = sorted(
+    path
+    for path, operations in spec("telematics").paths.items()
+    if "get" in operations and "{" not in path and path in SERVED_TELEMATICS
+)
+REQUIRED = {"/v2/telematics/vehicle-region-segments": {"processing_date": datetime.now(UTC).date().isoformat()}}
+ATTACHMENTS_OF_UNKNOWN = "/v2/telematics/hos-events/{unknown_id}/attachments"
+OVER_45_DAYS = {"from_datetime": "2026-01-01T00:00:00Z", "to_datetime": "2026-02-15T00:00:01Z"}
 CASES = [
     # authentication (paths relative to /realms/catena)
     Case("authentication", "POST", TOKEN, 200, form={"grant_type": "client_credentials", **CREDENTIALS}),
@@ -171,11 +184,22 @@ CASES = [
     Case("notifications", "GET", HOOKS + "/{webhook_id}/logs", 200),
     Case("notifications", "POST", HOOKS + "/{webhook_id}/replay", 202),
     # telematics
-    Case("telematics", "GET", "/v2/telematics/vehicles", 200),
+    *(Case("telematics", "GET", path, 200, params=REQUIRED.get(path, {})) for path in TELEMATICS_LISTS),
+    *(
+        Case("telematics", "GET", path, 200, params={"only_latest": "false", "size": 20, **REQUIRED.get(path, {})})
+        for path in TELEMATICS_LISTS
+    ),
+    Case("telematics", "GET", "/v2/telematics/vehicle-region-segments", 422),  # processing_date is required
     Case("telematics", "GET", "/v2/telematics/vehicles/{vehicle_id}", 200),
-    Case("telematics", "GET", "/v2/telematics/vehicle-locations", 200),
-    Case("telematics", "GET", "/v2/telematics/vehicle-locations", 200, params={"only_latest": "false", "size": 20}),
+    Case("telematics", "GET", "/v2/telematics/users/{user_id}", 200),
+    Case("telematics", "GET", "/v2/telematics/trailers/{trailer_id}", 200),
+    Case("telematics", "GET", "/v2/telematics/trailers/{trailer_id}", 404, url="/v2/telematics/trailers/{unknown_id}"),
+    Case("telematics", "GET", "/v2/telematics/hos-events/{hos_event_id}/attachments", 200),
+    Case("telematics", "GET", "/v2/telematics/hos-events/{hos_event_id}/attachments", 404, url=ATTACHMENTS_OF_UNKNOWN),
+    Case("telematics", "GET", "/v2/telematics/dvir-logs/{dvir_log_id}/defects", 200),
     Case("telematics", "GET", "/v2/telematics/vehicle-locations", 400, params={"cursor": "not-a-cursor"}),
+    Case("telematics", "GET", "/v2/telematics/hos-events", 422, params={"size": 501}),
+    Case("telematics", "GET", "/v2/telematics/engine-logs", 400, params=OVER_45_DAYS),
 ]
 
 
@@ -230,6 +254,7 @@ def world(sandbox_factory) -> Iterator[dict[str, Any]]:
         agreements = {a["fleet_id"]: a["id"] for a in sandbox.api("GET", SA, params={"size": 100}).json()["items"]}
         deactivated = records(receiver, "schedule.deactivated")[0]
         vehicles = sandbox.api("GET", "/v2/telematics/vehicles").json()["items"]
+        telematics = telematics_ids(sandbox)
         extra_hook = sandbox.api(
             "POST", HOOKS, json={"url": "https://p.example.com/z", "event_name": "user.removed"}
         ).json()
@@ -250,6 +275,7 @@ def world(sandbox_factory) -> Iterator[dict[str, Any]]:
             webhook_id=records(receiver, "webhook.created")[0]["id"],
             deletable_webhook_id=extra_hook["id"],
             vehicle_id=vehicles[0]["id"],
+            **telematics,
             tsp_id=sandbox.http.get(sandbox.base_url + "/v2/orgs/tsps").json()[0]["id"],
             revocable_token=sandbox.http.post(
                 sandbox.base_url + REALM + TOKEN, data={"grant_type": "client_credentials", **CREDENTIALS}
@@ -259,6 +285,23 @@ def world(sandbox_factory) -> Iterator[dict[str, Any]]:
     finally:
         receiver.close()
         sandbox_factory.stop(sandbox)
+
+
+def telematics_ids(sandbox: Any) -> dict[str, str]:
+    """A user, a trailer, a DVIR log and a HOS event that has an attachment (about one in four has)."""
+    api = "/v2/telematics/"
+    hos_events = sandbox.api("GET", api + "hos-events", params={"size": 500}).json()["items"]
+    with_attachment = next(
+        event["id"]
+        for event in hos_events
+        if sandbox.api("GET", api + f"hos-events/{event['id']}/attachments").json()["items"]
+    )
+    return {
+        "user_id": sandbox.api("GET", api + "users").json()["items"][0]["id"],
+        "trailer_id": sandbox.api("GET", api + "trailers").json()["items"][0]["id"],
+        "dvir_log_id": sandbox.api("GET", api + "dvir-logs").json()["items"][0]["id"],
+        "hos_event_id": with_attachment,
+    }
 
 
 def call(world: dict[str, Any], case: Case):

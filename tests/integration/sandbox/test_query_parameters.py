@@ -114,7 +114,7 @@ def world(sandbox_factory) -> Iterator[dict[str, Any]]:
         sandbox.admin("POST", "/events", json=emit).raise_for_status()
         sandbox.wait_idle()
         connected = sandbox.api("GET", CONN + f"/{alpha_connection['connection_id']}").json()["created_at"]
-        window_end = datetime.fromisoformat(connected)  # the synthetic track: a point every 15 min before this
+        window_end = datetime.fromisoformat(connected)  # the synthetic track: a point a minute before this
         window_start = (window_end - timedelta(hours=2)).isoformat()
         window_end = window_end.isoformat()
         params = {"only_latest": "false", "to_datetime": window_end, "fleet_ids": alpha["fleet_id"], "size": 5}
