@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from catena_airflow import __version__
+from catena_airflow.config.options import provider_config
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -85,5 +86,6 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "notifications": ["catena_airflow.notifications.catena.CatenaLogNotifier"],
+        "config": provider_config(),
         "plugins": [{"name": "catena", "plugin-class": "catena_airflow.plugin.CatenaPlugin"}],
     }

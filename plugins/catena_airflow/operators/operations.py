@@ -17,8 +17,8 @@ from airflow.sdk import BaseOperator, Context, Variable
 from airflow.sdk.exceptions import AirflowException
 
 from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
-from catena_airflow.hooks.destination import DESTINATION_CONN_ID, CatenaDestinationHook
-from catena_airflow.hooks.inbox import INBOX_CONN_ID, CatenaInboxHook
+from catena_airflow.hooks.destination import CatenaDestinationHook
+from catena_airflow.hooks.inbox import CatenaInboxHook
 from catena_airflow.inbox import InboxStore, Onboarding, StoredEvent
 from catena_airflow.ingest.store import HELD_STATES, DestinationStore, utcnow
 from catena_airflow.notifications.catena import DEFAULT_NOTIFIER, CatenaAlert, load_notifier, send_alert
@@ -42,8 +42,8 @@ class _InboxEventHandlerOperator(BaseOperator):
         notifier: str | None = None,
         notifier_kwargs: dict[str, Any] | None = None,
         catena_conn_id: str = DEFAULT_CATENA_CONN_ID,
-        inbox_conn_id: str | None = INBOX_CONN_ID,
-        destination_conn_id: str | None = DESTINATION_CONN_ID,
+        inbox_conn_id: str | None = None,
+        destination_conn_id: str | None = None,
         batch_size: int = 200,
         **kwargs: Any,
     ) -> None:

@@ -18,7 +18,7 @@ from asgiref.sync import sync_to_async
 from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table, select, update
 from sqlalchemy.schema import CreateTable
 
-from catena_airflow.hooks.inbox import INBOX_CONN_ID, inbox_store, resolve_inbox_url
+from catena_airflow.hooks.inbox import inbox_store, resolve_inbox_url
 from catena_airflow.inbox import InboxStore, StoredEvent
 
 #: Operational events the operations DAG handles.
@@ -77,7 +77,7 @@ class CatenaInboxEventTrigger(BaseEventTrigger):
     """Emits one event per new inbox event named in ``event_names`` (families like ``execution.*`` work).
 
     :param event_names: Event names (or ``family.*``) to emit.
-    :param inbox_conn_id: Airflow connection of the inbox (else ``CATENA_INBOX_URL`` / default file).
+    :param inbox_conn_id: Airflow connection of the inbox; None (default): ``[catena] inbox_url``.
     :param poll_interval: Seconds between inbox reads when there is nothing new.
     :param cursor_name: Name of the fallback cursor row (defaults to one derived from the event names).
     """
@@ -86,7 +86,7 @@ class CatenaInboxEventTrigger(BaseEventTrigger):
         self,
         *,
         event_names: Sequence[str] = OPERATIONAL_EVENTS,
-        inbox_conn_id: str | None = INBOX_CONN_ID,
+        inbox_conn_id: str | None = None,
         poll_interval: float = 2.0,
         cursor_name: str | None = None,
         batch_size: int = 100,

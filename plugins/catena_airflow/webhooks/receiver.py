@@ -32,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from catena_airflow import config
 from catena_airflow.client.events import WebhookEnvelope
 from catena_airflow.client.signature import (
     REQUEST_ID_HEADER,
@@ -41,10 +42,10 @@ from catena_airflow.client.signature import (
     is_timestamp_fresh,
     verify_signature,
 )
-from catena_airflow.inbox import InboxStore, IncomingEvent, inbox_url_from_env
+from catena_airflow.inbox import InboxStore, IncomingEvent
 from catena_airflow.inbox.store import COUNTER_REJECTED, COUNTER_SIGNATURE_FAILURES
 from catena_airflow.webhooks.body import BadEncoding, BodyTooLarge, UnsupportedEncoding, decode_body, read_limited
-from catena_airflow.webhooks.config import ReceiverSettings, secrets_from_env
+from catena_airflow.webhooks.config import ReceiverSettings
 from catena_airflow.webhooks.secrets import SecretResolver
 from catena_airflow.webhooks.subscription_lookup import LookupResult, SubscriptionLookup, airflow_catena_client
 from catena_airflow.webhooks.writer import GroupCommitWriter
@@ -105,8 +106,8 @@ class WebhookReceiver:
         with self._store_lock:
             if self._store is None:
                 store = InboxStore(
-                    self.settings.inbox_url or inbox_url_from_env(),
-                    fernet_key=self.settings.fernet_key,
+                    self.settings.inbox_url or config.inbox_url(),
+                    fernet_key=self.settings.fernet_key or config.inbox_fernet_key(),
                     checkpoint_in_background=True,  # keep SQLite's WAL checkpoints out of the commits
                 )
                 try:
@@ -126,8 +127,8 @@ class WebhookReceiver:
     @property
     def resolver(self) -> SecretResolver:
         if self._resolver is None:
-            # Read the environment at first use, so a secret set after import (tests, CLI) counts.
-            configured = tuple(dict.fromkeys(self.settings.secrets + secrets_from_env()))
+            # Read the configuration at first use, so a secret set after import (tests, CLI) counts.
+            configured = tuple(dict.fromkeys(self.settings.secrets + config.webhook_secrets()))
             self._resolver = SecretResolver(self.store, configured=configured)
         return self._resolver
 
