@@ -134,6 +134,12 @@ OPTIONS: tuple[Option, ...] = (
         default="5",
     ),
     Option(
+        key="dashboard_dag_ids",
+        description="The DAGs whose data the dashboard shows, comma-separated: a user the auth manager does not "
+        "let read all of them gets 403 from the dashboard and its API.",
+        default="catena_fleet_onboarding,catena_bulk_onboarding,catena_fleet_operations",
+    ),
+    Option(
         key="operations_dag_id",
         description="The DAG whose runs handle operational alerts (the dashboard links an alert to its run).",
         default="catena_fleet_operations",
