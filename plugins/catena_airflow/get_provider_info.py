@@ -34,7 +34,8 @@ def get_provider_info() -> dict[str, Any]:
                     "webhook_secrets": {
                         "label": "Webhook signing secrets",
                         "description": "Comma-separated; more than one during a rotation.",
-                        "schema": {"type": ["string", "null"]},
+                        # A password field: masked in the form, and Airflow redacts it from logs.
+                        "schema": {"type": ["string", "null"], "format": "password"},
                     },
                     "share_agreements_path": {
                         "label": "Share agreements path",
