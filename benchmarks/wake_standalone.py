@@ -95,9 +95,8 @@ def in_process(mode: str, inbox_url: str, receiver_url: str, fleets: int, poll: 
     """
     from catena_airflow.hooks.inbox import inbox_store
 
-    # The trigger resolves its inbox through the `catena_inbox` connection: given here as an env connection.
-    os.environ["AIRFLOW_CONN_CATENA_INBOX"] = json.dumps({"conn_type": "catena_inbox", "extra": {"url": inbox_url}})
-    os.environ["CATENA_INBOX_URL"] = inbox_url
+    # The trigger resolves its inbox through [catena] inbox_url.
+    os.environ["AIRFLOW__CATENA__INBOX_URL"] = inbox_url
     store = inbox_store(inbox_url)
     with requests.Session() as session:
         prepared = wake_latency.prepare(store, session, receiver_url, fleets, f"{mode}-{uuid.uuid4().hex[:6]}")

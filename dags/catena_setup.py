@@ -2,8 +2,8 @@
 
 Hourly: make sure the org-wide subscriptions exist (creating missing ones and storing their secrets in
 the inbox), then reactivate any ``stale``/``paused`` subscription and replay dead-lettered messages.
-The receiver URL comes from the ``receiver_url`` param, else the Airflow Variable
-``catena_receiver_url``, else ``http://localhost:8080/catena/webhooks``.
+The receiver URL comes from the ``receiver_url`` param, else ``[catena] receiver_url``, else the Airflow
+Variable ``catena_receiver_url``, else ``http://localhost:8080/catena/webhooks``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ from catena_airflow.operators.webhooks import (
     CatenaWebhookHealthCheckOperator,
 )
 
-RECEIVER_URL = "{{ params.receiver_url or var.value.get('catena_receiver_url', '" + DEFAULT_RECEIVER_URL + "') }}"
+RECEIVER_URL = (
+    "{{ params.receiver_url or conf.get('catena', 'receiver_url', fallback='')"
+    " or var.value.get('catena_receiver_url', '" + DEFAULT_RECEIVER_URL + "') }}"
+)
 
 with DAG(
     dag_id="catena_setup",

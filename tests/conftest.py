@@ -18,6 +18,10 @@ os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
 os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}")
 os.environ.setdefault("CATENA_INBOX_URL", f"sqlite:///{_AIRFLOW_HOME / 'catena_inbox.db'}")
+# One Fernet key for the session and every process it starts, as in a deployment (all components share
+# one): in unit-test mode Airflow would otherwise make up a key per process, and the inbox's secrets, which
+# follow [core] fernet_key, would not decrypt in the receiver that a test starts.
+os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "U2LCLIMA9R7pxST-ZlvUsOwhLj7BJvbsm5REbX-oIvA=")
 
 pytest_plugins = [
     "tests.fixtures.net",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from catena_airflow.pages.redirect import create_redirect_router
@@ -16,9 +19,18 @@ def create_plugin_app() -> FastAPI:
     Public routes (webhooks, fleet redirect pages) authenticate by other means than an Airflow
     login; every other route depends on Airflow authentication.
     """
-    app = FastAPI(title="Catena Telematics for Airflow", docs_url=None, redoc_url=None)
+    webhooks = create_webhook_router(path="/webhooks")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # The api-server enters its mounted apps' lifespans: the receiver checks its inbox once, there,
+        # and not in the other components that import the plugin.
+        await webhooks.receiver.startup()
+        yield
+
+    app = FastAPI(title="Catena Telematics for Airflow", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.include_router(dashboard_api.router)  # onboarding dashboard: JSON API (Airflow login required)
     app.include_router(dashboard_page.router)  # onboarding dashboard: /ui page (Airflow login required)
-    app.include_router(create_webhook_router(path="/webhooks"))  # Catena webhooks: HMAC-signed, no login
+    app.include_router(webhooks)  # Catena webhooks (+ /webhooks/health): HMAC-signed, no login
     app.include_router(create_redirect_router())  # fleet redirect landing pages: public, informational only
     return app

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from catena_airflow import __version__
+from catena_airflow.config.options import provider_config
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -33,7 +34,8 @@ def get_provider_info() -> dict[str, Any]:
                     "webhook_secrets": {
                         "label": "Webhook signing secrets",
                         "description": "Comma-separated; more than one during a rotation.",
-                        "schema": {"type": ["string", "null"]},
+                        # A password field: masked in the form, and Airflow redacts it from logs.
+                        "schema": {"type": ["string", "null"], "format": "password"},
                     },
                     "share_agreements_path": {
                         "label": "Share agreements path",
@@ -85,5 +87,6 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "notifications": ["catena_airflow.notifications.catena.CatenaLogNotifier"],
+        "config": provider_config(),
         "plugins": [{"name": "catena", "plugin-class": "catena_airflow.plugin.CatenaPlugin"}],
     }

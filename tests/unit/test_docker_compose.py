@@ -154,8 +154,8 @@ def test_init_migrates_airflow_and_the_inbox(services):
     script = _command(init)
     assert _env(init)["_AIRFLOW_DB_MIGRATE"] == "true"
     assert _env(init)["_AIRFLOW_WWW_USER_CREATE"] == "true"
-    assert "InboxStore(inbox_url_from_env()).migrate()" in script
-    assert "DestinationStore(destination_url_from_env()).migrate()" in script
+    assert "InboxStore(inbox_url()).migrate()" in script
+    assert "DestinationStore(destination_url()).migrate()" in script
 
 
 def test_postgres_creates_the_inbox_database_with_an_init_script(services):

@@ -21,6 +21,10 @@ __all__ = ["CatenaHook"]
 
 log = logging.getLogger(__name__)
 
+#: The UI's Test button waits for this: one attempt, seconds per connect and per read, no retries (a task's
+#: client retries for a minute, which the form would show as a hang).
+TEST_CONNECTION_TIMEOUT_SECONDS = 5.0
+
 
 class CatenaHook(BaseHook):
     """Interact with the Catena REST API through a ``catena`` Airflow connection."""
@@ -85,28 +89,40 @@ class CatenaHook(BaseHook):
     def get_conn(self) -> CatenaClient:
         """The client for this connection, created once per hook."""
         if self._client is None:
-            conn = self.connection
-            if not conn.login or not conn.password:
-                raise ValueError(
-                    f"Connection {self.catena_conn_id!r} needs the client id in login and the client secret in password"
-                )
-            self._client = CatenaClient(
-                client_id=conn.login,
-                client_secret=conn.password,
-                api_url=self.api_url,
-                auth_url=self.auth_url,
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-                retry_budget_seconds=self.retry_budget_seconds,
-                share_agreements_path=self.share_agreements_path,
+            self._client = self._new_client(
+                timeout=self.timeout, max_retries=self.max_retries, retry_budget_seconds=self.retry_budget_seconds
             )
-            log.debug("Catena client for %s at %s (client id %s)", self.catena_conn_id, self.api_url, conn.login)
+            log.debug(
+                "Catena client for %s at %s (client id %s)", self.catena_conn_id, self.api_url, self.connection.login
+            )
         return self._client
 
+    def _new_client(self, *, timeout: float, max_retries: int, retry_budget_seconds: float) -> CatenaClient:
+        conn = self.connection
+        if not conn.login or not conn.password:
+            raise ValueError(
+                f"Connection {self.catena_conn_id!r} needs the client id in login and the client secret in password"
+            )
+        return CatenaClient(
+            client_id=conn.login,
+            client_secret=conn.password,
+            api_url=self.api_url,
+            auth_url=self.auth_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_budget_seconds=retry_budget_seconds,
+            share_agreements_path=self.share_agreements_path,
+        )
+
     def test_connection(self) -> tuple[bool, str]:
-        """Fetch a token with the connection's credentials (used by the UI's Test button)."""
+        """Fetch a token with the connection's credentials (the UI's Test button): one short attempt."""
         try:
-            token = self.get_conn().fetch_token()
+            client = self._new_client(
+                timeout=TEST_CONNECTION_TIMEOUT_SECONDS,
+                max_retries=0,
+                retry_budget_seconds=TEST_CONNECTION_TIMEOUT_SECONDS,
+            )
+            token = client.fetch_token()
         except Exception as error:  # the UI shows the message; any failure means "not connected"
             return False, redact(f"{type(error).__name__}: {error}", self._secrets())
         return True, f"Connected: token issued for client {self.connection.login!r} (expires in {token.expires_in}s)"

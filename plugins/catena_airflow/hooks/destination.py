@@ -1,4 +1,4 @@
-"""Where ingested fleet data goes: an Airflow connection, else ``CATENA_DESTINATION_URL``, else SQLite."""
+"""Where ingested fleet data goes: ``[catena] destination_url`` (``catena_airflow.config``), or a named connection."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
+from catena_airflow import config
 from catena_airflow.hooks.inbox import cached_store, resolve_url_from_connection
-from catena_airflow.ingest import DestinationStore, destination_url_from_env
+from catena_airflow.ingest import DestinationStore
 
 DESTINATION_CONN_ID = "catena_destination"
 
@@ -26,21 +27,21 @@ def destination_store(url: str) -> DestinationStore:
 class CatenaDestinationHook(BaseHook):
     """Gives ingestion and operations tasks the destination store.
 
-    :param destination_conn_id: Airflow connection holding a SQLAlchemy URL (extra ``url`` or the
-        connection URI). When it is not defined, ``CATENA_DESTINATION_URL`` or
-        ``$AIRFLOW_HOME/catena_data.db`` is used.
+    :param destination_conn_id: an Airflow connection holding a SQLAlchemy URL (extra ``url`` or the
+        connection URI), overriding ``[catena] destination_url`` for this hook. None (default): the setting,
+        which the dashboard reads too.
     """
 
     conn_name_attr = "destination_conn_id"
     default_conn_name = DESTINATION_CONN_ID
     hook_name = "Catena destination database"
 
-    def __init__(self, destination_conn_id: str | None = default_conn_name, **kwargs: Any) -> None:
+    def __init__(self, destination_conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.destination_conn_id = destination_conn_id
 
     def get_url(self) -> str:
-        return resolve_url_from_connection(self.destination_conn_id) or destination_url_from_env()
+        return resolve_url_from_connection(self.destination_conn_id) or config.destination_url()
 
     def get_conn(self) -> DestinationStore:
         return destination_store(self.get_url())

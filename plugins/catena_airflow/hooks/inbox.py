@@ -1,7 +1,9 @@
-"""Where Airflow code finds the inbox: an Airflow connection, else the environment, else the default file.
+"""Where Airflow code finds the inbox: ``[catena] inbox_url`` by the one rule of ``catena_airflow.config``.
 
 The inbox is the project's own database, never Airflow's metadata database. One ``InboxStore`` (one
-engine and connection pool) is kept per URL per process.
+engine and connection pool) is kept per URL per process. A connection named explicitly (``inbox_conn_id``)
+overrides the setting for that task only; nothing names one by default, so tasks, triggers, the receiver
+and the dashboard agree.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from typing import Any, TypeVar
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from catena_airflow.inbox import InboxStore, inbox_url_from_env
+from catena_airflow import config
+from catena_airflow.inbox import InboxStore
 
+#: The inbox hook's connection type and conventional name; never looked up unless a caller names it.
 INBOX_CONN_ID = "catena_inbox"
 
 # Airflow connection types whose URI scheme is not a SQLAlchemy dialect name.
@@ -59,13 +63,13 @@ def resolve_url_from_connection(conn_id: str | None) -> str | None:
     return sqlalchemy_url_from_connection(conn)
 
 
-def resolve_inbox_url(conn_id: str | None = INBOX_CONN_ID) -> str:
-    """Connection ``conn_id`` if defined, else ``CATENA_INBOX_URL``, else the default SQLite file."""
-    return resolve_url_from_connection(conn_id) or inbox_url_from_env()
+def resolve_inbox_url(conn_id: str | None = None) -> str:
+    """Connection ``conn_id`` when one is named and defined, else ``config.inbox_url()``."""
+    return resolve_url_from_connection(conn_id) or config.inbox_url()
 
 
 def _migrated_inbox(url: str) -> InboxStore:
-    store = InboxStore(url)
+    store = InboxStore(url, fernet_key=config.inbox_fernet_key())
     store.migrate()
     return store
 
@@ -78,8 +82,8 @@ def inbox_store(url: str) -> InboxStore:
 class CatenaInboxHook(BaseHook):
     """Gives tasks, sensors and triggers the inbox store.
 
-    :param inbox_conn_id: Airflow connection holding the inbox's SQLAlchemy URL (extra ``url`` or the
-        connection URI). When it is not defined, ``CATENA_INBOX_URL`` or the default SQLite file is used.
+    :param inbox_conn_id: an Airflow connection holding the inbox's SQLAlchemy URL (extra ``url`` or the
+        connection URI), overriding ``[catena] inbox_url`` for this hook. None (default): the setting.
     """
 
     conn_name_attr = "inbox_conn_id"
@@ -87,7 +91,7 @@ class CatenaInboxHook(BaseHook):
     conn_type = "catena_inbox"
     hook_name = "Catena inbox"
 
-    def __init__(self, inbox_conn_id: str | None = default_conn_name, **kwargs: Any) -> None:
+    def __init__(self, inbox_conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.inbox_conn_id = inbox_conn_id
 

@@ -13,7 +13,6 @@ from catena_airflow.inbox.models import (
     StoredEvent,
     WebhookStats,
 )
-from catena_airflow.inbox.settings import inbox_url_from_env
 from catena_airflow.inbox.store import InboxStore, IncomingEvent
 
 __all__ = [
@@ -28,5 +27,4 @@ __all__ = [
     "Stage",
     "StoredEvent",
     "WebhookStats",
-    "inbox_url_from_env",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from catena_airflow.ingest.store import DestinationStore, destination_url_from_env
+from catena_airflow.ingest.store import DestinationStore
 from catena_airflow.ingest.sync import RESOURCES, SyncResult, sync_fleet
 
-__all__ = ["RESOURCES", "DestinationStore", "SyncResult", "destination_url_from_env", "sync_fleet"]
+__all__ = ["RESOURCES", "DestinationStore", "SyncResult", "sync_fleet"]

@@ -6,11 +6,9 @@ PostgreSQL, and an update-then-insert fallback elsewhere.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, and_, create_engine, event, func, select, update
@@ -27,17 +25,6 @@ from catena_airflow.ingest.schema import (
     watermarks,
 )
 from catena_airflow.sqlite_wal import BUSY_TIMEOUT_MS, ensure_wal
-
-DESTINATION_URL_ENV = "CATENA_DESTINATION_URL"
-
-
-def destination_url_from_env() -> str:
-    """``CATENA_DESTINATION_URL``, else a SQLite file ``catena_data.db`` under ``AIRFLOW_HOME``."""
-    url = os.environ.get(DESTINATION_URL_ENV)
-    if url:
-        return url
-    home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow").resolve()
-    return f"sqlite:///{home / 'catena_data.db'}"
 
 
 def utcnow() -> datetime:

@@ -11,7 +11,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from catena_airflow.client.ownership import FleetOwnershipError, verify_fleet_ownership
 from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
-from catena_airflow.hooks.destination import DESTINATION_CONN_ID, CatenaDestinationHook
+from catena_airflow.hooks.destination import CatenaDestinationHook
 from catena_airflow.ingest.sync import DEFAULT_PAGE_SIZE, RESOURCES, sync_fleet
 from catena_airflow.operators.xcom_ids import id_from
 
@@ -50,7 +50,7 @@ class CatenaIngestFleetOperator(BaseOperator):
     :param invitation_id: The onboarding's invitation, when ``fleet_id`` is a bare id (templated).
     :param catena_resources: ``vehicles`` and/or ``vehicle_locations`` (``resources`` is taken by Airflow).
     :param initial_lookback: How far back the first location sync of a fleet reaches.
-    :param destination_conn_id: Airflow connection of the destination database.
+    :param destination_conn_id: Airflow connection of the destination; None (default): ``[catena] destination_url``.
     """
 
     template_fields: Sequence[str] = ("fleet_id", "fleet_ref", "invitation_id", "catena_resources")
@@ -66,7 +66,7 @@ class CatenaIngestFleetOperator(BaseOperator):
         page_size: int = DEFAULT_PAGE_SIZE,
         initial_lookback: timedelta = timedelta(days=1),
         catena_conn_id: str = DEFAULT_CATENA_CONN_ID,
-        destination_conn_id: str | None = DESTINATION_CONN_ID,
+        destination_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("retries", 3)

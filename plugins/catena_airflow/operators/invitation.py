@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from catena_airflow.client._base import status_value
 from catena_airflow.client.models import Invitation, InvitationCreate
 from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
-from catena_airflow.hooks.inbox import INBOX_CONN_ID, CatenaInboxHook
+from catena_airflow.hooks.inbox import CatenaInboxHook
 from catena_airflow.subscriptions import adopt_secret, callback_subscriptions, known_subscription_ids
 
 #: Invitation body fields the operator accepts (Catena's current names).
@@ -142,7 +142,7 @@ class CatenaCreateInvitationOperator(BaseOperator):
     :param invitation: Further fields as a mapping (e.g. from an upstream task in a mapped group);
         explicit arguments win over its keys.
     :param catena_conn_id: Airflow connection of Catena.
-    :param inbox_conn_id: Airflow connection of the inbox.
+    :param inbox_conn_id: Airflow connection of the inbox; None (default): ``[catena] inbox_url``.
     """
 
     template_fields: Sequence[str] = (*INVITATION_FIELDS, "invitation")
@@ -168,7 +168,7 @@ class CatenaCreateInvitationOperator(BaseOperator):
         expires_in_hours: int | None = None,
         invitation: Mapping[str, Any] | None = None,
         catena_conn_id: str = DEFAULT_CATENA_CONN_ID,
-        inbox_conn_id: str | None = INBOX_CONN_ID,
+        inbox_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

@@ -19,8 +19,8 @@ from airflow.sdk.exceptions import AirflowException
 from catena_airflow.client._base import status_value
 from catena_airflow.client.events import CONNECTION_CREATED, CONNECTION_STALED, EXECUTION_FAILED, SCHEDULE_DEACTIVATED
 from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
-from catena_airflow.hooks.destination import DESTINATION_CONN_ID, CatenaDestinationHook
-from catena_airflow.hooks.inbox import INBOX_CONN_ID, CatenaInboxHook
+from catena_airflow.hooks.destination import CatenaDestinationHook
+from catena_airflow.hooks.inbox import CatenaInboxHook
 from catena_airflow.inbox import InboxStore, Onboarding, StoredEvent
 from catena_airflow.ingest.store import HELD_STATES, DestinationStore, utcnow
 from catena_airflow.notifications.catena import DEFAULT_NOTIFIER, CatenaAlert, load_notifier, send_alert
@@ -49,8 +49,8 @@ class _InboxEventHandlerOperator(BaseOperator):
         notifier: str | None = None,
         notifier_kwargs: dict[str, Any] | None = None,
         catena_conn_id: str = DEFAULT_CATENA_CONN_ID,
-        inbox_conn_id: str | None = INBOX_CONN_ID,
-        destination_conn_id: str | None = DESTINATION_CONN_ID,
+        inbox_conn_id: str | None = None,
+        destination_conn_id: str | None = None,
         batch_size: int = 200,
         **kwargs: Any,
     ) -> None:
@@ -345,6 +345,7 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator):
             return
         if status_value(self.client.get_schedule(connection_id, schedule_id).status) == "active":
             self.log.info("%s is active at Catena: a late schedule.deactivated, ignored", what)
+            self._show_active(schedule_id, fleet_id)  # the inbox took the deactivation as current
             return
         connection_status = status_value(self.client.get_connection(connection_id).status)
         hold = {"connection_id": connection_id, "fleet_id": fleet_id, "fleet_ref": fleet_ref, "resource": resource}
@@ -360,12 +361,19 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator):
         self._reactivate(schedule_id, connection_id, fleet_id, fleet_ref, why="its connection is active again")
 
     def after_events(self) -> None:
-        """Schedules that waited for their connection: reactivate those whose connection is back."""
+        """Schedules that waited for their connection: reactivate those whose connection is back. Schedules
+        left to a person: release those someone reactivated in Catena directly (no event says so)."""
         for hold in self.destination.list_schedule_holds("awaiting_connection"):
             if status_value(self.client.get_connection(hold.connection_id).status) == "active":
                 self._reactivate(
                     hold.schedule_id, hold.connection_id, hold.fleet_id, hold.fleet_ref, why="its connection is back"
                 )
+        for hold in self.destination.list_schedule_holds("needs_decision"):
+            if status_value(self.client.get_schedule(hold.connection_id, hold.schedule_id).status) == "active":
+                self.destination.schedule_reactivated(hold.schedule_id, connection_id=hold.connection_id)
+                self._show_active(hold.schedule_id, hold.fleet_id)
+                self.reactivated.append(hold.schedule_id)
+                self.log.info("Schedule %s was reactivated in Catena: its ingestion resumes", hold.schedule_id)
 
     @property
     def client(self) -> Any:
@@ -463,9 +471,7 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator):
             )
             raise AirflowException(f"Could not reactivate {what}: still {status} after {self.attempts} attempts")
         self.destination.schedule_reactivated(schedule_id, connection_id=connection_id)
-        for onboarding in self.inbox.onboardings_for_fleet(fleet_id) if fleet_id else ():
-            # Catena sends no event for a reactivation: the dashboard learns it from here.
-            self.inbox.record_observation(onboarding.invitation_id, schedule_statuses={schedule_id: "active"})
+        self._show_active(schedule_id, fleet_id)
         self.reactivated.append(schedule_id)
         self.log.info("Reactivated %s (%s): active again", what, why)
         self._schedule_alert(
@@ -478,6 +484,12 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator):
             fleet_id=fleet_id,
             fleet_ref=fleet_ref,
         )
+
+    def _show_active(self, schedule_id: str, fleet_id: str | None) -> None:
+        """Catena sends no event when a schedule is active again: the inbox, whose view the dashboard shows
+        (its deactivated-schedule alert), learns it from here."""
+        for onboarding in self.inbox.onboardings_for_fleet(fleet_id) if fleet_id else ():
+            self.inbox.record_observation(onboarding.invitation_id, schedule_statuses={schedule_id: "active"})
 
     def _schedule_alert(
         self,

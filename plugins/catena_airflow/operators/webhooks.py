@@ -25,7 +25,7 @@ from catena_airflow.client.events import (
     event_family,
 )
 from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
-from catena_airflow.hooks.inbox import INBOX_CONN_ID, CatenaInboxHook
+from catena_airflow.hooks.inbox import CatenaInboxHook
 from catena_airflow.subscriptions import (
     is_org_wide,
     known_subscription_ids,
@@ -66,7 +66,7 @@ class _SubscriptionsOperator(BaseOperator):
         *,
         url: str = DEFAULT_RECEIVER_URL,
         catena_conn_id: str = DEFAULT_CATENA_CONN_ID,
-        inbox_conn_id: str | None = INBOX_CONN_ID,
+        inbox_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

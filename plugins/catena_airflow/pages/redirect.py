@@ -12,7 +12,6 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from functools import cache
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
@@ -32,9 +31,8 @@ h1{{font-size:1.6rem}}p{{line-height:1.5}}</style></head>
 """
 
 
-@cache
 def default_inbox() -> InboxStore:
-    """The inbox of this process (resolved once: Airflow connection, else environment, else default)."""
+    """The configured inbox (``[catena] inbox_url``), one store per URL per process."""
     from catena_airflow.hooks.inbox import CatenaInboxHook
 
     return CatenaInboxHook().get_conn()

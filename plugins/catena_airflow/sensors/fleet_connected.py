@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from catena_airflow.client.models import InvitationCreate
 from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
-from catena_airflow.hooks.inbox import INBOX_CONN_ID, CatenaInboxHook
+from catena_airflow.hooks.inbox import CatenaInboxHook
 from catena_airflow.inbox import InboxStore, Onboarding, Stage
 from catena_airflow.operators.invitation import invite
 from catena_airflow.operators.xcom_ids import id_from
@@ -86,7 +86,7 @@ class CatenaFleetConnectedSensor(BaseSensorOperator):
         *,
         invitation_id: str | Mapping[str, Any],
         catena_conn_id: str = DEFAULT_CATENA_CONN_ID,
-        inbox_conn_id: str | None = INBOX_CONN_ID,
+        inbox_conn_id: str | None = None,
         deferrable: bool = True,
         poll_interval: float | str = 1.0,
         reconcile_interval: float | str = 300.0,

@@ -11,7 +11,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from asgiref.sync import sync_to_async
 
 from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
-from catena_airflow.hooks.inbox import INBOX_CONN_ID, inbox_store, resolve_inbox_url
+from catena_airflow.hooks.inbox import inbox_store, resolve_inbox_url
 from catena_airflow.inbox.models import Stage
 from catena_airflow.triggers.onboarding_outcome import (
     SOURCE_RECONCILIATION,
@@ -31,7 +31,7 @@ class CatenaFleetConnectedTrigger(BaseTrigger):
     ``declined`` / ``expired`` / ``deleted`` with a message.
 
     :param invitation_id: Catena invitation id (the onboarding's key in the inbox).
-    :param inbox_conn_id: Airflow connection of the inbox (else ``CATENA_INBOX_URL`` / default file).
+    :param inbox_conn_id: Airflow connection of the inbox; None (default): ``[catena] inbox_url``.
     :param catena_conn_id: Airflow connection of Catena, used for reconciliation.
     :param poll_interval: Seconds between inbox reads.
     :param reconcile_interval: Seconds between REST reconciliations of this onboarding.
@@ -46,7 +46,7 @@ class CatenaFleetConnectedTrigger(BaseTrigger):
         self,
         *,
         invitation_id: str,
-        inbox_conn_id: str | None = INBOX_CONN_ID,
+        inbox_conn_id: str | None = None,
         catena_conn_id: str | None = DEFAULT_CATENA_CONN_ID,
         poll_interval: float = 1.0,
         reconcile_interval: float = 300.0,

@@ -19,7 +19,7 @@ from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table, se
 from sqlalchemy.schema import CreateTable
 
 from catena_airflow.client.events import CONNECTION_CREATED, OPERATIONAL_EVENTS
-from catena_airflow.hooks.inbox import INBOX_CONN_ID, inbox_store, resolve_inbox_url
+from catena_airflow.hooks.inbox import inbox_store, resolve_inbox_url
 from catena_airflow.inbox import InboxStore, StoredEvent
 
 #: What the trigger tails by default: the events that need action after onboarding, plus
@@ -79,7 +79,7 @@ class CatenaInboxEventTrigger(BaseEventTrigger):
     """Emits one event per new inbox event named in ``event_names`` (families like ``execution.*`` work).
 
     :param event_names: Event names (or ``family.*``) to emit.
-    :param inbox_conn_id: Airflow connection of the inbox (else ``CATENA_INBOX_URL`` / default file).
+    :param inbox_conn_id: Airflow connection of the inbox; None (default): ``[catena] inbox_url``.
     :param poll_interval: Seconds between inbox reads when there is nothing new.
     :param cursor_name: Name of the fallback cursor row (defaults to one derived from the event names).
     """
@@ -88,7 +88,7 @@ class CatenaInboxEventTrigger(BaseEventTrigger):
         self,
         *,
         event_names: Sequence[str] = WATCHED_EVENTS,
-        inbox_conn_id: str | None = INBOX_CONN_ID,
+        inbox_conn_id: str | None = None,
         poll_interval: float = 2.0,
         cursor_name: str | None = None,
         batch_size: int = 100,

@@ -1,4 +1,5 @@
-"""The dashboard's JSON API, mounted at ``/catena/api``; every route requires an Airflow login.
+"""The dashboard's JSON API, mounted at ``/catena/api``; every route requires an Airflow login and read
+access to the Catena DAGs (``access.py``).
 
 Served by the plugin's FastAPI app in the api-server; its OpenAPI schema is the plugin app's
 (``/catena/openapi.json``). The page (``/catena/ui``) renders nothing but what these return.
@@ -13,8 +14,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from catena_airflow.inbox.models import Onboarding, Stage
+from catena_airflow.ui.access import REQUIRE_CATENA_DAG_ACCESS
 from catena_airflow.ui.alerts import alert_list
-from catena_airflow.ui.auth import REQUIRE_AIRFLOW_LOGIN
 from catena_airflow.ui.dag_runs import run_states
 from catena_airflow.ui.fleet_view import fleet_row
 from catena_airflow.ui.queries import FleetFilter
@@ -49,7 +50,7 @@ class TimeWindow(StrEnum):
         return None if span is None else now - span
 
 
-router = APIRouter(prefix="/api", tags=["dashboard"], dependencies=[REQUIRE_AIRFLOW_LOGIN])
+router = APIRouter(prefix="/api", tags=["dashboard"], dependencies=[REQUIRE_CATENA_DAG_ACCESS])
 Sources = Annotated[DashboardSources, Depends(dashboard_sources)]
 FunnelWindow = Annotated[TimeWindow, Query(description="Only onboardings invited within this window")]
 ActivityWindow = Annotated[TimeWindow, Query(description="Only fleets with inbox activity within this window")]

@@ -1,4 +1,5 @@
-"""Airflow authentication for the dashboard: Airflow does not protect plugin apps, so every route here does.
+"""Airflow authentication for the dashboard: Airflow does not protect plugin apps, so every route here does
+(and checks the Catena DAGs' permissions, ``access.py``).
 
 The API accepts what Airflow's own API accepts: an ``Authorization: Bearer <jwt>`` header, or the
 ``_token`` cookie the Airflow UI sets at login (HttpOnly, so the page never sees the token; its
@@ -9,12 +10,9 @@ from __future__ import annotations
 
 from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
-from airflow.api_fastapi.core_api.security import bearer_scheme, get_user, requires_authenticated
-from fastapi import Depends, HTTPException, Request
+from airflow.api_fastapi.core_api.security import bearer_scheme, get_user
+from fastapi import HTTPException, Request
 from fastapi.responses import RedirectResponse
-
-# Route dependency for every JSON endpoint: 401 without a valid Airflow token.
-REQUIRE_AIRFLOW_LOGIN = Depends(requires_authenticated())
 
 # Where the plugin app is mounted (plugin.py); the Airflow UI lives at the root path above it.
 PLUGIN_MOUNT_PATH = "/catena"

@@ -1,12 +1,13 @@
 """Rows ingested per fleet, read from the destination database the ingestion DAGs write to.
 
-Read-only, and optional: when no destination is configured (no ``CATENA_DESTINATION_URL`` and no
+Read-only, and optional: when no destination is configured (``[catena] destination_url`` unset and no
 default SQLite file yet) or it cannot be read, the dashboard shows "not available" instead of failing.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Collection
 from pathlib import Path
 
@@ -14,8 +15,8 @@ from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from catena_airflow import config
 from catena_airflow.ingest.schema import vehicle_locations, vehicles
-from catena_airflow.ingest.store import destination_url_from_env
 
 log = logging.getLogger(__name__)
 
@@ -58,22 +59,27 @@ class IngestedRows:
 
 
 _ENGINES: dict[str, Engine] = {}
+# The api-server answers requests from a thread pool: two first requests must not build two engines (pools).
+_ENGINES_LOCK = threading.Lock()
 
 
 def destination_engine(url: str) -> Engine | None:
     """An engine on the configured destination, or None while a SQLite destination does not exist yet.
 
-    Never creates the SQLite file: that is the ingestion's job (and its migration's).
+    Never creates the SQLite file: that is the ingestion's job (and its migration's). One engine per URL
+    per process.
     """
-    if url in _ENGINES:
-        return _ENGINES[url]
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and not (parsed.database and Path(parsed.database).exists()):
-        return None
-    engine = create_engine(url, pool_pre_ping=True)
-    _ENGINES[url] = engine
-    return engine
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(url)
+        if engine is not None:
+            return engine
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and not (parsed.database and Path(parsed.database).exists()):
+            return None
+        engine = _ENGINES[url] = create_engine(url, pool_pre_ping=True)
+        return engine
 
 
-def ingested_rows_from_env() -> IngestedRows:
-    return IngestedRows(destination_engine(destination_url_from_env()))
+def configured_ingested_rows() -> IngestedRows:
+    """Rows from ``[catena] destination_url`` (``catena_airflow.config``), the database ingestion writes to."""
+    return IngestedRows(destination_engine(config.destination_url()))

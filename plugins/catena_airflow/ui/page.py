@@ -1,7 +1,8 @@
 """The dashboard page (``/catena/ui``): one self-contained HTML file, no build step, no CDN.
 
 The page needs an Airflow login like the API: without one, the browser is sent to the auth manager's
-login page (and back afterwards). Once loaded it only calls the JSON API, same-origin, carrying
+login page (and back afterwards); a user who may not read the Catena DAGs gets a 403 page
+(``access.py``). Once loaded it only calls the JSON API, same-origin, carrying
 Airflow's HttpOnly session cookie; no token is ever written into the page.
 """
 
@@ -14,6 +15,7 @@ from importlib.resources import files
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from catena_airflow.ui.access import FORBIDDEN_DETAIL, may_read_catena_dags
 from catena_airflow.ui.auth import login_redirect, login_url, user_or_none
 
 LOGIN_URL_PLACEHOLDER = "__AIRFLOW_LOGIN_URL__"
@@ -28,8 +30,11 @@ def _page_template() -> str:
 
 @router.get("/ui", response_class=HTMLResponse, summary="The onboarding dashboard page")
 async def dashboard_page(request: Request) -> Response:
-    if await user_or_none(request) is None:
+    user = await user_or_none(request)
+    if user is None:
         return login_redirect(request)
+    if not may_read_catena_dags(user):
+        return HTMLResponse(f"<!doctype html><title>Forbidden</title><p>{html.escape(FORBIDDEN_DETAIL)}</p>", 403)
     page = _page_template().replace(LOGIN_URL_PLACEHOLDER, html.escape(login_url(request), quote=True))
     return HTMLResponse(page, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 

@@ -1,13 +1,11 @@
-"""Dashboard thresholds, read from Airflow's configuration (``[catena]`` section or its env vars)."""
+"""Dashboard thresholds, read from the ``[catena]`` section (``catena_airflow.config``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
 
-from airflow.configuration import conf
-
-SECTION = "catena"
+from catena_airflow import config
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,18 +24,17 @@ class DashboardSettings:
 
     @classmethod
     def from_airflow_config(cls) -> DashboardSettings:
-        """``AIRFLOW__CATENA__DASHBOARD_STUCK_AFTER_MINUTES`` and friends; defaults when unset."""
-        defaults = cls()
+        """``[catena] dashboard_stuck_after_minutes`` and friends (declared defaults when unset)."""
         return cls(
-            stuck_after=_minutes("dashboard_stuck_after_minutes", defaults.stuck_after),
-            expiry_warning=_minutes("dashboard_expiry_warning_minutes", defaults.expiry_warning),
-            refresh_seconds=conf.getint(SECTION, "dashboard_refresh_seconds", fallback=defaults.refresh_seconds),
-            operations_dag_id=conf.get(SECTION, "operations_dag_id", fallback=defaults.operations_dag_id),
+            stuck_after=_minutes("dashboard_stuck_after_minutes"),
+            expiry_warning=_minutes("dashboard_expiry_warning_minutes"),
+            refresh_seconds=config.get_int("dashboard_refresh_seconds"),
+            operations_dag_id=config.get_option("operations_dag_id") or cls.operations_dag_id,
         )
 
 
-def _minutes(key: str, default: timedelta) -> timedelta:
-    value = conf.getint(SECTION, key, fallback=int(default.total_seconds() // 60))
+def _minutes(key: str) -> timedelta:
+    value = config.get_int(key)
     if value <= 0:
-        raise ValueError(f"[{SECTION}] {key} must be a positive number of minutes, got {value}")
+        raise ValueError(f"[{config.SECTION}] {key} must be a positive number of minutes, got {value}")
     return timedelta(minutes=value)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
-from catena_airflow.inbox import InboxStore, inbox_url_from_env
-from catena_airflow.ui.destination import IngestedRows, ingested_rows_from_env
+from catena_airflow import config
+from catena_airflow.hooks.inbox import inbox_store
+from catena_airflow.inbox import InboxStore
+from catena_airflow.ui.destination import IngestedRows, configured_ingested_rows
 from catena_airflow.ui.queries import DashboardQueries
 from catena_airflow.ui.settings import DashboardSettings
 
@@ -19,27 +20,16 @@ class DashboardSources:
     settings: DashboardSettings
 
 
-_STORES: dict[str, InboxStore] = {}
-_LOCK = threading.Lock()
-
-
-def _store(url: str) -> InboxStore:
-    with _LOCK:
-        store = _STORES.get(url)
-        if store is None:
-            store = InboxStore(url)
-            # Idempotent: a fresh install shows an empty dashboard instead of a missing-table error.
-            store.migrate()
-            _STORES[url] = store
-        return store
-
-
 def dashboard_sources() -> DashboardSources:
-    """FastAPI dependency: the configured inbox (``CATENA_INBOX_URL``), destination and thresholds."""
-    store = _store(inbox_url_from_env())
+    """FastAPI dependency: the configured inbox and destination (``catena_airflow.config``) and thresholds.
+
+    The inbox store is the process's one per URL, migrated on first use: a fresh install shows an empty
+    dashboard instead of a missing-table error.
+    """
+    store = inbox_store(config.inbox_url())
     return DashboardSources(
         store=store,
         queries=DashboardQueries(store),
-        ingested=ingested_rows_from_env(),
+        ingested=configured_ingested_rows(),
         settings=DashboardSettings.from_airflow_config(),
     )

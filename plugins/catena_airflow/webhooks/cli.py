@@ -1,4 +1,4 @@
-"""``catena-webhooks serve``: the receiver alone, configured by CATENA_INBOX_URL and CATENA_WEBHOOK_SECRET."""
+"""``catena-webhooks serve``: the receiver alone, configured by ``[catena] inbox_url`` and ``webhook_secrets``."""
 
 from __future__ import annotations
 

@@ -1,14 +1,11 @@
-"""Receiver settings, from arguments or the environment (``CATENA_WEBHOOK_SECRET``, ``CATENA_INBOX_URL``)."""
+"""Receiver settings, from arguments; unset ones come from ``[catena]`` (``catena_airflow.config``) at first use."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from catena_airflow.client.signature import MAX_TIMESTAMP_AGE_SECONDS
 from catena_airflow.webhooks.body import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DECOMPRESSED_BYTES
-
-WEBHOOK_SECRET_ENV = "CATENA_WEBHOOK_SECRET"
 
 #: Catena waits this long for an answer (catena-api.md §3.1, §3.5), then counts the delivery as failed and retries it.
 CATENA_DELIVERY_TIMEOUT_SECONDS = 3.0
@@ -17,14 +14,9 @@ CATENA_DELIVERY_TIMEOUT_SECONDS = 3.0
 DEFAULT_COMMIT_TIMEOUT_SECONDS = 2.5
 
 
-def secrets_from_env() -> tuple[str, ...]:
-    """``CATENA_WEBHOOK_SECRET``: one secret, or several comma-separated during a rotation."""
-    return tuple(s.strip() for s in os.environ.get(WEBHOOK_SECRET_ENV, "").split(",") if s.strip())
-
-
 @dataclass(frozen=True)
 class ReceiverSettings:
-    inbox_url: str | None = None  # None: inbox_url_from_env() at first use
+    inbox_url: str | None = None  # None: config.inbox_url() at first use
     secrets: tuple[str, ...] = field(default=(), repr=False)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
@@ -35,6 +27,6 @@ class ReceiverSettings:
     # Catena's retry is then a duplicate, acknowledged with 202).
     commit_timeout_seconds: float = DEFAULT_COMMIT_TIMEOUT_SECONDS
     max_batch: int = 256
-    fernet_key: str | None = field(default=None, repr=False)
+    fernet_key: str | None = field(default=None, repr=False)  # None: config.inbox_fernet_key()
     #: Airflow connection used to look up subscriptions the inbox does not know (None: never look up).
     catena_conn_id: str | None = "catena_default"

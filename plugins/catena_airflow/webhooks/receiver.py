@@ -13,6 +13,7 @@ Answers (Catena retries only on 5xx and timeouts, then keeps the message in its 
   an invitation's ``callback_url``) while it is looked up in Catena (``subscription_lookup.py``):
   nothing unverified or uncommitted is ever acknowledged, so Catena retries and, failing that, keeps
   it for replay;
+- 503 for every delivery while the start-up check found the inbox misconfigured (``startup.py``);
 - 503 too when the commit has not finished within ``commit_timeout_seconds`` (default 2.5 s, inside
   Catena's 3 s delivery timeout, so the answer reaches Catena before it gives up: never a late 202 for
   a delivery Catena already counted as failed). The commit may still land afterwards; Catena's retry
@@ -32,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from catena_airflow import config
 from catena_airflow.client.events import WebhookEnvelope
 from catena_airflow.client.signature import (
     REQUEST_ID_HEADER,
@@ -41,11 +43,12 @@ from catena_airflow.client.signature import (
     is_timestamp_fresh,
     verify_signature,
 )
-from catena_airflow.inbox import InboxStore, IncomingEvent, inbox_url_from_env
+from catena_airflow.inbox import InboxStore, IncomingEvent
 from catena_airflow.inbox.store import COUNTER_REJECTED, COUNTER_SIGNATURE_FAILURES
 from catena_airflow.webhooks.body import BadEncoding, BodyTooLarge, UnsupportedEncoding, decode_body, read_limited
-from catena_airflow.webhooks.config import ReceiverSettings, secrets_from_env
+from catena_airflow.webhooks.config import ReceiverSettings
 from catena_airflow.webhooks.secrets import SecretResolver
+from catena_airflow.webhooks.startup import InboxProblem, classify, configured_executors, log_problem, sqlite_problem
 from catena_airflow.webhooks.subscription_lookup import LookupResult, SubscriptionLookup, airflow_catena_client
 from catena_airflow.webhooks.writer import GroupCommitWriter
 
@@ -87,12 +90,39 @@ class WebhookReceiver:
         self._store = store
         self._store_lock = threading.Lock()
         self._check_schema = False
+        #: What the start-up check found (``startup.py``); None: nothing wrong, or not checked.
+        self.problem: InboxProblem | None = None
         self.writer = GroupCommitWriter(self.store, max_batch=self.settings.max_batch, on_failure=self._commit_failed)
         self._resolver: SecretResolver | None = None
         conn_id = self.settings.catena_conn_id
         self.subscriptions = subscription_lookup or SubscriptionLookup(
             lambda: airflow_catena_client(conn_id) if conn_id else None, self.store
         )
+
+    @property
+    def inbox_url(self) -> str:
+        return self.settings.inbox_url or config.inbox_url()
+
+    def check_inbox(self) -> InboxProblem | None:
+        """Whether the inbox can take commits: creates and migrates the store (blocking; ``startup.py``)."""
+        try:
+            problem = sqlite_problem(self.inbox_url, configured_executors())
+            if problem is None:
+                self.store()
+        except Exception as exc:
+            problem = classify(exc)
+        self.problem = problem
+        return problem
+
+    async def startup(self) -> None:
+        """The start-up check, off the event loop; an ERROR in the log when the inbox cannot work."""
+        log_problem(await run_in_threadpool(self.check_inbox))
+
+    async def health(self) -> InboxProblem | None:
+        """The start-up check's finding; an unreachable database is probed again (it may be back)."""
+        if self.problem is not None and not self.problem.is_configuration:
+            await run_in_threadpool(self.check_inbox)
+        return self.problem
 
     def store(self) -> InboxStore:
         """The inbox store, created and migrated on first use (not at import: the DB may be down then).
@@ -105,8 +135,8 @@ class WebhookReceiver:
         with self._store_lock:
             if self._store is None:
                 store = InboxStore(
-                    self.settings.inbox_url or inbox_url_from_env(),
-                    fernet_key=self.settings.fernet_key,
+                    self.inbox_url,
+                    fernet_key=self.settings.fernet_key or config.inbox_fernet_key(),
                     checkpoint_in_background=True,  # keep SQLite's WAL checkpoints out of the commits
                 )
                 try:
@@ -126,8 +156,8 @@ class WebhookReceiver:
     @property
     def resolver(self) -> SecretResolver:
         if self._resolver is None:
-            # Read the environment at first use, so a secret set after import (tests, CLI) counts.
-            configured = tuple(dict.fromkeys(self.settings.secrets + secrets_from_env()))
+            # Read the configuration at first use, so a secret set after import (tests, CLI) counts.
+            configured = tuple(dict.fromkeys(self.settings.secrets + config.webhook_secrets()))
             self._resolver = SecretResolver(self.store, configured=configured)
         return self._resolver
 
@@ -160,6 +190,8 @@ class WebhookReceiver:
     async def handle(self, request: Request) -> Response:
         """``POST /webhooks``: the whole receive path (see the module docstring for the answers)."""
         settings = self.settings
+        if self.problem is not None and self.problem.is_configuration:
+            return _answer(503)  # logged at start-up; Catena retries, then keeps it for replay
         self.subscriptions.warm_up()
         headers = request.headers
         webhook_id = headers.get(WEBHOOK_ID_HEADER)

@@ -15,13 +15,22 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
-from starlette.responses import Response
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from catena_airflow.webhooks.config import ReceiverSettings
 from catena_airflow.webhooks.receiver import WebhookReceiver
 
 DEFAULT_PATH = "/webhooks"
+
+
+async def health_response(receiver: WebhookReceiver) -> JSONResponse:
+    """200 when the receiver can commit webhooks; 503 with the reason (no URL, no secret) otherwise."""
+    problem = await receiver.health()
+    if problem is None:
+        return JSONResponse({"status": "ok"})
+    return JSONResponse({"status": "unhealthy", "problem": problem.kind.value, "reason": problem.reason}, 503)
 
 
 class WebhookRouter(APIRouter):
@@ -33,11 +42,21 @@ class WebhookRouter(APIRouter):
 def create_webhook_router(
     receiver: WebhookReceiver | None = None, *, path: str = DEFAULT_PATH, **settings: Any
 ) -> WebhookRouter:
-    """A router serving ``POST path``; include it without a prefix. ``settings``: ``ReceiverSettings`` fields."""
+    """A router serving ``POST path`` and ``GET path/health``; include it without a prefix.
+
+    ``settings``: ``ReceiverSettings`` fields. Its receiver's start-up check runs in the lifespan of the
+    app that includes it (``startup.py``).
+    """
     receiver = receiver or WebhookReceiver(ReceiverSettings(**settings))
     router = WebhookRouter()
     router.receiver = receiver
     router.routes.append(Route(path, receiver.handle, methods=["POST"], include_in_schema=False))
+
+    async def health(_: Request) -> JSONResponse:
+        return await health_response(receiver)
+
+    # Public like the webhook route: a load balancer or Helm probe cannot log in. It says why, never where.
+    router.routes.append(Route(f"{path}/health", health, methods=["GET"], include_in_schema=False))
     router.routes.append(
         APIRoute(
             path,

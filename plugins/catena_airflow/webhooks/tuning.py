@@ -7,18 +7,18 @@ api-server) and half of the api-server's throughput. Freezing the start-up heap 
 out of every collection; fewer young collections cost a little memory.
 
 ``catena-webhooks serve`` always tunes its processes. In Airflow's processes, which load the plugin,
-it is opt-in (``CATENA_TUNE_GC=true``): a plugin does not retune its host unasked.
+it is opt-in (``[catena] tune_gc``, or ``CATENA_TUNE_GC=true``): a plugin does not retune its host unasked.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import os
+
+from catena_airflow import config
 
 log = logging.getLogger(__name__)
 
-TUNE_GC_ENV = "CATENA_TUNE_GC"
 #: Young-generation threshold of a tuned process (Python's default: 700 allocations).
 GC_GEN0_THRESHOLD = 10_000
 
@@ -32,8 +32,8 @@ def tune_gc_for_serving() -> None:
 
 
 def tune_gc_if_requested() -> bool:
-    """``tune_gc_for_serving()`` when ``CATENA_TUNE_GC`` is true; whether it did."""
-    if os.environ.get(TUNE_GC_ENV, "").strip().lower() not in ("1", "true", "yes", "on"):
+    """``tune_gc_for_serving()`` when ``[catena] tune_gc`` is true; whether it did."""
+    if not config.get_bool("tune_gc"):
         return False
     tune_gc_for_serving()
     log.info("Catena: garbage collector tuned for serving (%d start-up objects frozen)", gc.get_freeze_count())

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from airflow.sdk import Asset, AssetWatcher
 
+from catena_airflow import config
 from catena_airflow.operators.operations import (
     CatenaHandleConnectionEventsOperator,
     CatenaHandleExecutionFailuresOperator,
@@ -15,13 +16,19 @@ from catena_airflow.triggers.inbox_events import CatenaInboxEventTrigger
 
 
 def operational_asset(name: str, event_names: Sequence[str]) -> Asset:
-    """An asset that gets one event per new inbox event of ``event_names``."""
+    """An asset that gets one event per new inbox event of ``event_names``, read every
+    ``[catena] watcher_poll_interval`` seconds (the DAG processor's setting)."""
     return Asset(
         name=f"catena_{name}",
         uri=f"catena://events/{name}",
         group="catena",
         watchers=[
-            AssetWatcher(name=f"catena_{name}_watcher", trigger=CatenaInboxEventTrigger(event_names=list(event_names)))
+            AssetWatcher(
+                name=f"catena_{name}_watcher",
+                trigger=CatenaInboxEventTrigger(
+                    event_names=list(event_names), poll_interval=config.get_float("watcher_poll_interval")
+                ),
+            )
         ],
     )
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from airflow.sdk import Param
 
+from catena_airflow import config
 from catena_airflow.client.models import MAX_EXPIRES_IN_HOURS, MAX_URL_LENGTH, MIN_EXPIRES_IN_HOURS
 
 # Catena: fleet_ref letters, digits, spaces, '-' and '_' (not blank); fleet_name letters, digits, spaces.
@@ -46,10 +47,17 @@ FLEET_SCHEMA: dict[str, Any] = {
 
 
 def wait_params() -> dict[str, Param]:
-    """How the fleet-connected sensor's trigger polls the inbox and reconciles with Catena."""
+    """How the fleet-connected sensor's trigger polls the inbox and reconciles with Catena.
+
+    Defaults: ``[catena] sensor_poll_interval`` and ``reconcile_interval``, read where the DAG is parsed.
+    """
     return {
-        "poll_interval": Param(1.0, type="number", minimum=0.1, title="Inbox poll interval (s)"),
-        "reconcile_interval": Param(300, type="number", minimum=1, title="REST reconciliation interval (s)"),
+        "poll_interval": Param(
+            config.get_float("sensor_poll_interval"), type="number", minimum=0.1, title="Inbox poll interval (s)"
+        ),
+        "reconcile_interval": Param(
+            config.get_float("reconcile_interval"), type="number", minimum=1, title="REST reconciliation interval (s)"
+        ),
         "reinvite_on_expiry": Param(
             False,
             type="boolean",

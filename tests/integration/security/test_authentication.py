@@ -12,8 +12,9 @@ pytestmark = pytest.mark.integration
 
 MOUNT = "/catena"
 # Public by design: Catena cannot log in (the HMAC signature authenticates it); the fleet's browser lands
-# on the redirect pages; the schema describes routes, never data (the ui README documents it as public).
-PUBLIC = {"/webhooks", "/fleet/success", "/fleet/failure", "/openapi.json"}
+# on the redirect pages; the schema describes routes, never data (the ui README documents it as public); the
+# receiver's health is for probes and load balancers, and says why it is unhealthy, never where (no URL).
+PUBLIC = {"/webhooks", "/webhooks/health", "/fleet/success", "/fleet/failure", "/openapi.json"}
 
 
 def plugin_routes(app) -> list[tuple[str, str]]:

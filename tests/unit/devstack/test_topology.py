@@ -79,8 +79,8 @@ def test_process_settings_come_on_top_and_enclosing_airflow_settings_do_not_leak
 def test_init_runs_the_python_steps_of_the_compose_script(topology):
     steps = topology._init_script_python_steps()
     assert [step[:2] for step in steps] == [["/opt/venv/bin/python", "-c"]] * 2
-    assert "InboxStore(inbox_url_from_env()).migrate()" in steps[0][2]
-    assert "DestinationStore(destination_url_from_env()).migrate()" in steps[1][2]
+    assert "InboxStore(inbox_url()).migrate()" in steps[0][2]
+    assert "DestinationStore(destination_url()).migrate()" in steps[1][2]
     assert topology.admin_user == "airflow"
 
 

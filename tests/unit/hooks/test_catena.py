@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 
 import pytest
 import requests
 
 from catena_airflow.client import CatenaClient
 from catena_airflow.client.client import DEFAULT_API_URL, DEFAULT_AUTH_URL
-from catena_airflow.hooks.catena import CatenaHook
+from catena_airflow.hooks.catena import TEST_CONNECTION_TIMEOUT_SECONDS, CatenaHook
 
 CLIENT_SECRET = "hook-client-secret-987"
 WEBHOOK_SECRETS = "current-signing-secret,previous-signing-secret"
@@ -131,3 +132,30 @@ def test_hook_metadata_matches_provider_info():
     assert conn_type["hook-class-name"] == f"{CatenaHook.__module__}.{CatenaHook.__qualname__}"
     assert conn_type["hook-name"] == CatenaHook.hook_name
     assert set(conn_type["conn-fields"]) == {"auth_url", "webhook_secrets", "share_agreements_path"}
+
+
+def test_the_test_button_tries_once_with_a_short_timeout(catena_conn, requests_mock):
+    """A task's client retries for a minute; the UI's Test button must answer within seconds."""
+    catena_conn(extra={"auth_url": AUTH_URL})
+    token = requests_mock.post(AUTH_URL, exc=requests.ConnectionError("refused"))
+    ok, message = CatenaHook().test_connection()  # the hook's own defaults: 5 retries, 60 s budget
+    assert ok is False and "CatenaRetryBudgetExceeded" in message
+    assert token.call_count == 1
+    assert token.last_request.timeout == TEST_CONNECTION_TIMEOUT_SECONDS <= 5
+
+
+def test_the_test_button_gives_up_on_a_catena_that_never_answers(catena_conn):
+    """A real socket that takes the connection and never answers: the read timeout ends the test."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        catena_conn(extra={"auth_url": f"http://127.0.0.1:{port}/realms/catena/protocol/openid-connect/token"})
+        ok, message = CatenaHook().test_connection()
+    assert ok is False and "read timeout" in message and "after 1 attempt(s)" in message
+
+
+def test_webhook_secrets_is_a_password_field_of_the_connection_form():
+    from airflow.providers_manager import ProvidersManager
+
+    widget = ProvidersManager().connection_form_widgets["extra__catena__webhook_secrets"]
+    assert widget.is_sensitive
+    assert widget.field["schema"]["format"] == "password"

@@ -8,11 +8,12 @@ from catena_airflow.hooks.destination import CatenaDestinationHook
 from catena_airflow.hooks.inbox import CatenaInboxHook, inbox_store, resolve_inbox_url, sqlalchemy_url_from_connection
 
 
-def test_connection_extra_url_wins(monkeypatch, tmp_path):
+def test_a_named_connection_extra_url_wins(monkeypatch, tmp_path):
     url = f"sqlite:///{tmp_path / 'from-conn.db'}"
     monkeypatch.setenv("AIRFLOW_CONN_CATENA_INBOX", json.dumps({"conn_type": "generic", "extra": {"url": url}}))
     monkeypatch.setenv("CATENA_INBOX_URL", "sqlite:////elsewhere.db")
-    assert resolve_inbox_url() == url
+    assert resolve_inbox_url("catena_inbox") == url
+    assert CatenaInboxHook(inbox_conn_id="catena_inbox").get_url() == url
 
 
 def test_postgres_connection_uri_becomes_a_sqlalchemy_url(monkeypatch):
@@ -21,7 +22,7 @@ def test_postgres_connection_uri_becomes_a_sqlalchemy_url(monkeypatch):
 
 
 def test_environment_then_default(monkeypatch, tmp_path):
-    monkeypatch.delenv("AIRFLOW_CONN_CATENA_INBOX", raising=False)
+    monkeypatch.delenv("AIRFLOW__CATENA__INBOX_URL", raising=False)
     monkeypatch.setenv("CATENA_INBOX_URL", "sqlite:////x/inbox.db")
     assert resolve_inbox_url() == "sqlite:////x/inbox.db"
     monkeypatch.delenv("CATENA_INBOX_URL")
@@ -37,13 +38,14 @@ def test_one_store_per_url_per_process(monkeypatch, tmp_path):
     assert store.schema_version() >= 1  # migrated on first use
 
 
-def test_destination_hook_uses_its_connection_or_environment(monkeypatch, tmp_path):
+def test_destination_hook_uses_a_named_connection_or_the_setting(monkeypatch, tmp_path):
     monkeypatch.setenv("CATENA_DESTINATION_URL", f"sqlite:///{tmp_path / 'env.db'}")
     assert CatenaDestinationHook().get_url().endswith("env.db")
     monkeypatch.setenv(
         "AIRFLOW_CONN_CATENA_DESTINATION", json.dumps({"conn_type": "generic", "extra": {"url": "sqlite:///c.db"}})
     )
-    assert CatenaDestinationHook().get_url() == "sqlite:///c.db"
+    assert CatenaDestinationHook().get_url().endswith("env.db")
+    assert CatenaDestinationHook(destination_conn_id="catena_destination").get_url() == "sqlite:///c.db"
 
 
 def test_connection_without_usable_uri_is_refused():

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from catena_airflow.ingest.schema import vehicles
-from catena_airflow.ingest.store import DestinationStore, as_utc, destination_url_from_env
+from catena_airflow.ingest.store import DestinationStore, as_utc
 
 
 def _row(vehicle_id: str, name: str) -> dict:
@@ -23,14 +23,6 @@ def store(tmp_path) -> DestinationStore:
     store = DestinationStore(f"sqlite:///{tmp_path / 'data.db'}")
     store.migrate()
     return store
-
-
-def test_default_url_is_a_sqlite_file_under_airflow_home(monkeypatch, tmp_path):
-    monkeypatch.delenv("CATENA_DESTINATION_URL", raising=False)
-    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
-    assert destination_url_from_env() == f"sqlite:///{tmp_path / 'catena_data.db'}"
-    monkeypatch.setenv("CATENA_DESTINATION_URL", "postgresql+psycopg2://db/x")
-    assert destination_url_from_env() == "postgresql+psycopg2://db/x"
 
 
 def test_apply_page_upserts_by_catena_id_and_counts(store):

@@ -14,6 +14,7 @@ from catena_airflow.operators.operations import (
     CatenaHandleExecutionFailuresOperator,
     CatenaReactivateSchedulesOperator,
 )
+from catena_airflow.ui.alerts import open_alerts
 from tests.unit.airflow_layer import CATENA_URL, invitation_json, onboard, page, webhook
 
 NOTIFIER = "tests.unit.operators.test_operations.RecordingNotifier"
@@ -380,3 +381,45 @@ def test_a_late_deactivation_of_a_schedule_catena_reports_active_changes_nothing
     result = CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
     assert (result["reactivated"], result["held"], sent) == ([], [], [])
     assert destination.paused_resources("fleet-1") == {}
+
+
+def alert_kinds(inbox, invitation) -> list[str]:
+    """What the dashboard's alert list shows for this fleet (ui/alerts.py over the inbox's view)."""
+    return [alert.kind for alert in open_alerts([inbox.get_onboarding(invitation["id"])])]
+
+
+def test_the_dashboard_alert_ends_when_catena_reports_a_late_deactivated_schedule_active(
+    inbox, destination, connected, catena_api, sent
+):
+    deactivated(inbox)
+    assert alert_kinds(inbox, connected) == ["deactivated_schedule"]
+    catena_api.get(SCHEDULE, json=schedule("active"))
+    CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
+    assert alert_kinds(inbox, connected) == []
+
+
+def test_the_dashboard_alert_ends_when_a_person_reactivated_in_catena(inbox, destination, connected, catena_api, sent):
+    deactivated(inbox)
+    connection_is(catena_api, "active")
+    catena_api.get(EXECUTIONS, json=page([]))
+    catena_api.get(SCHEDULE, json=schedule("inactive"))
+    CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
+    assert destination.get_schedule_hold("sched-1").state == "needs_decision"
+    assert alert_kinds(inbox, connected) == ["deactivated_schedule"]
+
+    catena_api.get(SCHEDULE, json=schedule("active"))  # reactivated in Catena's own UI: no event for that
+    later = CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
+    assert later["reactivated"] == ["sched-1"]
+    assert destination.get_schedule_hold("sched-1").state == "reactivated"
+    assert destination.paused_resources("fleet-1") == {}
+    assert alert_kinds(inbox, connected) == []
+
+
+def test_the_dashboard_alert_ends_with_a_reactivation_by_the_dag(inbox, destination, connected, catena_api, sent):
+    went_stale(inbox)
+    deactivated(inbox)
+    connection_is(catena_api, "active")
+    catena_api.post(f"{SCHEDULE}/activate", json=schedule("active"))
+    catena_api.get(SCHEDULE, [{"json": schedule("inactive")}, {"json": schedule("active")}])
+    CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
+    assert "deactivated_schedule" not in alert_kinds(inbox, connected)

@@ -35,6 +35,16 @@ PRE_REGISTRATION_TOKEN = "prereg-access-DO-NOT-LEAK"
 PRE_REGISTRATION_REFRESH = "prereg-refresh-DO-NOT-LEAK"
 SECRETS = (SUBSCRIPTION_SECRET, PRE_REGISTRATION_TOKEN, PRE_REGISTRATION_REFRESH)
 
+#: Every route of the dashboard's JSON API.
+API_PATHS = (
+    "/catena/api/config",
+    "/catena/api/funnel",
+    "/catena/api/fleets",
+    "/catena/api/fleets/stuck",
+    "/catena/api/alerts",
+    "/catena/api/webhooks/health",
+)
+
 
 class DirectDelivery:
     """Records envelopes with the inbox's ``record_event``, as the receiver does once a signature verified."""

@@ -7,16 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from catena_airflow.inbox import Stage
-from tests.unit.ui.seeding import ONBOARDING_DAG_ID, SECRETS
-
-API_PATHS = (
-    "/catena/api/config",
-    "/catena/api/funnel",
-    "/catena/api/fleets",
-    "/catena/api/fleets/stuck",
-    "/catena/api/alerts",
-    "/catena/api/webhooks/health",
-)
+from tests.unit.ui.seeding import API_PATHS, ONBOARDING_DAG_ID, SECRETS
 
 
 @pytest.mark.parametrize("path", API_PATHS)

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import pytest
-
-from catena_airflow.webhooks.config import CATENA_DELIVERY_TIMEOUT_SECONDS, ReceiverSettings, secrets_from_env
+from catena_airflow.webhooks.config import CATENA_DELIVERY_TIMEOUT_SECONDS, ReceiverSettings
 
 
 def test_a_stalled_commit_is_answered_before_catena_gives_up():
@@ -10,17 +8,3 @@ def test_a_stalled_commit_is_answered_before_catena_gives_up():
     half a second for the request's other steps and the network), never a 202 Catena already gave up on."""
     assert CATENA_DELIVERY_TIMEOUT_SECONDS == 3.0
     assert ReceiverSettings().commit_timeout_seconds <= CATENA_DELIVERY_TIMEOUT_SECONDS - 0.5
-
-
-@pytest.mark.parametrize(
-    ("value", "secrets"),
-    [("", ()), ("one", ("one",)), (" old , new ,", ("old", "new")), (",,", ())],
-)
-def test_secrets_from_the_environment(monkeypatch, value, secrets):
-    monkeypatch.setenv("CATENA_WEBHOOK_SECRET", value)
-    assert secrets_from_env() == secrets
-
-
-def test_no_secret_in_the_environment(monkeypatch):
-    monkeypatch.delenv("CATENA_WEBHOOK_SECRET", raising=False)
-    assert secrets_from_env() == ()
