@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from catena_airflow.inbox import InboxStore, IncomingEvent
+from catena_airflow.inbox import InboxStore, IncomingEvent, Stage
 from tests.fixtures.databases import migrated_store
 from tests.unit.inbox import fleet_events as fe
 
@@ -66,3 +66,35 @@ def test_the_chain_released_by_a_rest_observation(store):
     onboarding = store.record_observation(fe.INVITATION_ID, fleet_id=fe.FLEET_ID, source="rest")
     assert onboarding.schedules[fe.SCHEDULE_ID].status == "inactive"
     assert store.webhook_stats().held_events == 0
+
+
+def test_a_held_event_without_a_timestamp_is_timed_by_its_receipt(store):
+    """Catena's envelope timestamp may be null: a held event released later keeps the time it arrived."""
+    [connection] = [e for e in fe.happy() if e["event_name"] == "connection.created"]
+    received = fe.at(45)
+    untimed = {**connection, "timestamp": None}
+    store.record_event(untimed, fe.body(untimed), received_at=received)
+    assert store.webhook_stats().held_events == 1
+
+    accepted = next(e for e in fe.happy() if e["event_name"] == "invitation.accepted")
+    store.record_event(accepted, fe.body(accepted))
+
+    onboarding = store.get_onboarding(fe.INVITATION_ID)
+    assert onboarding.stage_times[Stage.CONNECTION] == received
+    assert onboarding.connections[fe.CONNECTION_ID].at == received
+
+
+def test_an_event_that_changes_nothing_leaves_the_onboarding_row_untouched(store):
+    """The same fact under another envelope id (two subscriptions) reaches the row but does not rewrite it."""
+    events = fe.happy()
+    for env in events:
+        store.record_event(env, fe.body(env))
+    before = store.get_onboarding(fe.INVITATION_ID)
+    viewed = next(e for e in events if e["event_name"] == "invitation.viewed")
+    copy = {**viewed, "id": "019d0000-0000-7000-8000-999999999999"}
+
+    assert store.record_event(copy, fe.body(copy)).stored
+
+    after = store.get_onboarding(fe.INVITATION_ID)
+    assert after.updated_at == before.updated_at
+    assert after == before
