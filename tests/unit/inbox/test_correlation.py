@@ -226,3 +226,13 @@ def test_an_event_of_an_unlinked_fleet_follows_its_connection(event_name, record
     rec = records_of("e", event_name, [record], fe.T0)[0]
     assert correlation_keys(rec).connection_id == fe.CONNECTION_ID
     assert targets(rec, Index(**{B: conn_linked})) == [B]
+
+
+@pytest.mark.parametrize("unreadable", ["not-a-date", "2026-13-45T00:00:00Z"])
+def test_an_unreadable_effective_date_falls_back_to_the_delivery_time(unreadable):
+    """A signed record is never refused over a field it does not need: as if it had no effective_date."""
+    index = Index(**{A: row(fleet_ref=fe.FLEET_REF)})
+    record = {**fe.share_agreement_record(), "effective_date": unreadable}
+    before, after = EXPIRY - timedelta(hours=1), EXPIRY + timedelta(hours=1)
+    assert targets(records_of("e-sa", "share_agreement.created", [record], before)[0], index) == [A]
+    assert targets(records_of("e-sa", "share_agreement.created", [record], after)[0], index) == []
