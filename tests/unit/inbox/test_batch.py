@@ -98,3 +98,37 @@ def test_an_event_that_changes_nothing_leaves_the_onboarding_row_untouched(store
     after = store.get_onboarding(fe.INVITATION_ID)
     assert after.updated_at == before.updated_at
     assert after == before
+
+
+def test_a_refresh_that_extends_the_expiry_releases_an_agreement_signed_after_the_old_one(store):
+    """Catena refreshed the invitation (a later expires_at) and the fleet signed after the old expiry; the
+    agreement's webhook came before the refresh was registered, so it waited: the refresh releases it."""
+    store.register_invitation(fe.registration(expires_at=fe.at(60).isoformat()))
+    agreement = fe.envelope(
+        90, "share_agreement.created", fe.share_agreement_record(effective=fe.at(90))
+    )  # after the first expiry: no live invitation of the fleet ref could have signed it
+    store.record_event(agreement, fe.body(agreement))
+    assert store.get_onboarding(fe.INVITATION_ID).fleet_id is None
+    assert store.webhook_stats().held_events == 1
+
+    store.register_invitation(fe.registration(expires_at=fe.at(24 * 60).isoformat()), new_attempt_at=fe.at(80))
+
+    onboarding = store.get_onboarding(fe.INVITATION_ID)
+    assert (onboarding.fleet_id, onboarding.stage) == (fe.FLEET_ID, Stage.SHARE_AGREEMENT)
+    assert store.webhook_stats().held_events == 0
+
+
+def test_a_reinvite_after_a_decline_releases_the_agreement_that_waited_for_it(store):
+    """The fleet ref's only invitation was declined, so its agreement waited; Catena's refresh (same
+    expiry) makes the invitation live again, and its registration releases the agreement."""
+    for env in fe.declined():
+        store.record_event(env, fe.body(env))
+    agreement = fe.envelope(12, "share_agreement.created", fe.share_agreement_record(effective=fe.at(12)))
+    store.record_event(agreement, fe.body(agreement))
+    assert store.webhook_stats().held_events == 1
+
+    store.register_invitation(fe.registration(), new_attempt_at=fe.at(10))
+
+    onboarding = store.get_onboarding(fe.INVITATION_ID)
+    assert (onboarding.fleet_id, onboarding.stage, onboarding.attempt) == (fe.FLEET_ID, Stage.SHARE_AGREEMENT, 2)
+    assert store.webhook_stats().held_events == 0
