@@ -132,3 +132,33 @@ def test_a_reinvite_after_a_decline_releases_the_agreement_that_waited_for_it(st
     onboarding = store.get_onboarding(fe.INVITATION_ID)
     assert (onboarding.fleet_id, onboarding.stage, onboarding.attempt) == (fe.FLEET_ID, Stage.SHARE_AGREEMENT, 2)
     assert store.webhook_stats().held_events == 0
+
+
+def test_in_one_batch_an_agreement_sees_the_invitation_created_with_it(store):
+    """The fleet ref's newer invitation is created in the same group commit as the agreement (listed
+    first): the agreement goes to that newest invitation, not to the older one still open."""
+    newer = "019d0000-0000-7000-8000-00000000a002"
+    store.register_invitation(fe.registration())
+    created = fe.envelope(
+        10,
+        "invitation.created",
+        fe.invitation_record("active", invitation_id=newer, created=fe.at(10)),
+        event_id="e-created",
+    )
+    agreement = fe.envelope(12, "share_agreement.created", fe.share_agreement_record(effective=fe.at(12)))
+    store.record_events([IncomingEvent.from_envelope(env, fe.body(env)) for env in (agreement, created)])
+
+    assert store.get_onboarding(newer).fleet_id == fe.FLEET_ID
+    assert store.get_onboarding(fe.INVITATION_ID).fleet_id is None
+
+
+def test_a_connection_linked_by_a_rest_read_releases_its_held_schedule_event(store):
+    """No event names the connection when REST links it: the link alone must release what waited for it."""
+    schedule, _, _ = chain()
+    store.record_event(schedule, fe.body(schedule))
+    store.register_invitation(fe.registration())
+
+    onboarding = store.record_observation(fe.INVITATION_ID, connection_ids=[fe.CONNECTION_ID], source="rest")
+
+    assert onboarding.schedules[fe.SCHEDULE_ID].status == "inactive"
+    assert store.webhook_stats().held_events == 0
