@@ -162,3 +162,12 @@ def test_a_connection_linked_by_a_rest_read_releases_its_held_schedule_event(sto
 
     assert onboarding.schedules[fe.SCHEDULE_ID].status == "inactive"
     assert store.webhook_stats().held_events == 0
+
+
+def test_a_redelivered_event_that_names_no_key_is_a_duplicate(store):
+    """An onboarding-family event with none of the keys correlation reads (no fleet, no connection) is
+    still recognised as stored when Catena delivers it again."""
+    bare = fe.envelope(30, "execution.failed", {"id": "x-bare", "schedule_id": fe.SCHEDULE_ID, "status": "failed"})
+    first = store.record_event(bare, fe.body(bare))
+    again = store.record_event(bare, fe.body(bare))
+    assert (first.stored, again.stored, again.duplicate) == (True, False, True)
