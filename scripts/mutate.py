@@ -78,6 +78,11 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/unit/inbox/test_projection.py",
         "tests/unit/inbox/test_store.py",
     ),
+    "inbox/correlation.py": (
+        "tests/unit/inbox/test_correlation.py",
+        "tests/unit/inbox/test_store.py",
+        "tests/unit/inbox/test_batch.py",
+    ),
     "triggers/shared_poller.py": ("tests/unit/triggers/test_shared_poller.py",),
     "client/http.py": (
         "tests/unit/client/test_http.py",
@@ -91,7 +96,8 @@ MODULES: dict[str, tuple[str, ...]] = {
 #: both engines (statements.py holds what differs): their runs skip the PostgreSQL variants, each of which
 #: creates and drops a database (~1.5 s) for every mutant that survives the SQLite ones.
 PYTEST_OPTIONS: dict[str, tuple[str, ...]] = {
-    module: ("-k", "not postgresql") for module in ("inbox/store.py", "inbox/batch.py", "inbox/projection.py")
+    module: ("-k", "not postgresql")
+    for module in ("inbox/store.py", "inbox/batch.py", "inbox/projection.py", "inbox/correlation.py")
 }
 
 #: A mutant whose tests run longer than (their clean time + 1 s) x this is stopped and counts as a timeout.

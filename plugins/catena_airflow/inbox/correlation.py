@@ -33,7 +33,7 @@ from typing import Protocol
 
 from catena_airflow.inbox import projection
 from catena_airflow.inbox.models import PROGRESS_STAGES, Stage
-from catena_airflow.inbox.projection import EventRecord, State, current_stage, opt_str, recency
+from catena_airflow.inbox.projection import EventRecord, State, _safe_ts, current_stage, opt_str, recency
 
 #: Stages at which the fleet has accepted (its invitation no longer expires).
 ACCEPTED_STAGES = frozenset(PROGRESS_STAGES[PROGRESS_STAGES.index(Stage.ACCEPTED) :])
@@ -93,7 +93,8 @@ def targets(rec: EventRecord, index: OnboardingIndex) -> list[str]:
     if creates_onboarding(rec):
         return [keys.invitation_id] if keys.invitation_id else []
     if rec.family == "share_agreement":
-        signed = projection.ts(rec.record.get("effective_date")) if rec.record.get("effective_date") else None
+        # As event_fact: an effective_date that is not a time is no time (the record is still applied).
+        signed = _safe_ts(rec.record.get("effective_date"))
         return _share_agreement_targets(keys, index, signed_at=signed or projection.ts(rec.at) or "")
     found = list(index.with_fleet(keys.fleet_id)) if keys.fleet_id else []
     if not found and keys.connection_id:  # the connection link only matters when the fleet has none

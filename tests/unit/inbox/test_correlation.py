@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from catena_airflow.inbox.correlation import correlation_keys, could_sign, record_keys, targets
 from catena_airflow.inbox.models import Stage
-from catena_airflow.inbox.projection import EventRecord, State, join, observation_fact, records_of
+from catena_airflow.inbox.projection import EventRecord, State, join, observation_fact, records_of, ts
 from tests.unit.inbox import fleet_events as fe
 
 A, B = "inv-a", "inv-b"
@@ -45,9 +45,15 @@ def row(*, minutes: int = 0, stage: Stage = Stage.INVITED, **identity) -> State:
     return join(state, observation_fact(at=opened, **identity))
 
 
-def share_agreement(variant: fe.Variant = fe.NEWEST, **fields) -> EventRecord:
-    record = fe.share_agreement_record(variant=variant, effective=fe.at(30), **fields)
-    return records_of("e-sa", "share_agreement.created", [record], fe.at(30))[0]
+SIGNED = fe.at(30)
+
+
+def share_agreement(
+    variant: fe.Variant = fe.NEWEST, *, effective: datetime | None = SIGNED, delivered: datetime = SIGNED, **fields
+) -> EventRecord:
+    """A ``share_agreement.created`` record signed at ``effective`` (None: no effective_date), sent at ``delivered``."""
+    record = fe.share_agreement_record(variant=variant, effective=effective, **fields)
+    return records_of("e-sa", "share_agreement.created", [record], delivered)[0]
 
 
 def test_a_share_agreement_goes_to_its_fleet_refs_onboarding():
@@ -127,3 +133,106 @@ def test_record_keys_name_what_a_batch_reads_first():
         recs += records_of(env["id"], env["event_name"], env["data"], fe.T0)
     invs, fleets, refs, conns = record_keys(recs)
     assert (invs, fleets, refs, conns) == ({fe.INVITATION_ID}, {fe.FLEET_ID}, {fe.FLEET_REF}, {fe.CONNECTION_ID})
+
+
+# --- when an agreement was signed, against the invitation's expiry ---------------------------------
+
+EXPIRY = fe.at(24 * 60)  # row()'s invitation, opened at fe.at(0), expires 24 h later
+
+
+def test_an_agreement_signed_before_the_expiry_but_delivered_after_it_still_reaches_the_invitation():
+    """The signing time is the record's effective_date, not the envelope's (late) timestamp."""
+    index = Index(**{A: row(fleet_ref=fe.FLEET_REF)})
+    late = share_agreement(effective=EXPIRY - timedelta(hours=1), delivered=EXPIRY + timedelta(hours=1))
+    assert targets(late, index) == [A]
+    after = share_agreement(effective=EXPIRY + timedelta(hours=1), delivered=EXPIRY - timedelta(hours=1))
+    assert targets(after, index) == []
+
+
+def test_without_an_effective_date_the_delivery_time_is_the_signing_time():
+    index = Index(**{A: row(fleet_ref=fe.FLEET_REF)})
+    assert targets(share_agreement(effective=None, delivered=EXPIRY - timedelta(hours=1)), index) == [A]
+    assert targets(share_agreement(effective=None, delivered=EXPIRY + timedelta(hours=1)), index) == []
+
+
+def test_an_agreement_signed_at_the_very_moment_of_the_expiry_can_still_be_the_invitations():
+    index = Index(**{A: row(fleet_ref=fe.FLEET_REF)})
+    assert targets(share_agreement(effective=EXPIRY, delivered=EXPIRY), index) == [A]
+
+
+def test_an_accepted_invitation_no_longer_expires():
+    index = Index(**{A: row(fleet_ref=fe.FLEET_REF, stage=Stage.ACCEPTED)})
+    signed = EXPIRY + timedelta(hours=6)
+    assert targets(share_agreement(effective=signed, delivered=signed), index) == [A]
+
+
+def test_an_invitation_with_no_known_expiry_can_sign_at_any_time():
+    never_expires = observation_fact(at=fe.T0, stage=Stage.INVITED, opened_at=fe.T0, fleet_ref=fe.FLEET_REF)
+    assert could_sign(never_expires, ts(fe.at(10 * 24 * 60)))
+    assert targets(share_agreement(effective=fe.at(10 * 24 * 60)), Index(**{A: never_expires})) == [A]
+
+
+@pytest.mark.parametrize("failure", [Stage.DECLINED, Stage.EXPIRED, Stage.DELETED])
+def test_a_fleet_refs_only_invitation_having_failed_holds_the_agreement(failure):
+    failed = row(fleet_ref=fe.FLEET_REF, stage=failure)
+    assert not could_sign(failed, ts(fe.at(2)))
+    assert targets(share_agreement(effective=fe.at(2), delivered=fe.at(2)), Index(**{A: failed})) == []
+
+
+# --- which of a fleet ref's onboardings ----------------------------------------------------------------
+
+
+def test_the_onboarding_already_linked_to_the_fleet_wins_over_a_more_recent_unlinked_one():
+    index = Index(**{A: row(fleet_ref=fe.FLEET_REF, fleet_id=fe.FLEET_ID), B: row(minutes=10, fleet_ref=fe.FLEET_REF)})
+    assert targets(share_agreement(), index) == [A]
+
+
+def test_the_most_recent_wins_by_time_not_by_invitation_id():
+    index = Index(**{A: row(minutes=10, fleet_ref=fe.FLEET_REF), B: row(fleet_ref=fe.FLEET_REF)})
+    assert A < B
+    assert targets(share_agreement(), index) == [A]
+
+
+# --- what other records name ---------------------------------------------------------------------------
+
+
+def test_an_invitation_record_without_an_id_reaches_nothing():
+    record = {**fe.invitation_record("active"), "id": None}
+    rec = records_of("e", "invitation.created", [record], fe.T0)[0]
+    assert targets(rec, Index(**{A: row(fleet_ref=fe.FLEET_REF)})) == []
+
+
+def test_an_invitation_record_names_its_fleet():
+    accepted = fe.invitation_record("accepted", fleet_id=fe.FLEET_ID)
+    rec = records_of("e", "invitation.accepted", [accepted], fe.T0)[0]
+    assert correlation_keys(rec).fleet_id == fe.FLEET_ID
+    assert record_keys([rec]) == ({fe.INVITATION_ID}, {fe.FLEET_ID}, {fe.FLEET_REF}, set())
+
+
+UNLINKED_FLEET = "fleet-not-linked-yet"
+
+
+@pytest.mark.parametrize(
+    ("event_name", "record"),
+    [
+        ("connection.staled", fe.connection_record("stale", fleet_id=UNLINKED_FLEET)),
+        ("fleet_connection.created", {"id": "fc", "fleet_id": UNLINKED_FLEET, "connection_id": fe.CONNECTION_ID}),
+        ("execution.failed", {"id": "x", "fleet_id": UNLINKED_FLEET, "connection_id": fe.CONNECTION_ID}),
+    ],
+)
+def test_an_event_of_an_unlinked_fleet_follows_its_connection(event_name, record):
+    """A connection linked by a REST read (its fleet not linked yet) still gets its connection's events."""
+    conn_linked = join(row(fleet_ref=fe.FLEET_REF), observation_fact(at=fe.T0, connection_ids=[fe.CONNECTION_ID]))
+    rec = records_of("e", event_name, [record], fe.T0)[0]
+    assert correlation_keys(rec).connection_id == fe.CONNECTION_ID
+    assert targets(rec, Index(**{B: conn_linked})) == [B]
+
+
+@pytest.mark.parametrize("unreadable", ["not-a-date", "2026-13-45T00:00:00Z"])
+def test_an_unreadable_effective_date_falls_back_to_the_delivery_time(unreadable):
+    """A signed record is never refused over a field it does not need: as if it had no effective_date."""
+    index = Index(**{A: row(fleet_ref=fe.FLEET_REF)})
+    record = {**fe.share_agreement_record(), "effective_date": unreadable}
+    before, after = EXPIRY - timedelta(hours=1), EXPIRY + timedelta(hours=1)
+    assert targets(records_of("e-sa", "share_agreement.created", [record], before)[0], index) == [A]
+    assert targets(records_of("e-sa", "share_agreement.created", [record], after)[0], index) == []

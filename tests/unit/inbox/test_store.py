@@ -419,3 +419,16 @@ def test_an_agreement_that_arrives_before_the_old_invitations_expiry_is_known_st
 
     assert store.get_onboarding(second).fleet_id == fe.FLEET_ID
     assert store.get_onboarding(fe.INVITATION_ID).fleet_id is None
+
+
+def test_a_share_agreement_with_an_unreadable_effective_date_is_stored_and_applied(store):
+    """It used to raise in correlation (ValueError), so the receiver answered 503 to every delivery of it."""
+    deliver(store, fe.happy()[:3])
+    agreement = fe.envelope(
+        5, "share_agreement.created", {**fe.share_agreement_record(effective=fe.at(4)), "effective_date": "not-a-date"}
+    )
+    [outcome] = deliver(store, [agreement])
+    assert outcome.stored
+    onboarding = store.get_onboarding(fe.INVITATION_ID)
+    assert (onboarding.fleet_id, onboarding.share_agreement_status) == (fe.FLEET_ID, "active")
+    assert onboarding.stage_times[Stage.SHARE_AGREEMENT] == fe.at(5)
