@@ -135,14 +135,22 @@ def operations_settled(
 def deferral_processed(
     scheduler_log: str, dag_id: str, run_id: str, task_id: str = "wait_for_fleet", map_index: int = -1
 ) -> bool:
-    """Whether the scheduler's log says it handled the executor's report of the task's try that deferred.
+    """Whether the scheduler has taken the executor's report of the task's try that deferred.
 
     Until it has, a sensor resumed at once can be failed by Airflow 3.3.2's scheduler ("finished with state
     success, but the task instance's state attribute is running"; docs/architecture.md): a test's fleet
-    acts only once this holds. The line is the scheduler's "TaskInstance Finished: ... executor_state=success".
+    acts only once this holds. The line is the scheduler's "Received executor event with state success for
+    task instance TaskInstanceKey(...)". Not its later "TaskInstance Finished" line: on PostgreSQL the
+    scheduler reads the task instance with SKIP LOCKED and drops the event, unlogged, when another process
+    holds the row. Either way the event is gone once received, and the scheduler (one process) queues the
+    resumed task only in a later loop, so the race cannot happen any more.
     """
-    head = f"TaskInstance Finished: dag_id={dag_id}, task_id={task_id}, run_id={run_id}, map_index={map_index},"
-    return re.search(re.escape(head) + r"[^\n]*executor_state=success", scheduler_log) is not None
+    key = (
+        f"TaskInstanceKey(dag_id='{dag_id}', task_id='{task_id}', run_id='{run_id}', "
+        f"try_number=__TRY__, map_index={map_index})"
+    )
+    pattern = re.escape("Received executor event with state success for task instance " + key)
+    return re.search(pattern.replace("__TRY__", r"\d+"), scheduler_log) is not None
 
 
 def check(report: FleetReport) -> list[str]:

@@ -125,19 +125,19 @@ def test_operations_count_only_events_behind_the_handlers_cursor(sqlite_url, tmp
         destination.dispose()
 
 
-_FINISHED = (
-    "scheduler  | 2026-12-06T23:24:15.420092Z [info     ] TaskInstance Finished: dag_id=catena_fleet_onboarding,"
-    " task_id=wait_for_fleet, run_id=manual__abc, map_index={map_index}, ti_id=01a2, run_start_date=2026-12-06,"
-    " run_duration=2.1, state=deferred, executor=CeleryExecutor(parallelism=32), executor_state={state},"
-    " try_number=1, max_tries=0\n"
+_RECEIVED = (
+    "scheduler  | 2026-12-07T03:21:00.643516Z [info     ] Received executor event with state {state} for task"
+    " instance TaskInstanceKey(dag_id='catena_fleet_onboarding', task_id='wait_for_fleet', run_id='manual__abc',"
+    " try_number={try_number}, map_index={map_index}) [airflow.jobs.scheduler_job_runner.SchedulerJobRunner]\n"
 )
 
 
-def test_a_deferral_counts_as_processed_once_the_scheduler_logged_the_executors_success():
-    log = "scheduler  | something else\n" + _FINISHED.format(map_index=-1, state="success")
+def test_a_deferral_counts_as_processed_once_the_scheduler_received_the_executors_success():
+    log = "scheduler  | something else\n" + _RECEIVED.format(state="success", try_number=2, map_index=-1)
     assert deferral_processed(log, "catena_fleet_onboarding", "manual__abc")
     assert not deferral_processed(log, "catena_fleet_onboarding", "manual__abcd")
     assert not deferral_processed(log, "catena_fleet_onboarding", "manual__abc", map_index=0)
-    assert not deferral_processed(
-        _FINISHED.format(map_index=-1, state="failed"), "catena_fleet_onboarding", "manual__abc"
-    )
+    assert not deferral_processed(log, "catena_fleet_onboarding", "manual__abc", task_id="ingest_fleet")
+    for state in ("queued", "failed"):
+        other = _RECEIVED.format(state=state, try_number=1, map_index=-1)
+        assert not deferral_processed(other, "catena_fleet_onboarding", "manual__abc")
