@@ -39,7 +39,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, PendingRollbackError
 from sqlalchemy.pool import StaticPool
 
 from catena_airflow.client._base import status_value
@@ -315,20 +315,32 @@ class InboxStore:
             return conn.execute(select(schema_version.c.version).where(schema_version.c.id == 1)).scalar() or 0
 
     def _retry_when_busy(self, write: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a whole writing transaction again when SQLite said "database is locked" (a lost race).
+        """Run a whole writing transaction again when SQLite said "database is locked" (a lost race), or
+        once when a PostgreSQL connection from the pool turned out dead.
 
         The busy timeout already waited; a few more whole-transaction attempts cover what it does not
         (a deferred reader upgrading, a journal-mode switch, a start-up stampede) instead of failing.
+        After a database restart or a network cut every pooled connection is dead: the first use finds
+        it and SQLAlchemy invalidates the pool, so one more attempt runs on a fresh connection instead of
+        failing the first webhook after the outage (a replayed one would go back to Catena's DLQ). If
+        the first attempt had committed after all, the second finds its events stored (duplicates).
         """
-        for attempt in range(_BUSY_RETRIES):
+        attempt = 0
+        reconnected = False
+        while True:
             try:
                 return write(*args, **kwargs)
-            except OperationalError as exc:
-                if self.dialect != "sqlite" or not _is_sqlite_busy(exc) or attempt == _BUSY_RETRIES - 1:
+            except (DBAPIError, PendingRollbackError) as exc:
+                if self.dialect == "postgresql" and not reconnected and _lost_connection(exc):
+                    reconnected = True
+                    log.warning("Catena inbox connection was lost (%s); retrying on a new one", type(exc).__name__)
+                    continue
+                busy = isinstance(exc, OperationalError) and self.dialect == "sqlite" and _is_sqlite_busy(exc)
+                if not busy or attempt == _BUSY_RETRIES - 1:
                     raise
                 log.warning("Catena inbox busy (attempt %d of %d); retrying", attempt + 1, _BUSY_RETRIES)
                 time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
-        raise AssertionError("unreachable")
+                attempt += 1
 
     # --- transactions ---------------------------------------------------------------------------
 
@@ -900,6 +912,10 @@ def _create_engine(
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_recycle=1800,
+            # Readers (triggers, dashboard, secret reads) check a pooled connection before use, so the
+            # first read after a database restart does not fail; the writer, whose round trips are its
+            # throughput, instead runs a transaction that found its connection dead once more.
+            pool_pre_ping=not pg_autocommit,
             # UPDATE executemany (a batch's onboarding rows) in one round trip, not one per row.
             executemany_mode="values_plus_batch",
             **({"isolation_level": "AUTOCOMMIT"} if pg_autocommit else {}),
@@ -980,6 +996,11 @@ def _sqlite_setup(engine: Engine, *, synchronous: str, wal: bool, autocheckpoint
 def _secret_columns() -> Any:
     c = subscriptions.c
     return select(c.webhook_id, c.secret, c.next_secret, c.previous_secret, c.previous_secret_until)
+
+
+def _lost_connection(exc: BaseException) -> bool:
+    """A pooled connection was found dead (invalidated), directly or as the transaction it left behind."""
+    return isinstance(exc, PendingRollbackError) or bool(getattr(exc, "connection_invalidated", False))
 
 
 def _is_sqlite_busy(exc: OperationalError) -> bool:
