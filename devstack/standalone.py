@@ -70,8 +70,11 @@ class StandaloneSettings:
     venv_bin: Path = Path(sys.executable).parent
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(64))  # HS512 wants 64 bytes or more
-    # Encrypts connections in the metadata DB and subscription secrets in the inbox.
-    fernet_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
+    # Encrypts connections in the metadata DB and subscription secrets in the inbox. The caller's key when
+    # it has one (a test session's processes share one, as a deployment's components do), else a new one.
+    fernet_key: str = field(
+        default_factory=lambda: os.environ.get("AIRFLOW__CORE__FERNET_KEY") or Fernet.generate_key().decode()
+    )
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
     @property
