@@ -33,6 +33,7 @@ class TelematicsResource:
     """One Catena telematics resource as a dlt resource.
 
     :param name: dlt resource and destination table name.
+    :param scope: the share-agreement scope (Catena's ``ResourceEnum``) that grants reading it.
     :param path: the API path the client method reads (checked against the spec).
     :param list_method: the ``CatenaClient`` method whose paginator reads it (filters ``fleet_ids`` and ``size``).
     :param cursor: the record field of the incremental cursor (kept in dlt's state per fleet).
@@ -44,6 +45,7 @@ class TelematicsResource:
     """
 
     name: str
+    scope: str
     path: str
     list_method: str
     cursor: str
@@ -56,6 +58,7 @@ class TelematicsResource:
 
 VEHICLES = TelematicsResource(
     name="vehicles",
+    scope="vehicle",
     path="/v2/telematics/vehicles",
     list_method="list_vehicles",
     # The spec gives /vehicles no time filter: read every page, load the rows changed since the cursor.
@@ -64,6 +67,7 @@ VEHICLES = TelematicsResource(
 
 VEHICLE_LOCATIONS = TelematicsResource(
     name="vehicle_locations",
+    scope="vehicle_location",
     path="/v2/telematics/vehicle-locations",
     list_method="list_vehicle_locations",
     # from_datetime / to_datetime filter occurred_at (>= / <), at most 45 days apart.
@@ -88,4 +92,17 @@ def resources_named(names: tuple[str, ...] | list[str] | None) -> tuple[Telemati
     return tuple(known[n] for n in names)
 
 
-__all__ = ["MAX_WINDOW", "TELEMATICS_RESOURCES", "TelematicsResource", "TimeFilter", "resources_named"]
+def resources_for_scopes(scopes: Mapping[str, Any] | None) -> tuple[TelematicsResource, ...]:
+    """The resources a share agreement's ``scopes`` let us read: a scope whose level is null is not granted."""
+    granted = {name for name, level in (scopes or {}).items() if level is not None}
+    return tuple(r for r in TELEMATICS_RESOURCES if r.scope in granted)
+
+
+__all__ = [
+    "MAX_WINDOW",
+    "TELEMATICS_RESOURCES",
+    "TelematicsResource",
+    "TimeFilter",
+    "resources_for_scopes",
+    "resources_named",
+]

@@ -13,6 +13,7 @@ from catena_airflow.ingest.telematics_resources import (
     TELEMATICS_RESOURCES,
     VEHICLE_LOCATIONS,
     TelematicsResource,
+    resources_for_scopes,
     resources_named,
 )
 
@@ -91,3 +92,16 @@ def test_names_are_unique_and_selectable():
     assert [r.name for r in resources_named(["vehicle_locations"])] == ["vehicle_locations"]
     with pytest.raises(ValueError, match="unknown telematics resource"):
         resources_named(["trailers"])
+
+
+def test_resources_for_scopes_reads_only_what_the_agreement_grants():
+    assert [r.name for r in resources_for_scopes({"vehicle": "read"})] == ["vehicles"]
+    assert [r.name for r in resources_for_scopes({"vehicle": "read", "vehicle_location": None})] == ["vehicles"]
+    assert resources_for_scopes({}) == ()
+    assert resources_for_scopes(None) == ()
+
+
+def test_every_scope_is_a_resource_the_orgs_spec_enumerates():
+    orgs = yaml.safe_load((Path(__file__).resolve().parents[2] / "data/catena-openapi/orgs.yaml").read_text())
+    enum = set(orgs["components"]["schemas"]["ResourceEnum"]["enum"])
+    assert {r.scope for r in TELEMATICS_RESOURCES} <= enum
