@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from catena_airflow.client.events import OPERATIONAL_EVENTS as CATENA_OPERATIONAL_EVENTS
 from catena_airflow.inbox import InboxStore, Onboarding
-from catena_airflow.ingest import DestinationStore
+from catena_airflow.ingest.store import DestinationStore
 from catena_airflow.operators.operations import (
     CatenaHandleConnectionEventsOperator,
     CatenaHandleExecutionFailuresOperator,
@@ -83,9 +83,7 @@ def apply_run_states(reports: Iterable[FleetReport], states: dict[tuple[str, str
 def count_rows(reports: Iterable[FleetReport], destination: DestinationStore) -> None:
     for report in reports:
         if report.fleet_id:
-            report.rows = destination.count_vehicles(report.fleet_id) + destination.count_vehicle_locations(
-                report.fleet_id
-            )
+            report.rows = destination.rows_loaded(report.fleet_id)
 
 
 # The operational events each handler of the operations DAG consumes, and the cursor it keeps in the

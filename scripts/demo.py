@@ -24,7 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from catena_airflow.inbox import InboxStore  # noqa: E402
-from catena_airflow.ingest import DestinationStore  # noqa: E402
+from catena_airflow.ingest.store import DestinationStore  # noqa: E402
 from devstack.observe import (  # noqa: E402
     FleetReport,
     apply_run_states,

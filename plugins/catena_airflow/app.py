@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from catena_airflow.pages.redirect import create_redirect_router
+from catena_airflow.pools import ensure_ingestion_pool
 from catena_airflow.ui import api as dashboard_api
 from catena_airflow.ui import page as dashboard_page
 from catena_airflow.webhooks.router import create_webhook_router
+
+log = logging.getLogger(__name__)
+
+
+async def _ensure_ingestion_pool() -> None:
+    """The ingestion pool, created once the api-server runs (``pools.py``); never blocks its start."""
+    try:
+        await asyncio.to_thread(ensure_ingestion_pool)
+    except Exception:
+        log.exception("Could not create the Catena ingestion pool; create it with 'airflow pools set'")
 
 
 def create_plugin_app() -> FastAPI:
@@ -26,6 +39,7 @@ def create_plugin_app() -> FastAPI:
         # The api-server enters its mounted apps' lifespans: the receiver checks its inbox once, there,
         # and not in the other components that import the plugin.
         await webhooks.receiver.startup()
+        await _ensure_ingestion_pool()
         yield
 
     app = FastAPI(title="Catena Telematics for Airflow", docs_url=None, redoc_url=None, lifespan=lifespan)

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from catena_airflow.inbox import InboxStore, Stage
-from catena_airflow.ingest import DestinationStore
+from catena_airflow.ingest.store import DestinationStore
 from devstack.observe import (
     FleetReport,
     count_rows,

@@ -157,3 +157,27 @@ def destination(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'data.db'}"
     monkeypatch.setenv("CATENA_DESTINATION_URL", url)
     return destination_store(url)
+
+
+@pytest.fixture
+def warehouse(tmp_path, monkeypatch):
+    """A real DuckDB warehouse file for dlt, also what ``CATENA_DLT_DESTINATION`` points at."""
+    path = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("CATENA_DLT_DESTINATION", f"duckdb:///{path}")
+    monkeypatch.setenv("CATENA_DLT_PIPELINES_DIR", str(tmp_path / "dlt"))
+    return path
+
+
+def warehouse_ids(path: Any, table: str, fleet_id: str) -> set[str]:
+    """The ids of ``fleet_id``'s rows in a warehouse table (none when dlt never created the table)."""
+    import duckdb
+
+    if not path.exists():
+        return set()
+    with duckdb.connect(str(path), read_only=True) as conn:
+        known = {row[0] for row in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if table not in known:
+            return set()
+        return {
+            row[0] for row in conn.execute(f"SELECT id FROM catena.{table} WHERE fleet_id = ?", [fleet_id]).fetchall()
+        }

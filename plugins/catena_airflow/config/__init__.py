@@ -5,6 +5,7 @@ from __future__ import annotations
 from catena_airflow.config.options import OPTION_BY_KEY, OPTIONS, SECTION, Option, provider_config
 from catena_airflow.config.resolver import (
     destination_url,
+    dlt_pipelines_dir,
     get_bool,
     get_float,
     get_int,
@@ -12,6 +13,7 @@ from catena_airflow.config.resolver import (
     inbox_fernet_key,
     inbox_url,
     receiver_url,
+    warehouse,
     webhook_secrets,
 )
 
@@ -21,6 +23,7 @@ __all__ = [
     "SECTION",
     "Option",
     "destination_url",
+    "dlt_pipelines_dir",
     "get_bool",
     "get_float",
     "get_int",
@@ -29,5 +32,6 @@ __all__ = [
     "inbox_url",
     "provider_config",
     "receiver_url",
+    "warehouse",
     "webhook_secrets",
 ]

@@ -67,11 +67,54 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         key="destination_url",
-        description="SQLAlchemy URL of the database ingested fleet data is written to. Unset: SQLite "
-        "``catena_data.db`` under AIRFLOW_HOME.",
+        description="SQLAlchemy URL of the operations database: ingestion's bookkeeping (fleet status, held "
+        "schedules, each resource's sync ledger) that the operations DAG, the ingestion tasks and the "
+        "dashboard share. The fleet data goes to ``warehouse``. Unset: SQLite ``catena_data.db`` under "
+        "AIRFLOW_HOME.",
         example="postgresql://catena:secret@db:5432/catena_data",
         alias="CATENA_DESTINATION_URL",
         sensitive=True,
+    ),
+    Option(
+        key="warehouse",
+        description="Where dlt loads fleet data when the Airflow connection ``catena_dlt_destination`` does not "
+        "exist: a URL (``duckdb:////abs/file.duckdb``, ``postgresql://...``) or a dlt destination name "
+        "(``bigquery``, ``snowflake``, ``filesystem``) whose credentials dlt reads from its own configuration. "
+        "Unset: DuckDB ``catena_data.duckdb`` under AIRFLOW_HOME.",
+        example="postgresql://catena@db:5432/catena_warehouse",
+        alias="CATENA_DLT_DESTINATION",
+        sensitive=True,
+    ),
+    Option(
+        key="dlt_pipelines_dir",
+        description="Where dlt keeps each fleet pipeline's working state (extracted files, pending loads); "
+        "its cursors are also kept in the warehouse. Unset: ``dlt/pipelines`` under AIRFLOW_HOME.",
+        alias="CATENA_DLT_PIPELINES_DIR",
+    ),
+    Option(
+        key="ingestion_schedule",
+        description="Schedule of ``catena_ingestion`` (cron or preset), when the Airflow Variable "
+        "``catena_ingestion_schedule`` is not set. Read when the DAG file is parsed.",
+        default="@hourly",
+    ),
+    Option(
+        key="ingestion_pool",
+        description="Airflow pool of the ingestion tasks: its slots bound how many fleets load from Catena at "
+        "once. The api-server creates it with ``ingestion_pool_slots`` slots when it does not exist.",
+        default="catena_api",
+    ),
+    Option(
+        key="ingestion_pool_slots",
+        description="Slots of ``ingestion_pool`` when the api-server creates it (an existing pool is left as is).",
+        type="integer",
+        default="4",
+    ),
+    Option(
+        key="initial_lookback_days",
+        description="How far back, in days, the first load of a fleet's time-filtered resources reaches (the "
+        "default of ``catena_ingestion``'s param; Catena's windows are split at 45 days).",
+        type="float",
+        default="1",
     ),
     Option(
         key="receiver_url",
@@ -137,7 +180,7 @@ OPTIONS: tuple[Option, ...] = (
         key="dashboard_dag_ids",
         description="The DAGs whose data the dashboard shows, comma-separated: a user the auth manager does not "
         "let read all of them gets 403 from the dashboard and its API.",
-        default="catena_fleet_onboarding,catena_bulk_onboarding,catena_fleet_operations",
+        default="catena_fleet_onboarding,catena_bulk_onboarding,catena_fleet_operations,catena_ingestion",
     ),
     Option(
         key="operations_dag_id",

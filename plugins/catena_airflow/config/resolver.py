@@ -75,3 +75,14 @@ def inbox_fernet_key() -> str | None:
 def receiver_url() -> str | None:
     """``[catena] receiver_url``; None when unset (the setup DAG then reads its Variable)."""
     return get_option("receiver_url")
+
+
+def warehouse() -> str:
+    """``[catena] warehouse``, else ``CATENA_DLT_DESTINATION``, else ``catena_data.duckdb`` under AIRFLOW_HOME."""
+    return get_option("warehouse") or f"duckdb:///{airflow_home() / 'catena_data.duckdb'}"
+
+
+def dlt_pipelines_dir() -> Path:
+    """``[catena] dlt_pipelines_dir``, else ``CATENA_DLT_PIPELINES_DIR``, else ``dlt/pipelines`` under AIRFLOW_HOME."""
+    configured = get_option("dlt_pipelines_dir")
+    return Path(configured).expanduser().resolve() if configured else airflow_home() / "dlt" / "pipelines"

@@ -8,7 +8,7 @@ from airflow.sdk import BaseHook
 
 from catena_airflow import config
 from catena_airflow.hooks.inbox import cached_store, resolve_url_from_connection
-from catena_airflow.ingest import DestinationStore
+from catena_airflow.ingest.store import DestinationStore
 
 DESTINATION_CONN_ID = "catena_destination"
 

@@ -1,8 +1,3 @@
-"""Destination store and incremental ingestion of fleet telematics data (no Airflow imports)."""
-
-from __future__ import annotations
-
-from catena_airflow.ingest.store import DestinationStore
-from catena_airflow.ingest.sync import RESOURCES, SyncResult, sync_fleet
-
-__all__ = ["RESOURCES", "DestinationStore", "SyncResult", "sync_fleet"]
+"""Fleet ingestion without Airflow: the dlt source and pipeline (``dlt_pipeline.load_fleet``), and the
+operations database's bookkeeping (``store``). Import the submodules: dlt takes seconds to import, and DAG
+files that only need the store must not pay for it."""

@@ -19,6 +19,7 @@ to ``pipelines_dir``: ``CATENA_DLT_PIPELINES_DIR``, else ``$AIRFLOW_HOME/dlt/pip
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ DESTINATION_ENV = "CATENA_DLT_DESTINATION"
 PIPELINES_DIR_ENV = "CATENA_DLT_PIPELINES_DIR"
 DUCKDB_FILE_NAME = "catena_data.duckdb"
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg2")
+DEFAULT_DATASET = "catena"
 
 
 def airflow_home() -> Path:
@@ -42,6 +44,15 @@ def default_pipelines_dir() -> Path:
     """``CATENA_DLT_PIPELINES_DIR``, else ``$AIRFLOW_HOME/dlt/pipelines``."""
     configured = os.environ.get(PIPELINES_DIR_ENV)
     return Path(configured).resolve() if configured else airflow_home() / "dlt" / "pipelines"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadSettings:
+    """Where one fleet's load goes. ``destination``: URL or dlt destination name (``dlt_destination``)."""
+
+    destination: str = field(default_factory=default_destination)
+    pipelines_dir: Path = field(default_factory=default_pipelines_dir)
+    dataset_name: str = DEFAULT_DATASET
 
 
 def duckdb_file(spec: str) -> Path | None:
@@ -89,8 +100,10 @@ def dlt_destination(spec: str) -> Any:
 
 
 __all__ = [
+    "DEFAULT_DATASET",
     "DESTINATION_ENV",
     "PIPELINES_DIR_ENV",
+    "LoadSettings",
     "default_destination",
     "default_pipelines_dir",
     "dlt_destination",

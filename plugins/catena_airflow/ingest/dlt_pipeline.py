@@ -13,43 +13,32 @@ import re
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from catena_airflow.ingest.dlt_destination import (
-    default_destination,
-    default_pipelines_dir,
-    dlt_destination,
-    duckdb_file,
-)
-from catena_airflow.ingest.dlt_source import DEFAULT_INITIAL_LOOKBACK, DEFAULT_PAGE_SIZE, fleet_source
+from catena_airflow.ingest.dlt_destination import DEFAULT_DATASET, LoadSettings, dlt_destination, duckdb_file
+from catena_airflow.ingest.dlt_source import DEFAULT_INITIAL_LOOKBACK, DEFAULT_PAGE_SIZE, SOURCE_NAME, fleet_source
 from catena_airflow.ingest.duckdb_lock import duckdb_writer_lock
 from catena_airflow.ingest.telematics_resources import TELEMATICS_RESOURCES, TelematicsResource
 
-DEFAULT_DATASET = "catena"
 #: dlt reports anonymous usage to its vendor unless told not to; ingestion talks to Catena and the
 #: destination only. A deployment that wants it sets RUNTIME__DLTHUB_TELEMETRY=true itself.
 TELEMETRY_ENV = "RUNTIME__DLTHUB_TELEMETRY"
 
 
 @dataclass(frozen=True, kw_only=True)
-class LoadSettings:
-    """Where one fleet's load goes. ``destination``: URL or dlt destination name (``dlt_destination``)."""
-
-    destination: str = field(default_factory=default_destination)
-    pipelines_dir: Path = field(default_factory=default_pipelines_dir)
-    dataset_name: str = DEFAULT_DATASET
-
-
-@dataclass(frozen=True, kw_only=True)
 class FleetLoad:
-    """What one load wrote: rows per table (child tables included), and the dlt load ids."""
+    """What one load wrote: rows per table (child tables included), each resource's cursor after it, the load ids."""
 
     fleet_id: str
     pipeline_name: str
     rows: dict[str, int]
     load_ids: tuple[str, ...]
+    cursors: dict[str, datetime | None] = field(default_factory=dict)
+
+    def rows_of(self, resource: str) -> int:
+        """Rows of the resource's own table (its child tables hold parts of the same records)."""
+        return self.rows.get(resource, 0)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +46,7 @@ class FleetLoad:
             "pipeline_name": self.pipeline_name,
             "rows": dict(self.rows),
             "load_ids": list(self.load_ids),
+            "cursors": {name: value.isoformat() if value else None for name, value in self.cursors.items()},
         }
 
 
@@ -113,7 +103,26 @@ def load_fleet(
         pipeline_name=pipeline.pipeline_name,
         rows={table: n for table, n in counts.items() if not table.startswith("_dlt")},
         load_ids=tuple(info.loads_ids),
+        cursors={r.name: cursor_value(pipeline, r) for r in resources},
     )
 
 
-__all__ = ["DEFAULT_DATASET", "FleetLoad", "LoadSettings", "fleet_pipeline", "load_fleet", "pipeline_name"]
+def cursor_value(pipeline: Any, resource: TelematicsResource) -> datetime | None:
+    """How far the resource's incremental cursor has reached in the pipeline's state (None: no row yet)."""
+    state = pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("resources", {}).get(resource.name, {})
+    value = state.get("incremental", {}).get(resource.cursor, {}).get("last_value")
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+__all__ = [
+    "DEFAULT_DATASET",
+    "FleetLoad",
+    "LoadSettings",
+    "cursor_value",
+    "fleet_pipeline",
+    "load_fleet",
+    "pipeline_name",
+]

@@ -19,12 +19,15 @@ from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 
 from catena_airflow.ingest.fleet_scope import rows_of_fleet
-from catena_airflow.ingest.telematics_resources import TELEMATICS_RESOURCES, TelematicsResource, TimeFilter
+from catena_airflow.ingest.telematics_resources import (
+    DEFAULT_INITIAL_LOOKBACK,
+    DEFAULT_PAGE_SIZE,
+    TELEMATICS_RESOURCES,
+    TelematicsResource,
+    TimeFilter,
+)
 
 SOURCE_NAME = "catena"
-DEFAULT_PAGE_SIZE = 300
-#: How far back the first load of a time-filtered resource reaches (Catena's own default is one day).
-DEFAULT_INITIAL_LOOKBACK = timedelta(days=1)
 
 #: Types of the fields every telematics record has (client.models.TelematicsRecord), so a column that is
 #: null in every row so far (``deleted_at`` until the first deletion) still exists with the right type;

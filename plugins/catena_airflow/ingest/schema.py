@@ -1,16 +1,16 @@
-"""Tables of the destination database: ingested telematics rows and the bookkeeping around them.
+"""Tables of the operations database: the bookkeeping around ingestion (the data goes to dlt's destination).
 
-Rows are keyed by Catena's own ids, so re-ingesting a page is an upsert, never a duplicate.
+Kept apart from the warehouse dlt loads into, which may be DuckDB (one writer at a time), BigQuery or a
+bucket: the operations DAG, the ingestion tasks and the dashboard read and write these small tables often
+and concurrently, which needs an ordinary transactional database.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     Column,
     DateTime,
-    Float,
     Index,
     Integer,
     MetaData,
@@ -23,53 +23,20 @@ UTC_DATETIME = DateTime(timezone=True)
 
 metadata = MetaData()
 
-vehicles = Table(
-    "vehicles",
-    metadata,
-    Column("id", String(64), primary_key=True),
-    Column("fleet_id", String(64), nullable=False),
-    Column("fleet_ref", String(255)),
-    Column("connection_id", String(64)),
-    Column("source_id", String(255)),
-    Column("vehicle_name", String(255)),
-    Column("vin", String(64)),
-    Column("license_plate_number", String(64)),
-    Column("is_active", Boolean),
-    Column("status", String(64)),
-    Column("occurred_at", UTC_DATETIME),
-    Column("updated_at", UTC_DATETIME),
-    Column("deleted_at", UTC_DATETIME),
-    # The whole Catena record, so nothing the API sends is lost to the column choice above.
-    Column("record", JSON, nullable=False),
-    Column("ingested_at", UTC_DATETIME, nullable=False),
-    Index("ix_vehicles_fleet_id", "fleet_id"),
-)
-
-vehicle_locations = Table(
-    "vehicle_locations",
-    metadata,
-    Column("id", String(64), primary_key=True),
-    Column("fleet_id", String(64), nullable=False),
-    Column("fleet_ref", String(255)),
-    Column("vehicle_id", String(64)),
-    Column("occurred_at", UTC_DATETIME),
-    Column("latitude", Float),
-    Column("longitude", Float),
-    Column("speed", Float),
-    Column("odometer", Float),
-    Column("record", JSON, nullable=False),
-    Column("ingested_at", UTC_DATETIME, nullable=False),
-    Index("ix_vehicle_locations_fleet_occurred", "fleet_id", "occurred_at"),
-)
-
-# One row per (fleet, resource): how far ingestion got, advanced page by page.
-watermarks = Table(
-    "watermarks",
+# One row per (fleet, resource): what the loads of that resource wrote, when the last one succeeded,
+# how far its cursor reached (its lag) and the last failure. The data itself is in the dlt destination.
+resource_syncs = Table(
+    "resource_syncs",
     metadata,
     Column("fleet_id", String(64), primary_key=True),
     Column("resource", String(64), primary_key=True),
-    Column("watermark", UTC_DATETIME),
-    Column("rows_total", Integer, nullable=False, default=0),
+    Column("fleet_ref", String(255)),
+    Column("rows_loaded", Integer, nullable=False, default=0),
+    Column("last_rows", Integer, nullable=False, default=0),
+    Column("cursor_value", UTC_DATETIME),
+    Column("last_success_at", UTC_DATETIME),
+    Column("last_attempt_at", UTC_DATETIME, nullable=False),
+    Column("last_error", Text),
     Column("updated_at", UTC_DATETIME, nullable=False),
 )
 

@@ -1,4 +1,4 @@
-"""The destination database: idempotent upserts of Catena rows, watermarks and operational bookkeeping.
+"""The operations database: fleet status, schedule holds, handler cursors and the ingestion sync ledger.
 
 Any SQLAlchemy URL works; upserts use the dialect's native ``INSERT ... ON CONFLICT`` on SQLite and
 PostgreSQL, and an update-then-insert fallback elsewhere.
@@ -6,7 +6,7 @@ PostgreSQL, and an update-then-insert fallback elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,10 +19,8 @@ from catena_airflow.ingest.schema import (
     execution_failures,
     fleet_status,
     metadata,
+    resource_syncs,
     schedule_holds,
-    vehicle_locations,
-    vehicles,
-    watermarks,
 )
 from catena_airflow.sqlite_wal import BUSY_TIMEOUT_MS, ensure_wal
 
@@ -40,6 +38,39 @@ def as_utc(value: datetime | str | None) -> datetime | None:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourceSync:
+    """The ledger of one (fleet, resource): what its loads wrote and how current it is."""
+
+    fleet_id: str
+    resource: str
+    fleet_ref: str | None
+    rows_loaded: int
+    last_rows: int
+    cursor_value: datetime | None
+    last_success_at: datetime | None
+    last_attempt_at: datetime
+    last_error: str | None
+
+    def lag(self, now: datetime | None = None) -> timedelta | None:
+        """How far the newest loaded row is behind ``now`` (None before any row had a cursor value)."""
+        return None if self.cursor_value is None else (now or utcnow()) - self.cursor_value
+
+
+def resource_sync_of(row: Any) -> ResourceSync:
+    return ResourceSync(
+        fleet_id=row.fleet_id,
+        resource=row.resource,
+        fleet_ref=row.fleet_ref,
+        rows_loaded=int(row.rows_loaded or 0),
+        last_rows=int(row.last_rows or 0),
+        cursor_value=as_utc(row.cursor_value),
+        last_success_at=as_utc(row.last_success_at),
+        last_attempt_at=as_utc(row.last_attempt_at) or utcnow(),
+        last_error=row.last_error,
+    )
 
 
 @dataclass(frozen=True)
@@ -96,7 +127,7 @@ def _schedule_hold(row: Any) -> ScheduleHold:
 
 
 class DestinationStore:
-    """Where ingested fleet data lands; safe to share between threads (one engine, short transactions)."""
+    """Ingestion's bookkeeping; safe to share between threads (one engine, short transactions)."""
 
     def __init__(self, url: str, *, engine: Engine | None = None) -> None:
         self.url = url
@@ -119,68 +150,87 @@ class DestinationStore:
     def dispose(self) -> None:
         self.engine.dispose()
 
-    # -- telematics rows ---------------------------------------------------------------------------
+    # -- sync ledger -------------------------------------------------------------------------------
 
-    def apply_page(
+    def record_sync(
         self,
         *,
         fleet_id: str,
         resource: str,
-        table: Table,
-        rows: Sequence[Mapping[str, Any]],
-        watermark: datetime | None,
-    ) -> int:
-        """Upsert one page of rows and advance the (fleet, resource) watermark in one transaction.
-
-        The watermark never moves backwards, so replaying an old page cannot lose progress.
-        """
-        now = utcnow()
+        rows: int,
+        cursor_value: datetime | None,
+        fleet_ref: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """A successful load of one resource: its rows added to the total, the cursor kept if it moved on."""
+        now = at or utcnow()
         with self.engine.begin() as conn:
-            if rows:
-                self._upsert(conn, table, [{**row, "ingested_at": now} for row in rows], ("id",))
-            current = conn.execute(
-                select(watermarks.c.watermark, watermarks.c.rows_total).where(
-                    watermarks.c.fleet_id == fleet_id, watermarks.c.resource == resource
-                )
-            ).first()
-            previous = as_utc(current.watermark) if current else None
-            advanced = max(w for w in (previous, watermark) if w is not None) if (previous or watermark) else None
-            self._upsert(
-                conn,
-                watermarks,
-                [
-                    {
-                        "fleet_id": fleet_id,
-                        "resource": resource,
-                        "watermark": advanced,
-                        "rows_total": (current.rows_total if current else 0) + len(rows),
-                        "updated_at": now,
-                    }
-                ],
-                ("fleet_id", "resource"),
-            )
-        return len(rows)
+            current = self._sync_row(conn, fleet_id, resource)
+            previous = as_utc(current.cursor_value) if current is not None else None
+            reached = max((v for v in (previous, as_utc(cursor_value)) if v is not None), default=None)
+            row = {
+                "fleet_id": fleet_id,
+                "resource": resource,
+                "rows_loaded": (current.rows_loaded if current is not None else 0) + rows,
+                "last_rows": rows,
+                "cursor_value": reached,
+                "last_success_at": now,
+                "last_attempt_at": now,
+                "last_error": None,
+                "updated_at": now,
+            }
+            if fleet_ref is not None:
+                row["fleet_ref"] = fleet_ref
+            self._upsert(conn, resource_syncs, [row], ("fleet_id", "resource"))
 
-    def get_watermark(self, fleet_id: str, resource: str) -> datetime | None:
+    def record_sync_failure(
+        self, *, fleet_id: str, resources: Iterable[str], error: str, at: datetime | None = None
+    ) -> None:
+        """A failed load: each resource keeps its totals and last success, and shows ``error``."""
+        now = at or utcnow()
+        with self.engine.begin() as conn:
+            for resource in resources:
+                current = self._sync_row(conn, fleet_id, resource)
+                row = {
+                    "fleet_id": fleet_id,
+                    "resource": resource,
+                    "last_attempt_at": now,
+                    "last_error": error[:2000],
+                    "updated_at": now,
+                }
+                if current is None:
+                    row.update(rows_loaded=0, last_rows=0)
+                self._upsert(conn, resource_syncs, [row], ("fleet_id", "resource"))
+
+    def resource_syncs(self, fleet_ids: Iterable[str]) -> dict[str, list[ResourceSync]]:
+        """Each asked fleet's ledger rows by resource name (fleets never loaded: absent)."""
+        wanted = sorted(set(fleet_ids))
+        found: dict[str, list[ResourceSync]] = {}
+        if not wanted:
+            return found
+        query = (
+            select(resource_syncs)
+            .where(resource_syncs.c.fleet_id.in_(wanted))
+            .order_by(resource_syncs.c.fleet_id, resource_syncs.c.resource)
+        )
         with self.engine.connect() as conn:
-            value = conn.execute(
-                select(watermarks.c.watermark).where(
-                    watermarks.c.fleet_id == fleet_id, watermarks.c.resource == resource
-                )
+            for row in conn.execute(query):
+                found.setdefault(row.fleet_id, []).append(resource_sync_of(row))
+        return found
+
+    def rows_loaded(self, fleet_id: str) -> int:
+        """Rows every load of the fleet wrote, all resources together (an upserted row counts each time)."""
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                select(func.sum(resource_syncs.c.rows_loaded)).where(resource_syncs.c.fleet_id == fleet_id)
             ).scalar()
-        return as_utc(value)
+        return int(total or 0)
 
-    def count_rows(self, table: Table, fleet_id: str) -> int:
-        with self.engine.connect() as conn:
-            return conn.execute(
-                select(func.count()).select_from(table).where(table.c.fleet_id == fleet_id)
-            ).scalar_one()
-
-    def count_vehicles(self, fleet_id: str) -> int:
-        return self.count_rows(vehicles, fleet_id)
-
-    def count_vehicle_locations(self, fleet_id: str) -> int:
-        return self.count_rows(vehicle_locations, fleet_id)
+    @staticmethod
+    def _sync_row(conn: Connection, fleet_id: str, resource: str) -> Any:
+        return conn.execute(
+            select(resource_syncs).where(resource_syncs.c.fleet_id == fleet_id, resource_syncs.c.resource == resource)
+        ).first()
 
     # -- fleet operational status ------------------------------------------------------------------
 

@@ -17,6 +17,9 @@ from typing import Any
 
 #: Catena refuses a time window longer than this on the endpoints that take one.
 MAX_WINDOW = timedelta(days=45)
+DEFAULT_PAGE_SIZE = 300
+#: How far back the first load of a time-filtered resource reaches (Catena's own default is one day).
+DEFAULT_INITIAL_LOOKBACK = timedelta(days=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +102,8 @@ def resources_for_scopes(scopes: Mapping[str, Any] | None) -> tuple[TelematicsRe
 
 
 __all__ = [
+    "DEFAULT_INITIAL_LOOKBACK",
+    "DEFAULT_PAGE_SIZE",
     "MAX_WINDOW",
     "TELEMATICS_RESOURCES",
     "TelematicsResource",

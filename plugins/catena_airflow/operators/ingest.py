@@ -1,27 +1,51 @@
-"""Ingest one fleet's vehicles and vehicle locations into the destination database."""
+"""Load one connected fleet's telematics data into the warehouse, with dlt; the onboarding's first load and
+every scheduled one after it are this operator."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from catena_airflow.assets import TELEMATICS_ALIAS, telematics_asset
+from catena_airflow.client.models import ShareAgreement
 from catena_airflow.client.ownership import FleetOwnershipError, verify_fleet_ownership
 from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
 from catena_airflow.hooks.destination import CatenaDestinationHook
-from catena_airflow.ingest.sync import DEFAULT_PAGE_SIZE, RESOURCES, sync_fleet
-from catena_airflow.operators.xcom_ids import id_from
+from catena_airflow.hooks.dlt_destination import DLT_DESTINATION_CONN_ID, resolve_load_settings
+from catena_airflow.ingest.store import DestinationStore
+from catena_airflow.ingest.telematics_resources import (
+    DEFAULT_INITIAL_LOOKBACK,
+    DEFAULT_PAGE_SIZE,
+    TelematicsResource,
+    resources_for_scopes,
+    resources_named,
+)
 
-#: Catena's schedule resources (``ResourceEnum``) -> the resources this operator ingests.
-INGEST_RESOURCE_OF = {"vehicle": "vehicles", "vehicle_location": "vehicle_locations"}
+if TYPE_CHECKING:
+    from catena_airflow.ingest.dlt_pipeline import FleetLoad
+from catena_airflow.operators.xcom_ids import id_from
 
 
 def fleet_id_of(value: Any) -> str:
-    """The fleet id, given as a string or as the sensor's XCom (a mapping with ``fleet_id``)."""
+    """The fleet id, given as a string or as a mapping with ``fleet_id`` (the sensor's XCom, a mapped fleet)."""
     return id_from(value, "fleet_id", "fleet_id must be a Catena fleet id or the sensor's XCom")
+
+
+def lookback_of(value: timedelta | float | str) -> timedelta:
+    """A timedelta, or a positive number of days (as a param renders it)."""
+    if isinstance(value, timedelta):
+        return value
+    try:
+        days = float(value)
+    except (TypeError, ValueError):
+        raise AirflowFailException(f"initial_lookback must be a timedelta or a number of days, got {value!r}") from None
+    if days <= 0:
+        raise AirflowFailException(f"initial_lookback must be positive, got {value!r}")
+    return timedelta(days=days)
 
 
 def _from_xcom(value: Any, key: str, given: str | None) -> str | None:
@@ -32,28 +56,34 @@ def _from_xcom(value: Any, key: str, given: str | None) -> str | None:
 
 
 class CatenaIngestFleetOperator(BaseOperator):
-    """Incremental, idempotent ingestion of a fleet's telematics data.
+    """Incremental, idempotent load of every resource a fleet's share agreement grants.
 
-    Pages through Catena (the client retries 429 and 5xx with backoff within its budget; the task
-    retries with exponential backoff beyond it), upserts each page by Catena id and advances the
-    per-(fleet, resource) watermark with it, so a rerun or a retry resumes where the last one stopped.
-    Skipped while the operations DAG has paused the fleet's ingestion (stale connection).
+    Order of checks, each before anything is read from the fleet:
 
-    Before copying anything it checks with Catena that the fleet belongs to the onboarding's
-    ``fleet_ref`` (an active share agreement of the fleet names that ref, or the onboarding's own
-    invitation names the fleet): one customer's fleet data never lands under another's onboarding.
-    A mismatch fails the task at once, with nothing written.
+    - skipped while the operations DAG has paused the fleet (stale connection), with the reason;
+    - the fleet must belong to the onboarding's ``fleet_ref`` (an active share agreement of the fleet names
+      it, or the onboarding's invitation names the fleet): otherwise the task fails and writes nothing;
+    - the resources loaded are those that agreement's ``scopes`` grant, as Catena returns it now (a narrowed
+      agreement is honoured before its webhook arrives), minus resources whose Catena schedule is held
+      deactivated for the fleet.
 
-    :param fleet_id: Catena fleet id, or the fleet-connected sensor's XCom (templated); the XCom also
-        gives ``fleet_ref`` and ``invitation_id``.
+    The load (``ingest/dlt_pipeline.py``) resumes where the fleet's last one stopped: dlt keeps a cursor per
+    resource and merges by Catena id, so a retry or a rerun neither skips nor duplicates rows. Each resource
+    that got rows emits an event of its asset (``catena_airflow.assets``) with the fleet and row count.
+
+    :param fleet_id: Catena fleet id, or a mapping with ``fleet_id`` and optionally ``fleet_ref`` and
+        ``invitation_id`` (the sensor's XCom; one item of the ingestion DAG's fleet list) (templated).
     :param fleet_ref: The onboarding's fleet ref, when ``fleet_id`` is a bare id (templated).
     :param invitation_id: The onboarding's invitation, when ``fleet_id`` is a bare id (templated).
-    :param catena_resources: ``vehicles`` and/or ``vehicle_locations`` (``resources`` is taken by Airflow).
-    :param initial_lookback: How far back the first location sync of a fleet reaches.
-    :param destination_conn_id: Airflow connection of the destination; None (default): ``[catena] destination_url``.
+    :param catena_resources: Load only these resources (names of ``ingest/telematics_resources.py``); None or
+        empty (default): every granted one. (``resources`` is taken by Airflow.) (templated)
+    :param initial_lookback: How far back a resource's first load reaches, a timedelta or a number of days
+        (templated); Catena's windows are split at 45 days.
+    :param destination_conn_id: Connection of the operations database; None: ``[catena] destination_url``.
+    :param dlt_destination_conn_id: Connection of the warehouse dlt loads into (``hooks/dlt_destination.py``).
     """
 
-    template_fields: Sequence[str] = ("fleet_id", "fleet_ref", "invitation_id", "catena_resources")
+    template_fields: Sequence[str] = ("fleet_id", "fleet_ref", "invitation_id", "catena_resources", "initial_lookback")
     ui_color = "#e9f7ef"
 
     def __init__(
@@ -62,16 +92,18 @@ class CatenaIngestFleetOperator(BaseOperator):
         fleet_id: str | Mapping[str, Any],
         fleet_ref: str | None = None,
         invitation_id: str | None = None,
-        catena_resources: Sequence[str] = RESOURCES,
+        catena_resources: Sequence[str] | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-        initial_lookback: timedelta = timedelta(days=1),
+        initial_lookback: timedelta | float | str = DEFAULT_INITIAL_LOOKBACK,
         catena_conn_id: str = DEFAULT_CATENA_CONN_ID,
         destination_conn_id: str | None = None,
+        dlt_destination_conn_id: str = DLT_DESTINATION_CONN_ID,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("retries", 3)
         kwargs.setdefault("retry_delay", timedelta(seconds=30))
         kwargs.setdefault("retry_exponential_backoff", True)
+        kwargs.setdefault("outlets", [TELEMATICS_ALIAS])
         super().__init__(**kwargs)
         self.fleet_id = fleet_id
         self.fleet_ref = fleet_ref
@@ -81,48 +113,96 @@ class CatenaIngestFleetOperator(BaseOperator):
         self.initial_lookback = initial_lookback
         self.catena_conn_id = catena_conn_id
         self.destination_conn_id = destination_conn_id
+        self.dlt_destination_conn_id = dlt_destination_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         fleet_id = fleet_id_of(self.fleet_id)
-        store = CatenaDestinationHook(self.destination_conn_id).get_conn()
-        status = store.get_fleet_status(fleet_id)
+        fleet_ref = _from_xcom(self.fleet_id, "fleet_ref", self.fleet_ref)
+        operations = CatenaDestinationHook(self.destination_conn_id).get_conn()
+        status = operations.get_fleet_status(fleet_id)
         if status is not None and status.ingestion_paused:
             raise AirflowSkipException(f"Ingestion of fleet {fleet_id} is paused: {status.reason or status.status}")
-        resources = self._unpaused(store, fleet_id)
         client = catena_client(self.catena_conn_id)
-        self._check_ownership(client, fleet_id)
-        summary = sync_fleet(
-            client,
-            store,
-            fleet_id=fleet_id,
-            resources=resources,
-            page_size=self.page_size,
-            initial_lookback=self.initial_lookback,
-        )
-        for resource, outcome in summary.items():
-            self.log.info(
-                "Fleet %s %s: %d row(s) upserted over %d page(s); watermark %s",
-                fleet_id,
-                resource,
-                outcome["rows"],
-                outcome["pages"],
-                outcome["watermark"],
-            )
-        return {"fleet_id": fleet_id, "resources": summary}
+        agreement = self._check_ownership(client, fleet_id, fleet_ref)
+        resources = self._resources_to_load(operations, fleet_id, agreement)
+        from catena_airflow.ingest.dlt_pipeline import load_fleet  # dlt takes seconds to import: not at parse time
 
-    def _unpaused(self, store: Any, fleet_id: str) -> list[str]:
-        """The requested resources whose Catena schedule is not held deactivated for this fleet."""
-        paused = {INGEST_RESOURCE_OF.get(name, name): why for name, why in store.paused_resources(fleet_id).items()}
-        for resource in self.catena_resources:
-            if resource in paused:
-                self.log.warning("Not ingesting %s of fleet %s: %s", resource, fleet_id, paused[resource])
-        resources = [r for r in self.catena_resources if r not in paused]
+        try:
+            load = load_fleet(
+                client=client,
+                fleet_id=fleet_id,
+                settings=resolve_load_settings(self.dlt_destination_conn_id),
+                resources=resources,
+                initial_lookback=lookback_of(self.initial_lookback),
+                page_size=self.page_size,
+            )
+        except Exception as exc:
+            operations.record_sync_failure(
+                fleet_id=fleet_id, resources=[r.name for r in resources], error=f"{type(exc).__name__}: {exc}"
+            )
+            raise
+        self._record(operations, load, resources, fleet_ref or agreement.fleet_ref)
+        self._emit_asset_events(context, load, resources, fleet_ref or agreement.fleet_ref)
+        return {
+            "fleet_id": fleet_id,
+            "fleet_ref": fleet_ref or agreement.fleet_ref,
+            "resources": {r.name: {"rows": load.rows_of(r.name)} for r in resources},
+            "load_ids": list(load.load_ids),
+        }
+
+    def _resources_to_load(
+        self, operations: DestinationStore, fleet_id: str, agreement: ShareAgreement
+    ) -> tuple[TelematicsResource, ...]:
+        """What the agreement grants, narrowed to ``catena_resources``, minus resources held for the fleet."""
+        granted = resources_for_scopes(agreement.scopes)
+        if self.catena_resources:
+            asked = {r.name for r in resources_named(list(self.catena_resources))}
+            for name in sorted(asked - {r.name for r in granted}):
+                self.log.warning("Not loading %s of fleet %s: its share agreement does not grant it", name, fleet_id)
+            granted = tuple(r for r in granted if r.name in asked)
+        held = operations.paused_resources(fleet_id)
+        for resource in granted:
+            if resource.scope in held:
+                self.log.warning("Not loading %s of fleet %s: %s", resource.name, fleet_id, held[resource.scope])
+        resources = tuple(r for r in granted if r.scope not in held)
         if not resources:
-            raise AirflowSkipException(f"Ingestion of fleet {fleet_id} is paused for every resource asked for")
+            raise AirflowSkipException(
+                f"Nothing to load for fleet {fleet_id}: its share agreement grants "
+                f"{', '.join(sorted(k for k, v in agreement.scopes.items() if v is not None)) or 'nothing'}, "
+                f"held: {', '.join(sorted(held)) or 'none'}"
+            )
         return resources
 
-    def _check_ownership(self, client: Any, fleet_id: str) -> None:
-        fleet_ref = _from_xcom(self.fleet_id, "fleet_ref", self.fleet_ref)
+    def _record(
+        self,
+        operations: DestinationStore,
+        load: FleetLoad,
+        resources: Sequence[TelematicsResource],
+        fleet_ref: str | None,
+    ) -> None:
+        for resource in resources:
+            rows = load.rows_of(resource.name)
+            cursor = load.cursors.get(resource.name)
+            operations.record_sync(
+                fleet_id=load.fleet_id, resource=resource.name, rows=rows, cursor_value=cursor, fleet_ref=fleet_ref
+            )
+            self.log.info("Fleet %s %s: %d row(s) loaded; cursor at %s", load.fleet_id, resource.name, rows, cursor)
+
+    def _emit_asset_events(
+        self, context: Context, load: FleetLoad, resources: Sequence[TelematicsResource], fleet_ref: str | None
+    ) -> None:
+        outlet_events = context.get("outlet_events")
+        if outlet_events is None or TELEMATICS_ALIAS not in (self.outlets or []):
+            return
+        for resource in resources:
+            rows = load.rows_of(resource.name)
+            if rows:
+                outlet_events[TELEMATICS_ALIAS].add(
+                    telematics_asset(resource.name),
+                    extra={"fleet_id": load.fleet_id, "fleet_ref": fleet_ref, "rows": rows},
+                )
+
+    def _check_ownership(self, client: Any, fleet_id: str, fleet_ref: str | None) -> ShareAgreement:
         invitation_id = _from_xcom(self.fleet_id, "invitation_id", self.invitation_id)
         if fleet_ref is None:
             self.log.warning("No fleet_ref given for fleet %s: checking only that it is shared with us", fleet_id)
@@ -138,3 +218,4 @@ class CatenaIngestFleetOperator(BaseOperator):
             fleet_ref or agreement.fleet_ref,
             agreement.id,
         )
+        return agreement

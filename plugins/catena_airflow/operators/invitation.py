@@ -32,10 +32,11 @@ INVITATION_FIELDS = (
     "failure_redirect_url",
     "callback_url",
     "limit_tsps",
+    "permissions",
     "expires_in_hours",
 )
 # Fields that are text on the wire: native template rendering may turn "123" into 123.
-_TEXT_FIELDS = frozenset(INVITATION_FIELDS) - {"limit_tsps", "expires_in_hours"}
+_TEXT_FIELDS = frozenset(INVITATION_FIELDS) - {"limit_tsps", "permissions", "expires_in_hours"}
 
 
 class CatenaMagicLink(BaseOperatorLink):
@@ -138,6 +139,7 @@ class CatenaCreateInvitationOperator(BaseOperator):
     :param callback_url: Per-invitation webhook URL. Catena creates subscriptions of its own for it;
         their secrets are stored in the inbox right after the invitation is created.
     :param limit_tsps: TSP slugs the fleet may choose from.
+    :param permissions: Resources the fleet is asked to share (``{"vehicle": "read", ...}``); None: Catena's default.
     :param expires_in_hours: Validity of the link, 1 to 672 hours.
     :param invitation: Further fields as a mapping (e.g. from an upstream task in a mapped group);
         explicit arguments win over its keys.
@@ -165,6 +167,7 @@ class CatenaCreateInvitationOperator(BaseOperator):
         failure_redirect_url: str | None = None,
         callback_url: str | None = None,
         limit_tsps: list[str] | None = None,
+        permissions: Mapping[str, str] | None = None,
         expires_in_hours: int | None = None,
         invitation: Mapping[str, Any] | None = None,
         catena_conn_id: str = DEFAULT_CATENA_CONN_ID,
@@ -184,6 +187,7 @@ class CatenaCreateInvitationOperator(BaseOperator):
         self.failure_redirect_url = failure_redirect_url
         self.callback_url = callback_url
         self.limit_tsps = limit_tsps
+        self.permissions = permissions
         self.expires_in_hours = expires_in_hours
         self.invitation = invitation
         self.catena_conn_id = catena_conn_id

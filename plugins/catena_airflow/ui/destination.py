@@ -1,7 +1,9 @@
-"""Rows ingested per fleet, read from the destination database the ingestion DAGs write to.
+"""Rows loaded per fleet, read from the ingestion tasks' sync ledger in the operations database.
 
-Read-only, and optional: when no destination is configured (``[catena] destination_url`` unset and no
-default SQLite file yet) or it cannot be read, the dashboard shows "not available" instead of failing.
+The ledger, not the warehouse: dlt's destination may be a DuckDB file that its writer holds locked, or a
+warehouse the api-server has no credentials for. Read-only, and optional: when the operations database
+is not configured (``[catena] destination_url`` unset and no default SQLite file yet) or cannot be read,
+the dashboard shows "not available" instead of failing.
 """
 
 from __future__ import annotations
@@ -11,20 +13,19 @@ import threading
 from collections.abc import Collection
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from catena_airflow import config
-from catena_airflow.ingest.schema import vehicle_locations, vehicles
+from catena_airflow.ingest.schema import resource_syncs
+from catena_airflow.ingest.store import ResourceSync, resource_sync_of
 
 log = logging.getLogger(__name__)
 
-INGESTED_TABLES = (vehicles, vehicle_locations)
-
 
 class IngestedRows:
-    """Counts of ingested rows (vehicles plus vehicle locations) by Catena fleet id."""
+    """Rows the loads of each fleet wrote (every resource), by Catena fleet id."""
 
     def __init__(self, engine: Engine | None) -> None:
         self._engine = engine
@@ -33,29 +34,28 @@ class IngestedRows:
     def available(self) -> bool:
         return self._engine is not None
 
-    def by_fleet(self, fleet_ids: Collection[str]) -> dict[str, int] | None:
-        """None when the destination is unavailable; otherwise every asked fleet id, zero when it has no rows."""
+    def by_fleet(self, fleet_ids: Collection[str]) -> dict[str, list[ResourceSync]] | None:
+        """None when the database is unavailable; otherwise every asked fleet id, [] when never loaded."""
         if self._engine is None:
             return None
         wanted = sorted(set(fleet_ids))
-        counts = dict.fromkeys(wanted, 0)
+        found: dict[str, list[ResourceSync]] = {fleet_id: [] for fleet_id in wanted}
         if not wanted:
-            return counts
+            return found
+        query = (
+            select(resource_syncs)
+            .where(resource_syncs.c.fleet_id.in_(wanted))
+            .order_by(resource_syncs.c.fleet_id, resource_syncs.c.resource)
+        )
         try:
             with self._engine.connect() as conn:
-                for table in INGESTED_TABLES:
-                    query = (
-                        select(table.c.fleet_id, func.count())
-                        .where(table.c.fleet_id.in_(wanted))
-                        .group_by(table.c.fleet_id)
-                    )
-                    for fleet_id, count in conn.execute(query):
-                        counts[fleet_id] += int(count)
+                for row in conn.execute(query):
+                    found[row.fleet_id].append(resource_sync_of(row))
         except SQLAlchemyError as exc:
             # Not yet migrated, or unreachable: the dashboard still works, without this column.
-            log.warning("destination database not readable for the dashboard: %s", type(exc).__name__)
+            log.warning("operations database not readable for the dashboard: %s", type(exc).__name__)
             return None
-        return counts
+        return found
 
 
 _ENGINES: dict[str, Engine] = {}

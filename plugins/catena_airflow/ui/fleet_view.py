@@ -9,7 +9,15 @@ from datetime import datetime
 from urllib.parse import quote
 
 from catena_airflow.inbox.models import PROGRESS_STAGES, Onboarding, Stage
-from catena_airflow.ui.schemas import AttemptSummary, DagRunLink, FleetHealth, FleetRow, StuckReason
+from catena_airflow.ingest.store import ResourceSync
+from catena_airflow.ui.schemas import (
+    AttemptSummary,
+    DagRunLink,
+    FleetHealth,
+    FleetRow,
+    ResourceIngestion,
+    StuckReason,
+)
 from catena_airflow.ui.settings import DashboardSettings
 
 # Before acceptance an invitation can still expire; afterwards its expiry no longer matters.
@@ -107,13 +115,25 @@ def attempts_of(onboarding: Onboarding, same_ref: list[Onboarding]) -> list[Atte
     return out if len(out) > 1 else []
 
 
+def resource_ingestion(sync: ResourceSync, now: datetime) -> ResourceIngestion:
+    lag = sync.lag(now)
+    return ResourceIngestion(
+        resource=sync.resource,
+        rows_loaded=sync.rows_loaded,
+        last_rows=sync.last_rows,
+        last_success_at=sync.last_success_at,
+        lag_seconds=None if lag is None else max(0, int(lag.total_seconds())),
+        last_error=sync.last_error,
+    )
+
+
 def fleet_row(
     onboarding: Onboarding,
     *,
     now: datetime,
     settings: DashboardSettings,
     run_states: dict[tuple[str, str], str],
-    rows_ingested: dict[str, int] | None,
+    rows_ingested: dict[str, list[ResourceSync]] | None,
     same_ref: list[Onboarding] | None = None,
 ) -> FleetRow:
     entered = stage_entered_at(onboarding)
@@ -126,9 +146,11 @@ def fleet_row(
             url=dag_run_path(onboarding.dag_id, onboarding.run_id),
             state=run_states.get((onboarding.dag_id, onboarding.run_id)),
         )
-    ingested = None
+    ingested, ingestion = None, []
     if rows_ingested is not None and onboarding.fleet_id:
-        ingested = rows_ingested.get(onboarding.fleet_id, 0)
+        syncs = rows_ingested.get(onboarding.fleet_id, [])
+        ingested = sum(sync.rows_loaded for sync in syncs)
+        ingestion = [resource_ingestion(sync, now) for sync in syncs]
     return FleetRow(
         invitation_id=onboarding.invitation_id,
         fleet_ref=onboarding.fleet_ref,
@@ -143,6 +165,7 @@ def fleet_row(
         dag_run=dag_run,
         health=fleet_health(onboarding),
         rows_ingested=ingested,
+        ingestion=ingestion,
         stuck=bool(reasons),
         stuck_reasons=reasons,
         updated_at=onboarding.updated_at,

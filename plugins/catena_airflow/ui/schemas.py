@@ -62,6 +62,17 @@ class AttemptSummary(BaseModel):
     current: bool = Field(description="The attempt this row shows")
 
 
+class ResourceIngestion(BaseModel):
+    """One resource of a fleet, as its loads left it (the ingestion tasks' sync ledger)."""
+
+    resource: str
+    rows_loaded: int = Field(description="Rows every load of it wrote (an updated row counts each time)")
+    last_rows: int = Field(description="Rows the last successful load wrote")
+    last_success_at: datetime | None
+    lag_seconds: int | None = Field(description="How far its newest loaded row is behind now; null before any")
+    last_error: str | None = Field(description="Why the last load failed; null when it succeeded")
+
+
 class FleetRow(BaseModel):
     invitation_id: str
     fleet_ref: str | None
@@ -75,7 +86,12 @@ class FleetRow(BaseModel):
     magic_link: str | None = Field(description="The fleet's invitation link, to resend it")
     dag_run: DagRunLink | None = Field(description="The onboarding DAG run that invited this fleet")
     health: FleetHealth
-    rows_ingested: int | None = Field(description="Rows in the destination database; null when not configured")
+    rows_ingested: int | None = Field(
+        description="Rows the fleet's loads wrote, every resource; null when the operations database is not readable"
+    )
+    ingestion: list[ResourceIngestion] = Field(
+        default_factory=list, description="Per resource: rows, last successful load, lag and last error"
+    )
     stuck: bool
     stuck_reasons: list[StuckReason]
     updated_at: datetime | None

@@ -17,6 +17,7 @@ from catena_airflow.operators.invitation import (
     invitation_request,
     validation_message,
 )
+from catena_airflow.pools import ingestion_pool
 from catena_airflow.sensors.fleet_connected import CatenaFleetConnectedSensor
 
 
@@ -53,5 +54,5 @@ def onboarding_chain(
         reinvite_on_expiry=reinvite_on_expiry,
         invitation=request,
     )
-    ingest = CatenaIngestFleetOperator(task_id="ingest_fleet", fleet_id=wait.output)
+    ingest = CatenaIngestFleetOperator(task_id="ingest_fleet", fleet_id=wait.output, pool=ingestion_pool())
     return create, wait, ingest

@@ -27,6 +27,12 @@ URL_SCHEMA = {"type": "string", "pattern": URL_PATTERN, "maxLength": MAX_URL_LEN
 EXPIRES_SCHEMA = {"type": "integer", "minimum": MIN_EXPIRES_IN_HOURS, "maximum": MAX_EXPIRES_IN_HOURS}
 EXPIRES_TITLE = f"Link validity (hours, {MIN_EXPIRES_IN_HOURS}-{MAX_EXPIRES_IN_HOURS})"
 LIMIT_TSPS_SCHEMA = {"type": ["array", "null"], "items": {"type": "string", "minLength": 1}, "uniqueItems": True}
+#: Catena's ``permissions``: resource (``ResourceEnum``, e.g. ``vehicle``) -> ``read`` | ``read_write``.
+PERMISSIONS_SCHEMA = {
+    "type": ["object", "null"],
+    "propertyNames": {"pattern": "^[a-z_]+$"},
+    "additionalProperties": {"type": "string", "enum": ["read", "read_write"]},
+}
 
 #: One fleet's invitation fields (also the item schema of the bulk DAG's ``fleets`` list).
 FLEET_SCHEMA: dict[str, Any] = {
@@ -41,6 +47,7 @@ FLEET_SCHEMA: dict[str, Any] = {
         "failure_redirect_url": _nullable(URL_SCHEMA),
         "callback_url": _nullable(URL_SCHEMA),
         "limit_tsps": LIMIT_TSPS_SCHEMA,
+        "permissions": PERMISSIONS_SCHEMA,
         "expires_in_hours": _nullable(EXPIRES_SCHEMA),
     },
 }
@@ -85,6 +92,12 @@ def onboarding_params() -> dict[str, Param]:
         "failure_redirect_url": Param(None, **props["failure_redirect_url"], title="Failure redirect URL"),
         "callback_url": Param(None, **props["callback_url"], title="Callback URL (optional)"),
         "limit_tsps": Param(None, **LIMIT_TSPS_SCHEMA, title="Allowed TSPs (slugs)"),
+        "permissions": Param(
+            None,
+            **PERMISSIONS_SCHEMA,
+            title="Data to request",
+            description='Resources the fleet is asked to share, e.g. {"vehicle": "read"}; empty: Catena\'s default.',
+        ),
         "expires_in_hours": Param(24, **EXPIRES_SCHEMA, title=EXPIRES_TITLE),
         **wait_params(),
     }

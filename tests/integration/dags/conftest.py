@@ -1,10 +1,12 @@
 """A whole Catena deployment for ``dag.test()``: the sandbox and receiver as real processes, a real
-PostgreSQL inbox, a SQLite destination, the ``catena_default`` connection, and ``catena_setup`` run."""
+PostgreSQL inbox, a SQLite operations database, a DuckDB warehouse (or the test's PostgreSQL database),
+the ``catena_default`` connection, and ``catena_setup`` run."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,36 @@ from catena_airflow.ingest.store import DestinationStore
 DAGS = Path(__file__).resolve().parents[3] / "dags"
 
 
+class Warehouse:
+    """Reads what dlt loaded (dataset ``catena``), in DuckDB or PostgreSQL, with plain SQL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def ids(self, table: str, fleet_id: str) -> list[str]:
+        """Ids of the fleet's rows, duplicates included (there must be none); [] before dlt created the table."""
+        query = f"SELECT id FROM catena.{table} WHERE fleet_id = %s"
+        if self.url.startswith("duckdb:///"):
+            import duckdb
+
+            path = self.url[len("duckdb:///") :]
+            if not Path(path).exists():
+                return []
+            with duckdb.connect(path) as conn:
+                try:
+                    return [row[0] for row in conn.execute(query.replace("%s", "?"), [fleet_id]).fetchall()]
+                except duckdb.CatalogException:
+                    return []
+        import psycopg2
+
+        with closing(psycopg2.connect("postgresql://" + self.url.split("://", 1)[1])) as conn, conn.cursor() as cursor:
+            cursor.execute("SELECT to_regclass(%s)", (f"catena.{table}",))
+            if cursor.fetchone()[0] is None:
+                return []
+            cursor.execute(query, (fleet_id,))
+            return [row[0] for row in cursor.fetchall()]
+
+
 @dataclass
 class Deployment:
     sandbox: Any
@@ -31,6 +63,7 @@ class Deployment:
     inbox: InboxStore
     destination: DestinationStore
     dags: dict[str, Any]
+    warehouse: Warehouse | None = None
 
     def run(self, dag_id: str, conf: dict | None = None):
         """One ``dag.test()`` run; returns the DAG run."""
@@ -104,7 +137,9 @@ def slow_deployment(slow_sandbox, make_deployment) -> Deployment:
 
 @pytest.fixture
 def make_deployment(receiver_factory, postgres_url, tmp_path, monkeypatch, airflow_db) -> Callable[..., Deployment]:
-    return lambda sandbox, setup=True: _deploy(sandbox, receiver_factory, postgres_url, tmp_path, monkeypatch, setup)
+    return lambda sandbox, setup=True, warehouse=None: _deploy(
+        sandbox, receiver_factory, postgres_url, tmp_path, monkeypatch, setup, warehouse
+    )
 
 
 @pytest.fixture
@@ -113,8 +148,14 @@ def bare_deployment(sandbox, make_deployment) -> Deployment:
     return make_deployment(sandbox, setup=False)
 
 
-def _deploy(sandbox, receiver_factory, postgres_url, tmp_path, monkeypatch, setup: bool = True) -> Deployment:
+def _deploy(
+    sandbox, receiver_factory, postgres_url, tmp_path, monkeypatch, setup: bool = True, warehouse: str | None = None
+) -> Deployment:
+    """``warehouse``: ``postgres`` loads into the test's PostgreSQL database; otherwise a DuckDB file."""
     monkeypatch.setenv("AIRFLOW_CONN_CATENA_DEFAULT", sandbox.catena_connection())
+    warehouse_url = postgres_url if warehouse == "postgres" else f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    monkeypatch.setenv("CATENA_DLT_DESTINATION", warehouse_url)
+    monkeypatch.setenv("CATENA_DLT_PIPELINES_DIR", str(tmp_path / "dlt"))
     monkeypatch.setenv("CATENA_INBOX_URL", postgres_url)
     destination_url = f"sqlite:///{tmp_path / 'catena_data.db'}"
     monkeypatch.setenv("CATENA_DESTINATION_URL", destination_url)
@@ -123,7 +164,14 @@ def _deploy(sandbox, receiver_factory, postgres_url, tmp_path, monkeypatch, setu
     receiver = receiver_factory(postgres_url, secrets=[])
     dagbag = DagBag(dag_folder=str(DAGS))
     assert dagbag.import_errors == {}
-    world = Deployment(sandbox, receiver, inbox_store(postgres_url), destination_store(destination_url), dagbag.dags)
+    world = Deployment(
+        sandbox,
+        receiver,
+        inbox_store(postgres_url),
+        destination_store(destination_url),
+        dagbag.dags,
+        Warehouse(warehouse_url),
+    )
     if setup:
         run = world.run("catena_setup", {"receiver_url": receiver.url})
         assert run.state == DagRunState.SUCCESS, task_states(run)

@@ -56,7 +56,7 @@ def test_the_fleet_connects_and_is_ingested_whatever_the_spec_left_open(deployme
         True,
         True,
     )
-    assert deployment.destination.count_vehicles(result["fleet_id"]) > 0
+    assert deployment.warehouse.ids("vehicles", result["fleet_id"])
     sandbox_view = deployment.sandbox.admin("GET", f"/invitations/{result['invitation_id']}").json()
     assert result["fleet_id"] == sandbox_view["fleet_id"]  # the right fleet, not just a fleet
 
@@ -143,7 +143,7 @@ def test_reinvite_on_expiry_waits_for_the_second_invitation_in_the_same_run(depl
     assert run.state == DagRunState.SUCCESS, task_states(run)
     result = xcom(run, "wait_for_fleet")
     assert result["invitation_id"] != xcom(run, "create_invitation")["id"]
-    assert deployment.destination.count_vehicles(result["fleet_id"]) > 0
+    assert deployment.warehouse.ids("vehicles", result["fleet_id"])
 
 
 def test_reconciliation_against_catena_as_published_never_takes_another_fleet(deployment):

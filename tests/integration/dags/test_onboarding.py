@@ -22,7 +22,7 @@ def test_happy_path_is_woken_by_the_webhook_and_ingests(slow_deployment):
     assert result["share_agreement_scopes"]
     ingested = xcom(run, "ingest_fleet")
     assert ingested["fleet_id"] == result["fleet_id"]
-    assert deployment.destination.count_vehicles(result["fleet_id"]) > 0
+    assert deployment.warehouse.ids("vehicles", result["fleet_id"])
     invitation = xcom(run, "create_invitation")
     assert deployment.inbox.get_onboarding(invitation["id"]).is_connected
 

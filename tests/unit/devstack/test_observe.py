@@ -7,7 +7,7 @@ import pytest
 
 from catena_airflow.client.events import WebhookEnvelope
 from catena_airflow.inbox import InboxStore, Onboarding, Stage
-from catena_airflow.ingest import DestinationStore
+from catena_airflow.ingest.store import DestinationStore
 from devstack.observe import FleetReport, check, count_operations, deferral_processed
 from devstack.progress import summary
 from devstack.scenarios import KINDS, demo_fleets

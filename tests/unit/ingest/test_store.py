@@ -5,17 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from catena_airflow.ingest.schema import vehicles
 from catena_airflow.ingest.store import DestinationStore, as_utc
-
-
-def _row(vehicle_id: str, name: str) -> dict:
-    return {
-        "id": vehicle_id,
-        "fleet_id": "f1",
-        "vehicle_name": name,
-        "record": {"id": vehicle_id, "vehicle_name": name},
-    }
 
 
 @pytest.fixture
@@ -25,25 +15,28 @@ def store(tmp_path) -> DestinationStore:
     return store
 
 
-def test_apply_page_upserts_by_catena_id_and_counts(store):
-    mark = datetime(2026, 1, 1, tzinfo=UTC)
-    store.apply_page(
-        fleet_id="f1", resource="vehicles", table=vehicles, rows=[_row("v1", "A"), _row("v2", "B")], watermark=mark
-    )
-    store.apply_page(fleet_id="f1", resource="vehicles", table=vehicles, rows=[_row("v1", "A2")], watermark=mark)
-    assert store.count_vehicles("f1") == 2
-    with store.engine.connect() as conn:
-        names = dict(conn.execute(vehicles.select().with_only_columns(vehicles.c.id, vehicles.c.vehicle_name)).all())
-    assert names == {"v1": "A2", "v2": "B"}
+def test_the_sync_ledger_adds_rows_and_keeps_the_furthest_cursor(store):
+    early, late = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    store.record_sync(fleet_id="f1", resource="vehicles", rows=3, cursor_value=late, fleet_ref="acme")
+    store.record_sync(fleet_id="f1", resource="vehicles", rows=2, cursor_value=early)
+    store.record_sync(fleet_id="f1", resource="vehicle_locations", rows=0, cursor_value=None)
+    (locations, vehicles) = store.resource_syncs(["f1", "f2"])["f1"]
+    assert (vehicles.rows_loaded, vehicles.last_rows, vehicles.cursor_value) == (5, 2, late)
+    assert vehicles.fleet_ref == "acme" and vehicles.last_error is None
+    assert locations.cursor_value is None and locations.lag() is None
+    assert vehicles.lag(now=late + timedelta(hours=1)) == timedelta(hours=1)
+    assert store.rows_loaded("f1") == 5 and store.rows_loaded("f2") == 0
 
 
-def test_watermark_never_moves_backwards(store):
-    later = datetime(2026, 1, 2, tzinfo=UTC)
-    store.apply_page(fleet_id="f1", resource="vehicles", table=vehicles, rows=[], watermark=later)
-    store.apply_page(fleet_id="f1", resource="vehicles", table=vehicles, rows=[], watermark=later - timedelta(days=1))
-    store.apply_page(fleet_id="f1", resource="vehicles", table=vehicles, rows=[], watermark=None)
-    assert store.get_watermark("f1", "vehicles") == later
-    assert store.get_watermark("f1", "vehicle_locations") is None
+def test_a_failed_load_keeps_the_last_success_and_shows_the_error(store):
+    store.record_sync(fleet_id="f1", resource="vehicles", rows=3, cursor_value=None)
+    store.record_sync_failure(fleet_id="f1", resources=["vehicles", "users"], error="HTTPError: 500")
+    syncs = {s.resource: s for s in store.resource_syncs(["f1"])["f1"]}
+    assert syncs["vehicles"].rows_loaded == 3 and syncs["vehicles"].last_success_at is not None
+    assert syncs["vehicles"].last_error == syncs["users"].last_error == "HTTPError: 500"
+    assert syncs["users"].rows_loaded == 0 and syncs["users"].last_success_at is None
+    store.record_sync(fleet_id="f1", resource="vehicles", rows=1, cursor_value=None)
+    assert {s.resource: s for s in store.resource_syncs(["f1"])["f1"]}["vehicles"].last_error is None
 
 
 def test_fleet_status_round_trip(store):
@@ -81,11 +74,9 @@ def test_upsert_on_postgresql(postgres_url):
     store = DestinationStore(postgres_url)
     store.migrate()
     try:
-        for name in ("A", "B"):
-            store.apply_page(
-                fleet_id="f1", resource="vehicles", table=vehicles, rows=[_row("v1", name)], watermark=None
-            )
-        assert store.count_vehicles("f1") == 1
+        for rows in (2, 3):
+            store.record_sync(fleet_id="f1", resource="vehicles", rows=rows, cursor_value=None)
+        assert store.rows_loaded("f1") == 5
     finally:
         store.dispose()
 
@@ -97,7 +88,7 @@ def test_concurrent_first_migrations_of_a_fresh_destination_all_succeed(tmp_path
     try:
         with ThreadPoolExecutor(max_workers=6) as pool:
             list(pool.map(DestinationStore.migrate, stores))
-        assert stores[0].get_watermark("f-1", "vehicle") is None
+        assert stores[0].rows_loaded("f-1") == 0
     finally:
         for store in stores:
             store.dispose()

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from catena_airflow.operators.ingest import CatenaIngestFleetOperator
-from tests.unit.airflow_layer import CATENA_URL, invitation_json, page
+from catena_airflow.assets import TELEMATICS_ALIAS
+from catena_airflow.operators.ingest import CatenaIngestFleetOperator, lookback_of
+from tests.unit.airflow_layer import CATENA_URL, invitation_json, page, warehouse_ids
 
 
-def agreement(fleet_id: str = "f1", fleet_ref: str | None = "acme-1", status: str = "active") -> dict:
+def agreement(
+    fleet_id: str = "f1", fleet_ref: str | None = "acme-1", status: str = "active", scopes: dict | None = None
+) -> dict:
     return {
         "id": f"sa-{fleet_id}-{fleet_ref}",
         "fleet_id": fleet_id,
@@ -16,14 +21,30 @@ def agreement(fleet_id: str = "f1", fleet_ref: str | None = "acme-1", status: st
         "status": status,
         "effective_date": "2026-11-27T09:00:00Z",
         "expiration_date": None,
-        "scopes": {"vehicle": "read"},
+        "scopes": scopes or {"vehicle": "read"},
     }
 
 
 SENSOR_XCOM = {"fleet_id": "f1", "fleet_ref": "acme-1", "invitation_id": "inv-1", "connection_ids": ["c1"]}
 
 
-def test_ingests_the_fleet_from_the_sensor_xcom(catena_api, destination):
+class OutletEvents(dict):
+    """What Airflow hands a task as ``outlet_events``: one accessor per outlet, alias events collected by ``add``."""
+
+    def __missing__(self, key):
+        accessor = self[key] = AliasAccessor()
+        return accessor
+
+
+class AliasAccessor:
+    def __init__(self) -> None:
+        self.added: list[tuple[str, dict]] = []
+
+    def add(self, asset, extra=None) -> None:
+        self.added.append((asset.uri, extra or {}))
+
+
+def test_ingests_the_fleet_from_the_sensor_xcom(catena_api, destination, warehouse):
     # A Catena that ignores the fleet_id filter: only f1's own agreement may count.
     catena_api.get(
         f"{CATENA_URL}/v2/orgs/share-agreements", json=page([agreement("f2", "other"), agreement("f1", "acme-1")])
@@ -31,20 +52,28 @@ def test_ingests_the_fleet_from_the_sensor_xcom(catena_api, destination):
     catena_api.get(
         f"{CATENA_URL}/v2/telematics/vehicles", json=page([{"id": "v1", "fleet_id": "f1", "vehicle_name": "T1"}])
     )
-    catena_api.get(
+    locations = catena_api.get(
         f"{CATENA_URL}/v2/telematics/vehicle-locations",
         json=page([{"id": "l1", "fleet_id": "f1", "occurred_at": "2026-11-27T10:00:00Z", "location": None}]),
     )
     op = CatenaIngestFleetOperator(task_id="ingest_fleet", fleet_id=SENSOR_XCOM)
-    result = op.execute({})
+    outlet_events = OutletEvents()
+    result = op.execute({"outlet_events": outlet_events})
     assert result["fleet_id"] == "f1"
-    assert result["resources"]["vehicles"]["rows"] == 1
-    assert result["resources"]["vehicle_locations"]["rows"] == 1
-    assert destination.count_vehicles("f1") == destination.count_vehicle_locations("f1") == 1
+    # The agreement grants vehicles only: locations are neither read nor loaded.
+    assert result["resources"] == {"vehicles": {"rows": 1}}
+    assert warehouse_ids(warehouse, "vehicles", "f1") == {"v1"}
+    assert warehouse_ids(warehouse, "vehicle_locations", "f1") == set()
+    assert not locations.called
+    assert outlet_events[TELEMATICS_ALIAS].added == [
+        ("catena://telematics/vehicles", {"fleet_id": "f1", "fleet_ref": "acme-1", "rows": 1})
+    ]
+    (sync,) = destination.resource_syncs(["f1"])["f1"]
+    assert (sync.resource, sync.rows_loaded, sync.fleet_ref) == ("vehicles", 1, "acme-1")
     assert op.retries == 3 and op.retry_exponential_backoff
 
 
-def test_paused_fleet_is_skipped(catena_api, destination):  # before any call to Catena
+def test_paused_fleet_is_skipped(catena_api, destination, warehouse):  # before any call to Catena
     destination.set_fleet_status("f1", status="stale", ingestion_paused=True, reason="connection c1 is stale")
     route = catena_api.get(f"{CATENA_URL}/v2/telematics/vehicles", json=page([]))
     with pytest.raises(AirflowSkipException, match="paused: connection c1 is stale"):
@@ -67,17 +96,19 @@ def test_missing_fleet_id_fails_clearly():
         ([agreement("f1", None)], {"fleet_id": None, "fleet_ref": "acme-1"}, "does not show"),
     ],
 )
-def test_a_fleet_that_is_not_the_onboardings_is_not_copied(catena_api, destination, agreements, invitation, problem):
+def test_a_fleet_that_is_not_the_onboardings_is_not_copied(
+    catena_api, destination, warehouse, agreements, invitation, problem
+):
     catena_api.get(f"{CATENA_URL}/v2/orgs/share-agreements", json=page(agreements))
     catena_api.get(f"{CATENA_URL}/v2/orgs/invitations/inv-1", json=invitation_json("inv-1", **(invitation or {})))
     data = catena_api.get(f"{CATENA_URL}/v2/telematics/vehicles", json=page([]))
     with pytest.raises(AirflowFailException, match=problem):
         CatenaIngestFleetOperator(task_id="ingest_fleet", fleet_id=SENSOR_XCOM).execute({})
     assert not data.called
-    assert destination.count_vehicles("f1") == 0
+    assert not warehouse.exists()
 
 
-def test_an_agreement_without_fleet_ref_is_proven_by_the_onboardings_invitation(catena_api, destination):
+def test_an_agreement_without_fleet_ref_is_proven_by_the_onboardings_invitation(catena_api, destination, warehouse):
     catena_api.get(f"{CATENA_URL}/v2/orgs/share-agreements", json=page([agreement("f1", None)]))
     catena_api.get(
         f"{CATENA_URL}/v2/orgs/invitations/inv-1",
@@ -89,7 +120,7 @@ def test_an_agreement_without_fleet_ref_is_proven_by_the_onboardings_invitation(
     assert result["resources"]["vehicles"]["rows"] == 1
 
 
-def test_a_resource_whose_schedule_is_held_deactivated_is_not_ingested(catena_api, destination):
+def test_a_resource_whose_schedule_is_held_deactivated_is_not_ingested(catena_api, destination, warehouse):
     destination.hold_schedule(
         "sched-1",
         connection_id="c1",
@@ -98,9 +129,41 @@ def test_a_resource_whose_schedule_is_held_deactivated_is_not_ingested(catena_ap
         fleet_id="f1",
         resource="vehicle_location",
     )
-    catena_api.get(f"{CATENA_URL}/v2/orgs/share-agreements", json=page([agreement()]))
+    both = {"vehicle": "read", "vehicle_location": "read"}
+    catena_api.get(f"{CATENA_URL}/v2/orgs/share-agreements", json=page([agreement(scopes=both)]))
     catena_api.get(f"{CATENA_URL}/v2/telematics/vehicles", json=page([{"id": "v1", "fleet_id": "f1"}]))
     locations = catena_api.get(f"{CATENA_URL}/v2/telematics/vehicle-locations", json=page([]))
     result = CatenaIngestFleetOperator(task_id="ingest_fleet", fleet_id=SENSOR_XCOM).execute({})
     assert list(result["resources"]) == ["vehicles"]
     assert not locations.called
+
+
+def test_every_granted_resource_is_loaded_and_a_failure_is_in_the_ledger(catena_api, destination, warehouse):
+    both = {"vehicle": "read", "vehicle_location": "read_write"}
+    catena_api.get(f"{CATENA_URL}/v2/orgs/share-agreements", json=page([agreement(scopes=both)]))
+    catena_api.get(f"{CATENA_URL}/v2/telematics/vehicles", json=page([{"id": "v1", "fleet_id": "f1"}]))
+    catena_api.get(f"{CATENA_URL}/v2/telematics/vehicle-locations", status_code=400, json={"detail": "bad"})
+    with pytest.raises(Exception, match="400"):
+        CatenaIngestFleetOperator(task_id="ingest_fleet", fleet_id=SENSOR_XCOM).execute({})
+    syncs = {s.resource: s for s in destination.resource_syncs(["f1"])["f1"]}
+    assert set(syncs) == {"vehicles", "vehicle_locations"}
+    assert all("400" in (s.last_error or "") and s.last_success_at is None for s in syncs.values())
+
+
+def test_nothing_granted_is_a_skip_with_the_reason(catena_api, destination, warehouse):
+    catena_api.get(f"{CATENA_URL}/v2/orgs/share-agreements", json=page([agreement(scopes={"user": "read"})]))
+    with pytest.raises(AirflowSkipException, match="grants user"):
+        CatenaIngestFleetOperator(task_id="ingest_fleet", fleet_id=SENSOR_XCOM, catena_resources=["vehicles"]).execute(
+            {}
+        )
+
+
+@pytest.mark.parametrize(("value", "days"), [("2", 2.0), (0.5, 0.5), (timedelta(hours=3), 0.125)])
+def test_initial_lookback_is_a_timedelta_or_days(value, days):
+    assert lookback_of(value) == timedelta(days=days)
+
+
+@pytest.mark.parametrize("value", ["soon", 0, "-1"])
+def test_a_bad_initial_lookback_names_the_field(value):
+    with pytest.raises(AirflowFailException, match="initial_lookback"):
+        lookback_of(value)

@@ -1,4 +1,4 @@
-"""Rows ingested per fleet, read from the destination database the ingestion writes."""
+"""Rows ingested per fleet, read from the sync ledger the ingestion tasks keep in the operations database."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from catena_airflow.ingest.schema import vehicle_locations, vehicles
 from catena_airflow.ingest.store import DestinationStore
 
 
@@ -20,34 +19,20 @@ def destination(tmp_path, monkeypatch):
     store.dispose()
 
 
-def _vehicle(i: int, fleet_id: str) -> dict:
-    return {"id": f"veh-{fleet_id}-{i}", "fleet_id": fleet_id, "record": {"id": i}}
-
-
-def _location(i: int, fleet_id: str) -> dict:
-    return {"id": f"loc-{fleet_id}-{i}", "fleet_id": fleet_id, "latitude": 52.0, "longitude": 4.0, "record": {}}
-
-
-def test_rows_ingested_counts_vehicles_and_locations(airflow_client, auth_headers, seeded, destination):
+def test_rows_ingested_sums_every_resource_of_the_ledger(airflow_client, auth_headers, seeded, destination):
     fleet_id = seeded.connected.fleet_id
     now = datetime.now(UTC)
-    destination.apply_page(
-        fleet_id=fleet_id,
-        resource="vehicles",
-        table=vehicles,
-        rows=[_vehicle(i, fleet_id) for i in range(3)],
-        watermark=now,
-    )
-    destination.apply_page(
-        fleet_id=fleet_id,
-        resource="vehicle_locations",
-        table=vehicle_locations,
-        rows=[_location(i, fleet_id) for i in range(2)],
-        watermark=now,
-    )
+    destination.record_sync(fleet_id=fleet_id, resource="vehicles", rows=3, cursor_value=now)
+    destination.record_sync(fleet_id=fleet_id, resource="vehicle_locations", rows=2, cursor_value=now)
+    destination.record_sync_failure(fleet_id=fleet_id, resources=["vehicle_locations"], error="HTTP 500")
     rows = airflow_client.get("/catena/api/fleets", headers=auth_headers).json()["items"]
     ingested = {r["fleet_ref"]: r["rows_ingested"] for r in rows}
     assert ingested["acme-freight"] == 5
+    (acme,) = [r for r in rows if r["fleet_ref"] == "acme-freight"]
+    by_resource = {r["resource"]: r for r in acme["ingestion"]}
+    assert by_resource["vehicles"]["rows_loaded"] == 3 and by_resource["vehicles"]["last_error"] is None
+    assert by_resource["vehicles"]["lag_seconds"] is not None
+    assert by_resource["vehicle_locations"]["last_error"] == "HTTP 500"
     assert ingested["bravo-logistics"] == 0
     assert ingested["foxtrot-fleet"] is None  # no fleet id yet: nothing can have been ingested
     config = airflow_client.get("/catena/api/config", headers=auth_headers).json()

@@ -28,6 +28,7 @@ def test_onboarding_defaults():
         "failure_redirect_url": None,
         "callback_url": None,
         "limit_tsps": None,
+        "permissions": None,
         "expires_in_hours": 24,
         "poll_interval": 1.0,
         "reconcile_interval": 300,
@@ -166,6 +167,10 @@ def test_the_trigger_forms_labels():
         "failure_redirect_url": ("Failure redirect URL", None),
         "callback_url": ("Callback URL (optional)", None),
         "limit_tsps": ("Allowed TSPs (slugs)", None),
+        "permissions": (
+            "Data to request",
+            'Resources the fleet is asked to share, e.g. {"vehicle": "read"}; empty: Catena\'s default.',
+        ),
         "expires_in_hours": ("Link validity (hours, 1-672)", None),
         **waits,
     }
@@ -177,3 +182,10 @@ def test_the_trigger_forms_labels():
         "expires_in_hours": ("Default link validity (hours)", None),
         **waits,
     }
+
+
+def test_permissions_name_a_share_level_per_resource():
+    asked = resolved(onboarding_params, {"fleet_ref": "a", "permissions": {"vehicle": "read"}})
+    assert asked["permissions"] == {"vehicle": "read"}
+    with pytest.raises(ParamValidationError, match="permissions"):
+        resolved(onboarding_params, {"fleet_ref": "a", "permissions": {"vehicle": "write"}})
