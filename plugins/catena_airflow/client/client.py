@@ -33,6 +33,7 @@ from catena_airflow.client.models import (
     Page,
     Schedule,
     ShareAgreement,
+    TelematicsRecord,
     Token,
     Vehicle,
     VehicleLocation,
@@ -49,6 +50,7 @@ __all__ = [
     "DEFAULT_AUTH_URL",
     "MAX_ARRAY_VALUES",
     "SHARE_AGREEMENTS_PATHS",
+    "TELEMATICS_PREFIX",
     "CatenaClient",
 ]
 
@@ -59,6 +61,8 @@ DEFAULT_AUTH_URL = "https://auth.catenatelematics.com/realms/catena/protocol/ope
 #: Current docs and newest spec use the hyphen; older SDK spec and a real probe used the underscore.
 SHARE_AGREEMENTS_PATHS = ("share-agreements", "share_agreements")
 MAX_ARRAY_VALUES = 100
+#: Every telematics list endpoint lives under this prefix (``list_telematics`` reads no other).
+TELEMATICS_PREFIX = "/v2/telematics/"
 
 ModelT = TypeVar("ModelT", bound=CatenaModel)
 
@@ -369,6 +373,24 @@ class CatenaClient:
         }
         return self._paginate("/v2/telematics/vehicle-locations", VehicleLocation, params, size)
 
+    def list_telematics(
+        self,
+        path: str,
+        *,
+        fleet_ids: Sequence[str] | None = None,
+        size: int | None = None,
+        **filters: Any,
+    ) -> Paginator[TelematicsRecord]:
+        """Any telematics list endpoint (``/v2/telematics/<resource>``), paged, as :class:`TelematicsRecord`.
+
+        Why one generic method: Catena has about twenty such endpoints, all with the same envelope and
+        record base, and ingestion keeps every field Catena sends (the model keeps unknown fields), so a
+        method per endpoint would add nothing but code. ``filters`` go out under the names given (spec
+        names; lists as repeated keys, datetimes in ISO 8601); which ones a path defines is the caller's
+        to check (ingest/telematics_resources.py is checked against the spec).
+        """
+        return self._paginate(_telematics_path(path), TelematicsRecord, {"fleet_ids": fleet_ids, **filters}, size)
+
     # ------------------------------------------------------------------ plumbing
 
     def _send(
@@ -424,6 +446,19 @@ def _base_url(url: str, name: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"{name} must be an absolute http(s) URL, got {url!r}")
     return url.rstrip("/")
+
+
+def _telematics_path(path: str) -> str:
+    """``path`` if it names one telematics list endpoint: under the prefix, no template, no traversal, no query."""
+    resource = path.removeprefix(TELEMATICS_PREFIX)
+    segments = resource.split("/")
+    if (
+        not path.startswith(TELEMATICS_PREFIX)
+        or not resource
+        or any(not seg or seg in {".", ".."} or quote(seg, safe="-_") != seg for seg in segments)
+    ):
+        raise ValueError(f"not a telematics list path: {path!r} (expected {TELEMATICS_PREFIX}<resource>)")
+    return path
 
 
 def _seg(value: str) -> str:
