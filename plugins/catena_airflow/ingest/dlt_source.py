@@ -5,12 +5,14 @@ rate-limit backoff apply and there is no second HTTP client. dlt adds what the h
 by hand: merge by Catena id, an incremental cursor per resource (kept in the pipeline's state, and the
 pipeline is per fleet, so per fleet and resource), schema inference. Where the spec defines a time
 filter for the cursor, the cursor's start is sent as that filter, in windows Catena accepts; where it
-defines none (vehicles), every page is read and the cursor skips rows that have not changed.
+defines none (vehicles, users, trailers, ...), every page is read and the cursor skips rows that have not
+changed. A resource without a typed client method is read with ``CatenaClient.list_telematics(path)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -56,6 +58,13 @@ def time_windows(time_filter: TimeFilter, start: datetime, until: datetime) -> I
         start = end
 
 
+def _list_method(definition: TelematicsResource, client: Any) -> Callable[..., Any]:
+    """The paginator factory of ``definition``: its typed client method, else the generic path-based one."""
+    if definition.list_method is not None:
+        return getattr(client, definition.list_method)
+    return functools.partial(client.list_telematics, path=definition.path)
+
+
 def _rows(
     definition: TelematicsResource,
     *,
@@ -65,7 +74,7 @@ def _rows(
     until: datetime,
     cursor: Any,
 ) -> Iterator[list[dict[str, Any]]]:
-    list_method = getattr(client, definition.list_method)
+    list_method = _list_method(definition, client)
     if definition.time_filter is None:
         queries: Iterator[dict[str, Any]] = iter([{}])
     else:

@@ -10,13 +10,21 @@ import pytest
 
 from catena_airflow.ingest.dlt_pipeline import LoadSettings, load_fleet
 from catena_airflow.ingest.dlt_source import time_windows
-from catena_airflow.ingest.telematics_resources import VEHICLE_LOCATIONS, VEHICLES, TimeFilter
+from catena_airflow.ingest.telematics_resources import (
+    TRAILER_STATUSES,
+    USERS,
+    VEHICLE_LOCATIONS,
+    VEHICLES,
+    TimeFilter,
+)
 from tests.unit.airflow_layer import CATENA_URL, iso, paged, query_time
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 FLEET = "3f0c6c1e-0000-4000-8000-000000000001"
 OTHER_FLEET = "3f0c6c1e-0000-4000-8000-000000000002"
 VEHICLES_URL = f"{CATENA_URL}/v2/telematics/vehicles"
+USERS_URL = f"{CATENA_URL}/v2/telematics/users"
+TRAILER_STATUSES_URL = f"{CATENA_URL}/v2/telematics/trailer-statuses"
 LOCATIONS_URL = f"{CATENA_URL}/v2/telematics/vehicle-locations"
 
 
@@ -113,7 +121,13 @@ def test_rows_of_other_fleets_are_never_loaded(client, settings, requests_mock):
     requests_mock.get(VEHICLES_URL, json=paged([vehicle(1, T0), vehicle(2, T0, fleet_id=OTHER_FLEET)], 10))
     foreign = [location(2, T0, fleet_id=OTHER_FLEET), {**location(3, T0), "fleet_id": None}]
     requests_mock.get(LOCATIONS_URL, json=paged([location(1, T0), *foreign], 10, time_filter=True))
-    loaded = load_fleet(client=client, fleet_id=FLEET, settings=settings, until=T0 + timedelta(hours=1))
+    loaded = load_fleet(
+        client=client,
+        fleet_id=FLEET,
+        settings=settings,
+        resources=[VEHICLES, VEHICLE_LOCATIONS],
+        until=T0 + timedelta(hours=1),
+    )
     assert loaded.rows["vehicles"] == 1 and loaded.rows["vehicle_locations"] == 1
     assert table_rows(settings, "SELECT DISTINCT fleet_id FROM catena.vehicles") == [(FLEET,)]
     assert table_rows(settings, "SELECT DISTINCT fleet_id FROM catena.vehicle_locations") == [(FLEET,)]
@@ -146,3 +160,62 @@ def test_a_vehicle_without_updated_at_is_loaded_not_refused(client, settings, re
     requests_mock.get(VEHICLES_URL, json=paged([vehicle(1, T0), {"id": "v2", "fleet_id": FLEET}], 10))
     loaded = load_fleet(client=client, fleet_id=FLEET, settings=settings, resources=[VEHICLES])
     assert loaded.rows == {"vehicles": 2}
+
+
+def trailer_status(i: int, at: datetime) -> dict:
+    return {
+        "id": f"ts{i}",
+        "fleet_id": FLEET,
+        "trailer_id": "t1",
+        "occurred_at": iso(at),
+        "location": {"type": "Point", "coordinates": [-87.6, 41.8]},
+        "zones": [{"zone": 1, "setpoint_temperature": -18.0}, {"zone": 2, "setpoint_temperature": 4.0}],
+        "active_alarms": [],
+        "door_open": False,
+        "pre_trip_status": {"result": "passed"},
+        "a_field_catena_added_later": "kept",
+    }
+
+
+def test_a_resource_without_a_typed_method_is_read_by_path_with_every_field_kept(client, settings, requests_mock):
+    """list_telematics(path) pages the endpoint; fields the client model does not declare still reach the table."""
+    items = [trailer_status(i, T0 + timedelta(minutes=15 * i)) for i in range(3)]
+    route = requests_mock.get(TRAILER_STATUSES_URL, json=paged(items, 2, time_filter=True))
+    until = T0 + timedelta(hours=1)
+    loaded = load_fleet(
+        client=client,
+        fleet_id=FLEET,
+        settings=settings,
+        resources=[TRAILER_STATUSES],
+        until=until,
+        initial_lookback=timedelta(hours=2),
+        page_size=2,
+    )
+    assert loaded.rows == {"trailer_statuses": 3}
+    query = route.request_history[0].qs
+    assert query["only_latest"] == ["false"] and query["fleet_ids"] == [FLEET] and query["size"] == ["2"]
+    assert query_time(query, "from_datetime") == until - timedelta(hours=2)
+    assert query_time(query, "to_datetime") == until
+    rows = table_rows(
+        settings,
+        "SELECT id, a_field_catena_added_later, door_open, pre_trip_status__result, zones, location"
+        " FROM catena.trailer_statuses ORDER BY id",
+    )
+    assert [r[:4] for r in rows] == [(f"ts{i}", "kept", False, "passed") for i in range(3)]
+    # zones and location are one JSON value each, not child tables.
+    assert '"setpoint_temperature"' in rows[0][4] and '"coordinates"' in rows[0][5]
+    tables = {t for (t,) in table_rows(settings, "SELECT table_name FROM information_schema.tables")}
+    assert not {t for t in tables if t.startswith("trailer_statuses__")}
+
+
+def test_a_resource_without_a_time_filter_reads_every_page_and_loads_what_changed(client, settings, requests_mock):
+    users = [
+        {"id": f"u{i}", "fleet_id": FLEET, "updated_at": iso(T0 + timedelta(minutes=i)), "is_driver": i % 2 == 0}
+        for i in range(3)
+    ]
+    route = requests_mock.get(USERS_URL, json=paged(users, 2))
+    assert load_fleet(client=client, fleet_id=FLEET, settings=settings, resources=[USERS]).rows == {"users": 3}
+    assert not {"from_datetime", "to_datetime"} & set(route.last_request.qs)
+    users[0] = {**users[0], "updated_at": iso(T0 + timedelta(hours=1)), "first_name": "Renamed"}
+    assert load_fleet(client=client, fleet_id=FLEET, settings=settings, resources=[USERS]).rows == {"users": 1}
+    assert table_rows(settings, "SELECT first_name FROM catena.users WHERE id = 'u0'") == [("Renamed",)]
