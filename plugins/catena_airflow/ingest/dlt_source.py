@@ -80,7 +80,8 @@ def _rows(
     else:
         queries = time_windows(definition.time_filter, cursor.start_value, until)
     for query in queries:
-        paginator = list_method(fleet_ids=[fleet_id], size=page_size, **definition.params, **query)
+        size = min(page_size, definition.max_page_size)
+        paginator = list_method(fleet_ids=[fleet_id], size=size, **definition.params, **query)
         for page in paginator.pages():
             yield rows_of_fleet(page.items, fleet_id=fleet_id, resource=definition.name)
 

@@ -31,6 +31,8 @@ from typing import Any
 
 #: Catena refuses a time window longer than this on the endpoints that take one.
 MAX_WINDOW = timedelta(days=45)
+#: The largest ``size`` most telematics list endpoints accept (hos-events: 500).
+MAX_PAGE_SIZE = 1000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +59,8 @@ class TelematicsResource:
     :param params: fixed query filters (spec names) sent on every call.
     :param json_columns: nested fields kept whole as one JSON column instead of being unnested into
         columns and child tables (a GeoJSON point is one value, not a table of two coordinates).
+    :param max_page_size: the spec's maximum ``size`` for the path; a larger page size is capped to it,
+        since Catena answers 422 rather than a smaller page.
     """
 
     name: str
@@ -67,6 +71,7 @@ class TelematicsResource:
     time_filter: TimeFilter | None = None
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     json_columns: tuple[str, ...] = ()
+    max_page_size: int = MAX_PAGE_SIZE
     primary_key: str = "id"
     write_disposition: str = "merge"
 
@@ -192,6 +197,7 @@ HOS_EVENTS = TelematicsResource(
     # they select events by duration, and the cursor is the time each event occurred.
     time_filter=_window(),
     json_columns=(*_GEOJSON, "additional_driver_ids"),
+    max_page_size=500,  # the spec's maximum size for hos-events (1000 elsewhere)
 )
 
 HOS_DAILY_SNAPSHOTS = TelematicsResource(
@@ -335,6 +341,7 @@ def resources_for_scopes(scopes: Mapping[str, Any] | None) -> tuple[TelematicsRe
 
 
 __all__ = [
+    "MAX_PAGE_SIZE",
     "MAX_WINDOW",
     "TELEMATICS_RESOURCES",
     "TelematicsResource",

@@ -11,6 +11,7 @@ import pytest
 from catena_airflow.ingest.dlt_pipeline import LoadSettings, load_fleet
 from catena_airflow.ingest.dlt_source import time_windows
 from catena_airflow.ingest.telematics_resources import (
+    HOS_EVENTS,
     TRAILER_STATUSES,
     USERS,
     VEHICLE_LOCATIONS,
@@ -25,6 +26,7 @@ OTHER_FLEET = "3f0c6c1e-0000-4000-8000-000000000002"
 VEHICLES_URL = f"{CATENA_URL}/v2/telematics/vehicles"
 USERS_URL = f"{CATENA_URL}/v2/telematics/users"
 TRAILER_STATUSES_URL = f"{CATENA_URL}/v2/telematics/trailer-statuses"
+HOS_EVENTS_URL = f"{CATENA_URL}/v2/telematics/hos-events"
 LOCATIONS_URL = f"{CATENA_URL}/v2/telematics/vehicle-locations"
 
 
@@ -219,3 +221,10 @@ def test_a_resource_without_a_time_filter_reads_every_page_and_loads_what_change
     users[0] = {**users[0], "updated_at": iso(T0 + timedelta(hours=1)), "first_name": "Renamed"}
     assert load_fleet(client=client, fleet_id=FLEET, settings=settings, resources=[USERS]).rows == {"users": 1}
     assert table_rows(settings, "SELECT first_name FROM catena.users WHERE id = 'u0'") == [("Renamed",)]
+
+
+def test_a_page_size_above_the_endpoints_maximum_is_capped(client, settings, requests_mock):
+    """hos-events takes at most 500 a page; Catena would answer 422, not a smaller page."""
+    route = requests_mock.get(HOS_EVENTS_URL, json=paged([], 10, time_filter=True))
+    load_fleet(client=client, fleet_id=FLEET, settings=settings, resources=[HOS_EVENTS], page_size=1000, until=T0)
+    assert route.last_request.qs["size"] == ["500"]

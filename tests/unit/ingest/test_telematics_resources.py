@@ -115,6 +115,11 @@ def test_the_client_reads_the_path_with_the_filters(definition, requests_mock):
     assert route.last_request.qs["fleet_ids"] == ["f"]
 
 
+@pytest.mark.parametrize("definition", TELEMATICS_RESOURCES, ids=RESOURCE_IDS)
+def test_the_page_size_is_capped_where_the_spec_caps_it(definition):
+    assert definition.max_page_size == _query_param_specs(definition)["size"]["schema"]["maximum"]
+
+
 def test_location_history_asks_for_every_point_not_the_latest_only():
     assert VEHICLE_LOCATIONS.params["only_latest"] is False
 
