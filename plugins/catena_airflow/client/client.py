@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -481,7 +481,7 @@ def _body(model: CatenaModel | None, model_type: type[CatenaModel], fields: dict
 
 def _query(params: Mapping[str, Any]) -> dict[str, Any]:
     """Query parameters as Catena expects them: no ``None``, lists as repeated keys, lowercase booleans,
-    timezone-aware datetimes in ISO 8601."""
+    timezone-aware datetimes in ISO 8601, dates as ``YYYY-MM-DD``."""
     query: dict[str, Any] = {}
     for key, value in params.items():
         if value is None:
@@ -491,6 +491,8 @@ def _query(params: Mapping[str, Any]) -> dict[str, Any]:
         elif isinstance(value, datetime):
             if value.tzinfo is None:
                 raise ValueError(f"{key} must be timezone-aware (got a naive datetime)")
+            query[key] = value.isoformat()
+        elif isinstance(value, date):  # a day filter (processing_date): YYYY-MM-DD
             query[key] = value.isoformat()
         elif isinstance(value, list | tuple | set | frozenset):
             values = [str(item) for item in value]

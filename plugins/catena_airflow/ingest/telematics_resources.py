@@ -11,12 +11,11 @@ Every list endpoint of the spec's telematics data that takes ``fleet_ids`` is he
 - ``/v2/telematics/ref-*`` (rulesets, event codes, time zones, ...): reference data, the same for
   every fleet and not filterable by ``fleet_ids``; not a fleet's data.
 - ``/v2/telematics/analytics/*``: aggregates Catena computes from the rows loaded here.
-- per-id endpoints (``/users/{user_id}``, ``/vehicles/{vehicle_id}``, ``/trailers/{trailer_id}``,
-  ``/hos-events/{hos_event_id}/attachments``, ``/dvir-logs/{dvir_log_id}/defects``): one request per
-  parent record; the records are in the lists (the defects in ``/dvir-logs/defects``).
-- ``/v2/telematics/vehicle-region-segments``: its only time filter is a *required* ``processing_date``
-  (one UTC day per call), not a from/to window; reading it needs a day-by-day query mode this table
-  does not have yet.
+- per-id endpoints: ``/users/{user_id}``, ``/vehicles/{vehicle_id}``, ``/trailers/{trailer_id}`` and
+  ``/dvir-logs/{dvir_log_id}/defects`` read one record (or one log's defects) that the lists here
+  already hold (the defects in ``/dvir-logs/defects``). ``/hos-events/{hos_event_id}/attachments``
+  has no list across events: reading it would cost one request per HOS event loaded, so HOS event
+  attachments (scope ``hos_event_attachment``) are not loaded yet.
 
 Scopes are values of Catena's ``ResourceEnum`` (orgs.yaml), the keys of a share agreement's ``scopes``.
 """
@@ -45,6 +44,14 @@ class TimeFilter:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DayFilter:
+    """A documented one-day filter: ``param`` is a UTC date, required, and selects the records whose
+    ``param`` field is that day; a range is read one day per call."""
+
+    param: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class TelematicsResource:
     """One Catena telematics resource as a dlt resource.
 
@@ -54,8 +61,9 @@ class TelematicsResource:
     :param list_method: a typed ``CatenaClient`` list method that reads ``path`` (filters ``fleet_ids``
         and ``size``); ``None``: ``CatenaClient.list_telematics(path, ...)``, which keeps every field as sent.
     :param cursor: the record field of the incremental cursor (kept in dlt's state per fleet).
-    :param time_filter: the API's own filter on ``cursor``; ``None`` when the spec defines none, so the
-        cursor only skips rows client-side (every page is still read).
+    :param time_filter: the API's own filter on ``cursor`` (a from/to window, or one day per call);
+        ``None`` when the spec defines none, so the cursor only skips rows client-side (every page is
+        still read).
     :param params: fixed query filters (spec names) sent on every call.
     :param json_columns: nested fields kept whole as one JSON column instead of being unnested into
         columns and child tables (a GeoJSON point is one value, not a table of two coordinates).
@@ -68,7 +76,7 @@ class TelematicsResource:
     path: str
     cursor: str
     list_method: str | None = None
-    time_filter: TimeFilter | None = None
+    time_filter: TimeFilter | DayFilter | None = None
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     json_columns: tuple[str, ...] = ()
     max_page_size: int = MAX_PAGE_SIZE
@@ -297,6 +305,17 @@ GROUP_MESSAGES = TelematicsResource(
     json_columns=("recipient_ids", "source_recipient_ids"),
 )
 
+VEHICLE_REGION_SEGMENTS = TelematicsResource(
+    name="vehicle_region_segments",
+    scope="vehicle_region_segment",
+    path="/v2/telematics/vehicle-region-segments",
+    # processing_date (required) is the UTC day the segments are listed for, the record's own field: read
+    # day by day from the cursor's day, which is read again (today's segments grow until midnight).
+    # group_by is left unset: one row per visit, as Catena records them.
+    cursor="processing_date",
+    time_filter=DayFilter(param="processing_date"),
+)
+
 TELEMATICS_RESOURCES: tuple[TelematicsResource, ...] = (
     VEHICLES,
     VEHICLE_LOCATIONS,
@@ -320,6 +339,7 @@ TELEMATICS_RESOURCES: tuple[TelematicsResource, ...] = (
     VEHICLE_SENSOR_EVENTS,
     MESSAGES,
     GROUP_MESSAGES,
+    VEHICLE_REGION_SEGMENTS,
 )
 
 
@@ -344,6 +364,7 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "MAX_WINDOW",
     "TELEMATICS_RESOURCES",
+    "DayFilter",
     "TelematicsResource",
     "TimeFilter",
     "resources_for_scopes",

@@ -21,6 +21,7 @@ from catena_airflow.client import CatenaClient
 from catena_airflow.ingest.dlt_pipeline import LoadSettings, load_fleet
 from catena_airflow.ingest.telematics_resources import (
     TELEMATICS_RESOURCES,
+    DayFilter,
     TelematicsResource,
     resources_for_scopes,
 )
@@ -32,6 +33,7 @@ LOOKBACK = timedelta(days=2)
 #: What the invitation asks for: entities, series at several cadences, a child-like list (DVIR defects),
 #: and a scope that grants two resources (message: messages and group messages). The minute-by-minute
 #: series (vehicle_location) is left out to keep the load small; it is tested in test_dlt_pipeline.py.
+#: vehicle_region_segment is read one processing_date per call.
 GRANTED = {
     "vehicle": "read",
     "user": "read",
@@ -45,6 +47,7 @@ GRANTED = {
     "driver_vehicle_association": "read",
     "engine_log": "read",
     "message": "read",
+    "vehicle_region_segment": "read",
 }
 
 
@@ -85,24 +88,31 @@ def connect_fleet_with_scopes(client: CatenaClient, fleet_ref: str, permissions:
 
 
 def api_ids(sandbox: Any, definition: TelematicsResource, fleet_id: str, start: datetime, end: datetime) -> set[str]:
-    """The ids the API lists for the fleet, with plain HTTP: the window only where the spec has one."""
-    params: dict[str, Any] = {"fleet_ids": fleet_id, "size": definition.max_page_size}
-    params |= {k: str(v).lower() if isinstance(v, bool) else v for k, v in definition.params.items()}
-    if definition.time_filter is not None:
-        params |= {
-            definition.time_filter.from_param: start.isoformat(),
-            definition.time_filter.to_param: end.isoformat(),
-        }
+    """The ids the API lists for the fleet, with plain HTTP: the window (or days) only where the spec has one."""
+    base: dict[str, Any] = {"fleet_ids": fleet_id, "size": definition.max_page_size}
+    base |= {k: str(v).lower() if isinstance(v, bool) else v for k, v in definition.params.items()}
+    time_filter = definition.time_filter
+    if time_filter is None:
+        queries = [base]
+    elif isinstance(time_filter, DayFilter):
+        count = (end - timedelta(microseconds=1)).date() - start.date()
+        queries = [
+            {**base, time_filter.param: (start.date() + timedelta(days=i)).isoformat()} for i in range(count.days + 1)
+        ]
+    else:
+        queries = [{**base, time_filter.from_param: start.isoformat(), time_filter.to_param: end.isoformat()}]
     ids: set[str] = set()
-    while True:
-        response = sandbox.api("GET", definition.path, params=params)
-        response.raise_for_status()
-        body = response.json()
-        assert all(item["fleet_id"] == fleet_id for item in body["items"])
-        ids |= {item["id"] for item in body["items"]}
-        if not body.get("next_page"):
-            return ids
-        params["cursor"] = body["next_page"]
+    for params in queries:
+        while True:
+            response = sandbox.api("GET", definition.path, params=params)
+            response.raise_for_status()
+            body = response.json()
+            assert all(item["fleet_id"] == fleet_id for item in body["items"])
+            ids |= {item["id"] for item in body["items"]}
+            if not body.get("next_page"):
+                break
+            params = {**params, "cursor": body["next_page"]}
+    return ids
 
 
 def tables(database: str) -> dict[str, list[str] | None]:
@@ -127,7 +137,7 @@ def test_every_granted_resource_is_loaded_and_nothing_else(sandbox, tmp_path):
     assert {k for k, v in scopes.items() if v} == set(GRANTED)  # the agreement grants what was asked
     resources = resources_for_scopes(scopes)
     granted = {r.name for r in resources}
-    assert {"messages", "group_messages", "dvir_log_defects", "users", "trailers"} <= granted
+    assert {"messages", "group_messages", "dvir_log_defects", "users", "trailers", "vehicle_region_segments"} <= granted
     not_granted = {r.name for r in TELEMATICS_RESOURCES} - granted
     assert {"vehicle_locations", "trailer_locations", "fuel_transactions", "vehicle_sensor_events"} <= not_granted
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -146,3 +146,11 @@ def test_list_telematics_refuses_anything_but_a_telematics_list_path(client, req
     with pytest.raises(ValueError, match="not a telematics list path"):
         client.list_telematics(path)
     assert requests_mock.request_history == []
+
+
+def test_list_telematics_sends_a_date_as_the_day(client, requests_mock):
+    route = requests_mock.get(f"{API}/v2/telematics/vehicle-region-segments", json=payloads.page([]))
+    client.list_telematics(
+        "/v2/telematics/vehicle-region-segments", fleet_ids=["f1"], processing_date=date(2026, 3, 1)
+    ).all()
+    assert route.last_request.qs["processing_date"] == ["2026-03-01"]

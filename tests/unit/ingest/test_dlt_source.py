@@ -9,13 +9,15 @@ import duckdb
 import pytest
 
 from catena_airflow.ingest.dlt_pipeline import LoadSettings, load_fleet
-from catena_airflow.ingest.dlt_source import time_windows
+from catena_airflow.ingest.dlt_source import days, time_windows
 from catena_airflow.ingest.telematics_resources import (
     HOS_EVENTS,
     TRAILER_STATUSES,
     USERS,
     VEHICLE_LOCATIONS,
+    VEHICLE_REGION_SEGMENTS,
     VEHICLES,
+    DayFilter,
     TimeFilter,
 )
 from tests.unit.airflow_layer import CATENA_URL, iso, paged, query_time
@@ -27,6 +29,7 @@ VEHICLES_URL = f"{CATENA_URL}/v2/telematics/vehicles"
 USERS_URL = f"{CATENA_URL}/v2/telematics/users"
 TRAILER_STATUSES_URL = f"{CATENA_URL}/v2/telematics/trailer-statuses"
 HOS_EVENTS_URL = f"{CATENA_URL}/v2/telematics/hos-events"
+SEGMENTS_URL = f"{CATENA_URL}/v2/telematics/vehicle-region-segments"
 LOCATIONS_URL = f"{CATENA_URL}/v2/telematics/vehicle-locations"
 
 
@@ -228,3 +231,64 @@ def test_a_page_size_above_the_endpoints_maximum_is_capped(client, settings, req
     route = requests_mock.get(HOS_EVENTS_URL, json=paged([], 10, time_filter=True))
     load_fleet(client=client, fleet_id=FLEET, settings=settings, resources=[HOS_EVENTS], page_size=1000, until=T0)
     assert route.last_request.qs["size"] == ["500"]
+
+
+def test_days_cover_the_range_one_utc_day_per_call():
+    day_filter = DayFilter(param="processing_date")
+    asked = [q["processing_date"] for q in days(day_filter, T0.date(), T0 + timedelta(days=2, hours=3))]
+    assert asked == [(T0 + timedelta(days=i)).date() for i in range(3)]  # the day until falls in, so far
+    assert [q["processing_date"] for q in days(day_filter, T0.date(), T0 + timedelta(days=1))] == [T0.date()]
+    assert list(days(day_filter, T0.date(), T0)) == []
+
+
+def segment(vehicle_id: str, day: datetime, end: datetime) -> dict:
+    return {
+        "id": f"seg-{vehicle_id}-{day.date()}",
+        "fleet_id": FLEET,
+        "vehicle_id": vehicle_id,
+        "processing_date": day.date().isoformat(),
+        "segment_start_time": iso(day),
+        "segment_end_time": iso(end),
+        "updated_at": iso(end),
+    }
+
+
+def test_region_segments_are_read_day_by_day_and_the_last_day_again(client, settings, requests_mock):
+    """processing_date is required and one day; today's segments grow, so the cursor's day is read again."""
+    until = T0 + timedelta(days=2, hours=6)
+    held = {
+        (T0 + timedelta(days=i)).date().isoformat(): [
+            segment(v, T0 + timedelta(days=i), min(T0 + timedelta(days=i + 1), until)) for v in ("v1", "v2")
+        ]
+        for i in range(3)
+    }
+
+    def respond(request, context):
+        return {"items": held.get(request.qs["processing_date"][0], []), "next_page": None}
+
+    route = requests_mock.get(SEGMENTS_URL, json=respond)
+    first = load_fleet(
+        client=client,
+        fleet_id=FLEET,
+        settings=settings,
+        resources=[VEHICLE_REGION_SEGMENTS],
+        until=until,
+        initial_lookback=timedelta(days=2),
+    )
+    assert [r.qs["processing_date"] for r in route.request_history] == [
+        [(T0 + timedelta(days=i)).date().isoformat()] for i in range(3)
+    ]
+    assert first.rows == {"vehicle_region_segments": 6}
+
+    later = until + timedelta(hours=6)
+    today = (T0 + timedelta(days=2)).date().isoformat()
+    held[today] = [segment(v, T0 + timedelta(days=2), later) for v in ("v1", "v2")]
+    route.reset()
+    second = load_fleet(
+        client=client, fleet_id=FLEET, settings=settings, resources=[VEHICLE_REGION_SEGMENTS], until=later
+    )
+    assert [r.qs["processing_date"] for r in route.request_history] == [[today]]
+    assert second.rows == {"vehicle_region_segments": 2}
+    assert table_rows(settings, "SELECT count(*) FROM catena.vehicle_region_segments") == [(6,)]
+    ends = table_rows(settings, "SELECT processing_date, segment_end_time FROM catena.vehicle_region_segments")
+    assert {end for (day, end) in ends if str(day) == today} == {later}

@@ -13,7 +13,9 @@ from catena_airflow.client import CatenaClient
 from catena_airflow.ingest.telematics_resources import (
     TELEMATICS_RESOURCES,
     VEHICLE_LOCATIONS,
+    DayFilter,
     TelematicsResource,
+    TimeFilter,
     resources_for_scopes,
     resources_named,
 )
@@ -23,9 +25,25 @@ SPEC = yaml.safe_load((SPEC_DIR / "telematics.yaml").read_text())
 ORGS = yaml.safe_load((SPEC_DIR / "orgs.yaml").read_text())
 #: Query parameters of each spec path that filter on a time, whatever the record field. hos-events'
 #: active_from_datetime / active_to_datetime select by duration overlap, not by a cursor: not counted.
-TIME_PARAMS = {"from_datetime", "to_datetime", "start_date", "end_date", "updated_after", "updated_since"}
-#: Telematics list paths left out on purpose (module docstring of telematics_resources says why).
-EXCLUDED_PATHS = {"/v2/telematics/vehicle-region-segments"}
+TIME_PARAMS = {
+    "from_datetime",
+    "to_datetime",
+    "start_date",
+    "end_date",
+    "updated_after",
+    "updated_since",
+    "processing_date",
+}
+
+
+def _time_params(definition: TelematicsResource) -> set[str]:
+    """The query parameters the definition's time filter sends."""
+    time_filter = definition.time_filter
+    if time_filter is None:
+        return set()
+    if isinstance(time_filter, DayFilter):
+        return {time_filter.param}
+    return {time_filter.from_param, time_filter.to_param}
 
 
 def _get(definition: TelematicsResource) -> dict:
@@ -69,21 +87,13 @@ RESOURCE_IDS = [r.name for r in TELEMATICS_RESOURCES]
 
 @pytest.mark.parametrize("definition", TELEMATICS_RESOURCES, ids=RESOURCE_IDS)
 def test_every_filter_sent_is_one_the_spec_defines_for_the_path(definition):
-    sent = {"fleet_ids", "size", "cursor", *definition.params}
-    if definition.time_filter is not None:
-        sent |= {definition.time_filter.from_param, definition.time_filter.to_param}
+    sent = {"fleet_ids", "size", "cursor", *definition.params, *_time_params(definition)}
     assert sent <= _query_params(definition)
 
 
 @pytest.mark.parametrize("definition", TELEMATICS_RESOURCES, ids=RESOURCE_IDS)
 def test_a_time_filter_is_used_exactly_where_the_spec_has_one(definition):
-    defined = _query_params(definition) & TIME_PARAMS
-    used = (
-        set()
-        if definition.time_filter is None
-        else {definition.time_filter.from_param, definition.time_filter.to_param}
-    )
-    assert used == defined
+    assert _time_params(definition) == _query_params(definition) & TIME_PARAMS
 
 
 @pytest.mark.parametrize("definition", TELEMATICS_RESOURCES, ids=RESOURCE_IDS)
@@ -107,8 +117,7 @@ def test_the_client_reads_the_path_with_the_filters(definition, requests_mock):
         list_page = getattr(client, definition.list_method)
         accepted = set(inspect.signature(list_page).parameters)
         assert {"fleet_ids", "size", *definition.params} <= accepted
-        if definition.time_filter is not None:
-            assert {definition.time_filter.from_param, definition.time_filter.to_param} <= accepted
+        assert _time_params(definition) <= accepted
         filters = {}
     list_page(fleet_ids=["f"], **filters, **definition.params).all()
     assert route.called
@@ -131,11 +140,11 @@ def test_a_default_that_hides_history_is_overridden(definition):
     if only_latest is not None and only_latest["schema"].get("default") is True:
         assert definition.params.get("only_latest") is False
     required = {name for name, p in _query_param_specs(definition).items() if p.get("required")}
-    assert required <= set(definition.params)
+    assert required <= {*definition.params, *_time_params(definition)}
 
 
 @pytest.mark.parametrize(
-    "definition", [r for r in TELEMATICS_RESOURCES if r.time_filter is not None], ids=lambda r: r.name
+    "definition", [r for r in TELEMATICS_RESOURCES if isinstance(r.time_filter, TimeFilter)], ids=lambda r: r.name
 )
 def test_the_time_filter_is_the_cursor_and_the_window_the_spec_allows(definition):
     """The spec says which field each time filter applies to and how long a window may be: read from its text."""
@@ -148,9 +157,20 @@ def test_the_time_filter_is_the_cursor_and_the_window_the_spec_allows(definition
     assert f"cannot exceed {days:g} days" in start and f"cannot exceed {days:g} days" in end
 
 
-def test_every_fleet_data_list_of_the_spec_is_loaded_or_excluded_on_purpose():
-    assert {r.path for r in TELEMATICS_RESOURCES} == _fleet_data_list_paths() - EXCLUDED_PATHS
-    assert _fleet_data_list_paths() >= EXCLUDED_PATHS
+@pytest.mark.parametrize(
+    "definition", [r for r in TELEMATICS_RESOURCES if isinstance(r.time_filter, DayFilter)], ids=lambda r: r.name
+)
+def test_a_day_filter_is_a_required_date_on_the_cursor_field(definition):
+    """processing_date: one UTC day per call, the record's own field of the same name is the cursor."""
+    param = _query_param_specs(definition)[definition.time_filter.param]
+    assert param.get("required") is True and param["schema"]["format"] == "date"
+    assert definition.cursor == definition.time_filter.param
+    assert _item_schema(definition)["properties"][definition.cursor]["format"] == "date"
+
+
+def test_every_fleet_data_list_of_the_spec_is_loaded():
+    """ref-*, analytics and per-id paths are left out (the module docstring says why); every other list is read."""
+    assert {r.path for r in TELEMATICS_RESOURCES} == _fleet_data_list_paths()
 
 
 @pytest.mark.parametrize("definition", TELEMATICS_RESOURCES, ids=RESOURCE_IDS)
@@ -172,7 +192,7 @@ def test_names_are_unique_and_selectable():
     assert [r.name for r in resources_named(["vehicle_locations"])] == ["vehicle_locations"]
     assert [r.name for r in resources_named(["trailers", "hos_events"])] == ["trailers", "hos_events"]
     with pytest.raises(ValueError, match="unknown telematics resource"):
-        resources_named(["vehicle_region_segments"])
+        resources_named(["ref_timezones"])
 
 
 def test_resources_for_scopes_reads_only_what_the_agreement_grants():
