@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -33,6 +33,7 @@ from catena_airflow.client.models import (
     Page,
     Schedule,
     ShareAgreement,
+    TelematicsRecord,
     Token,
     Vehicle,
     VehicleLocation,
@@ -49,6 +50,7 @@ __all__ = [
     "DEFAULT_AUTH_URL",
     "MAX_ARRAY_VALUES",
     "SHARE_AGREEMENTS_PATHS",
+    "TELEMATICS_PREFIX",
     "CatenaClient",
 ]
 
@@ -59,6 +61,8 @@ DEFAULT_AUTH_URL = "https://auth.catenatelematics.com/realms/catena/protocol/ope
 #: Current docs and newest spec use the hyphen; older SDK spec and a real probe used the underscore.
 SHARE_AGREEMENTS_PATHS = ("share-agreements", "share_agreements")
 MAX_ARRAY_VALUES = 100
+#: Every telematics list endpoint lives under this prefix (``list_telematics`` reads no other).
+TELEMATICS_PREFIX = "/v2/telematics/"
 
 ModelT = TypeVar("ModelT", bound=CatenaModel)
 
@@ -369,6 +373,24 @@ class CatenaClient:
         }
         return self._paginate("/v2/telematics/vehicle-locations", VehicleLocation, params, size)
 
+    def list_telematics(
+        self,
+        path: str,
+        *,
+        fleet_ids: Sequence[str] | None = None,
+        size: int | None = None,
+        **filters: Any,
+    ) -> Paginator[TelematicsRecord]:
+        """Any telematics list endpoint (``/v2/telematics/<resource>``), paged, as :class:`TelematicsRecord`.
+
+        Why one generic method: Catena has about twenty such endpoints, all with the same envelope and
+        record base, and ingestion keeps every field Catena sends (the model keeps unknown fields), so a
+        method per endpoint would add nothing but code. ``filters`` go out under the names given (spec
+        names; lists as repeated keys, datetimes in ISO 8601); which ones a path defines is the caller's
+        to check (ingest/telematics_resources.py is checked against the spec).
+        """
+        return self._paginate(_telematics_path(path), TelematicsRecord, {"fleet_ids": fleet_ids, **filters}, size)
+
     # ------------------------------------------------------------------ plumbing
 
     def _send(
@@ -426,6 +448,19 @@ def _base_url(url: str, name: str) -> str:
     return url.rstrip("/")
 
 
+def _telematics_path(path: str) -> str:
+    """``path`` if it names one telematics list endpoint: under the prefix, no template, no traversal, no query."""
+    resource = path.removeprefix(TELEMATICS_PREFIX)
+    segments = resource.split("/")
+    if (
+        not path.startswith(TELEMATICS_PREFIX)
+        or not resource
+        or any(not seg or seg in {".", ".."} or quote(seg, safe="-_") != seg for seg in segments)
+    ):
+        raise ValueError(f"not a telematics list path: {path!r} (expected {TELEMATICS_PREFIX}<resource>)")
+    return path
+
+
 def _seg(value: str) -> str:
     """One path segment, percent-encoded so an id can never change the path."""
     text = str(value)
@@ -446,7 +481,7 @@ def _body(model: CatenaModel | None, model_type: type[CatenaModel], fields: dict
 
 def _query(params: Mapping[str, Any]) -> dict[str, Any]:
     """Query parameters as Catena expects them: no ``None``, lists as repeated keys, lowercase booleans,
-    timezone-aware datetimes in ISO 8601."""
+    timezone-aware datetimes in ISO 8601, dates as ``YYYY-MM-DD``."""
     query: dict[str, Any] = {}
     for key, value in params.items():
         if value is None:
@@ -456,6 +491,8 @@ def _query(params: Mapping[str, Any]) -> dict[str, Any]:
         elif isinstance(value, datetime):
             if value.tzinfo is None:
                 raise ValueError(f"{key} must be timezone-aware (got a naive datetime)")
+            query[key] = value.isoformat()
+        elif isinstance(value, date):  # a day filter (processing_date): YYYY-MM-DD
             query[key] = value.isoformat()
         elif isinstance(value, list | tuple | set | frozenset):
             values = [str(item) for item in value]

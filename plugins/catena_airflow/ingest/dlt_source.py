@@ -5,13 +5,15 @@ rate-limit backoff apply and there is no second HTTP client. dlt adds what the h
 by hand: merge by Catena id, an incremental cursor per resource (kept in the pipeline's state, and the
 pipeline is per fleet, so per fleet and resource), schema inference. Where the spec defines a time
 filter for the cursor, the cursor's start is sent as that filter, in windows Catena accepts; where it
-defines none (vehicles), every page is read and the cursor skips rows that have not changed.
+defines none (vehicles, users, trailers, ...), every page is read and the cursor skips rows that have not
+changed. A resource without a typed client method is read with ``CatenaClient.list_telematics(path)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dlt
@@ -23,6 +25,7 @@ from catena_airflow.ingest.telematics_resources import (
     DEFAULT_INITIAL_LOOKBACK,
     DEFAULT_PAGE_SIZE,
     TELEMATICS_RESOURCES,
+    DayFilter,
     TelematicsResource,
     TimeFilter,
 )
@@ -59,6 +62,43 @@ def time_windows(time_filter: TimeFilter, start: datetime, until: datetime) -> I
         start = end
 
 
+def days(day_filter: DayFilter, start: date, until: datetime) -> Iterator[dict[str, date]]:
+    """One query per UTC day from ``start`` to the day ``until`` (exclusive) falls in, that day so far included."""
+    last = (until.astimezone(UTC) - timedelta(microseconds=1)).date()
+    day = start
+    while day <= last:
+        yield {day_filter.param: day}
+        day += timedelta(days=1)
+
+
+def _queries(definition: TelematicsResource, start: Any, until: datetime) -> Iterator[dict[str, Any]]:
+    """The time filter values of each call: none, windows of at most the allowed length, or days."""
+    time_filter = definition.time_filter
+    if time_filter is None:
+        return iter([{}])
+    if isinstance(time_filter, DayFilter):
+        return days(time_filter, date.fromisoformat(str(start)[:10]), until)
+    return time_windows(time_filter, start, until)
+
+
+def initial_cursor(definition: TelematicsResource, until: datetime, initial_lookback: timedelta) -> Any:
+    """Where a first load starts: nothing for an unfiltered resource, else ``until - initial_lookback``
+    (as the day, ``YYYY-MM-DD`` like the records' field, for a day filter)."""
+    if definition.time_filter is None:
+        return None
+    start = until - initial_lookback
+    if isinstance(definition.time_filter, DayFilter):
+        return start.astimezone(UTC).date().isoformat()
+    return start
+
+
+def _list_method(definition: TelematicsResource, client: Any) -> Callable[..., Any]:
+    """The paginator factory of ``definition``: its typed client method, else the generic path-based one."""
+    if definition.list_method is not None:
+        return getattr(client, definition.list_method)
+    return functools.partial(client.list_telematics, path=definition.path)
+
+
 def _rows(
     definition: TelematicsResource,
     *,
@@ -68,13 +108,10 @@ def _rows(
     until: datetime,
     cursor: Any,
 ) -> Iterator[list[dict[str, Any]]]:
-    list_method = getattr(client, definition.list_method)
-    if definition.time_filter is None:
-        queries: Iterator[dict[str, Any]] = iter([{}])
-    else:
-        queries = time_windows(definition.time_filter, cursor.start_value, until)
-    for query in queries:
-        paginator = list_method(fleet_ids=[fleet_id], size=page_size, **definition.params, **query)
+    list_method = _list_method(definition, client)
+    for query in _queries(definition, cursor.start_value, until):
+        size = min(page_size, definition.max_page_size)
+        paginator = list_method(fleet_ids=[fleet_id], size=size, **definition.params, **query)
         for page in paginator.pages():
             yield rows_of_fleet(page.items, fleet_id=fleet_id, resource=definition.name)
 
@@ -89,11 +126,14 @@ def telematics_resource(
     page_size: int = DEFAULT_PAGE_SIZE,
 ) -> DltResource:
     """One dlt resource: merge on the primary key, incremental on the definition's cursor."""
-    initial = until - initial_lookback if definition.time_filter is not None else None
+    initial = initial_cursor(definition, until, initial_lookback)
+    # A day filter reads the cursor's day again because its rows change (today's segments grow): no
+    # deduplication at the cursor, so they are loaded again and merged on the primary key.
+    dedup_key = () if isinstance(definition.time_filter, DayFilter) else None
 
     def rows(
         cursor: dlt.sources.incremental[Any] = dlt.sources.incremental(  # noqa: B008 - dlt reads the default
-            definition.cursor, initial_value=initial, on_cursor_value_missing="include"
+            definition.cursor, initial_value=initial, on_cursor_value_missing="include", primary_key=dedup_key
         ),
     ) -> Iterator[list[dict[str, Any]]]:
         yield from _rows(definition, client=client, fleet_id=fleet_id, page_size=page_size, until=until, cursor=cursor)

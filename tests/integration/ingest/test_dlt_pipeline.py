@@ -26,10 +26,13 @@ from sqlalchemy.engine import make_url
 
 from catena_airflow.client import CatenaClient
 from catena_airflow.ingest.dlt_pipeline import LoadSettings, fleet_pipeline, load_fleet
+from catena_airflow.ingest.telematics_resources import VEHICLE_LOCATIONS, VEHICLES
 
 pytestmark = pytest.mark.integration
 
 LOOKBACK = timedelta(days=1)
+#: What these tests are about; every other resource is covered by test_dlt_catalogue.py.
+RESOURCES = (VEHICLES, VEHICLE_LOCATIONS)
 
 
 class RecordingClient:
@@ -113,7 +116,9 @@ def test_a_fleet_loads_then_a_second_run_loads_only_what_changed(sandbox, settin
     until = datetime.now(UTC) - timedelta(hours=1)
     expected = api_locations(real, fleet_id, until - LOOKBACK, until)
 
-    first = load_fleet(client=client, fleet_id=fleet_id, settings=settings, until=until, initial_lookback=LOOKBACK)
+    first = load_fleet(
+        client=client, fleet_id=fleet_id, settings=settings, resources=RESOURCES, until=until, initial_lookback=LOOKBACK
+    )
     assert first.rows == {"vehicles": len(vehicles), "vehicle_locations": len(expected)} and expected
     (first_call,) = location_calls(client)
     assert (first_call["from_datetime"], first_call["to_datetime"]) == (until - LOOKBACK, until)
@@ -136,7 +141,7 @@ def test_a_fleet_loads_then_a_second_run_loads_only_what_changed(sandbox, settin
     new = [loc for loc in api_locations(real, fleet_id, newest, later) if loc.occurred_at > newest]
     vehicle_mark = max(v.updated_at for v in vehicles)
     changed = [v for v in real.list_vehicles(fleet_ids=[fleet_id]).all() if v.updated_at > vehicle_mark]
-    second = load_fleet(client=client, fleet_id=fleet_id, settings=settings, until=later)
+    second = load_fleet(client=client, fleet_id=fleet_id, settings=settings, resources=RESOURCES, until=later)
     (second_call,) = location_calls(client)
     assert second_call["from_datetime"] == newest  # applied: Catena is asked from the stored cursor on
     assert second.rows.get("vehicle_locations") == len(new) and new  # the rows at the cursor are not loaded again
@@ -156,13 +161,17 @@ def test_another_fleets_rows_are_not_loaded_even_when_catena_ignores_the_filter(
     until = datetime.now(UTC) - timedelta(hours=1)
     our_locations = len(api_locations(real, ours, until - LOOKBACK, until))
 
-    loaded = load_fleet(client=careless, fleet_id=ours, settings=settings, until=until, initial_lookback=LOOKBACK)
+    loaded = load_fleet(
+        client=careless, fleet_id=ours, settings=settings, resources=RESOURCES, until=until, initial_lookback=LOOKBACK
+    )
     assert loaded.rows == {"vehicles": our_vehicles, "vehicle_locations": our_locations}
     for table in ("vehicles", "vehicle_locations"):
         assert query(settings, f"SELECT DISTINCT fleet_id FROM catena.{table}") == [(ours,)]
 
     # The other fleet's own load has a pipeline and cursors of its own: our cursor does not cut its rows.
-    load_fleet(client=real, fleet_id=theirs, settings=settings, until=until, initial_lookback=LOOKBACK)
+    load_fleet(
+        client=real, fleet_id=theirs, settings=settings, resources=RESOURCES, until=until, initial_lookback=LOOKBACK
+    )
     assert sorted(query(settings, "SELECT fleet_id, count(*) FROM catena.vehicles GROUP BY fleet_id")) == sorted(
         [(ours, our_vehicles), (theirs, their_vehicles)]
     )
@@ -175,11 +184,15 @@ from pathlib import Path
 
 from catena_airflow.client import CatenaClient
 from catena_airflow.ingest.dlt_pipeline import LoadSettings, load_fleet
+from catena_airflow.ingest.telematics_resources import VEHICLE_LOCATIONS, VEHICLES
 
 api_url, token_url, client_id, client_secret, fleet_id, database, pipelines_dir, until = sys.argv[1:]
 client = CatenaClient(client_id=client_id, client_secret=client_secret, api_url=api_url, auth_url=token_url)
 settings = LoadSettings(destination=f"duckdb:///{database}", pipelines_dir=Path(pipelines_dir))
-print(load_fleet(client=client, fleet_id=fleet_id, settings=settings, until=datetime.fromisoformat(until)).rows)
+end = datetime.fromisoformat(until)
+resources = (VEHICLES, VEHICLE_LOCATIONS)
+loaded = load_fleet(client=client, fleet_id=fleet_id, settings=settings, resources=resources, until=end)
+print(loaded.rows)
 """
 
 

@@ -46,6 +46,7 @@ from catena_airflow.client.models import (
     InvitationCreate,
     Schedule,
     ShareAgreement,
+    TelematicsRecord,
     Token,
     Vehicle,
     VehicleLocation,
@@ -204,6 +205,18 @@ def exercise_every_endpoint(client: CatenaClient) -> None:
         include_source_data=True,
         size=10,
     ).all()
+    client.list_telematics(
+        "/v2/telematics/trailer-statuses",
+        only_latest=False,
+        fleet_ids=["f"],
+        fleet_refs=["F"],
+        connection_id="c",
+        from_datetime=moment,
+        to_datetime=moment,
+        trailer_ids=["t"],
+        include_source_data=True,
+        size=10,
+    ).all()
 
 
 @pytest.fixture
@@ -233,6 +246,7 @@ def recorded_requests(client, requests_mock):
             "logs",
             "vehicles",
             "vehicle-locations",
+            "trailer-statuses",
         }:
             return payloads.page([])
         single = {
@@ -294,6 +308,23 @@ RESPONSE_MODELS: list[tuple[type[CatenaModel], str, str]] = [
     (Vehicle, "telematics", "VehicleRead"),
     (VehicleLocation, "telematics", "VehicleLocationRead"),
 ]
+
+
+def _telematics_list_items() -> list[str]:
+    """The record schema of every telematics list endpoint (what ``list_telematics`` parses)."""
+    telematics = spec("telematics")
+    names = set()
+    for path, operations in telematics["paths"].items():
+        response = operations.get("get", {}).get("responses", {}).get("200", {})
+        page_ref = response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+        page = telematics["components"]["schemas"].get(page_ref.rsplit("/", 1)[-1], {})
+        item_ref = page.get("properties", {}).get("items", {}).get("items", {}).get("$ref")
+        if "{" not in path and item_ref and "/analytics/" not in path and "/ref-" not in path:
+            names.add(item_ref.rsplit("/", 1)[-1])
+    return sorted(names)
+
+
+RESPONSE_MODELS += [(TelematicsRecord, "telematics", name) for name in _telematics_list_items()]
 #: Fields the client requires although the spec schema does not (see the module docstring).
 STRICTER_THAN_SPEC = {("Webhook", "id")}
 

@@ -9,14 +9,27 @@ import duckdb
 import pytest
 
 from catena_airflow.ingest.dlt_pipeline import LoadSettings, load_fleet
-from catena_airflow.ingest.dlt_source import time_windows
-from catena_airflow.ingest.telematics_resources import VEHICLE_LOCATIONS, VEHICLES, TimeFilter
+from catena_airflow.ingest.dlt_source import days, time_windows
+from catena_airflow.ingest.telematics_resources import (
+    HOS_EVENTS,
+    TRAILER_STATUSES,
+    USERS,
+    VEHICLE_LOCATIONS,
+    VEHICLE_REGION_SEGMENTS,
+    VEHICLES,
+    DayFilter,
+    TimeFilter,
+)
 from tests.unit.airflow_layer import CATENA_URL, iso, paged, query_time
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 FLEET = "3f0c6c1e-0000-4000-8000-000000000001"
 OTHER_FLEET = "3f0c6c1e-0000-4000-8000-000000000002"
 VEHICLES_URL = f"{CATENA_URL}/v2/telematics/vehicles"
+USERS_URL = f"{CATENA_URL}/v2/telematics/users"
+TRAILER_STATUSES_URL = f"{CATENA_URL}/v2/telematics/trailer-statuses"
+HOS_EVENTS_URL = f"{CATENA_URL}/v2/telematics/hos-events"
+SEGMENTS_URL = f"{CATENA_URL}/v2/telematics/vehicle-region-segments"
 LOCATIONS_URL = f"{CATENA_URL}/v2/telematics/vehicle-locations"
 
 
@@ -113,7 +126,13 @@ def test_rows_of_other_fleets_are_never_loaded(client, settings, requests_mock):
     requests_mock.get(VEHICLES_URL, json=paged([vehicle(1, T0), vehicle(2, T0, fleet_id=OTHER_FLEET)], 10))
     foreign = [location(2, T0, fleet_id=OTHER_FLEET), {**location(3, T0), "fleet_id": None}]
     requests_mock.get(LOCATIONS_URL, json=paged([location(1, T0), *foreign], 10, time_filter=True))
-    loaded = load_fleet(client=client, fleet_id=FLEET, settings=settings, until=T0 + timedelta(hours=1))
+    loaded = load_fleet(
+        client=client,
+        fleet_id=FLEET,
+        settings=settings,
+        resources=[VEHICLES, VEHICLE_LOCATIONS],
+        until=T0 + timedelta(hours=1),
+    )
     assert loaded.rows["vehicles"] == 1 and loaded.rows["vehicle_locations"] == 1
     assert table_rows(settings, "SELECT DISTINCT fleet_id FROM catena.vehicles") == [(FLEET,)]
     assert table_rows(settings, "SELECT DISTINCT fleet_id FROM catena.vehicle_locations") == [(FLEET,)]
@@ -146,3 +165,130 @@ def test_a_vehicle_without_updated_at_is_loaded_not_refused(client, settings, re
     requests_mock.get(VEHICLES_URL, json=paged([vehicle(1, T0), {"id": "v2", "fleet_id": FLEET}], 10))
     loaded = load_fleet(client=client, fleet_id=FLEET, settings=settings, resources=[VEHICLES])
     assert loaded.rows == {"vehicles": 2}
+
+
+def trailer_status(i: int, at: datetime) -> dict:
+    return {
+        "id": f"ts{i}",
+        "fleet_id": FLEET,
+        "trailer_id": "t1",
+        "occurred_at": iso(at),
+        "location": {"type": "Point", "coordinates": [-87.6, 41.8]},
+        "zones": [{"zone": 1, "setpoint_temperature": -18.0}, {"zone": 2, "setpoint_temperature": 4.0}],
+        "active_alarms": [],
+        "door_open": False,
+        "pre_trip_status": {"result": "passed"},
+        "a_field_catena_added_later": "kept",
+    }
+
+
+def test_a_resource_without_a_typed_method_is_read_by_path_with_every_field_kept(client, settings, requests_mock):
+    """list_telematics(path) pages the endpoint; fields the client model does not declare still reach the table."""
+    items = [trailer_status(i, T0 + timedelta(minutes=15 * i)) for i in range(3)]
+    route = requests_mock.get(TRAILER_STATUSES_URL, json=paged(items, 2, time_filter=True))
+    until = T0 + timedelta(hours=1)
+    loaded = load_fleet(
+        client=client,
+        fleet_id=FLEET,
+        settings=settings,
+        resources=[TRAILER_STATUSES],
+        until=until,
+        initial_lookback=timedelta(hours=2),
+        page_size=2,
+    )
+    assert loaded.rows == {"trailer_statuses": 3}
+    query = route.request_history[0].qs
+    assert query["only_latest"] == ["false"] and query["fleet_ids"] == [FLEET] and query["size"] == ["2"]
+    assert query_time(query, "from_datetime") == until - timedelta(hours=2)
+    assert query_time(query, "to_datetime") == until
+    rows = table_rows(
+        settings,
+        "SELECT id, a_field_catena_added_later, door_open, pre_trip_status__result, zones, location"
+        " FROM catena.trailer_statuses ORDER BY id",
+    )
+    assert [r[:4] for r in rows] == [(f"ts{i}", "kept", False, "passed") for i in range(3)]
+    # zones and location are one JSON value each, not child tables.
+    assert '"setpoint_temperature"' in rows[0][4] and '"coordinates"' in rows[0][5]
+    tables = {t for (t,) in table_rows(settings, "SELECT table_name FROM information_schema.tables")}
+    assert not {t for t in tables if t.startswith("trailer_statuses__")}
+
+
+def test_a_resource_without_a_time_filter_reads_every_page_and_loads_what_changed(client, settings, requests_mock):
+    users = [
+        {"id": f"u{i}", "fleet_id": FLEET, "updated_at": iso(T0 + timedelta(minutes=i)), "is_driver": i % 2 == 0}
+        for i in range(3)
+    ]
+    route = requests_mock.get(USERS_URL, json=paged(users, 2))
+    assert load_fleet(client=client, fleet_id=FLEET, settings=settings, resources=[USERS]).rows == {"users": 3}
+    assert not {"from_datetime", "to_datetime"} & set(route.last_request.qs)
+    users[0] = {**users[0], "updated_at": iso(T0 + timedelta(hours=1)), "first_name": "Renamed"}
+    assert load_fleet(client=client, fleet_id=FLEET, settings=settings, resources=[USERS]).rows == {"users": 1}
+    assert table_rows(settings, "SELECT first_name FROM catena.users WHERE id = 'u0'") == [("Renamed",)]
+
+
+def test_a_page_size_above_the_endpoints_maximum_is_capped(client, settings, requests_mock):
+    """hos-events takes at most 500 a page; Catena would answer 422, not a smaller page."""
+    route = requests_mock.get(HOS_EVENTS_URL, json=paged([], 10, time_filter=True))
+    load_fleet(client=client, fleet_id=FLEET, settings=settings, resources=[HOS_EVENTS], page_size=1000, until=T0)
+    assert route.last_request.qs["size"] == ["500"]
+
+
+def test_days_cover_the_range_one_utc_day_per_call():
+    day_filter = DayFilter(param="processing_date")
+    asked = [q["processing_date"] for q in days(day_filter, T0.date(), T0 + timedelta(days=2, hours=3))]
+    assert asked == [(T0 + timedelta(days=i)).date() for i in range(3)]  # the day until falls in, so far
+    assert [q["processing_date"] for q in days(day_filter, T0.date(), T0 + timedelta(days=1))] == [T0.date()]
+    assert list(days(day_filter, T0.date(), T0)) == []
+
+
+def segment(vehicle_id: str, day: datetime, end: datetime) -> dict:
+    return {
+        "id": f"seg-{vehicle_id}-{day.date()}",
+        "fleet_id": FLEET,
+        "vehicle_id": vehicle_id,
+        "processing_date": day.date().isoformat(),
+        "segment_start_time": iso(day),
+        "segment_end_time": iso(end),
+        "updated_at": iso(end),
+    }
+
+
+def test_region_segments_are_read_day_by_day_and_the_last_day_again(client, settings, requests_mock):
+    """processing_date is required and one day; today's segments grow, so the cursor's day is read again."""
+    until = T0 + timedelta(days=2, hours=6)
+    held = {
+        (T0 + timedelta(days=i)).date().isoformat(): [
+            segment(v, T0 + timedelta(days=i), min(T0 + timedelta(days=i + 1), until)) for v in ("v1", "v2")
+        ]
+        for i in range(3)
+    }
+
+    def respond(request, context):
+        return {"items": held.get(request.qs["processing_date"][0], []), "next_page": None}
+
+    route = requests_mock.get(SEGMENTS_URL, json=respond)
+    first = load_fleet(
+        client=client,
+        fleet_id=FLEET,
+        settings=settings,
+        resources=[VEHICLE_REGION_SEGMENTS],
+        until=until,
+        initial_lookback=timedelta(days=2),
+    )
+    assert [r.qs["processing_date"] for r in route.request_history] == [
+        [(T0 + timedelta(days=i)).date().isoformat()] for i in range(3)
+    ]
+    assert first.rows == {"vehicle_region_segments": 6}
+
+    later = until + timedelta(hours=6)
+    today = (T0 + timedelta(days=2)).date().isoformat()
+    held[today] = [segment(v, T0 + timedelta(days=2), later) for v in ("v1", "v2")]
+    route.reset()
+    second = load_fleet(
+        client=client, fleet_id=FLEET, settings=settings, resources=[VEHICLE_REGION_SEGMENTS], until=later
+    )
+    assert [r.qs["processing_date"] for r in route.request_history] == [[today]]
+    assert second.rows == {"vehicle_region_segments": 2}
+    assert table_rows(settings, "SELECT count(*) FROM catena.vehicle_region_segments") == [(6,)]
+    ends = table_rows(settings, "SELECT processing_date, segment_end_time FROM catena.vehicle_region_segments")
+    assert {end for (day, end) in ends if str(day) == today} == {later}
