@@ -8,7 +8,8 @@ resource whose Catena schedule is held deactivated is left out for that fleet on
 
 Schedule: the Airflow Variable ``catena_ingestion_schedule``, else ``[catena] ingestion_schedule``, else
 hourly (read when this file is parsed: a schedule cannot change per run). Each run's params narrow it:
-``fleet_refs`` (only these fleets), ``resources`` (only these resources), ``initial_lookback_days``.
+``fleet_refs`` (only these fleets), ``resources`` (only these resources), ``initial_lookback_days``,
+``correction_window_hours`` (time-series rows read again before each cursor, for Catena's corrections).
 Every resource that got rows emits an event of its asset (``catena://telematics/<resource>``).
 """
 
@@ -49,6 +50,12 @@ with DAG(
             exclusiveMinimum=0,
             title="How far back a resource's first load reaches (days)",
         ),
+        "correction_window_hours": Param(
+            config.get_float("correction_window_hours"),
+            type="number",
+            minimum=0,
+            title="Re-read this many hours before each cursor (Catena's later corrections and deletions)",
+        ),
     },
     render_template_as_native_obj=True,
     tags=["catena", "ingestion"],
@@ -70,5 +77,6 @@ with DAG(
         pool=ingestion_pool(),
         catena_resources="{{ params.resources }}",
         initial_lookback="{{ params.initial_lookback_days }}",
+        correction_window="{{ params.correction_window_hours }}",
         map_index_template="{{ task.fleet_id['fleet_ref'] or task.fleet_id['fleet_id'] }}",
     ).expand(fleet_id=connected_fleets())

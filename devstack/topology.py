@@ -4,7 +4,7 @@ What ``docker compose --profile sandbox up`` starts, each Airflow component with
 docker-compose.yaml gives its service (read by devstack.compose, never copied here) and the compose
 network localized in one place (``localization``):
 
-  postgres (airflow, catena_inbox, catena_data)  -> three throw-away databases on a PostgreSQL server here
+  postgres (airflow, catena_inbox, catena_data, catena_warehouse) -> throw-away databases on a PostgreSQL server here
   redis:6379/0                                   -> a Redis database of this run's own
   airflow-apiserver:8080                         -> 127.0.0.1 and a free port
   catena-sandbox:8090                            -> the sandbox (devstack.sandbox) on a free port
@@ -67,7 +67,7 @@ MACHINE_TUNING = {"AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30"}
 @dataclass(frozen=True)
 class TopologySettings:
     home: Path  # AIRFLOW_HOME of every component
-    postgres: Mapping[str, str]  # compose database name (airflow, catena_inbox, catena_data) -> local URL
+    postgres: Mapping[str, str]  # compose database name (airflow, catena_inbox, ...) -> local URL
     redis_url: str  # the local Redis database standing in for redis:6379/0
     sandbox_url: str  # where the sandbox listens (the stand-in for catena-sandbox:8090)
     api_port: int

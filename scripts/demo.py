@@ -192,6 +192,7 @@ def run_demo() -> int:
             run_setup(rest, settings.receiver_url)
             reports = onboard_fleets(rest, inbox, destination, timeout)
         print("\n" + summary(reports) + "\n", flush=True)
+        show_warehouse(AIRFLOW_HOME / WAREHOUSE_FILE)
         ok = all(not report.problems for report in reports)
         say("all outcomes as expected" if ok else "UNEXPECTED outcomes (see the table)")
         return 0 if ok else 1
@@ -216,6 +217,30 @@ def run_demo() -> int:
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # runs the `finally` that stops Airflow and the sandbox
+
+
+WAREHOUSE_FILE = "catena_data.duckdb"
+
+
+def show_warehouse(path: Path) -> None:
+    """Where the fleet data landed (the embedded DuckDB warehouse), table by table, and how to query it."""
+    import duckdb
+
+    if not path.exists():
+        say(f"no warehouse file at {path}")
+        return
+    with duckdb.connect(str(path), read_only=True) as conn:
+        names = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'catena' ORDER BY table_name"
+        ).fetchall()
+        # One table per resource; dlt's own (_dlt_*) and nested child tables (parent__child) left out.
+        tables = [name for (name,) in names if not name.startswith("_dlt") and "__" not in name]
+        counts = {name: conn.execute(f'SELECT count(*) FROM catena."{name}"').fetchone()[0] for name in tables}
+    say(f"fleet data in {path} (DuckDB, schema catena): " + ", ".join(f"{t} {n}" for t, n in counts.items()))
+    say(
+        f"  query it: .venv/bin/python -c \"import duckdb; print(duckdb.connect('{path}', read_only=True)"
+        ".sql('SELECT fleet_id, count(*) FROM catena.vehicle_locations GROUP BY 1'))\""
+    )
 
 
 def main(argv: list[str]) -> int:

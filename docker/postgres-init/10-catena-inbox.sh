@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs once, when the postgres volume is first initialised: the Catena inbox and the ingested fleet data
-# get databases and a role of their own, separate from Airflow's metadata database.
+# Runs once, when the postgres volume is first initialised: the Catena inbox, the operations database and
+# the warehouse of fleet data get databases and a role of their own, separate from Airflow's metadata database.
 set -euo pipefail
 : "${CATENA_INBOX_PASSWORD:?CATENA_INBOX_PASSWORD must be set}"
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
@@ -8,4 +8,5 @@ psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
 CREATE ROLE catena LOGIN PASSWORD :'inbox_password';
 CREATE DATABASE catena_inbox OWNER catena;
 CREATE DATABASE catena_data OWNER catena;
+CREATE DATABASE catena_warehouse OWNER catena;
 SQL

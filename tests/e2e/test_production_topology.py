@@ -96,7 +96,10 @@ def stack(request, tmp_path_factory, postgres_database_factory, redis_server_url
     with claim_redis_database(redis_server_url) as redis_url, contextlib.ExitStack() as cleanup:
         settings = TopologySettings(
             home=home,
-            postgres={name: postgres_database_factory() for name in ("airflow", "catena_inbox", "catena_data")},
+            postgres={
+                name: postgres_database_factory()
+                for name in ("airflow", "catena_inbox", "catena_data", "catena_warehouse")
+            },
             redis_url=redis_url,
             sandbox_url=sandbox.base_url,
             api_port=free_port(),

@@ -100,6 +100,7 @@ def test_the_inbox_is_its_own_postgres_database(services, name):
     assert inbox.endswith("@postgres/catena_inbox")
     assert inbox.rsplit("/", 1)[1] != env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].rsplit("/", 1)[1]
     assert env["CATENA_DESTINATION_URL"].endswith("@postgres/catena_data")
+    assert env["CATENA_DLT_DESTINATION"].endswith("@postgres/catena_warehouse")
 
 
 def test_the_catena_connection_defaults_to_the_sandbox_and_is_valid_json(services):
@@ -167,6 +168,7 @@ def test_postgres_creates_the_inbox_database_with_an_init_script(services):
     text = "\n".join(script.read_text() for script in scripts)
     assert "CREATE DATABASE catena_inbox OWNER catena" in text
     assert "CREATE DATABASE catena_data OWNER catena" in text
+    assert "CREATE DATABASE catena_warehouse OWNER catena" in text
     assert all(os.access(script, os.X_OK) for script in scripts)
     assert "CATENA_INBOX_PASSWORD" in postgres["environment"]
     assert "pg_isready" in postgres["healthcheck"]["test"]

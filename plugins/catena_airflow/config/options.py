@@ -117,6 +117,14 @@ OPTIONS: tuple[Option, ...] = (
         default="1",
     ),
     Option(
+        key="correction_window_hours",
+        description="How far before its cursor each load of a resource filtered by ``occurred_at`` reads again, "
+        "to merge the corrections and deletions Catena makes to rows after they occurred (the API cannot "
+        "filter those by ``updated_at``); the default of ``catena_ingestion``'s param. 0: never re-read.",
+        type="float",
+        default="1",
+    ),
+    Option(
         key="receiver_url",
         description="Public URL Catena delivers webhooks to (the api-server's ``/catena/webhooks``), used by "
         "``catena_setup``. Unset: the Airflow Variable ``catena_receiver_url``, else "

@@ -17,7 +17,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from catena_airflow.ingest.dlt_destination import DEFAULT_DATASET, LoadSettings, dlt_destination, duckdb_file
-from catena_airflow.ingest.dlt_source import DEFAULT_INITIAL_LOOKBACK, DEFAULT_PAGE_SIZE, SOURCE_NAME, fleet_source
+from catena_airflow.ingest.dlt_source import (
+    DEFAULT_INITIAL_LOOKBACK,
+    DEFAULT_PAGE_SIZE,
+    NO_CORRECTION_WINDOW,
+    SOURCE_NAME,
+    fleet_source,
+)
 from catena_airflow.ingest.duckdb_lock import duckdb_writer_lock
 from catena_airflow.ingest.telematics_resources import TELEMATICS_RESOURCES, TelematicsResource
 
@@ -78,6 +84,7 @@ def load_fleet(
     until: datetime | None = None,
     initial_lookback: timedelta = DEFAULT_INITIAL_LOOKBACK,
     page_size: int = DEFAULT_PAGE_SIZE,
+    correction_window: timedelta = NO_CORRECTION_WINDOW,
 ) -> FleetLoad:
     """Load what changed in one fleet's resources since its last load; raises if the load failed.
 
@@ -92,6 +99,7 @@ def load_fleet(
         until=until,
         initial_lookback=initial_lookback,
         page_size=page_size,
+        correction_window=correction_window,
     )
     database = duckdb_file(settings.destination)
     with duckdb_writer_lock(database) if database is not None else nullcontext():

@@ -31,6 +31,7 @@ from catena_airflow.ingest.telematics_resources import (
 )
 
 SOURCE_NAME = "catena"
+NO_CORRECTION_WINDOW = timedelta(0)
 
 #: Types of the fields every telematics record has (client.models.TelematicsRecord), so a column that is
 #: null in every row so far (``deleted_at`` until the first deletion) still exists with the right type;
@@ -124,16 +125,29 @@ def telematics_resource(
     until: datetime,
     initial_lookback: timedelta = DEFAULT_INITIAL_LOOKBACK,
     page_size: int = DEFAULT_PAGE_SIZE,
+    correction_window: timedelta = NO_CORRECTION_WINDOW,
 ) -> DltResource:
-    """One dlt resource: merge on the primary key, incremental on the definition's cursor."""
+    """One dlt resource: merge on the primary key, incremental on the definition's cursor.
+
+    ``correction_window``: a resource filtered by ``occurred_at`` reads again the rows that occurred this
+    long before its cursor (dlt's ``lag``), so the corrections and deletions Catena makes to rows after
+    they occurred (``updated_at`` moves, ``deleted_at`` is set) are merged in; the API has no filter on
+    ``updated_at`` for these resources, so nothing else can find them. Resources without a time filter
+    read every page anyway and need none.
+    """
     initial = initial_cursor(definition, until, initial_lookback)
+    lag = correction_window.total_seconds() if isinstance(definition.time_filter, TimeFilter) else 0
     # A day filter reads the cursor's day again because its rows change (today's segments grow): no
     # deduplication at the cursor, so they are loaded again and merged on the primary key.
     dedup_key = () if isinstance(definition.time_filter, DayFilter) else None
 
     def rows(
         cursor: dlt.sources.incremental[Any] = dlt.sources.incremental(  # noqa: B008 - dlt reads the default
-            definition.cursor, initial_value=initial, on_cursor_value_missing="include", primary_key=dedup_key
+            definition.cursor,
+            initial_value=initial,
+            on_cursor_value_missing="include",
+            primary_key=dedup_key,
+            lag=lag or None,
         ),
     ) -> Iterator[list[dict[str, Any]]]:
         yield from _rows(definition, client=client, fleet_id=fleet_id, page_size=page_size, until=until, cursor=cursor)
@@ -155,6 +169,7 @@ def fleet_source(
     until: datetime | None = None,
     initial_lookback: timedelta = DEFAULT_INITIAL_LOOKBACK,
     page_size: int = DEFAULT_PAGE_SIZE,
+    correction_window: timedelta = NO_CORRECTION_WINDOW,
 ) -> DltSource:
     """The dlt source of one fleet: its telematics resources up to ``until`` (default now)."""
     end = until or datetime.now(UTC)
@@ -171,6 +186,7 @@ def fleet_source(
                 until=end,
                 initial_lookback=initial_lookback,
                 page_size=page_size,
+                correction_window=correction_window,
             )
             for definition in resources
         ]
@@ -178,4 +194,11 @@ def fleet_source(
     return catena()
 
 
-__all__ = ["DEFAULT_INITIAL_LOOKBACK", "DEFAULT_PAGE_SIZE", "SOURCE_NAME", "fleet_source", "telematics_resource"]
+__all__ = [
+    "DEFAULT_INITIAL_LOOKBACK",
+    "DEFAULT_PAGE_SIZE",
+    "NO_CORRECTION_WINDOW",
+    "SOURCE_NAME",
+    "fleet_source",
+    "telematics_resource",
+]

@@ -3,6 +3,7 @@ every scheduled one after it are this operator."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -29,23 +30,30 @@ if TYPE_CHECKING:
     from catena_airflow.ingest.dlt_pipeline import FleetLoad
 from catena_airflow.operators.xcom_ids import id_from
 
+#: Re-read the last hour of time-series rows on each load: the corrections Catena makes soon after.
+DEFAULT_CORRECTION_WINDOW = timedelta(hours=1)
+
 
 def fleet_id_of(value: Any) -> str:
     """The fleet id, given as a string or as a mapping with ``fleet_id`` (the sensor's XCom, a mapped fleet)."""
     return id_from(value, "fleet_id", "fleet_id must be a Catena fleet id or the sensor's XCom")
 
 
-def lookback_of(value: timedelta | float | str) -> timedelta:
-    """A timedelta, or a positive number of days (as a param renders it)."""
+SECONDS_PER = {"days": 86_400.0, "hours": 3_600.0}
+
+
+def duration_of(value: timedelta | float | str, *, name: str, unit: str, allow_zero: bool = False) -> timedelta:
+    """A timedelta, or a number of ``unit`` (``days``, ``hours``; as a param renders it); names ``name`` if bad."""
     if isinstance(value, timedelta):
-        return value
-    try:
-        days = float(value)
-    except (TypeError, ValueError):
-        raise AirflowFailException(f"initial_lookback must be a timedelta or a number of days, got {value!r}") from None
-    if days <= 0:
-        raise AirflowFailException(f"initial_lookback must be positive, got {value!r}")
-    return timedelta(days=days)
+        seconds = value.total_seconds()
+    else:
+        try:
+            seconds = float(value) * SECONDS_PER[unit]
+        except (TypeError, ValueError):
+            raise AirflowFailException(f"{name} must be a timedelta or a number of {unit}, got {value!r}") from None
+    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
+        raise AirflowFailException(f"{name} must be {'zero or more' if allow_zero else 'positive'}, got {value!r}")
+    return timedelta(seconds=seconds)
 
 
 def _from_xcom(value: Any, key: str, given: str | None) -> str | None:
@@ -79,11 +87,21 @@ class CatenaIngestFleetOperator(BaseOperator):
         empty (default): every granted one. (``resources`` is taken by Airflow.) (templated)
     :param initial_lookback: How far back a resource's first load reaches, a timedelta or a number of days
         (templated); Catena's windows are split at 45 days.
+    :param correction_window: How far before its cursor a resource filtered by ``occurred_at`` is read again,
+        to merge the corrections and deletions Catena made to rows after they occurred; a timedelta or a
+        number of hours (templated); 0: never re-read.
     :param destination_conn_id: Connection of the operations database; None: ``[catena] destination_url``.
     :param dlt_destination_conn_id: Connection of the warehouse dlt loads into (``hooks/dlt_destination.py``).
     """
 
-    template_fields: Sequence[str] = ("fleet_id", "fleet_ref", "invitation_id", "catena_resources", "initial_lookback")
+    template_fields: Sequence[str] = (
+        "fleet_id",
+        "fleet_ref",
+        "invitation_id",
+        "catena_resources",
+        "initial_lookback",
+        "correction_window",
+    )
     ui_color = "#e9f7ef"
 
     def __init__(
@@ -95,6 +113,7 @@ class CatenaIngestFleetOperator(BaseOperator):
         catena_resources: Sequence[str] | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         initial_lookback: timedelta | float | str = DEFAULT_INITIAL_LOOKBACK,
+        correction_window: timedelta | float | str = DEFAULT_CORRECTION_WINDOW,
         catena_conn_id: str = DEFAULT_CATENA_CONN_ID,
         destination_conn_id: str | None = None,
         dlt_destination_conn_id: str = DLT_DESTINATION_CONN_ID,
@@ -111,6 +130,7 @@ class CatenaIngestFleetOperator(BaseOperator):
         self.catena_resources = catena_resources
         self.page_size = page_size
         self.initial_lookback = initial_lookback
+        self.correction_window = correction_window
         self.catena_conn_id = catena_conn_id
         self.destination_conn_id = destination_conn_id
         self.dlt_destination_conn_id = dlt_destination_conn_id
@@ -133,7 +153,10 @@ class CatenaIngestFleetOperator(BaseOperator):
                 fleet_id=fleet_id,
                 settings=resolve_load_settings(self.dlt_destination_conn_id),
                 resources=resources,
-                initial_lookback=lookback_of(self.initial_lookback),
+                initial_lookback=duration_of(self.initial_lookback, name="initial_lookback", unit="days"),
+                correction_window=duration_of(
+                    self.correction_window, name="correction_window", unit="hours", allow_zero=True
+                ),
                 page_size=self.page_size,
             )
         except Exception as exc:

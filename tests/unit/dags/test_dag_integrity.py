@@ -17,7 +17,13 @@ from airflow.serialization.serialized_objects import DagSerialization
 from catena_airflow.workflows.params import fleet_requests
 
 DAGS = Path(__file__).resolve().parents[3] / "dags"
-DAG_IDS = {"catena_fleet_onboarding", "catena_bulk_onboarding", "catena_fleet_operations", "catena_setup"}
+DAG_IDS = {
+    "catena_fleet_onboarding",
+    "catena_bulk_onboarding",
+    "catena_fleet_operations",
+    "catena_setup",
+    "catena_ingestion",
+}
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +60,35 @@ def test_operations_dag_is_scheduled_on_watched_assets_and_a_period(dagbag):
         "catena://events/schedule_deactivations",
     }
     assert all(asset.watchers for asset in assets)
+
+
+def test_ingestion_maps_one_load_per_connected_fleet_in_the_catena_pool(dagbag):
+    dag = dagbag.dags["catena_ingestion"]
+    ingest = dag.get_task("ingest_fleet")
+    assert ingest.upstream_task_ids == {"connected_fleets"}
+    assert ingest.partial_kwargs["pool"] == "catena_api"
+    assert dag.schedule == "@hourly" and dag.max_active_runs == 1
+
+
+def test_the_ingestion_schedule_follows_its_variable(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_CATENA_INGESTION_SCHEDULE", "*/20 * * * *")
+    dag = DagBag(dag_folder=str(DAGS / "catena_ingestion.py")).dags["catena_ingestion"]
+    assert dag.schedule == "*/20 * * * *"
+
+
+@pytest.mark.parametrize(
+    ("conf", "field"),
+    [
+        ({"resources": ["vehicles", "spaceships"]}, "spaceships"),
+        ({"initial_lookback_days": 0}, "initial_lookback_days"),
+        ({"correction_window_hours": -1}, "correction_window_hours"),
+        ({"fleet_refs": [""]}, "fleet_refs"),
+    ],
+)
+def test_a_bad_ingestion_conf_is_refused_naming_the_field(dagbag, conf, field):
+    with pytest.raises(ParamValidationError, match=field):
+        validate_conf(dagbag.dags["catena_ingestion"], conf)
+    assert validate_conf(dagbag.dags["catena_ingestion"], {"resources": ["vehicles"]})["resources"] == ["vehicles"]
 
 
 def test_a_good_onboarding_conf_validates(dagbag):

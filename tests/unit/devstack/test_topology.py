@@ -16,7 +16,12 @@ COMPOSE_HOST = re.compile(r"://([^/@\s\"]*@)?(postgres|redis|airflow-apiserver|c
 def _settings(tmp_path: Path, **overrides) -> TopologySettings:
     values = {
         "home": tmp_path / "home",
-        "postgres": {"airflow": f"{PG}/meta_1", "catena_inbox": f"{PG}/inbox_1", "catena_data": f"{PG}/data_1"},
+        "postgres": {
+            "airflow": f"{PG}/meta_1",
+            "catena_inbox": f"{PG}/inbox_1",
+            "catena_data": f"{PG}/data_1",
+            "catena_warehouse": f"{PG}/warehouse_1",
+        },
         "redis_url": "redis://127.0.0.1:6379/7",
         "sandbox_url": "http://127.0.0.1:18090",
         "api_port": 18080,

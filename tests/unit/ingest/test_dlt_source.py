@@ -121,6 +121,45 @@ def test_locations_ask_from_the_stored_cursor_and_load_only_new_rows(client, set
     assert table_rows(settings, "SELECT count(*) FROM catena.vehicle_locations") == [(5,)]
 
 
+@pytest.mark.parametrize(("window", "merged"), [(timedelta(hours=1), True), (timedelta(0), False)])
+def test_a_correction_window_reads_again_and_merges_rows_catena_changed_later(
+    client, settings, requests_mock, window, merged
+):
+    until = T0 + timedelta(hours=1)
+    items = [{**location(i, T0 + timedelta(minutes=10 * i)), "updated_at": iso(T0)} for i in range(4)]
+    route = requests_mock.get(LOCATIONS_URL, json=paged(items, 10, time_filter=True))
+
+    def load(end: datetime) -> dict[str, int]:
+        return load_fleet(
+            client=client,
+            fleet_id=FLEET,
+            settings=settings,
+            resources=[VEHICLE_LOCATIONS],
+            until=end,
+            initial_lookback=timedelta(hours=2),
+            correction_window=window,
+        ).rows
+
+    load(until)
+    # Catena corrects the 20-minute point and deletes the 30-minute one after the first load.
+    items[2] = {**items[2], "speed": 99.0, "updated_at": iso(until + timedelta(minutes=5))}
+    items[3] = {**items[3], "deleted_at": iso(until + timedelta(minutes=5)), "updated_at": iso(until)}
+    rows = load(until + timedelta(minutes=10))
+    asked_from = query_time(route.last_request.qs, "from_datetime")
+    assert asked_from == T0 + timedelta(minutes=30) - window
+    stored = dict(table_rows(settings, "SELECT id, speed FROM catena.vehicle_locations"))
+    deleted = {
+        r[0] for r in table_rows(settings, "SELECT id FROM catena.vehicle_locations WHERE deleted_at IS NOT NULL")
+    }
+    assert len(stored) == 4  # merged by id, never appended
+    if merged:
+        assert (stored["l2"], deleted) == (99.0, {"l3"})
+        assert rows["vehicle_locations"] == 4  # the window's rows merged again (corrected or not)
+    else:
+        assert (stored["l2"], deleted) == (12.5, set())
+        assert rows.get("vehicle_locations", 0) == 0
+
+
 def test_rows_of_other_fleets_are_never_loaded(client, settings, requests_mock):
     """A Catena that ignores the fleet_ids filter answers with every fleet's rows."""
     requests_mock.get(VEHICLES_URL, json=paged([vehicle(1, T0), vehicle(2, T0, fleet_id=OTHER_FLEET)], 10))

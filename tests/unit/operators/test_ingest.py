@@ -6,7 +6,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from catena_airflow.assets import TELEMATICS_ALIAS
-from catena_airflow.operators.ingest import CatenaIngestFleetOperator, lookback_of
+from catena_airflow.operators.ingest import CatenaIngestFleetOperator, duration_of
 from tests.unit.airflow_layer import CATENA_URL, invitation_json, page, warehouse_ids
 
 
@@ -160,10 +160,17 @@ def test_nothing_granted_is_a_skip_with_the_reason(catena_api, destination, ware
 
 @pytest.mark.parametrize(("value", "days"), [("2", 2.0), (0.5, 0.5), (timedelta(hours=3), 0.125)])
 def test_initial_lookback_is_a_timedelta_or_days(value, days):
-    assert lookback_of(value) == timedelta(days=days)
+    assert duration_of(value, name="initial_lookback", unit="days") == timedelta(days=days)
 
 
-@pytest.mark.parametrize("value", ["soon", 0, "-1"])
+@pytest.mark.parametrize("value", ["soon", 0, "-1", float("nan"), timedelta(0)])
 def test_a_bad_initial_lookback_names_the_field(value):
     with pytest.raises(AirflowFailException, match="initial_lookback"):
-        lookback_of(value)
+        duration_of(value, name="initial_lookback", unit="days")
+
+
+def test_a_correction_window_may_be_zero_but_not_negative():
+    assert duration_of("0", name="correction_window", unit="hours", allow_zero=True) == timedelta(0)
+    assert duration_of(1.5, name="correction_window", unit="hours", allow_zero=True) == timedelta(minutes=90)
+    with pytest.raises(AirflowFailException, match="correction_window must be zero or more"):
+        duration_of(-1, name="correction_window", unit="hours", allow_zero=True)
