@@ -122,7 +122,10 @@ class CatenaIngestFleetOperator(BaseOperator):
         kwargs.setdefault("retries", 3)
         kwargs.setdefault("retry_delay", timedelta(seconds=30))
         kwargs.setdefault("retry_exponential_backoff", True)
-        kwargs.setdefault("outlets", [TELEMATICS_ALIAS])
+        # Always the alias it emits through, whatever else is given: a mapped task gets ``outlets=[]`` from
+        # ``partial()``'s defaults, so a default that is only used when nothing is given would be lost.
+        outlets = list(kwargs.get("outlets") or [])
+        kwargs["outlets"] = outlets if TELEMATICS_ALIAS in outlets else [*outlets, TELEMATICS_ALIAS]
         super().__init__(**kwargs)
         self.fleet_id = fleet_id
         self.fleet_ref = fleet_ref
@@ -215,7 +218,7 @@ class CatenaIngestFleetOperator(BaseOperator):
         self, context: Context, load: FleetLoad, resources: Sequence[TelematicsResource], fleet_ref: str | None
     ) -> None:
         outlet_events = context.get("outlet_events")
-        if outlet_events is None or TELEMATICS_ALIAS not in (self.outlets or []):
+        if outlet_events is None:
             return
         for resource in resources:
             rows = load.rows_of(resource.name)

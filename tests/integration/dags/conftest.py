@@ -34,7 +34,11 @@ class Warehouse:
 
     def ids(self, table: str, fleet_id: str) -> list[str]:
         """Ids of the fleet's rows, duplicates included (there must be none); [] before dlt created the table."""
-        query = f"SELECT id FROM catena.{table} WHERE fleet_id = %s"
+        return [row[0] for row in self.rows(table, fleet_id, "id")]
+
+    def rows(self, table: str, fleet_id: str, columns: str) -> list[tuple]:
+        """``columns`` (SQL) of the fleet's rows; [] before dlt created the table."""
+        query = f"SELECT {columns} FROM catena.{table} WHERE fleet_id = %s"
         if self.url.startswith("duckdb:///"):
             import duckdb
 
@@ -43,7 +47,7 @@ class Warehouse:
                 return []
             with duckdb.connect(path) as conn:
                 try:
-                    return [row[0] for row in conn.execute(query.replace("%s", "?"), [fleet_id]).fetchall()]
+                    return conn.execute(query.replace("%s", "?"), [fleet_id]).fetchall()
                 except duckdb.CatalogException:
                     return []
         import psycopg2
@@ -53,7 +57,7 @@ class Warehouse:
             if cursor.fetchone()[0] is None:
                 return []
             cursor.execute(query, (fleet_id,))
-            return [row[0] for row in cursor.fetchall()]
+            return cursor.fetchall()
 
 
 @dataclass

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from catena_airflow.assets import TELEMATICS_ALIAS
+from catena_airflow.assets import TELEMATICS_ALIAS, telematics_asset
 from catena_airflow.operators.ingest import CatenaIngestFleetOperator, duration_of
 from tests.unit.airflow_layer import CATENA_URL, invitation_json, page, warehouse_ids
 
@@ -174,3 +174,10 @@ def test_a_correction_window_may_be_zero_but_not_negative():
     assert duration_of(1.5, name="correction_window", unit="hours", allow_zero=True) == timedelta(minutes=90)
     with pytest.raises(AirflowFailException, match="correction_window must be zero or more"):
         duration_of(-1, name="correction_window", unit="hours", allow_zero=True)
+
+
+def test_the_alias_is_an_outlet_even_when_outlets_are_given():
+    # A mapped task gets outlets=[] from partial()'s defaults; its events would be dropped without the alias.
+    assert CatenaIngestFleetOperator(task_id="a", fleet_id="f1", outlets=[]).outlets == [TELEMATICS_ALIAS]
+    other = telematics_asset("mine")
+    assert CatenaIngestFleetOperator(task_id="b", fleet_id="f1", outlets=[other]).outlets == [other, TELEMATICS_ALIAS]
