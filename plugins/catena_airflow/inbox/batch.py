@@ -12,10 +12,9 @@ applied once, and which onboarding an event reaches depends only on links that n
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection
 
@@ -199,15 +198,21 @@ class ProjectionBatch:
 
     # --- writing --------------------------------------------------------------------------------
 
-    def flush(self, row_values: Callable[[State, datetime], dict[str, Any]]) -> None:
+    def flush(self) -> None:
         """Write each changed onboarding once, the new connection links, and the released held events."""
         inserts, updates = [], []
         for invitation_id, state in self.states.items():
             original = self.originals[invitation_id]
             if original is None:
-                inserts.append({"invitation_id": invitation_id, "created_at": self.now, **row_values(state, self.now)})
+                inserts.append(
+                    {
+                        "invitation_id": invitation_id,
+                        "created_at": self.now,
+                        **projection.onboarding_row(state, self.now),
+                    }
+                )
             elif state != original:
-                updates.append({"b_inv": invitation_id, **row_values(state, self.now)})
+                updates.append({"b_inv": invitation_id, **projection.onboarding_row(state, self.now)})
         if inserts:
             self.conn.execute(self.statements.insert_onboarding, inserts)
         if updates:

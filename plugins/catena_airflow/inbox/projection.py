@@ -583,6 +583,26 @@ def to_onboarding(
     )
 
 
+def onboarding_row(state: State, now: datetime) -> dict[str, Any]:
+    """The ``onboardings`` row of a state: the state itself, and the read model's fields the dashboard
+    filters and sorts on, denormalized into columns (written with every change of the state)."""
+    view = to_onboarding("", state)
+    return {
+        "fleet_ref": view.fleet_ref,
+        "fleet_id": view.fleet_id,
+        "stage": view.stage.value,
+        "invitation_status": view.invitation_status,
+        "decline_reason": view.decline_reason,
+        "magic_link": view.magic_link,
+        "expires_at": view.expires_at,
+        "connected_at": view.connected_at,
+        "dag_id": view.dag_id,
+        "run_id": view.run_id,
+        "state": state,
+        "updated_at": now,
+    }
+
+
 def _stage_datetimes(firsts: Mapping[str, str]) -> dict[Stage, datetime]:
     return {s: at for s in Stage if s.value in firsts and (at := to_utc(firsts[s.value])) is not None}
 
@@ -600,6 +620,7 @@ __all__ = [
     "is_projected",
     "join",
     "observation_fact",
+    "onboarding_row",
     "recency",
     "records_of",
     "to_onboarding",
