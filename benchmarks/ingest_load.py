@@ -4,9 +4,11 @@ One `catena-sandbox serve` process (speed 1, so no vehicle is deleted and the cl
 fixed), ``--fleets`` fleets onboarded through the happy path. The sandbox gives each fleet 3 to 8
 vehicles (derived from its id, not configurable), a location per vehicle per minute, and a week of
 history before the connection: the window is ``ceil(--rows / vehicles)`` minutes ending on a minute
-boundary an hour ago, so the fleets hold ``--rows`` locations (rounded up to a whole minute). Then, each
-phase in a child process of its own (its peak RSS is its own ``ru_maxrss``), fleet after fleet as the
-ingestion tasks load them:
+boundary in the past, so the fleets hold ``--rows`` locations (rounded up to a whole minute). Then each
+phase runs in a child process of its own, fleet after fleet; a load phase forks a process per fleet
+from it once the product is imported (one ingestion task per fleet, as Airflow's task runner forks a
+task), and its peak RSS is the largest of those processes' ``ru_maxrss`` (``--one-process``: every
+fleet in the phase's one process):
 
   * baseline "fetch only": the dlt source's own page loop (``dlt_source._rows``: the same client,
     ``fleet_ids=[fleet]``, ``only_latest=false``, page size, ``time_windows`` and ``rows_of_fleet``) for
@@ -94,37 +96,101 @@ def child_fetch(job: dict[str, Any]) -> dict[str, Any]:
     return {"rows": rows, "pages": pages, "seconds": seconds, "peak_rss_mib": _peak_rss_mib()}
 
 
-def child_load(job: dict[str, Any]) -> dict[str, Any]:
-    """``load_fleet`` for every fleet in turn; rows written per table and dlt's step times, summed."""
-    from catena_airflow.ingest.dlt_pipeline import LoadSettings, fleet_pipeline, load_fleet
+def _load_one(job: dict[str, Any], fleet_id: str) -> dict[str, int]:
+    from catena_airflow.ingest.dlt_pipeline import LoadSettings, load_fleet
 
-    client = _client(job)
-    until = datetime.fromisoformat(job["until"])
     settings = LoadSettings(destination=job["destination"], pipelines_dir=Path(job["pipelines_dir"]))
+    loaded = load_fleet(
+        client=_client(job),
+        fleet_id=fleet_id,
+        settings=settings,
+        until=datetime.fromisoformat(job["until"]),
+        initial_lookback=timedelta(minutes=job["minutes"]),
+    )
+    return dict(loaded.rows)
+
+
+def _load_forked(job: dict[str, Any], fleet_id: str) -> tuple[dict[str, int], float]:
+    """One fleet's load in a forked process, as a task runner forks a task: (rows, its peak RSS in MiB)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the fleet's process
+        status = 1
+        try:
+            os.close(read_end)
+            rows = _load_one(job, fleet_id)
+            os.write(write_end, json.dumps({"rows": rows, "peak": _peak_rss_mib()}).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        text = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if status != 0 or not text:
+        raise RuntimeError(f"the load of fleet {fleet_id} failed (wait status {status})")
+    answer = json.loads(text)
+    return answer["rows"], answer["peak"]
+
+
+def _warm_up(job: dict[str, Any]) -> None:
+    """One small load (the first fleet's last 2 minutes, into a scratch dataset and pipelines dir) in this
+    process before the forks: what dlt imports and initialises lazily on a first load is then in every
+    fleet's process already, as in a long-running worker. A fresh process pays it once, outside these
+    figures (several seconds on this machine)."""
+    from catena_airflow.ingest.dlt_pipeline import LoadSettings, load_fleet
+
+    settings = LoadSettings(
+        destination=job["destination"],
+        pipelines_dir=Path(job["pipelines_dir"]).with_name("warm-up"),
+        dataset_name="bench_warm_up",
+    )
+    load_fleet(
+        client=_client(job),
+        fleet_id=job["fleets"][0],
+        settings=settings,
+        until=datetime.fromisoformat(job["until"]),
+        initial_lookback=timedelta(minutes=2),
+    )
+
+
+def child_load(job: dict[str, Any]) -> dict[str, Any]:
+    """``load_fleet`` for every fleet in turn; rows written per table and dlt's step times, summed.
+
+    Each fleet in a process of its own, forked from this one once the product is imported (an ingestion
+    task per fleet, as Airflow's task runner forks it); ``one_process``: every fleet in this process.
+    """
+    from catena_airflow.ingest import dlt_pipeline
+
+    if not job.get("one_process"):
+        _warm_up(job)
+
     rows: dict[str, int] = {}
     steps: dict[str, float] = {}
-    slowest = 0.0
+    per_fleet: list[float] = []
+    peak = 0.0
     started = time.perf_counter()
     for fleet_id in job["fleets"]:
         fleet_started = time.perf_counter()
-        loaded = load_fleet(
-            client=client,
-            fleet_id=fleet_id,
-            settings=settings,
-            until=until,
-            initial_lookback=timedelta(minutes=job["minutes"]),
-        )
-        slowest = max(slowest, time.perf_counter() - fleet_started)
-        for table, count in loaded.rows.items():
+        if job.get("one_process"):
+            loaded = _load_one(job, fleet_id)
+        else:
+            loaded, fleet_peak = _load_forked(job, fleet_id)
+            peak = max(peak, fleet_peak)
+        per_fleet.append(time.perf_counter() - fleet_started)
+        for table, count in loaded.items():
             rows[table] = rows.get(table, 0) + count
     seconds = time.perf_counter() - started
     # dlt's own step times (extract / normalize / load), read back from each pipeline's trace: after the clock.
+    settings = dlt_pipeline.LoadSettings(destination=job["destination"], pipelines_dir=Path(job["pipelines_dir"]))
     for fleet_id in job["fleets"]:
-        trace = fleet_pipeline(fleet_id=fleet_id, settings=settings).last_trace
+        trace = dlt_pipeline.fleet_pipeline(fleet_id=fleet_id, settings=settings).last_trace
         for step in trace.steps if trace else ():
             if step.finished_at and step.started_at:
                 steps[step.step] = steps.get(step.step, 0.0) + (step.finished_at - step.started_at).total_seconds()
-    return {"rows": rows, "seconds": seconds, "slowest_fleet": slowest, "steps": steps, "peak_rss_mib": _peak_rss_mib()}
+    if job.get("one_process"):
+        peak = _peak_rss_mib()
+    return {"rows": rows, "seconds": seconds, "per_fleet": per_fleet, "steps": steps, "peak_rss_mib": peak}
 
 
 def child_main(kind: str, job_file: str) -> int:
@@ -132,6 +198,10 @@ def child_main(kind: str, job_file: str) -> int:
     result = child_fetch(job) if kind == "fetch" else child_load(job)
     print("RESULT " + json.dumps(result), flush=True)
     return 0
+
+
+#: Environment given to every child (``--dlt-env NAME=VALUE``): dlt's configuration, to try settings.
+CHILD_ENV: dict[str, str] = {}
 
 
 def run_child(kind: str, job: dict[str, Any], workdir: Path, *, watch_pg: str | None = None) -> dict[str, Any]:
@@ -167,6 +237,7 @@ def run_child(kind: str, job: dict[str, Any], workdir: Path, *, watch_pg: str | 
                 [sys.executable, __file__, "--child", kind, str(job_file)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                env={**os.environ, **CHILD_ENV},
                 check=False,
             )
     finally:
@@ -180,6 +251,7 @@ def run_child(kind: str, job: dict[str, Any], workdir: Path, *, watch_pg: str | 
     result = json.loads(lines[-1][len("RESULT ") :])
     result["wall"] = time.perf_counter() - started
     result["pg_connections"] = connections[0]
+    result["load_average"] = os.getloadavg()[0]
     print(f"    {result['rows']} in {result['seconds']:.1f} s, peak RSS {result['peak_rss_mib']:.0f} MiB", flush=True)
     return result
 
@@ -237,6 +309,13 @@ def destination_counts(destination: str, ids: list[str], changed_at: str) -> tup
         conn.close()
 
 
+def fleet_times(seconds: list[float]) -> str:
+    """Seconds per fleet: the first tenth of the fleets against the last (the tables grow in between)."""
+    n = max(1, len(seconds) // 10)
+    first, last = sum(seconds[:n]) / n, sum(seconds[-n:]) / n
+    return f"{first:.1f} s (first {n}) to {last:.1f} s (last {n}), at most {max(seconds):.1f} s"
+
+
 def disk_mib(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
 
@@ -257,10 +336,23 @@ def main() -> int:
     parser.add_argument("--fleets", type=int, default=50)
     parser.add_argument("--quick", action="store_true", help="smoke run: 5 fleets, 20,000 rows, not recorded")
     parser.add_argument("--no-postgres", action="store_true", help="DuckDB only")
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="load every fleet in one process (default: a process forked per fleet, as one task per fleet)",
+    )
+    parser.add_argument(
+        "--dlt-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="environment for the loading processes, e.g. DATA_WRITER__DISABLE_COMPRESSION=true (repeatable)",
+    )
     add_record_arguments(parser)
     args = parser.parse_args()
     if args.quick:
         args.rows, args.fleets, args.no_record = 20_000, 5, True
+    CHILD_ENV.update(item.split("=", 1) for item in args.dlt_env)
     started = now()
     machine = machine_line()
     workdir = Path(tempfile.mkdtemp(prefix="catena-ingest-load-"))
@@ -290,7 +382,12 @@ def main() -> int:
             f"{vehicles * minutes:,} locations expected",
             flush=True,
         )
-        base = {"api_url": sandbox.base_url, "token_url": sandbox.token_url, "fleets": fleets}
+        base = {
+            "api_url": sandbox.base_url,
+            "token_url": sandbox.token_url,
+            "fleets": fleets,
+            "one_process": args.one_process,
+        }
         full = {**base, "until": until.isoformat(), "minutes": minutes}
         fetch = run_child("fetch", full, workdir)
 
@@ -350,15 +447,26 @@ def main() -> int:
         f"One `catena-sandbox serve` (speed 1), {args.fleets} fleets, {vehicles} vehicles (3 to 8 a fleet, the "
         f"sandbox's), a location per vehicle per minute; a closed window of {minutes:,} minutes ending "
         f"{until:%H:%M} UTC: {expected:,} vehicle locations (+ {sum(fetch['rows'].values()) - fetched} vehicles rows). "
-        "Fleet after fleet in one process per row, as the ingestion tasks load them; the client is the project's "
+        "Fleet after fleet, "
+        + (
+            "every fleet in the phase's one process"
+            if args.one_process
+            else "each fleet's load in a process forked from the phase's (product imported), as a task per fleet"
+        )
+        + "; the client is the project's "
         "`CatenaClient` (page size 300, `only_latest=false`, `fleet_ids=[fleet]`). Rows/s = vehicle locations / "
-        "wall time of the phase (imports excluded). Peak RSS: the phase's process (`ru_maxrss`).",
+        "wall time of the phase (imports excluded). Peak RSS: the largest `ru_maxrss` of the loading processes."
+        + (
+            f" Loading processes' environment: {', '.join(f'`{k}={v}`' for k, v in CHILD_ENV.items())}."
+            if CHILD_ENV
+            else ""
+        ),
         "",
         "| what | locations | seconds | rows/s | x fetch only | peak RSS | notes |",
         "|---|---:|---:|---:|---:|---:|---|",
         f"| baseline: fetch only (the dlt source's page loop, nothing written) | {fetched:,} | "
         f"{fetch['seconds']:.1f} | {fetch_rate:,.0f} | 1.00 | {fetch['peak_rss_mib']:.0f} MiB | "
-        f"{fetch['pages']:,} pages |",
+        f"{fetch['pages']:,} pages; load average {fetch['load_average']:.1f} at its end |",
     ]
     for name, load in loads.items():
         written = load["rows"].get("vehicle_locations", 0)
@@ -367,8 +475,8 @@ def main() -> int:
         extra = f"; at most {load['pg_connections']} connections" if name == "PostgreSQL" else ""
         lines.append(
             f"| full load, {name} (`load_fleet`) | {written:,} | {load['seconds']:.1f} | {rate:,.0f} | "
-            f"{rate / fetch_rate:.2f} | {load['peak_rss_mib']:.0f} MiB | dlt steps: {steps}; slowest fleet "
-            f"{load['slowest_fleet']:.1f} s{extra} |"
+            f"{rate / fetch_rate:.2f} | {load['peak_rss_mib']:.0f} MiB | dlt steps: {steps}; a fleet "
+            f"{fleet_times(load['per_fleet'])}{extra}; load average {load['load_average']:.1f} at its end |"
         )
     for name, inc in increments.items():
         written = inc["rows"].get("vehicle_locations", 0)
