@@ -28,12 +28,7 @@ UNLINKED = {
 
 
 def client_of(sandbox) -> CatenaClient:
-    return CatenaClient(
-        client_id=sandbox.client_id,
-        client_secret=sandbox.client_secret,
-        api_url=sandbox.base_url,
-        auth_url=sandbox.token_url,
-    )
+    return sandbox.catena_client()
 
 
 @pytest.mark.parametrize(

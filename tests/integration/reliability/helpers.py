@@ -38,13 +38,7 @@ def expected_stage(fleet_ref: str) -> str:
 
 @pytest.fixture
 def catena_client(sandbox) -> Iterator[CatenaClient]:
-    client = CatenaClient(
-        client_id=sandbox.client_id,
-        client_secret=sandbox.client_secret,
-        api_url=sandbox.base_url,
-        auth_url=sandbox.token_url,
-        retry_budget_seconds=30.0,
-    )
+    client = sandbox.catena_client(retry_budget_seconds=30.0)
     yield client
     client.close()
 

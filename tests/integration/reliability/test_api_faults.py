@@ -39,13 +39,7 @@ class CountingSession(requests.Session):
 
 
 def _client(sandbox, **kwargs: Any) -> CatenaClient:
-    return CatenaClient(
-        client_id=sandbox.client_id,
-        client_secret=sandbox.client_secret,
-        api_url=sandbox.base_url,
-        auth_url=sandbox.token_url,
-        **kwargs,
-    )
+    return sandbox.catena_client(**kwargs)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.utils.state import DagRunState
 from sqlalchemy.engine import make_url
 
-from catena_airflow.client import CatenaClient
 from tests.integration.dags.conftest import DAGS, _slow_sandbox, slow_sandbox, task_states, xcom
 from tests.integration.reliability.helpers import DeliveryFigures, eventually, proxied, replay_dead_letters
 from tests.integration.reliability.inbox_probe import event_id_counts
@@ -39,12 +38,7 @@ def test_waiting_sensor_completes_after_inbox_outage_and_replay(
     dags = DagBag(dag_folder=str(DAGS)).dags
     setup = dags["catena_setup"].test(run_conf={"receiver_url": receiver.url})
     assert setup.state == DagRunState.SUCCESS, task_states(setup)
-    client = CatenaClient(
-        client_id=sandbox.client_id,
-        client_secret=sandbox.client_secret,
-        api_url=sandbox.base_url,
-        auth_url=sandbox.token_url,
-    )
+    client = sandbox.catena_client()
     subscriptions = [str(s.id) for s in client.list_webhook_subscriptions()]
 
     proxy.kill()  # the inbox is unreachable for the receiver from here on
