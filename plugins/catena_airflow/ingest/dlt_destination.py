@@ -31,6 +31,9 @@ POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg2")
 DEFAULT_DATASET = "catena"
 #: The file format dlt writes loads in, where it is not dlt's preferred one for the destination.
 LOADER_FILE_FORMATS = {"duckdb": "jsonl"}
+#: DuckDB's own default is 80 % of the machine's memory, and merging a load into a table reads that table
+#: through its buffer pool: a task's memory would grow with the warehouse. Above this it evicts or spills.
+DUCKDB_MEMORY_LIMIT = "256MB"
 
 
 def airflow_home() -> Path:
@@ -83,6 +86,7 @@ def dlt_destination(spec: str) -> Any:
     """The dlt destination a URL or destination name stands for (see the module docstring)."""
     from dlt.common.destination import Destination
     from dlt.destinations import duckdb, postgres
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
     text = spec.strip()
     if not text:
@@ -97,7 +101,8 @@ def dlt_destination(spec: str) -> Any:
         # statement; a fleet's 20,000 locations took 18-20 s to load that way and 2.3 GiB of RSS, as
         # jsonl 1-1.4 s and 360 MiB, the same rows and types (benchmarks/ingest_load.py). Parquet would
         # need pyarrow.
-        return duckdb(credentials=str(path), preferred_loader_file_format=LOADER_FILE_FORMATS["duckdb"])
+        credentials = DuckDbCredentials(str(path), global_config={"memory_limit": DUCKDB_MEMORY_LIMIT})
+        return duckdb(credentials=credentials, preferred_loader_file_format=LOADER_FILE_FORMATS["duckdb"])
     if scheme in POSTGRES_SCHEMES:
         return postgres(credentials=postgres_credentials(text))
     if scheme:

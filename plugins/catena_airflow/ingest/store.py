@@ -73,6 +73,22 @@ def resource_sync_of(row: Any) -> ResourceSync:
     )
 
 
+def read_resource_syncs(conn: Connection, fleet_ids: Iterable[str]) -> dict[str, list[ResourceSync]]:
+    """Each asked fleet's ledger rows, by resource name ([] for a fleet never loaded); the dashboard reads
+    them with its own read-only engine."""
+    wanted = sorted(set(fleet_ids))
+    found: dict[str, list[ResourceSync]] = {fleet_id: [] for fleet_id in wanted}
+    if wanted:
+        query = (
+            select(resource_syncs)
+            .where(resource_syncs.c.fleet_id.in_(wanted))
+            .order_by(resource_syncs.c.fleet_id, resource_syncs.c.resource)
+        )
+        for row in conn.execute(query):
+            found[row.fleet_id].append(resource_sync_of(row))
+    return found
+
+
 @dataclass(frozen=True)
 class FleetStatus:
     """How the operations DAG last left a fleet."""
@@ -203,20 +219,9 @@ class DestinationStore:
                 self._upsert(conn, resource_syncs, [row], ("fleet_id", "resource"))
 
     def resource_syncs(self, fleet_ids: Iterable[str]) -> dict[str, list[ResourceSync]]:
-        """Each asked fleet's ledger rows by resource name (fleets never loaded: absent)."""
-        wanted = sorted(set(fleet_ids))
-        found: dict[str, list[ResourceSync]] = {}
-        if not wanted:
-            return found
-        query = (
-            select(resource_syncs)
-            .where(resource_syncs.c.fleet_id.in_(wanted))
-            .order_by(resource_syncs.c.fleet_id, resource_syncs.c.resource)
-        )
+        """Each asked fleet's ledger rows, by resource name ([] for a fleet never loaded)."""
         with self.engine.connect() as conn:
-            for row in conn.execute(query):
-                found.setdefault(row.fleet_id, []).append(resource_sync_of(row))
-        return found
+            return read_resource_syncs(conn, fleet_ids)
 
     def rows_loaded(self, fleet_id: str) -> int:
         """Rows every load of the fleet wrote, all resources together (an upserted row counts each time)."""

@@ -13,13 +13,12 @@ import threading
 from collections.abc import Collection
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from catena_airflow import config
-from catena_airflow.ingest.schema import resource_syncs
-from catena_airflow.ingest.store import ResourceSync, resource_sync_of
+from catena_airflow.ingest.store import ResourceSync, read_resource_syncs
 
 log = logging.getLogger(__name__)
 
@@ -38,24 +37,13 @@ class IngestedRows:
         """None when the database is unavailable; otherwise every asked fleet id, [] when never loaded."""
         if self._engine is None:
             return None
-        wanted = sorted(set(fleet_ids))
-        found: dict[str, list[ResourceSync]] = {fleet_id: [] for fleet_id in wanted}
-        if not wanted:
-            return found
-        query = (
-            select(resource_syncs)
-            .where(resource_syncs.c.fleet_id.in_(wanted))
-            .order_by(resource_syncs.c.fleet_id, resource_syncs.c.resource)
-        )
         try:
             with self._engine.connect() as conn:
-                for row in conn.execute(query):
-                    found[row.fleet_id].append(resource_sync_of(row))
+                return read_resource_syncs(conn, fleet_ids)
         except SQLAlchemyError as exc:
             # Not yet migrated, or unreachable: the dashboard still works, without this column.
             log.warning("operations database not readable for the dashboard: %s", type(exc).__name__)
             return None
-        return found
 
 
 _ENGINES: dict[str, Engine] = {}
