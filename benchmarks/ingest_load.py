@@ -75,7 +75,6 @@ def _peak_rss_mib() -> float:
 def child_fetch(job: dict[str, Any]) -> dict[str, Any]:
     """The dlt source's page loop for every fleet and resource, rows counted and dropped."""
     from catena_airflow.ingest.dlt_source import DEFAULT_PAGE_SIZE, _rows
-    from catena_airflow.ingest.telematics_resources import TELEMATICS_RESOURCES
 
     client = _client(job)
     until = datetime.fromisoformat(job["until"])
@@ -84,7 +83,7 @@ def child_fetch(job: dict[str, Any]) -> dict[str, Any]:
     pages = 0
     started = time.perf_counter()
     for fleet_id in job["fleets"]:
-        for definition in TELEMATICS_RESOURCES:
+        for definition in _resources():
             # What dlt's incremental hands the source on a first run: its initial value as start_value.
             cursor = SimpleNamespace(start_value=start if definition.time_filter is not None else None)
             for page in _rows(
@@ -96,6 +95,13 @@ def child_fetch(job: dict[str, Any]) -> dict[str, Any]:
     return {"rows": rows, "pages": pages, "seconds": seconds, "peak_rss_mib": _peak_rss_mib()}
 
 
+def _resources() -> tuple[Any, ...]:
+    """What every phase reads: vehicles and their locations (the volume), not the fleet's other resources."""
+    from catena_airflow.ingest.telematics_resources import VEHICLE_LOCATIONS, VEHICLES
+
+    return (VEHICLES, VEHICLE_LOCATIONS)
+
+
 def _load_one(job: dict[str, Any], fleet_id: str) -> dict[str, int]:
     from catena_airflow.ingest.dlt_pipeline import LoadSettings, load_fleet
 
@@ -104,6 +110,7 @@ def _load_one(job: dict[str, Any], fleet_id: str) -> dict[str, int]:
         client=_client(job),
         fleet_id=fleet_id,
         settings=settings,
+        resources=_resources(),
         until=datetime.fromisoformat(job["until"]),
         initial_lookback=timedelta(minutes=job["minutes"]),
     )
@@ -149,6 +156,7 @@ def _warm_up(job: dict[str, Any]) -> None:
         client=_client(job),
         fleet_id=job["fleets"][0],
         settings=settings,
+        resources=_resources(),
         until=datetime.fromisoformat(job["until"]),
         initial_lookback=timedelta(minutes=2),
     )
