@@ -8,7 +8,8 @@ callers keep one object (one per process) and one API.
   them back;
 - onboardings_repo.py: registering invitations, REST and redirect observations, onboarding reads;
 - secrets_repo.py: subscription secrets, their rotation;
-- counters.py: the receiver's hourly counters and ``webhook_stats``.
+- counters.py: the receiver's hourly counters and ``webhook_stats``;
+- cursors_repo.py: the durable cursors of the inbox-tailing watchers (triggers/inbox_events.py).
 
 Guarantees the rest of the system relies on:
 
@@ -37,6 +38,7 @@ from catena_airflow.inbox.counters import (
     Counters,
 )
 from catena_airflow.inbox.crypto import SecretCipher
+from catena_airflow.inbox.cursors_repo import WatcherCursorsRepo
 from catena_airflow.inbox.engine import _PG_LOCK_TIMEOUT_SECONDS, InboxDatabase, inbox_engine_url
 from catena_airflow.inbox.engine import _WRITER_LOCK_KEY as _WRITER_LOCK_KEY
 from catena_airflow.inbox.events_repo import EventsRepo
@@ -110,6 +112,7 @@ class InboxStore:
         self._events = EventsRepo(self._db, self._counters)
         self._onboardings = OnboardingsRepo(self._db)
         self._secrets = SecretsRepo(self._db, cipher)
+        self._cursors = WatcherCursorsRepo(self._db)
 
     def __repr__(self) -> str:
         return f"InboxStore({make_url(self.url).render_as_string(hide_password=True)!r})"
@@ -159,6 +162,11 @@ class InboxStore:
 
     add_counters = _Forward("_counters", Counters.add_counters)
     webhook_stats = _Forward("_counters", Counters.webhook_stats)
+
+    # --- watcher cursors (cursors_repo.py) ------------------------------------------------------
+
+    watcher_cursor = _Forward("_cursors", WatcherCursorsRepo.watcher_cursor)
+    set_watcher_cursor = _Forward("_cursors", WatcherCursorsRepo.set_watcher_cursor)
 
 
 __all__ = [
