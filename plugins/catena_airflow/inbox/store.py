@@ -130,6 +130,7 @@ class InboxStore:
     events_after = _Forward("_events", EventsRepo.events_after)
     last_seq = _Forward("_events", EventsRepo.last_seq)
     get_event = _Forward("_events", EventsRepo.get_event)
+    latest_event_per_connection = _Forward("_events", EventsRepo.latest_event_per_connection)
     connection_went_stale = _Forward("_events", EventsRepo.connection_went_stale)
 
     # --- onboardings (onboardings_repo.py) ------------------------------------------------------
