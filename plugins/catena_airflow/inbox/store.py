@@ -7,6 +7,7 @@ callers keep one object (one per process) and one API.
 - events_repo.py: storing deliveries (projected onto their onboardings in the same transaction), reading
   them back;
 - onboardings_repo.py: registering invitations, REST and redirect observations, onboarding reads;
+- changes.py: incremental reads of changed onboarding rows (the triggerer's shared poller);
 - secrets_repo.py: subscription secrets, their rotation;
 - counters.py: the receiver's hourly counters and ``webhook_stats``;
 - cursors_repo.py: the durable cursors of the inbox-tailing watchers (triggers/inbox_events.py).
@@ -30,6 +31,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from sqlalchemy.engine import make_url
 
+from catena_airflow.inbox.changes import OnboardingChangesReader
 from catena_airflow.inbox.counters import (
     COUNTER_DUPLICATES,
     COUNTER_EVENTS,
@@ -111,6 +113,7 @@ class InboxStore:
         self._counters = Counters(self._db)
         self._events = EventsRepo(self._db, self._counters)
         self._onboardings = OnboardingsRepo(self._db)
+        self._changes = OnboardingChangesReader(self._db)
         self._secrets = SecretsRepo(self._db, cipher)
         self._cursors = WatcherCursorsRepo(self._db)
 
@@ -144,6 +147,7 @@ class InboxStore:
     list_onboardings = _Forward("_onboardings", OnboardingsRepo.list_onboardings)
     count_onboardings = _Forward("_onboardings", OnboardingsRepo.count_onboardings)
     stage_counts = _Forward("_onboardings", OnboardingsRepo.stage_counts)
+    read_onboarding_changes = _Forward("_changes", OnboardingChangesReader.read_onboarding_changes)
 
     # --- subscriptions (secrets_repo.py) --------------------------------------------------------
 
