@@ -128,17 +128,15 @@ def prepare(store, session: requests.Session, url: str, count: int, run: str) ->
 
 class Counting:
     """Counts the inbox reads the waiters make: the store's two read methods (naive waiters) and the
-    shared poller's one read function (``inbox.changes.read_onboarding_changes``, patched in its module)."""
+    shared poller's one read (``read_onboarding_changes``), each patched on the store."""
 
     def __init__(self, store) -> None:
-        from catena_airflow.inbox import changes
-
         self.queries = 0
         self.store = store
         for owner, name in (
             (store, "get_onboardings"),
             (store, "get_onboarding"),
-            (changes, "read_onboarding_changes"),
+            (store, "read_onboarding_changes"),
         ):
             real = getattr(owner, name)
 

@@ -24,9 +24,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import false, func, or_, select
 
 from catena_airflow.inbox import projection
+from catena_airflow.inbox.engine import InboxDatabase
 from catena_airflow.inbox.models import Onboarding
 from catena_airflow.inbox.schema import onboardings
-from catena_airflow.inbox.store import InboxStore
 
 #: How far before the cursor a changed-rows read starts (writer clock skew, see the module docstring).
 DEFAULT_OVERLAP = timedelta(seconds=5)
@@ -53,47 +53,53 @@ def next_since(newest: datetime | None, overlap: timedelta = DEFAULT_OVERLAP) ->
     return BEGINNING if newest is None else newest - overlap
 
 
-def read_onboarding_changes(
-    store: InboxStore,
-    *,
-    watched: Collection[str],
-    fresh: Collection[str] = (),
-    changed_since: datetime | None = None,
-    seen: Mapping[str, datetime] | None = None,
-) -> OnboardingChanges:
-    """One statement: the rows of ``fresh`` ids whatever their age, and rows with ``updated_at >=
-    changed_since`` (None: none), of which only ``watched`` ids whose ``updated_at`` differs from
-    ``seen[id]`` (what the caller already has) are parsed and returned.
+class OnboardingChangesReader:
+    """The store's part for ``InboxStore.read_onboarding_changes`` (the shared poller's one read)."""
 
-    The table's newest ``updated_at`` comes from the same statement (same snapshot), through an outer
-    join on a one-row ``max()``, so an empty result still moves the cursor.
-    """
-    fresh_ids = sorted(set(fresh))
-    changed = onboardings.c.updated_at >= projection.to_utc(changed_since) if changed_since is not None else false()
-    wanted = or_(changed, onboardings.c.invitation_id.in_(fresh_ids)) if fresh_ids else changed
-    newest = select(func.max(onboardings.c.updated_at).label("newest")).subquery()
-    stmt = select(newest.c.newest, onboardings).select_from(newest.outerjoin(onboardings, wanted))
-    seen = seen or {}
-    fresh_set, watched_set = set(fresh_ids), set(watched)
-    rows: dict[str, Onboarding | None] = dict.fromkeys(fresh_ids)
-    newest_at: datetime | None = None
-    fetched = 0
-    with store.engine.connect() as conn:
-        for row in conn.execute(stmt):
-            newest_at = projection.to_utc(row.newest)
-            if row.invitation_id is None:  # the outer join's empty side: nothing changed
-                continue
-            fetched += 1
-            invitation_id = row.invitation_id
-            updated_at = projection.to_utc(row.updated_at)
-            if invitation_id not in fresh_set and (
-                invitation_id not in watched_set or seen.get(invitation_id) == updated_at
-            ):
-                continue  # nobody waits for it, or the caller has this very version
-            rows[invitation_id] = projection.to_onboarding(
-                invitation_id,
-                row.state or {},
-                created_at=projection.to_utc(row.created_at),
-                updated_at=updated_at,
-            )
-    return OnboardingChanges(rows=rows, newest=newest_at, fetched=fetched)
+    def __init__(self, db: InboxDatabase) -> None:
+        self.db = db
+
+    def read_onboarding_changes(
+        self,
+        *,
+        watched: Collection[str],
+        fresh: Collection[str] = (),
+        changed_since: datetime | None = None,
+        seen: Mapping[str, datetime] | None = None,
+    ) -> OnboardingChanges:
+        """One statement: the rows of ``fresh`` ids whatever their age, and rows with ``updated_at >=
+        changed_since`` (None: none), of which only ``watched`` ids whose ``updated_at`` differs from
+        ``seen[id]`` (what the caller already has) are parsed and returned.
+
+        The table's newest ``updated_at`` comes from the same statement (same snapshot), through an outer
+        join on a one-row ``max()``, so an empty result still moves the cursor.
+        """
+        fresh_ids = sorted(set(fresh))
+        changed = onboardings.c.updated_at >= projection.to_utc(changed_since) if changed_since is not None else false()
+        wanted = or_(changed, onboardings.c.invitation_id.in_(fresh_ids)) if fresh_ids else changed
+        newest = select(func.max(onboardings.c.updated_at).label("newest")).subquery()
+        stmt = select(newest.c.newest, onboardings).select_from(newest.outerjoin(onboardings, wanted))
+        seen = seen or {}
+        fresh_set, watched_set = set(fresh_ids), set(watched)
+        rows: dict[str, Onboarding | None] = dict.fromkeys(fresh_ids)
+        newest_at: datetime | None = None
+        fetched = 0
+        with self.db.engine.connect() as conn:
+            for row in conn.execute(stmt):
+                newest_at = projection.to_utc(row.newest)
+                if row.invitation_id is None:  # the outer join's empty side: nothing changed
+                    continue
+                fetched += 1
+                invitation_id = row.invitation_id
+                updated_at = projection.to_utc(row.updated_at)
+                if invitation_id not in fresh_set and (
+                    invitation_id not in watched_set or seen.get(invitation_id) == updated_at
+                ):
+                    continue  # nobody waits for it, or the caller has this very version
+                rows[invitation_id] = projection.to_onboarding(
+                    invitation_id,
+                    row.state or {},
+                    created_at=projection.to_utc(row.created_at),
+                    updated_at=updated_at,
+                )
+        return OnboardingChanges(rows=rows, newest=newest_at, fetched=fetched)

@@ -9,7 +9,7 @@ the same result as applying its events one by one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -118,6 +118,21 @@ class EventsRepo:
         with self.db.engine.connect() as conn:
             row = conn.execute(select(events).where(events.c.event_id == event_id)).first()
         return None if row is None else _stored_event(row)
+
+    def latest_event_per_connection(self, event_name: str, connection_ids: Iterable[str]) -> dict[str, StoredEvent]:
+        """The newest event (highest ``seq``) named ``event_name`` of each of these connection ids, in one
+        query; ids with no such event are absent."""
+        ids = sorted(set(connection_ids))
+        if not ids:
+            return {}
+        newest = (
+            select(func.max(events.c.seq))
+            .where(events.c.event_name == event_name, events.c.connection_id.in_(ids))
+            .group_by(events.c.connection_id)
+        )
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(select(events).where(events.c.seq.in_(newest.scalar_subquery())))
+            return {row.connection_id: _stored_event(row) for row in rows}
 
     def connection_went_stale(self, connection_id: str) -> bool:
         """Whether Catena ever reported this connection stale (``connection.staled`` in the inbox)."""

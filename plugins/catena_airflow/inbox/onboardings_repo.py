@@ -183,10 +183,13 @@ class OnboardingsRepo:
         stage: Stage | str | Sequence[Stage | str] | None = None,
         since: datetime | None = None,
         search: str | None = None,
-        limit: int = 100,
+        limit: int | None = 100,
         offset: int = 0,
     ) -> list[Onboarding]:
-        """Newest-updated first. ``since`` filters on ``updated_at``; ``search`` matches ids and fleet ref."""
+        """Newest-updated first. ``since`` filters on ``updated_at``; ``search`` matches ids and fleet ref.
+
+        ``limit=None``: every matching row (the dashboard's funnel and stuck scans).
+        """
         stmt = (
             select(onboardings)
             .where(*_onboarding_filters(stage, since, search))

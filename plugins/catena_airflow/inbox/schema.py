@@ -25,6 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     true,
 )
+from sqlalchemy.schema import CreateTable
 
 # SQLite only auto-increments an ``INTEGER PRIMARY KEY``; PostgreSQL gets a 64-bit identity.
 SEQ_TYPE = BigInteger().with_variant(Integer(), "sqlite")
@@ -131,13 +132,36 @@ receiver_counters = Table(
     Column("count", BigInteger, nullable=False),
 )
 
-ALL_TABLES = (schema_version, events, onboardings, onboarding_connections, subscriptions, receiver_counters)
+# v4: the durable cursors of the inbox-tailing watchers (triggers/inbox_events.py), one row per watcher: the
+# ``seq`` of the last event it emitted. Before v4 the trigger created this table itself; the name and
+# columns are unchanged, so the rows such a database holds stay valid.
+watcher_cursors = Table(
+    "catena_airflow_watcher_cursors",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("updated_at", UTC_DATETIME, nullable=False),
+)
+
+ALL_TABLES = (
+    schema_version,
+    events,
+    onboardings,
+    onboarding_connections,
+    subscriptions,
+    receiver_counters,
+    watcher_cursors,
+)
+# Tables a later version creates (not part of v1).
+_LATER_TABLES = frozenset({watcher_cursors.name})
 
 
 def _create_v1(conn: Connection) -> None:
     """The v1 tables exactly as released (columns and indexes added by later versions are left to their steps)."""
     v1 = MetaData()
     for table in ALL_TABLES:
+        if table.name in _LATER_TABLES:
+            continue
         if table is subscriptions:
             columns = [c.copy() for c in table.columns if c.name not in _SUBSCRIPTIONS_V2_COLUMNS]
             Table(table.name, v1, *columns)
@@ -163,6 +187,12 @@ def _index_held_fleet_refs_v3(conn: Connection) -> None:
     held_by_fleet_ref.create(conn)
 
 
+def _create_watcher_cursors_v4(conn: Connection) -> None:
+    # IF NOT EXISTS: a database that a pre-v4 trigger used already has the table (same definition),
+    # and its rows are the watchers' positions.
+    conn.execute(CreateTable(watcher_cursors, if_not_exists=True))
+
+
 _LATER_INDEXES = frozenset({held_by_fleet_ref.name})
 
 # version -> the step that upgrades version-1 to version. Append, never edit a released step.
@@ -170,5 +200,6 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _create_v1,
     2: _add_rotation_columns_v2,
     3: _index_held_fleet_refs_v3,
+    4: _create_watcher_cursors_v4,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

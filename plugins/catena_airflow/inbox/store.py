@@ -7,8 +7,10 @@ callers keep one object (one per process) and one API.
 - events_repo.py: storing deliveries (projected onto their onboardings in the same transaction), reading
   them back;
 - onboardings_repo.py: registering invitations, REST and redirect observations, onboarding reads;
+- changes.py: incremental reads of changed onboarding rows (the triggerer's shared poller);
 - secrets_repo.py: subscription secrets, their rotation;
-- counters.py: the receiver's hourly counters and ``webhook_stats``.
+- counters.py: the receiver's hourly counters and ``webhook_stats``;
+- cursors_repo.py: the durable cursors of the inbox-tailing watchers (triggers/inbox_events.py).
 
 Guarantees the rest of the system relies on:
 
@@ -29,6 +31,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from sqlalchemy.engine import make_url
 
+from catena_airflow.inbox.changes import OnboardingChangesReader
 from catena_airflow.inbox.counters import (
     COUNTER_DUPLICATES,
     COUNTER_EVENTS,
@@ -37,6 +40,7 @@ from catena_airflow.inbox.counters import (
     Counters,
 )
 from catena_airflow.inbox.crypto import SecretCipher
+from catena_airflow.inbox.cursors_repo import WatcherCursorsRepo
 from catena_airflow.inbox.engine import _PG_LOCK_TIMEOUT_SECONDS, InboxDatabase, inbox_engine_url
 from catena_airflow.inbox.engine import _WRITER_LOCK_KEY as _WRITER_LOCK_KEY
 from catena_airflow.inbox.events_repo import EventsRepo
@@ -109,7 +113,9 @@ class InboxStore:
         self._counters = Counters(self._db)
         self._events = EventsRepo(self._db, self._counters)
         self._onboardings = OnboardingsRepo(self._db)
+        self._changes = OnboardingChangesReader(self._db)
         self._secrets = SecretsRepo(self._db, cipher)
+        self._cursors = WatcherCursorsRepo(self._db)
 
     def __repr__(self) -> str:
         return f"InboxStore({make_url(self.url).render_as_string(hide_password=True)!r})"
@@ -127,6 +133,7 @@ class InboxStore:
     events_after = _Forward("_events", EventsRepo.events_after)
     last_seq = _Forward("_events", EventsRepo.last_seq)
     get_event = _Forward("_events", EventsRepo.get_event)
+    latest_event_per_connection = _Forward("_events", EventsRepo.latest_event_per_connection)
     connection_went_stale = _Forward("_events", EventsRepo.connection_went_stale)
 
     # --- onboardings (onboardings_repo.py) ------------------------------------------------------
@@ -140,6 +147,7 @@ class InboxStore:
     list_onboardings = _Forward("_onboardings", OnboardingsRepo.list_onboardings)
     count_onboardings = _Forward("_onboardings", OnboardingsRepo.count_onboardings)
     stage_counts = _Forward("_onboardings", OnboardingsRepo.stage_counts)
+    read_onboarding_changes = _Forward("_changes", OnboardingChangesReader.read_onboarding_changes)
 
     # --- subscriptions (secrets_repo.py) --------------------------------------------------------
 
@@ -159,6 +167,11 @@ class InboxStore:
 
     add_counters = _Forward("_counters", Counters.add_counters)
     webhook_stats = _Forward("_counters", Counters.webhook_stats)
+
+    # --- watcher cursors (cursors_repo.py) ------------------------------------------------------
+
+    watcher_cursor = _Forward("_cursors", WatcherCursorsRepo.watcher_cursor)
+    set_watcher_cursor = _Forward("_cursors", WatcherCursorsRepo.set_watcher_cursor)
 
 
 __all__ = [

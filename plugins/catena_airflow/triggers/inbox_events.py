@@ -3,20 +3,18 @@
 Tails the inbox's append-only event log (``seq`` order) from a durable cursor and emits each new
 matching event once, never a condition ("there are events"), so a DAG scheduled on the asset runs
 per new event, not per poll. The cursor lives in the asset state store when the triggerer provides
-one (Airflow 3.3), else in a small table of its own in the inbox database.
+one (Airflow 3.3), and always in the inbox's watcher cursors (``InboxStore.watcher_cursor``, schema v4)
+as the fallback.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 from asgiref.sync import sync_to_async
-from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table, select, update
-from sqlalchemy.schema import CreateTable
 
 from catena_airflow.client.events import CONNECTION_CREATED, OPERATIONAL_EVENTS
 from catena_airflow.hooks.inbox import inbox_store, resolve_inbox_url
@@ -26,40 +24,6 @@ from catena_airflow.inbox import InboxStore, StoredEvent
 #: ``connection.created`` (a reason to ask Catena whether a stale fleet is back).
 WATCHED_EVENTS = (*OPERATIONAL_EVENTS, CONNECTION_CREATED)
 CURSOR_KEY = "inbox_cursor"
-
-_metadata = MetaData()
-watcher_cursors = Table(
-    "catena_airflow_watcher_cursors",
-    _metadata,
-    Column("name", String(200), primary_key=True),
-    Column("seq", BigInteger, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-
-
-class InboxCursorTable:
-    """Fallback durable cursor: one row per watcher in the inbox database (table created on first use)."""
-
-    def __init__(self, store: InboxStore, name: str) -> None:
-        self.engine = store.engine
-        self.name = name
-        # IF NOT EXISTS, not create_all's check-then-create: several watchers start at once in one
-        # triggerer, and the loser of that race would fail on "table already exists".
-        with self.engine.begin() as conn:
-            conn.execute(CreateTable(watcher_cursors, if_not_exists=True))
-
-    def get(self) -> int | None:
-        with self.engine.connect() as conn:
-            return conn.execute(select(watcher_cursors.c.seq).where(watcher_cursors.c.name == self.name)).scalar()
-
-    def set(self, seq: int) -> None:
-        now = datetime.now(UTC)
-        with self.engine.begin() as conn:
-            changed = conn.execute(
-                update(watcher_cursors).where(watcher_cursors.c.name == self.name).values(seq=seq, updated_at=now)
-            ).rowcount
-            if not changed:
-                conn.execute(watcher_cursors.insert().values(name=self.name, seq=seq, updated_at=now))
 
 
 def event_payload(event: StoredEvent) -> dict[str, Any]:
@@ -81,7 +45,8 @@ class CatenaInboxEventTrigger(BaseEventTrigger):
     :param event_names: Event names (or ``family.*``) to emit.
     :param inbox_conn_id: Airflow connection of the inbox; None (default): ``[catena] inbox_url``.
     :param poll_interval: Seconds between inbox reads when there is nothing new.
-    :param cursor_name: Name of the fallback cursor row (defaults to one derived from the event names).
+    :param cursor_name: Name of the fallback cursor, ``InboxStore.watcher_cursor(name)`` (defaults to one
+        derived from the event names).
     """
 
     def __init__(
@@ -112,24 +77,23 @@ class CatenaInboxEventTrigger(BaseEventTrigger):
             },
         )
 
-    async def _load_cursor(self, fallback: InboxCursorTable) -> int:
+    async def _load_cursor(self, store: InboxStore) -> int:
         if self.asset_state_store is not None:
             value = await sync_to_async(self.asset_state_store.get)(CURSOR_KEY)
             if value is not None:
                 return int(value)
-        value = await asyncio.to_thread(fallback.get)
+        value = await asyncio.to_thread(store.watcher_cursor, self.cursor_name)
         return int(value or 0)
 
-    async def _save_cursor(self, fallback: InboxCursorTable, seq: int) -> None:
+    async def _save_cursor(self, store: InboxStore, seq: int) -> None:
         if self.asset_state_store is not None:
             await sync_to_async(self.asset_state_store.set)(CURSOR_KEY, seq)
-        await asyncio.to_thread(fallback.set, seq)
+        await asyncio.to_thread(store.set_watcher_cursor, self.cursor_name, seq)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         url = await sync_to_async(resolve_inbox_url)(self.inbox_conn_id)
-        store = await asyncio.to_thread(inbox_store, url)
-        fallback = await asyncio.to_thread(InboxCursorTable, store, self.cursor_name)
-        cursor = await self._load_cursor(fallback)
+        store = await asyncio.to_thread(inbox_store, url)  # migrated on first use: the cursors table is there
+        cursor = await self._load_cursor(store)
         self.log.info("Tailing the Catena inbox for %s from seq %d", ", ".join(self.event_names), cursor)
         while True:
             events = await asyncio.to_thread(store.events_after, cursor, self.event_names, self.batch_size)
@@ -139,6 +103,6 @@ class CatenaInboxEventTrigger(BaseEventTrigger):
                 self.log.info("Inbox event %d: %s (%s)", event.seq, event.event_name, event.event_id)
                 yield TriggerEvent(event_payload(event))
                 cursor = event.seq
-                await self._save_cursor(fallback, cursor)
+                await self._save_cursor(store, cursor)
             if len(events) < self.batch_size:
                 await asyncio.sleep(self.poll_interval)

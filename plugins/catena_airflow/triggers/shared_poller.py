@@ -4,9 +4,10 @@ A triggerer may hold thousands of deferred onboarding sensors. Rather than each 
 inbox, each subscribes here, and the poller serves all of them with ONE statement per read (in a
 thread, the inbox is synchronous), handing each subscriber its row:
 
-- *incremental reads* (``inbox/changes.py``): a read fetches only the rows changed since the previous
-  one (from its cursor minus an overlap window) plus newcomers' rows, so a poll costs what changed,
-  not what waits; every ``full_read_interval`` it re-reads every subscribed row as a safety net;
+- *incremental reads* (``InboxStore.read_onboarding_changes``, ``inbox/changes.py``): a read fetches
+  only the rows changed since the previous one (from its cursor minus an overlap window) plus
+  newcomers' rows, so a poll costs what changed, not what waits; every ``full_read_interval`` it
+  re-reads every subscribed row as a safety net;
 - *wake on commit* (PostgreSQL): an ``InboxChangeListener`` LISTENs for the inbox's
   ``NOTIFY catena_onboardings_changed`` and sets the poller's wake-up, so a committed change is read at
   once instead of at the next poll. Wake-ups are coalesced: all that arrive while a read runs make
@@ -207,8 +208,7 @@ class SharedOnboardingPoller:
             if sub.latest is not None and sub.latest.updated_at is not None:
                 seen[sub.invitation_id] = sub.latest.updated_at
         found = await asyncio.to_thread(
-            changes.read_onboarding_changes,
-            self.store,
+            self.store.read_onboarding_changes,
             watched=watched,
             fresh=fresh,
             changed_since=changes.next_since(self._newest) if self._synced else None,

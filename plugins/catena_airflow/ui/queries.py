@@ -1,10 +1,10 @@
 """Read-only queries of the dashboard over the inbox.
 
-Plain listing and counting go through ``InboxStore``. The funnel (a cohort by invitation time), the
-stuck filter and the alert scan are dashboard-only questions: the funnel is a SELECT over the inbox's
-own table object here, turned into ``Onboarding`` models by the inbox's projection (``to_onboarding``);
-"stuck" depends on stage times inside the projected state, so it is decided in Python over the
-unfinished onboardings only.
+Every read goes through ``InboxStore`` (the inbox is the only code that touches its tables). The funnel
+(a cohort by invitation time), the stuck filter and the alert scan are dashboard-only questions,
+answered here in Python over the store's reads: the invitation time and "stuck" depend on stage times
+inside the projected state, so they are decided over the onboardings a SQL prefilter (``updated_at``,
+unfinished stages) leaves.
 """
 
 from __future__ import annotations
@@ -14,12 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Row, select
-
 from catena_airflow.inbox import InboxStore
 from catena_airflow.inbox.models import FAILURE_STAGES, PROGRESS_STAGES, Onboarding, Stage
-from catena_airflow.inbox.projection import to_onboarding, to_utc
-from catena_airflow.inbox.schema import events, onboardings
 from catena_airflow.ui.dag_runs import InboxEventRef
 from catena_airflow.ui.fleet_view import fleet_health, invited_at, reached_stages, stuck_reasons
 from catena_airflow.ui.schemas import Funnel, FunnelStage
@@ -59,15 +55,6 @@ class FleetFilter:
     since: datetime | None = None
 
 
-def _onboarding(row: Row) -> Onboarding:
-    return to_onboarding(
-        row.invitation_id,
-        dict(row.state or {}),
-        created_at=to_utc(row.created_at),
-        updated_at=to_utc(row.updated_at),
-    )
-
-
 class DashboardQueries:
     """Answers the dashboard's questions from one inbox."""
 
@@ -76,23 +63,18 @@ class DashboardQueries:
 
     def funnel(self, *, since: datetime | None) -> Funnel:
         """Onboardings invited at or after ``since`` (all when None), by the furthest stage they reached."""
-        query = select(onboardings)
-        if since is not None:
-            # Superset prefilter in SQL (a row invited after ``since`` was updated after it too);
-            # the invitation time itself is a stage time inside the projected state.
-            query = query.where(onboardings.c.updated_at >= since)
         reached: Counter[Stage] = Counter()
         failures: Counter[str] = Counter({stage.value: 0 for stage in sorted(FAILURE_STAGES)})
         total = 0
-        with self._store.engine.connect() as conn:
-            for row in conn.execute(query):
-                onboarding = _onboarding(row)
-                if since is not None and invited_at(onboarding) < since:
-                    continue
-                total += 1
-                reached.update(reached_stages(onboarding))
-                if onboarding.stage.is_failure:
-                    failures[onboarding.stage.value] += 1
+        # Superset prefilter in SQL (a row invited after ``since`` was updated after it too);
+        # the invitation time itself is a stage time inside the projected state.
+        for onboarding in self._store.list_onboardings(since=since, limit=None):
+            if since is not None and invited_at(onboarding) < since:
+                continue
+            total += 1
+            reached.update(reached_stages(onboarding))
+            if onboarding.stage.is_failure:
+                failures[onboarding.stage.value] += 1
         stages = []
         previous: int | None = None
         start = reached[Stage.INVITED]
@@ -145,18 +127,11 @@ class DashboardQueries:
 
     def latest_events(self, event_name: str, connection_ids: Sequence[str]) -> dict[str, InboxEventRef]:
         """The most recent inbox event named ``event_name`` per connection id (the alert's origin)."""
-        if not connection_ids:
-            return {}
-        query = (
-            select(events.c.connection_id, events.c.event_id, events.c.received_at)
-            .where(events.c.event_name == event_name, events.c.connection_id.in_(sorted(set(connection_ids))))
-            .order_by(events.c.seq)
-        )
-        with self._store.engine.connect() as conn:
-            return {
-                row.connection_id: InboxEventRef(event_id=row.event_id, received_at=to_utc(row.received_at))
-                for row in conn.execute(query)
-            }
+        latest = self._store.latest_event_per_connection(event_name, connection_ids)
+        return {
+            connection_id: InboxEventRef(event_id=event.event_id, received_at=event.received_at)
+            for connection_id, event in latest.items()
+        }
 
     def stage_counts(self) -> dict[str, int]:
         """Onboardings per current stage, every stage present (zero when none)."""
@@ -168,10 +143,7 @@ class DashboardQueries:
     ) -> list[Onboarding]:
         if not stages:
             return []
-        total = self._store.count_onboardings(stage=stages, since=since, search=search)
-        if not total:
-            return []
-        return self._store.list_onboardings(stage=stages, since=since, search=search, limit=total)
+        return self._store.list_onboardings(stage=stages, since=since, search=search, limit=None)
 
 
 def _ratio(part: int, whole: int) -> float | None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from catena_airflow.inbox import InboxStore, Stage
-from catena_airflow.inbox.changes import BEGINNING, DEFAULT_OVERLAP, next_since, read_onboarding_changes
+from catena_airflow.inbox.changes import BEGINNING, DEFAULT_OVERLAP, next_since
 from catena_airflow.inbox.schema import onboardings
 from tests.fixtures.databases import migrated_store
 
@@ -44,7 +44,7 @@ def seen_of(rows) -> dict[str, datetime]:
 def test_fresh_ids_are_read_whatever_their_age_and_unknown_ones_are_none(store):
     ids = register(store, 3)
     stamp(store, ids[0], datetime(2020, 1, 1, tzinfo=UTC))
-    found = read_onboarding_changes(store, watched=[*ids, "unknown"], fresh=[*ids, "unknown"])
+    found = store.read_onboarding_changes(watched=[*ids, "unknown"], fresh=[*ids, "unknown"])
     assert found.rows.keys() == {*ids, "unknown"}
     assert found.rows["unknown"] is None
     assert all(found.rows[i].stage is Stage.INVITED for i in ids)
@@ -53,17 +53,15 @@ def test_fresh_ids_are_read_whatever_their_age_and_unknown_ones_are_none(store):
 
 def test_only_rows_changed_since_the_cursor_are_parsed(store):
     ids = register(store, 5)
-    first = read_onboarding_changes(store, watched=ids, fresh=ids)
+    first = store.read_onboarding_changes(watched=ids, fresh=ids)
     assert (
-        read_onboarding_changes(
-            store, watched=ids, changed_since=next_since(first.newest), seen=seen_of(first.rows)
+        store.read_onboarding_changes(
+            watched=ids, changed_since=next_since(first.newest), seen=seen_of(first.rows)
         ).rows
         == {}
     )  # re-read within the overlap, but every version is already known: nothing parsed
     store.record_observation(ids[2], stage=Stage.ACCEPTED, fleet_id="fleet-2")
-    found = read_onboarding_changes(
-        store, watched=ids, changed_since=next_since(first.newest), seen=seen_of(first.rows)
-    )
+    found = store.read_onboarding_changes(watched=ids, changed_since=next_since(first.newest), seen=seen_of(first.rows))
     assert found.rows.keys() == {ids[2]}
     assert found.rows[ids[2]].stage is Stage.ACCEPTED
     assert found.newest == found.rows[ids[2]].updated_at > first.newest
@@ -71,25 +69,25 @@ def test_only_rows_changed_since_the_cursor_are_parsed(store):
 
 def test_a_change_stamped_before_the_cursor_is_caught_by_the_overlap_window(store):
     ids = register(store, 3)
-    first = read_onboarding_changes(store, watched=ids, fresh=ids)
+    first = store.read_onboarding_changes(watched=ids, fresh=ids)
     # Committed after the read, stamped by a clock 2 s behind (inside the overlap) / an hour behind (outside).
     stamp(store, ids[0], first.newest - DEFAULT_OVERLAP + timedelta(seconds=3))
     stamp(store, ids[1], first.newest - timedelta(hours=1))
-    incremental = read_onboarding_changes(
-        store, watched=ids, changed_since=next_since(first.newest), seen=seen_of(first.rows)
+    incremental = store.read_onboarding_changes(
+        watched=ids, changed_since=next_since(first.newest), seen=seen_of(first.rows)
     )
     assert incremental.rows.keys() == {ids[0]}
     # What the overlap cannot see, the poller's periodic full read does.
-    full = read_onboarding_changes(store, watched=ids, fresh=ids, changed_since=next_since(first.newest))
+    full = store.read_onboarding_changes(watched=ids, fresh=ids, changed_since=next_since(first.newest))
     assert full.rows[ids[1]].updated_at == first.newest - timedelta(hours=1)
 
 
 def test_rows_nobody_watches_are_skipped_but_move_the_cursor(store):
     mine, other = register(store, 2)
-    first = read_onboarding_changes(store, watched=[mine], fresh=[mine])
+    first = store.read_onboarding_changes(watched=[mine], fresh=[mine])
     store.record_observation(other, stage=Stage.ACCEPTED)
-    found = read_onboarding_changes(
-        store, watched=[mine], changed_since=next_since(first.newest), seen=seen_of(first.rows)
+    found = store.read_onboarding_changes(
+        watched=[mine], changed_since=next_since(first.newest), seen=seen_of(first.rows)
     )
     assert found.rows == {}
     assert found.fetched >= 1
@@ -97,10 +95,10 @@ def test_rows_nobody_watches_are_skipped_but_move_the_cursor(store):
 
 
 def test_an_empty_inbox_has_no_cursor_and_the_next_read_sees_every_new_row(store):
-    empty = read_onboarding_changes(store, watched=["soon"], fresh=["soon"])
+    empty = store.read_onboarding_changes(watched=["soon"], fresh=["soon"])
     assert empty.rows == {"soon": None}
     assert empty.newest is None
     assert next_since(empty.newest) == BEGINNING
     (new,) = register(store, 1)
-    found = read_onboarding_changes(store, watched=[new], changed_since=next_since(empty.newest))
+    found = store.read_onboarding_changes(watched=[new], changed_since=next_since(empty.newest))
     assert found.rows.keys() == {new}

@@ -9,7 +9,7 @@ import pytest
 from airflow.triggers.base import TriggerEvent
 
 from catena_airflow.hooks.catena import CatenaHook
-from catena_airflow.inbox import Stage, changes
+from catena_airflow.inbox import Stage
 from catena_airflow.triggers.fleet_connected import CatenaFleetConnectedTrigger
 from catena_airflow.triggers.reconcile import reconcile_onboarding
 from catena_airflow.triggers.shared_poller import SharedOnboardingPoller
@@ -204,13 +204,13 @@ async def test_all_waiting_triggers_share_one_inbox_query(inbox, monkeypatch):
     for invitation in invitations:
         inbox.register_invitation(invitation)
     queried: list[frozenset[str]] = []  # the ids each of the poller's reads served
-    real = changes.read_onboarding_changes
+    real = inbox.read_onboarding_changes
 
-    def counting(store, *, watched, **kwargs):
+    def counting(*, watched, **kwargs):
         queried.append(frozenset(watched))
-        return real(store, watched=watched, **kwargs)
+        return real(watched=watched, **kwargs)
 
-    monkeypatch.setattr(changes, "read_onboarding_changes", counting)
+    monkeypatch.setattr(inbox, "read_onboarding_changes", counting)
     tasks = [asyncio.ensure_future(first_event(trigger(inv["id"]))) for inv in invitations]
     while not any(len(ids) == 3 for ids in queried):
         await asyncio.sleep(0.02)
@@ -241,15 +241,15 @@ async def test_an_inbox_outage_is_retried_at_the_next_poll(inbox, monkeypatch):
     invitation = invitation_json()
     inbox.register_invitation(invitation)
     onboard(inbox, invitation, "fleet-1", "conn-1")
-    real, calls = changes.read_onboarding_changes, []
+    real, calls = inbox.read_onboarding_changes, []
 
-    def flaky(store, **kwargs):
+    def flaky(**kwargs):
         calls.append(kwargs)
         if len(calls) == 1:
             raise ConnectionError("inbox database restarting")
-        return real(store, **kwargs)
+        return real(**kwargs)
 
-    monkeypatch.setattr(changes, "read_onboarding_changes", flaky)
+    monkeypatch.setattr(inbox, "read_onboarding_changes", flaky)
     event = await first_event(trigger(invitation["id"]))
     assert event.payload["status"] == "connected"
     assert len(calls) >= 2

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from airflow.sdk import Asset, AssetWatcher
 from airflow.triggers.base import BaseEventTrigger
 
-from catena_airflow.inbox import InboxStore
-from catena_airflow.triggers.inbox_events import CatenaInboxEventTrigger, InboxCursorTable
+from catena_airflow.triggers.inbox_events import CatenaInboxEventTrigger
 from tests.unit.airflow_layer import webhook
 
 
@@ -93,7 +91,7 @@ async def test_emits_each_new_event_once_across_restarts_with_the_fallback_curso
         inbox, "execution.failed", id="x2", schedule_id="s1", connection_id="c1", fleet_id="f1", status="failed"
     )
     assert [e["seq"] for e in await take(restarted, 1)] == [new]
-    assert InboxCursorTable(inbox, restarted.cursor_name).get() == new
+    assert inbox.watcher_cursor(restarted.cursor_name) == new
 
 
 @pytest.mark.asyncio
@@ -109,15 +107,11 @@ async def test_uses_the_asset_state_store_when_the_triggerer_injects_one(inbox):
     assert await nothing_within(again, 0.3)
 
 
-def test_watchers_starting_together_all_get_their_cursor_table(sqlite_url):
-    # A triggerer starts every watcher at once; each creates the cursor table if it is missing.
-    store = InboxStore(sqlite_url)
-    store.migrate()
-    try:
-        with ThreadPoolExecutor(max_workers=6) as pool:
-            tables = list(pool.map(lambda i: InboxCursorTable(store, f"watcher-{i}"), range(6)))
-        for i, table in enumerate(tables):
-            table.set(i + 1)
-        assert [table.get() for table in tables] == [1, 2, 3, 4, 5, 6]
-    finally:
-        store.dispose()
+@pytest.mark.asyncio
+async def test_resumes_from_a_cursor_saved_in_the_inbox(inbox):
+    # E.g. one a pre-v4 trigger saved in its own table, which schema v4 adopted unchanged.
+    seqs = operational(inbox)
+    trigger = CatenaInboxEventTrigger(event_names=["execution.failed", "schedule.deactivated"], poll_interval=0.02)
+    inbox.set_watcher_cursor(trigger.cursor_name, seqs[0])
+    assert [e["seq"] for e in await take(trigger, 1)] == [seqs[2]]
+    assert inbox.watcher_cursor(trigger.cursor_name) == seqs[2]

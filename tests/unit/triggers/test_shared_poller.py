@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from catena_airflow.hooks.adapters import catena_client
-from catena_airflow.inbox import Stage, changes
+from catena_airflow.inbox import Stage
 from catena_airflow.inbox.schema import onboardings
 from catena_airflow.triggers.shared_poller import SharedOnboardingPoller, Subscription
 from tests.unit.airflow_layer import CATENA_URL, invitation_json, onboard, page
@@ -20,21 +20,21 @@ from tests.unit.triggers.waiting import until
 class Reads:
     """Records each of the poller's reads: the ids it read in full and the rows it handed over."""
 
-    def __init__(self, monkeypatch) -> None:
+    def __init__(self, monkeypatch, store) -> None:
         self.log: list[tuple[frozenset[str], frozenset[str]]] = []
-        real = changes.read_onboarding_changes
+        real = store.read_onboarding_changes
 
-        def recording(store, **kwargs):
-            found = real(store, **kwargs)
+        def recording(**kwargs):
+            found = real(**kwargs)
             self.log.append((frozenset(kwargs.get("fresh", ())), frozenset(found.rows)))
             return found
 
-        monkeypatch.setattr(changes, "read_onboarding_changes", recording)
+        monkeypatch.setattr(store, "read_onboarding_changes", recording)
 
 
 @pytest.fixture
-def reads(monkeypatch) -> Reads:
-    return Reads(monkeypatch)
+def reads(monkeypatch, inbox) -> Reads:
+    return Reads(monkeypatch, inbox)
 
 
 @pytest.fixture(autouse=True)
