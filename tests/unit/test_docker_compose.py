@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -157,6 +158,22 @@ def test_init_migrates_airflow_and_the_inbox(services):
     assert _env(init)["_AIRFLOW_WWW_USER_CREATE"] == "true"
     assert "InboxStore(inbox_url()).migrate()" in script
     assert "DestinationStore(destination_url()).migrate()" in script
+
+
+def test_the_init_python_snippets_run(services, tmp_path):
+    """What airflow-init runs after `/entrypoint`, run here on SQLite: an import the package no longer has
+    would otherwise only show once the image starts."""
+    snippets = re.findall(r"python -c '([^']+)'", _command(services["airflow-init"]))
+    assert len(snippets) >= 2
+    env = {
+        **os.environ,
+        "CATENA_INBOX_URL": f"sqlite:///{tmp_path / 'inbox.db'}",
+        "CATENA_DESTINATION_URL": f"sqlite:///{tmp_path / 'data.db'}",
+    }
+    for snippet in snippets:
+        done = subprocess.run([sys.executable, "-c", snippet], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "inbox.db").exists() and (tmp_path / "data.db").exists()
 
 
 def test_postgres_creates_the_inbox_database_with_an_init_script(services):
