@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -67,8 +67,9 @@ class HandlerRun:
         return None
 
     def summary(self) -> dict[str, Any]:
-        """What the run reports in the task's XCom besides ``handled`` and ``cursor``."""
-        return {}
+        """What the run reports in the task's XCom besides ``handled`` and ``cursor``: its subclass's fields."""
+        common = {f.name for f in fields(HandlerRun)}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in common}
 
 
 RunT = TypeVar("RunT", bound=HandlerRun)
@@ -155,9 +156,6 @@ class ConnectionEventsRun(HandlerRun):
 
     staled: list[str] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
-
-    def summary(self) -> dict[str, Any]:
-        return {"staled": self.staled, "recovered": self.recovered}
 
 
 class CatenaHandleConnectionEventsOperator(_InboxEventHandlerOperator[ConnectionEventsRun]):
@@ -256,9 +254,6 @@ class ExecutionFailuresRun(HandlerRun):
     recorded: int = 0
     alerted: list[str] = field(default_factory=list)
 
-    def summary(self) -> dict[str, Any]:
-        return {"recorded": self.recorded, "alerted": self.alerted}
-
 
 class CatenaHandleExecutionFailuresOperator(_InboxEventHandlerOperator[ExecutionFailuresRun]):
     """``execution.failed``: record each failure; alert when a schedule keeps failing.
@@ -325,9 +320,6 @@ class ScheduleRun(HandlerRun):
 
     reactivated: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
-
-    def summary(self) -> dict[str, Any]:
-        return {"reactivated": self.reactivated, "held": self.held}
 
 
 class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator[ScheduleRun]):
