@@ -13,7 +13,12 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from catena_airflow.client import CatenaClient
+    from catena_airflow.client.models import WebhookSubscription
+    from catena_airflow.inbox import InboxStore
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +35,15 @@ def url_matches(read_url: str, url: str) -> bool:
     return False
 
 
-def is_org_wide(subscription: Any) -> bool:
+def is_org_wide(subscription: WebhookSubscription) -> bool:
     """No filter: every fleet's events (as opposed to Catena's per-invitation ``callback_url`` ones)."""
     filters = subscription.filters
     return filters is None or not (filters.fleet_ids or filters.fleet_refs)
 
 
-def callback_subscriptions(subscriptions: Iterable[Any], *, url: str, fleet_ref: str) -> list[Any]:
+def callback_subscriptions(
+    subscriptions: Iterable[WebhookSubscription], *, url: str, fleet_ref: str
+) -> list[WebhookSubscription]:
     """The subscriptions Catena made for an invitation of ``fleet_ref`` whose callback_url is ``url``."""
     return [
         s
@@ -49,7 +56,14 @@ def new_secret() -> str:
     return secrets.token_urlsafe(24)
 
 
-def rotate_secret(client: Any, store: Any, subscription: Any, *, url: str | None, previous_known: bool = True) -> None:
+def rotate_secret(
+    client: CatenaClient,
+    store: InboxStore,
+    subscription: WebhookSubscription,
+    *,
+    url: str | None,
+    previous_known: bool = True,
+) -> None:
     """Give ``subscription`` a secret we generate. Stored (as the next secret) BEFORE Catena signs with
     it, so a delivery in between verifies instead of getting a 401 (which Catena counts as delivered);
     the old secret stays valid for the inbox's grace period. ``previous_known=False``: the old secret was
@@ -66,7 +80,9 @@ def rotate_secret(client: Any, store: Any, subscription: Any, *, url: str | None
     store.promote_subscription_secret(webhook_id, previous_known=previous_known)
 
 
-def adopt_secret(client: Any, store: Any, subscription: Any, *, url: str | None, known: set[str]) -> str:
+def adopt_secret(
+    client: CatenaClient, store: InboxStore, subscription: WebhookSubscription, *, url: str | None, known: set[str]
+) -> str:
     """Make sure the inbox holds ``subscription``'s secret: ``known`` already, ``read`` from Catena, or
     ``rotated`` when Catena masks it."""
     webhook_id = str(subscription.id)
@@ -82,7 +98,7 @@ def adopt_secret(client: Any, store: Any, subscription: Any, *, url: str | None,
     return "rotated"
 
 
-def known_subscription_ids(store: Any) -> set[str]:
+def known_subscription_ids(store: InboxStore) -> set[str]:
     """Webhook ids whose signing secret the inbox holds (read without decrypting any secret)."""
     return {str(row["webhook_id"]) for row in store.subscriptions()}
 

@@ -10,11 +10,14 @@ accepted it names its ``fleet_id``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from catena_airflow.client._base import status_value
 from catena_airflow.client.errors import CatenaError
 from catena_airflow.client.models import ShareAgreement
+
+if TYPE_CHECKING:
+    from catena_airflow.client.client import CatenaClient
 
 ACTIVE = "active"
 
@@ -32,18 +35,18 @@ def _newest_first(agreements: Iterable[ShareAgreement]) -> list[ShareAgreement]:
     )
 
 
-def agreements_of_fleet(client: Any, fleet_id: str) -> list[ShareAgreement]:
+def agreements_of_fleet(client: CatenaClient, fleet_id: str) -> list[ShareAgreement]:
     """The share agreements Catena shows for ``fleet_id`` (items of other fleets dropped), best first."""
     return _newest_first(a for a in client.list_share_agreements(fleet_id=fleet_id) if str(a.fleet_id) == fleet_id)
 
 
-def agreements_of_ref(client: Any, fleet_ref: str) -> list[ShareAgreement]:
+def agreements_of_ref(client: CatenaClient, fleet_ref: str) -> list[ShareAgreement]:
     """The share agreements Catena shows for ``fleet_ref`` (items without it or with another dropped)."""
     return _newest_first(a for a in client.list_share_agreements(fleet_ref=fleet_ref) if a.fleet_ref == fleet_ref)
 
 
 def verify_fleet_ownership(
-    client: Any, *, fleet_id: str, fleet_ref: str | None, invitation_id: str | None = None
+    client: CatenaClient, *, fleet_id: str, fleet_ref: str | None, invitation_id: str | None = None
 ) -> ShareAgreement:
     """The active share agreement that ties ``fleet_id`` to ``fleet_ref``; raises when Catena says otherwise.
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, BaseOperatorLink, Context
 from airflow.sdk.exceptions import AirflowFailException
@@ -14,9 +15,14 @@ from pydantic import ValidationError
 
 from catena_airflow.client._base import status_value
 from catena_airflow.client.models import Invitation, InvitationCreate
-from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
+from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID
+from catena_airflow.hooks.catena import CatenaHook
 from catena_airflow.hooks.inbox import CatenaInboxHook
 from catena_airflow.subscriptions import adopt_secret, callback_subscriptions, known_subscription_ids
+
+if TYPE_CHECKING:
+    from catena_airflow.client import CatenaClient
+    from catena_airflow.inbox import InboxStore
 
 #: Invitation body fields the operator accepts (Catena's current names).
 INVITATION_FIELDS = (
@@ -70,8 +76,8 @@ def validation_message(error: ValidationError) -> str:
 
 
 def invite(
-    client: Any,
-    store: Any,
+    client: CatenaClient,
+    store: InboxStore,
     request: InvitationCreate,
     *,
     dag_id: str | None,
@@ -104,7 +110,9 @@ def invite(
     return invitation
 
 
-def keep_callback_secrets(client: Any, store: Any, *, url: str, fleet_ref: str, log: logging.Logger | Any) -> None:
+def keep_callback_secrets(
+    client: CatenaClient, store: InboxStore, *, url: str, fleet_ref: str, log: logging.Logger | Any
+) -> None:
     """Store the secrets of the subscriptions Catena made for this invitation's ``callback_url``, so the
     receiver verifies their deliveries (it would otherwise ask Catena per subscription, answering 503
     meanwhile). A secret Catena masks is replaced with one we generate."""
@@ -193,6 +201,11 @@ class CatenaCreateInvitationOperator(BaseOperator):
         self.catena_conn_id = catena_conn_id
         self.inbox_conn_id = inbox_conn_id
 
+    @cached_property
+    def hook(self) -> CatenaHook:
+        """The hook of ``catena_conn_id``; ``self.hook.get_conn()`` is its ``CatenaClient``."""
+        return CatenaHook(catena_conn_id=self.catena_conn_id)
+
     def build_request(self) -> InvitationCreate:
         """The validated request body; bad input fails the task at once (retrying cannot fix it)."""
         fields = dict(self.invitation or {})
@@ -207,7 +220,7 @@ class CatenaCreateInvitationOperator(BaseOperator):
         request = self.build_request()
         dag_run = context.get("dag_run")
         invitation = invite(
-            catena_client(self.catena_conn_id),
+            self.hook.get_conn(),
             CatenaInboxHook(self.inbox_conn_id).get_conn(),
             request,
             dag_id=getattr(dag_run, "dag_id", None) or self.dag_id,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Context
 
@@ -24,7 +25,8 @@ from catena_airflow.client.events import (
     SHARE_AGREEMENT_CREATED,
     event_family,
 )
-from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
+from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID
+from catena_airflow.hooks.catena import CatenaHook
 from catena_airflow.hooks.inbox import CatenaInboxHook
 from catena_airflow.subscriptions import (
     is_org_wide,
@@ -33,6 +35,11 @@ from catena_airflow.subscriptions import (
     rotate_secret,
     url_matches,
 )
+
+if TYPE_CHECKING:
+    from catena_airflow.client import CatenaClient
+    from catena_airflow.client.models import WebhookSubscription
+    from catena_airflow.inbox import InboxStore
 
 #: The event families the onboarding and operations workflows need.
 DEFAULT_EVENT_FAMILIES = (*ONBOARDING_WILDCARDS, EXECUTION_WILDCARD, SCHEDULE_WILDCARD)
@@ -74,7 +81,12 @@ class _SubscriptionsOperator(BaseOperator):
         self.catena_conn_id = catena_conn_id
         self.inbox_conn_id = inbox_conn_id
 
-    def ours(self, subscriptions: Iterable[Any], known_ids: set[str]) -> list[Any]:
+    @cached_property
+    def hook(self) -> CatenaHook:
+        """The hook of ``catena_conn_id``; ``self.hook.get_conn()`` is its ``CatenaClient``."""
+        return CatenaHook(catena_conn_id=self.catena_conn_id)
+
+    def ours(self, subscriptions: Iterable[WebhookSubscription], known_ids: set[str]) -> list[WebhookSubscription]:
         """Subscriptions we created (secret in the inbox) or whose URL reads back as ours."""
         return [s for s in subscriptions if str(s.id) in known_ids or url_matches(s.url, self.url)]
 
@@ -109,7 +121,7 @@ class CatenaEnsureWebhookSubscriptionsOperator(_SubscriptionsOperator):
         self.rotate_secrets = rotate_secrets
 
     def execute(self, context: Context) -> dict[str, Any]:
-        client = catena_client(self.catena_conn_id)
+        client = self.hook.get_conn()
         store = CatenaInboxHook(self.inbox_conn_id).get_conn()
         existing = list(client.list_webhook_subscriptions())
         known = known_subscription_ids(store)
@@ -146,7 +158,7 @@ class CatenaEnsureWebhookSubscriptionsOperator(_SubscriptionsOperator):
         )
         return {"url": self.url, "created": created, "present": present, "repaired": repaired}
 
-    def _subscribe(self, client: Any, store: Any, event_name: str, known: set[str]) -> set[str]:
+    def _subscribe(self, client: CatenaClient, store: InboxStore, event_name: str, known: set[str]) -> set[str]:
         """Subscribe ``event_name`` (a family or one event) with a fresh secret kept in the inbox."""
         secret = new_secret()
         try:
@@ -166,12 +178,14 @@ class CatenaEnsureWebhookSubscriptionsOperator(_SubscriptionsOperator):
         self.log.info("Subscribed %s to %s (%d subscription(s))", self.url, event_name, len(subscriptions))
         return {sub.event_name for sub in subscriptions}
 
-    def _rotate(self, client: Any, store: Any, subscriptions: Iterable[Any], *, reason: str) -> None:
+    def _rotate(
+        self, client: CatenaClient, store: InboxStore, subscriptions: Iterable[WebhookSubscription], *, reason: str
+    ) -> None:
         for sub in subscriptions:
             rotate_secret(client, store, sub, url=self.url)
             self.log.warning("Subscription %s (%s) %s: secret rotated", sub.id, sub.event_name, reason)
 
-    def _note_callbacks(self, existing: Sequence[Any]) -> None:
+    def _note_callbacks(self, existing: Sequence[WebhookSubscription]) -> None:
         callbacks = [s for s in existing if not is_org_wide(s)]
         if callbacks:
             self.log.info(
@@ -190,7 +204,7 @@ class CatenaWebhookHealthCheckOperator(_SubscriptionsOperator):
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
-        client = catena_client(self.catena_conn_id)
+        client = self.hook.get_conn()
         store = CatenaInboxHook(self.inbox_conn_id).get_conn()
         ours = self.ours(client.list_webhook_subscriptions(), known_subscription_ids(store))
         reactivated: list[str] = []

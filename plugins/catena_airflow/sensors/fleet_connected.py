@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from catena_airflow.client.models import InvitationCreate
-from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
+from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID
+from catena_airflow.hooks.catena import CatenaHook
 from catena_airflow.hooks.inbox import CatenaInboxHook
 from catena_airflow.inbox import InboxStore, Onboarding, Stage
 from catena_airflow.operators.invitation import invite
@@ -117,6 +119,11 @@ class CatenaFleetConnectedSensor(BaseSensorOperator):
 
     # -- helpers -----------------------------------------------------------------------------------
 
+    @cached_property
+    def hook(self) -> CatenaHook:
+        """The hook of ``catena_conn_id``; ``self.hook.get_conn()`` is its ``CatenaClient``."""
+        return CatenaHook(catena_conn_id=self.catena_conn_id)
+
     def _store(self) -> InboxStore:
         return CatenaInboxHook(self.inbox_conn_id).get_conn()
 
@@ -124,9 +131,7 @@ class CatenaFleetConnectedSensor(BaseSensorOperator):
         onboarding = self._store().get_onboarding(invitation_id)
         if onboarding is None:
             # Not registered (created elsewhere, or a fresh inbox): learn it from Catena once.
-            onboarding = reconcile_onboarding(
-                catena_client(self.catena_conn_id), self._store(), invitation_id
-            ).onboarding
+            onboarding = reconcile_onboarding(self.hook.get_conn(), self._store(), invitation_id).onboarding
         return onboarding
 
     def _timeout_until_expiry(self, onboarding: Onboarding | None, started_at: datetime) -> float | None:
@@ -219,7 +224,7 @@ class CatenaFleetConnectedSensor(BaseSensorOperator):
             self.log.warning("%s; inviting the fleet once more", event.get("message"))
             dag_run = context.get("dag_run")
             invitation = invite(
-                catena_client(self.catena_conn_id),
+                self.hook.get_conn(),
                 self._store(),
                 self._reinvitation(),
                 dag_id=getattr(dag_run, "dag_id", None) or self.dag_id,
@@ -250,7 +255,7 @@ class CatenaFleetConnectedSensor(BaseSensorOperator):
         source = "webhook"
         onboarding = self._store().get_onboarding(invitation_id)
         if outcome(onboarding) is None and time.time() % float(self.reconcile_interval) < max(self.poke_interval, 1.0):
-            result = reconcile_onboarding(catena_client(self.catena_conn_id), self._store(), invitation_id)
+            result = reconcile_onboarding(self.hook.get_conn(), self._store(), invitation_id)
             onboarding, source = result.onboarding, SOURCE_RECONCILIATION if result.ended_wait else source
         done = outcome(onboarding)
         if done is None:

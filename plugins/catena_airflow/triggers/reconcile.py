@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from catena_airflow.client._base import status_value
 from catena_airflow.client.models import ShareAgreement
@@ -23,6 +23,9 @@ from catena_airflow.client.ownership import ACTIVE, agreements_of_fleet, agreeme
 from catena_airflow.inbox import InboxStore
 from catena_airflow.inbox.models import Onboarding, Stage
 from catena_airflow.inbox.projection import invitation_stage_times
+
+if TYPE_CHECKING:
+    from catena_airflow.client import CatenaClient
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ class Reconciliation:
 
 
 def fleet_agreement(
-    client: Any,
+    client: CatenaClient,
     *,
     invitation_id: str,
     fleet_ref: str | None,
@@ -88,7 +91,7 @@ def fleet_agreement(
     return str(agreements[0].fleet_id), agreements[0]
 
 
-def reconcile_onboarding(client: Any, store: InboxStore, invitation_id: str) -> Reconciliation:
+def reconcile_onboarding(client: CatenaClient, store: InboxStore, invitation_id: str) -> Reconciliation:
     """One REST round for ``invitation_id``; the result is merged into the inbox (rows created if missing)."""
     observed_at = datetime.now(UTC)  # before any read: an old read never lands in a newer attempt
     invitation = client.get_invitation(invitation_id)

@@ -37,17 +37,20 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from catena_airflow.inbox import InboxStore, changes
 from catena_airflow.inbox.models import Onboarding, Stage
 from catena_airflow.triggers.inbox_listener import InboxChangeListener
 from catena_airflow.triggers.reconcile import reconcile_onboarding
 
+if TYPE_CHECKING:
+    from catena_airflow.client import CatenaClient
+
 log = logging.getLogger(__name__)
 
 #: Builds a Catena client for a connection id (blocking; called in a thread).
-ClientFactory = Callable[[str | None], Any]
+ClientFactory = Callable[[str | None], "CatenaClient"]
 
 
 @dataclass(eq=False)
@@ -138,7 +141,7 @@ class SharedOnboardingPoller:
         self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()
-        self._clients: dict[str | None, Any] = {}
+        self._clients: dict[str | None, CatenaClient] = {}
         # The incremental cursor: None until the first successful read; then the newest ``updated_at``
         # the table had at the last read (None again only while the table is empty).
         self._synced = False

@@ -174,6 +174,15 @@ def test_execution_failures_are_recorded_and_alert_when_they_keep_coming(inbox, 
     assert sent[0]["alert"]["fleet_ref"] == "stale-acme"
 
 
+def test_an_operator_holds_only_its_configuration_and_each_run_reports_its_own(inbox, destination, connected, sent):
+    op = CatenaHandleExecutionFailuresOperator(task_id="exec", notifier=NOTIFIER, alert_threshold=3)
+    configured = set(vars(op))
+    failed(inbox, 2)
+    assert (op.execute({})["recorded"], op.execute({})["recorded"]) == (2, 0)  # the same object, run twice
+    # No stores, notifier, context or counters left on it: only the cached hook (and Airflow's logger).
+    assert set(vars(op)) - configured <= {"hook", "_cached_logger"}
+
+
 SCHEDULE = f"{CATENA_URL}/v2/integrations/connections/conn-1/schedules/sched-1"
 
 
