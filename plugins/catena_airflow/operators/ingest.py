@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Context
@@ -14,7 +15,8 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from catena_airflow.assets import TELEMATICS_ALIAS, telematics_asset
 from catena_airflow.client.models import ShareAgreement
 from catena_airflow.client.ownership import FleetOwnershipError, verify_fleet_ownership
-from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
+from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID
+from catena_airflow.hooks.catena import CatenaHook
 from catena_airflow.hooks.destination import CatenaDestinationHook
 from catena_airflow.hooks.dlt_destination import DLT_DESTINATION_CONN_ID, resolve_load_settings
 from catena_airflow.ingest.store import DestinationStore
@@ -27,6 +29,7 @@ from catena_airflow.ingest.telematics_resources import (
 )
 
 if TYPE_CHECKING:
+    from catena_airflow.client import CatenaClient
     from catena_airflow.ingest.dlt_pipeline import FleetLoad
 from catena_airflow.operators.xcom_ids import id_from
 
@@ -138,6 +141,11 @@ class CatenaIngestFleetOperator(BaseOperator):
         self.destination_conn_id = destination_conn_id
         self.dlt_destination_conn_id = dlt_destination_conn_id
 
+    @cached_property
+    def hook(self) -> CatenaHook:
+        """The hook of ``catena_conn_id``; ``self.hook.get_conn()`` is its ``CatenaClient``."""
+        return CatenaHook(catena_conn_id=self.catena_conn_id)
+
     def execute(self, context: Context) -> dict[str, Any]:
         fleet_id = fleet_id_of(self.fleet_id)
         fleet_ref = _from_xcom(self.fleet_id, "fleet_ref", self.fleet_ref)
@@ -145,7 +153,7 @@ class CatenaIngestFleetOperator(BaseOperator):
         status = operations.get_fleet_status(fleet_id)
         if status is not None and status.ingestion_paused:
             raise AirflowSkipException(f"Ingestion of fleet {fleet_id} is paused: {status.reason or status.status}")
-        client = catena_client(self.catena_conn_id)
+        client = self.hook.get_conn()
         agreement = self._check_ownership(client, fleet_id, fleet_ref)
         resources = self._resources_to_load(operations, fleet_id, agreement)
         from catena_airflow.ingest.dlt_pipeline import load_fleet  # dlt takes seconds to import: not at parse time
@@ -228,7 +236,7 @@ class CatenaIngestFleetOperator(BaseOperator):
                     extra={"fleet_id": load.fleet_id, "fleet_ref": fleet_ref, "rows": rows},
                 )
 
-    def _check_ownership(self, client: Any, fleet_id: str, fleet_ref: str | None) -> ShareAgreement:
+    def _check_ownership(self, client: CatenaClient, fleet_id: str, fleet_ref: str | None) -> ShareAgreement:
         invitation_id = _from_xcom(self.fleet_id, "invitation_id", self.invitation_id)
         if fleet_ref is None:
             self.log.warning("No fleet_ref given for fleet %s: checking only that it is shared with us", fleet_id)
