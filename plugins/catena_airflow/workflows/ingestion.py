@@ -27,10 +27,8 @@ def connected_fleets(
     More fleets than a mapped task can expand to is an error naming the setting, not a silent cut.
     """
     wanted = set(fleet_refs)
-    # One read of them all (with room for those connecting meanwhile): pages by offset could skip a row
-    # whose update moved it between pages.
-    total = inbox.count_onboardings(stage=Stage.CONNECTED)
-    onboardings = inbox.list_onboardings(stage=Stage.CONNECTED, limit=total + 100)
+    # One read of them all: pages by offset could skip a row whose update moved it between pages.
+    onboardings = inbox.list_onboardings(stage=Stage.CONNECTED, limit=None)
     by_fleet: dict[str, Onboarding] = {}
     for onboarding in onboardings:
         if not onboarding.fleet_id or (wanted and onboarding.fleet_ref not in wanted):
