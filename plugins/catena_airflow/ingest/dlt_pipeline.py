@@ -30,6 +30,12 @@ from catena_airflow.ingest.telematics_resources import TELEMATICS_RESOURCES, Tel
 #: dlt reports anonymous usage to its vendor unless told not to; ingestion talks to Catena and the
 #: destination only. A deployment that wants it sets RUNTIME__DLTHUB_TELEMETRY=true itself.
 TELEMETRY_ENV = "RUNTIME__DLTHUB_TELEMETRY"
+#: Where Airflow is installed, dlt looks up every configuration key it resolves (thousands a load) as an
+#: Airflow Variable; in a task each is a round trip, and it cost 2.5 s of a 20,000-row load even without
+#: one (benchmarks/ingest_load.py). The destination comes from ``[catena] warehouse`` or dlt's own
+#: configuration (environment, ``.dlt/secrets.toml``) instead. A deployment that keeps dlt's secrets in the
+#: Airflow Variable ``dlt_secrets_toml`` sets PROVIDERS__ENABLE_AIRFLOW_SECRETS=true.
+AIRFLOW_SECRETS_ENV = "PROVIDERS__ENABLE_AIRFLOW_SECRETS"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +72,7 @@ def fleet_pipeline(*, fleet_id: str, settings: LoadSettings) -> Any:
     import dlt
 
     os.environ.setdefault(TELEMETRY_ENV, "false")
+    os.environ.setdefault(AIRFLOW_SECRETS_ENV, "false")
     settings.pipelines_dir.mkdir(parents=True, exist_ok=True)
     return dlt.pipeline(
         pipeline_name=pipeline_name(fleet_id),

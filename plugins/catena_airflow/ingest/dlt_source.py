@@ -12,6 +12,7 @@ changed. A resource without a typed client method is read with ``CatenaClient.li
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -20,7 +21,9 @@ import dlt
 from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 
+from catena_airflow.ingest.arrow_pages import ArrowPages, quiet_json_text_hint_notice
 from catena_airflow.ingest.fleet_scope import rows_of_fleet
+from catena_airflow.ingest.read_ahead import read_ahead
 from catena_airflow.ingest.telematics_resources import (
     DEFAULT_INITIAL_LOOKBACK,
     DEFAULT_PAGE_SIZE,
@@ -51,8 +54,32 @@ COMMON_COLUMNS: dict[str, dict[str, Any]] = {
 
 
 def column_hints(definition: TelematicsResource) -> dict[str, dict[str, Any]]:
-    """The common columns plus the definition's JSON columns."""
-    return {**COMMON_COLUMNS, **{name: {"data_type": "json"} for name in definition.json_columns}}
+    """The common columns plus the definition's JSON columns (and, for a typed resource, its model's)."""
+    json_columns = [*definition.json_columns, *(_arrow_pages(definition).untyped if definition.model else ())]
+    return {**COMMON_COLUMNS, **{name: {"data_type": "json"} for name in json_columns}}
+
+
+def _arrow_pages(definition: TelematicsResource) -> ArrowPages:
+    if definition.model is None:
+        raise ValueError(f"{definition.name} has no client model: its pages are rows, not Arrow tables")
+    quiet_json_text_hint_notice(definition.name)
+    return ArrowPages.of(definition.model, json_columns=definition.json_columns)
+
+
+def _arrow_tables(pages: Iterator[list[dict[str, Any]]], builder: ArrowPages) -> Iterator[Any]:
+    """Each page as an Arrow table; a page bringing a column never seen before declares it JSON (dlt hints)."""
+    declared: set[str] = set()
+    for rows in pages:
+        if not rows:
+            continue
+        table = builder.table(rows)
+        new_json = [name for name in builder.json_columns(table) if name not in declared]
+        if new_json:
+            declared.update(new_json)
+            hints = dlt.mark.make_hints(columns={name: {"data_type": "json"} for name in new_json})
+            yield dlt.mark.with_hints(table, hints)
+        else:
+            yield table
 
 
 def time_windows(time_filter: TimeFilter, start: datetime, until: datetime) -> Iterator[dict[str, datetime]]:
@@ -126,6 +153,7 @@ def telematics_resource(
     initial_lookback: timedelta = DEFAULT_INITIAL_LOOKBACK,
     page_size: int = DEFAULT_PAGE_SIZE,
     correction_window: timedelta = NO_CORRECTION_WINDOW,
+    client_lock: threading.Lock | None = None,
 ) -> DltResource:
     """One dlt resource: merge on the primary key, incremental on the definition's cursor.
 
@@ -134,8 +162,13 @@ def telematics_resource(
     they occurred (``updated_at`` moves, ``deleted_at`` is set) are merged in; the API has no filter on
     ``updated_at`` for these resources, so nothing else can find them. Resources without a time filter
     read every page anyway and need none.
+
+    ``client_lock``: held while ``client`` reads a page; the resources of one source share it (dlt reads
+    them in turns, each a page ahead: ``read_ahead``).
     """
+    client_lock = client_lock or threading.Lock()
     initial = initial_cursor(definition, until, initial_lookback)
+    builder = _arrow_pages(definition) if definition.model is not None else None
     lag = correction_window.total_seconds() if isinstance(definition.time_filter, TimeFilter) else 0
     # A day filter reads the cursor's day again because its rows change (today's segments grow): no
     # deduplication at the cursor, so they are loaded again and merged on the primary key.
@@ -149,8 +182,12 @@ def telematics_resource(
             primary_key=dedup_key,
             lag=lag or None,
         ),
-    ) -> Iterator[list[dict[str, Any]]]:
-        yield from _rows(definition, client=client, fleet_id=fleet_id, page_size=page_size, until=until, cursor=cursor)
+    ) -> Iterator[Any]:
+        pages = read_ahead(
+            _rows(definition, client=client, fleet_id=fleet_id, page_size=page_size, until=until, cursor=cursor),
+            client_lock=client_lock,
+        )
+        yield from pages if builder is None else _arrow_tables(pages, builder)
 
     return dlt.resource(
         rows,
@@ -176,6 +213,8 @@ def fleet_source(
     if end.tzinfo is None:
         raise ValueError("until must be timezone-aware")
 
+    client_lock = threading.Lock()
+
     @dlt.source(name=SOURCE_NAME)
     def catena() -> list[DltResource]:
         return [
@@ -187,6 +226,7 @@ def fleet_source(
                 initial_lookback=initial_lookback,
                 page_size=page_size,
                 correction_window=correction_window,
+                client_lock=client_lock,
             )
             for definition in resources
         ]

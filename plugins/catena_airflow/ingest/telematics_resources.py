@@ -28,6 +28,8 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
+from catena_airflow.client.models import TelematicsRecord, Vehicle, VehicleLocation
+
 #: Catena refuses a time window longer than this on the endpoints that take one.
 MAX_WINDOW = timedelta(days=45)
 DEFAULT_PAGE_SIZE = 300
@@ -70,6 +72,8 @@ class TelematicsResource:
     :param params: fixed query filters (spec names) sent on every call.
     :param json_columns: nested fields kept whole as one JSON column instead of being unnested into
         columns and child tables (a GeoJSON point is one value, not a table of two coordinates).
+    :param model: the client model that types the rows (``list_method``'s); with one, each page is loaded
+        as an Arrow table, columns typed by the model (``arrow_pages``), else as rows dlt types itself.
     :param max_page_size: the spec's maximum ``size`` for the path; a larger page size is capped to it,
         since Catena answers 422 rather than a smaller page.
     """
@@ -82,6 +86,7 @@ class TelematicsResource:
     time_filter: TimeFilter | DayFilter | None = None
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     json_columns: tuple[str, ...] = ()
+    model: type[TelematicsRecord] | None = None
     max_page_size: int = MAX_PAGE_SIZE
     primary_key: str = "id"
     write_disposition: str = "merge"
@@ -105,6 +110,7 @@ VEHICLES = TelematicsResource(
     scope="vehicle",
     path="/v2/telematics/vehicles",
     list_method="list_vehicles",
+    model=Vehicle,
     cursor="updated_at",
     json_columns=("vehicle_groups",),  # free-form TSP groups: keys vary per fleet
 )
@@ -144,6 +150,7 @@ VEHICLE_LOCATIONS = TelematicsResource(
     scope="vehicle_location",
     path="/v2/telematics/vehicle-locations",
     list_method="list_vehicle_locations",
+    model=VehicleLocation,
     cursor="occurred_at",
     time_filter=_window(),
     params=_HISTORY,

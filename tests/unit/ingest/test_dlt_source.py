@@ -331,3 +331,39 @@ def test_region_segments_are_read_day_by_day_and_the_last_day_again(client, sett
     assert table_rows(settings, "SELECT count(*) FROM catena.vehicle_region_segments") == [(6,)]
     ends = table_rows(settings, "SELECT processing_date, segment_end_time FROM catena.vehicle_region_segments")
     assert {end for (day, end) in ends if str(day) == today} == {later}
+
+
+def test_a_typed_resource_loads_as_arrow_with_the_models_types_and_json_for_the_rest(client, settings, requests_mock):
+    """vehicle_locations has a client model: pages go to DuckDB as Arrow tables (Parquet), not as rows."""
+    until = T0 + timedelta(hours=1)
+    items = [
+        {**location(0, T0), "inferred_address": {"city": "Chicago"}, "a_field_catena_added_later": {"k": [1]}},
+        {**location(1, T0 + timedelta(minutes=1)), "speed": 7},
+    ]
+    requests_mock.get(LOCATIONS_URL, json=paged(items, 1, time_filter=True))
+    loaded = load_fleet(
+        client=client,
+        fleet_id=FLEET,
+        settings=settings,
+        resources=[VEHICLE_LOCATIONS],
+        until=until,
+        initial_lookback=timedelta(hours=2),
+        page_size=1,
+    )
+    assert loaded.rows == {"vehicle_locations": 2}
+    types = dict(
+        table_rows(
+            settings,
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'vehicle_locations'",
+        )
+    )
+    assert types["speed"] == "DOUBLE" and types["occurred_at"].startswith("TIMESTAMP")
+    assert {types[c] for c in ("location", "inferred_address", "a_field_catena_added_later")} == {"JSON"}
+    rows = table_rows(
+        settings,
+        "SELECT id, speed, inferred_address->>'city', a_field_catena_added_later->'k'->>0"
+        " FROM catena.vehicle_locations ORDER BY id",
+    )
+    assert rows == [("l0", 12.5, "Chicago", "1"), ("l1", 7.0, None, None)]
+    pipeline = settings.pipelines_dir / loaded.pipeline_name / "load" / "loaded"
+    assert {p.suffix for p in pipeline.rglob("vehicle_locations.*")} == {".parquet", ".sql"}
