@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dlt
+from dlt.common.schema.typing import TColumnSchema
 from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 
@@ -36,7 +37,7 @@ NO_CORRECTION_WINDOW = timedelta(0)
 #: Types of the fields every telematics record has (client.models.TelematicsRecord), so a column that is
 #: null in every row so far (``deleted_at`` until the first deletion) still exists with the right type;
 #: ``source_data`` (the TSP's raw record) and ``extras`` vary per TSP: one JSON column each.
-COMMON_COLUMNS: dict[str, dict[str, Any]] = {
+COMMON_COLUMNS: dict[str, TColumnSchema] = {
     "id": {"data_type": "text", "nullable": False},
     "fleet_id": {"data_type": "text", "nullable": False},
     "fleet_ref": {"data_type": "text"},
@@ -50,7 +51,7 @@ COMMON_COLUMNS: dict[str, dict[str, Any]] = {
 }
 
 
-def column_hints(definition: TelematicsResource) -> dict[str, dict[str, Any]]:
+def column_hints(definition: TelematicsResource) -> dict[str, TColumnSchema]:
     """The common columns plus the definition's JSON columns."""
     return {**COMMON_COLUMNS, **{name: {"data_type": "json"} for name in definition.json_columns}}
 

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 #: Catena refuses a time window longer than this on the endpoints that take one.
 MAX_WINDOW = timedelta(days=45)
@@ -35,6 +35,8 @@ DEFAULT_PAGE_SIZE = 300
 DEFAULT_INITIAL_LOOKBACK = timedelta(days=1)
 #: The largest ``size`` most telematics list endpoints accept (hos-events: 500).
 MAX_PAGE_SIZE = 1000
+#: How dlt loads a resource's rows (its ``write_disposition``; these are dlt's own names).
+WriteDisposition = Literal["append", "replace", "merge"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,7 +86,7 @@ class TelematicsResource:
     json_columns: tuple[str, ...] = ()
     max_page_size: int = MAX_PAGE_SIZE
     primary_key: str = "id"
-    write_disposition: str = "merge"
+    write_disposition: WriteDisposition = "merge"
 
 
 def _window(max_window: timedelta = MAX_WINDOW) -> TimeFilter:

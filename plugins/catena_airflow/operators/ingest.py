@@ -9,7 +9,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import BaseOperator, Context, XComArg
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from catena_airflow.assets import TELEMATICS_ALIAS, telematics_asset
@@ -110,7 +110,7 @@ class CatenaIngestFleetOperator(BaseOperator):
     def __init__(
         self,
         *,
-        fleet_id: str | Mapping[str, Any],
+        fleet_id: str | Mapping[str, Any] | XComArg,
         fleet_ref: str | None = None,
         invitation_id: str | None = None,
         catena_resources: Sequence[str] | None = None,

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 
 from airflow.sdk import BaseOperator, Context, Variable
 from airflow.sdk.exceptions import AirflowException
@@ -314,6 +314,15 @@ class CatenaHandleExecutionFailuresOperator(_InboxEventHandlerOperator[Execution
             )
 
 
+class _HoldTarget(TypedDict):
+    """What a schedule hold records about the schedule's connection, fleet and resource."""
+
+    connection_id: str
+    fleet_id: str | None
+    fleet_ref: str | None
+    resource: str | None
+
+
 @dataclass
 class ScheduleRun(HandlerRun):
     """Schedules reactivated and schedules held, in this run."""
@@ -374,8 +383,9 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator[ScheduleRun])
             )
 
     def handle(self, run: ScheduleRun, event: StoredEvent, index: int, record: dict[str, Any]) -> None:
-        schedule_id, connection_id = record.get("id"), record.get("connection_id") or event.connection_id
-        if not (schedule_id and connection_id):
+        schedule_id = record.get("id")
+        connection_id = record.get("connection_id") or event.connection_id
+        if not schedule_id or not connection_id:
             self.log.warning("schedule.deactivated %s lacks schedule or connection id; skipped", event.event_id)
             return
         onboarding = run.onboarding_of(event, event.fleet_id)
@@ -392,7 +402,12 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator[ScheduleRun])
             self._show_active(run, schedule_id, fleet_id)  # the inbox took the deactivation as current
             return
         connection_status = status_value(self.hook.get_conn().get_connection(connection_id).status)
-        hold = {"connection_id": connection_id, "fleet_id": fleet_id, "fleet_ref": fleet_ref, "resource": resource}
+        hold: _HoldTarget = {
+            "connection_id": connection_id,
+            "fleet_id": fleet_id,
+            "fleet_ref": fleet_ref,
+            "resource": resource,
+        }
         if connection_status != "active":
             reason = f"Catena deactivated it; its connection is {connection_status}, so it waits for the fleet"
             self._hold(run, schedule_id, state="awaiting_connection", reason=reason, what=what, **hold)
@@ -500,7 +515,8 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator[ScheduleRun])
                 resource=None,
             )
             return
-        status, last_error = "unknown", None
+        status: str | None = "unknown"
+        last_error: Exception | None = None
         for attempt in range(1, self.attempts + 1):
             try:
                 self.hook.get_conn().activate_schedule(connection_id, schedule_id)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
+from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, XComArg
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from catena_airflow.client.models import InvitationCreate
@@ -86,7 +86,7 @@ class CatenaFleetConnectedSensor(BaseSensorOperator):
     def __init__(
         self,
         *,
-        invitation_id: str | Mapping[str, Any],
+        invitation_id: str | Mapping[str, Any] | XComArg,
         catena_conn_id: str = DEFAULT_CATENA_CONN_ID,
         inbox_conn_id: str | None = None,
         deferrable: bool = True,

@@ -80,6 +80,8 @@ class CatenaInboxEventTrigger(BaseEventTrigger):
     async def _load_cursor(self, store: InboxStore) -> int:
         if self.asset_state_store is not None:
             value = await sync_to_async(self.asset_state_store.get)(CURSOR_KEY)
+            if isinstance(value, list | dict):  # _save_cursor stores an int; int() would refuse these too
+                raise TypeError(f"asset state {CURSOR_KEY!r} holds a {type(value).__name__}, not a cursor")
             if value is not None:
                 return int(value)
         value = await asyncio.to_thread(store.watcher_cursor, self.cursor_name)
