@@ -79,7 +79,13 @@ class _InboxEventHandlerOperator(BaseOperator, Generic[RunT]):
     """Reads unhandled events named ``event_names`` from the inbox and handles them in order.
 
     :param notifier: Dotted path of a ``BaseNotifier`` class (default: Airflow Variable
-        ``catena_notifier``, else the log notifier). :param notifier_kwargs: Its constructor arguments.
+        ``catena_notifier``, else the log notifier) (templated).
+    :param notifier_kwargs: Its constructor arguments (templated).
+    :param catena_conn_id: Airflow connection of Catena.
+    :param inbox_conn_id: Airflow connection of the inbox; None (default): ``[catena] inbox_url``.
+    :param destination_conn_id: Connection of the operations database (cursors, holds, failures); None
+        (default): ``[catena] destination_url``.
+    :param batch_size: Inbox events read per query.
     """
 
     event_names: Sequence[str] = ()
@@ -260,6 +266,9 @@ class CatenaHandleExecutionFailuresOperator(_InboxEventHandlerOperator[Execution
 
     One failed execution is routine (Catena retries on its own); ``alert_threshold`` failures of the
     same schedule within ``alert_window`` raise an alert (again at each further multiple).
+
+    :param alert_threshold: Failures of one schedule within ``alert_window`` that raise an alert.
+    :param alert_window: How far back failures are counted.
     """
 
     event_names = (EXECUTION_FAILED,)
@@ -351,6 +360,10 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator[ScheduleRun])
     Catena reports the schedule ``active`` (``attempts``, backing off from ``backoff`` seconds); if it
     is not, an ``error`` alert is sent and the task fails (the cursor stays, the next run tries again).
 
+    :param attempts: Activate-and-check attempts per reactivation.
+    :param backoff: Seconds before the second attempt, doubled before each further one.
+    :param max_reactivations: Reactivations of one schedule in 24 hours; a further deactivation is left
+        to a person.
     :param reactivate: Schedule ids a person decided to reactivate (templated).
     """
 

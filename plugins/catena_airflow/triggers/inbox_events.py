@@ -47,6 +47,7 @@ class CatenaInboxEventTrigger(BaseEventTrigger):
     :param poll_interval: Seconds between inbox reads when there is nothing new.
     :param cursor_name: Name of the fallback cursor, ``InboxStore.watcher_cursor(name)`` (defaults to one
         derived from the event names).
+    :param batch_size: Inbox events read per query.
     """
 
     def __init__(
