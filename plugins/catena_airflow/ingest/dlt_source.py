@@ -97,7 +97,8 @@ def initial_cursor(definition: TelematicsResource, until: datetime, initial_look
 def _list_method(definition: TelematicsResource, client: Any) -> Callable[..., Any]:
     """The paginator factory of ``definition``: its typed client method, else the generic path-based one."""
     if definition.list_method is not None:
-        return getattr(client, definition.list_method)
+        method: Callable[..., Any] = getattr(client, definition.list_method)
+        return method
     return functools.partial(client.list_telematics, path=definition.path)
 
 
