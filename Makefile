@@ -10,8 +10,9 @@ demo: venv
 test: venv
 	scripts/test.sh
 
+# ruff, then mypy on plugins/catena_airflow (pyproject.toml's [tool.mypy] says what and how strictly).
 lint: venv
-	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 
 bench: venv
 	scripts/bench.sh

@@ -89,7 +89,7 @@ def adopt_secret(
     if webhook_id in known:
         return "known"
     current = client.get_webhook_subscription(webhook_id)
-    if not current.secret_is_masked:
+    if current.secret is not None and not current.secret_is_masked:
         store.save_subscription_secret(
             webhook_id, current.secret.get_secret_value(), event_name=current.event_name, url=url
         )

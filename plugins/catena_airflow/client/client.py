@@ -419,6 +419,8 @@ class CatenaClient:
         self, path: str, model: type[ModelT], filters: Mapping[str, Any], size: int | None
     ) -> Paginator[ModelT]:
         base = _query({**filters, "size": size or self.page_size})
+        # Pydantic builds Page[<the model class>] at run time (it validates the items as that class); mypy
+        # takes only a static type between the brackets, not a variable holding one.
         page_model = Page[model]  # type: ignore[valid-type]
 
         def fetch(cursor: str | None) -> Page[ModelT]:

@@ -60,7 +60,7 @@ class RetryPolicy:
 
     def backoff(self, retry_number: int, rng: random.Random) -> float:
         """Exponential backoff with "equal jitter": half fixed, half random, so waits never collapse to 0."""
-        ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (retry_number - 1))
+        ceiling = min(self.backoff_max, self.backoff_initial * 2.0 ** (retry_number - 1))
         return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
@@ -120,7 +120,12 @@ class HttpTransport:
             try:
                 return self._attempt(method, url, path, params, json_body, form, token, retry_ambiguous, secrets)
             except CatenaAPIError as error:
-                if token is None or error.status_code not in (401, 403) or refreshed_token:
+                if (
+                    token is None
+                    or self.token_provider is None
+                    or error.status_code not in (401, 403)
+                    or refreshed_token
+                ):
                     raise
                 # The token was revoked or rotated early: get a new one and repeat once, no wait.
                 log.info(

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from catena_airflow.config.options import OPTION_BY_KEY, SECTION
+
+if TYPE_CHECKING:
+    from airflow.configuration import AirflowConfigParser
 
 _TRUE = ("1", "true", "yes", "on")
 
 
-def _conf():
+def _conf() -> AirflowConfigParser:
     # Imported late: this module is imported by code that must load before Airflow's configuration.
     from airflow.configuration import conf
 

@@ -27,7 +27,14 @@ TEST_CONNECTION_TIMEOUT_SECONDS = 5.0
 
 
 class CatenaHook(BaseHook):
-    """Interact with the Catena REST API through a ``catena`` Airflow connection."""
+    """Interact with the Catena REST API through a ``catena`` Airflow connection.
+
+    :param catena_conn_id: The ``catena`` Airflow connection (client id and secret, API and auth URLs).
+    :param timeout: Seconds per HTTP request of the client.
+    :param max_retries: Retries of one request, by ``client/http.py``'s rules (429, safe 5xx, network).
+    :param retry_budget_seconds: Seconds one request may take with its retries and their waits; no retry
+        starts past it.
+    """
 
     conn_name_attr = "catena_conn_id"
     default_conn_name = "catena_default"

@@ -58,7 +58,7 @@ class Counters:
             held = conn.execute(select(func.count()).select_from(events).where(events.c.held == true())).scalar()
         per_hour: dict[str, dict[datetime, int]] = {}
         for counter, hour, count in recent:
-            per_hour.setdefault(counter, {})[projection.to_utc(hour)] = int(count)  # type: ignore[index]
+            per_hour.setdefault(counter, {})[projection.to_utc(hour)] = int(count)
         events_by_hour = per_hour.get(COUNTER_EVENTS, {})
         return WebhookStats(
             last_event_at=projection.to_utc(last),

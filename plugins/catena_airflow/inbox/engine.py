@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
 from sqlalchemy.engine import URL, make_url
@@ -41,14 +41,22 @@ _PG_IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 _BUSY_RETRIES = 6
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
-def retried_when_busy(method: Callable[..., T]) -> Callable[..., T]:
+class _HoldsDatabase(Protocol):
+    db: InboxDatabase
+
+
+S = TypeVar("S", bound=_HoldsDatabase)
+
+
+def retried_when_busy(method: Callable[Concatenate[S, P], T]) -> Callable[Concatenate[S, P], T]:
     """A writing method (of a part holding ``db``) whose whole transaction is run again if SQLite lost a
     lock race."""
 
     @functools.wraps(method)
-    def retried(self: Any, *args: Any, **kwargs: Any) -> T:
+    def retried(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
         return self.db.retry_when_busy(method, self, *args, **kwargs)
 
     return retried

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import false, func, or_, select, true
+from sqlalchemy import ColumnElement, false, func, or_, select, true
 
 from catena_airflow.client.events import CONNECTION_STALED
 from catena_airflow.inbox import correlation, projection
@@ -87,7 +87,7 @@ class EventsRepo:
                 projected = {i: recs for i, recs in projected.items() if items[i].event_id not in known}
                 pending = _project(batch, projected, items)
             rows = [(i, _correlated(base_rows[i], pending[i]) if i in pending else base_rows[i]) for i in unique]
-            seqs = dict(conn.execute(hot.insert_event, [row for _, row in rows]).all()) if rows else {}
+            seqs: dict[str, int] = dict(conn.execute(hot.insert_event, [row for _, row in rows]).all()) if rows else {}
             for i, row in rows:
                 seq = seqs.get(row["event_id"])
                 if seq is None and i in pending:
@@ -176,7 +176,7 @@ def _correlated(row: dict[str, Any], projected: PendingEvent) -> dict[str, Any]:
 
 def _name_filter(names: Sequence[str]) -> Any:
     exact = [n for n in names if not n.endswith("*")]
-    clauses = [events.c.event_name.in_(exact)] if exact else []
+    clauses: list[ColumnElement[bool]] = [events.c.event_name.in_(exact)] if exact else []
     for name in names:
         if name.endswith("*"):
             prefix = name[:-1]

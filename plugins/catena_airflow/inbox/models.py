@@ -145,7 +145,8 @@ class StoredEvent(_Frozen):
     @cached_property
     def payload(self) -> dict[str, Any]:
         """The envelope as Catena sent it (parsed from the stored body)."""
-        return json.loads(self.body)
+        payload: dict[str, Any] = json.loads(self.body)
+        return payload
 
     @property
     def data(self) -> list[dict[str, Any]]:

@@ -76,7 +76,10 @@ def rows_at_commit(conn: Connection, statement: Insert, rows: Sequence[Mapping[s
     ``mogrify``, its own quoting); False outside a ``write_transaction``."""
     if conn.info.get(_AT_COMMIT) is None:
         return False
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    dbapi_connection = conn.connection.dbapi_connection
+    if dbapi_connection is None:  # only a closed or invalidated connection has none: no transaction to join
+        raise RuntimeError("rows_at_commit: the connection was invalidated inside its write transaction")
+    cursor = dbapi_connection.cursor()
     try:
         for row in rows:
             sql = _compiled(statement, conn.dialect, tuple(row))

@@ -28,10 +28,10 @@ persist it as is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from catena_airflow.client.events import event_family
 from catena_airflow.inbox.models import (
@@ -83,7 +83,12 @@ _FAILURE_ORDER = (Stage.DECLINED, Stage.EXPIRED, Stage.DELETED)
 # --- time -----------------------------------------------------------------------------------------
 
 
+@overload
+def to_utc(value: datetime) -> datetime: ...
+@overload
+def to_utc(value: datetime | str | None) -> datetime | None: ...
 def to_utc(value: datetime | str | None) -> datetime | None:
+    """An aware UTC datetime; None for None or "" (only those: a datetime always gives one)."""
     if value is None or value == "":
         return None
     if isinstance(value, str):
@@ -305,9 +310,9 @@ def observation_fact(
             for sid, status in schedule_statuses.items()
         }
     if share_agreement:
-        status = opt_str(share_agreement.get("status"))
+        sa_status = opt_str(share_agreement.get("status"))
         fact["share_agreement"] = _lww(
-            clock, _share_agreement(share_agreement.get("id"), status, share_agreement.get("scopes"))
+            clock, _share_agreement(share_agreement.get("id"), sa_status, share_agreement.get("scopes"))
         )
         times.setdefault(Stage.SHARE_AGREEMENT.value, [at_s])
     if dag_id or run_id:
@@ -392,7 +397,7 @@ def _union(a: Any, b: Any) -> list[str]:
     return sorted(set(_times(a)) | set(_times(b)))
 
 
-def _join_maps(a: Mapping[str, Any], b: Mapping[str, Any], join_value) -> dict[str, Any]:
+def _join_maps(a: Mapping[str, Any], b: Mapping[str, Any], join_value: Callable[[Any, Any], Any]) -> dict[str, Any]:
     out = dict(a)
     for key, value in b.items():
         out[key] = join_value(out[key], value) if key in out else value

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Table,
     Text,
     any_,
     bindparam,
@@ -47,9 +48,16 @@ from catena_airflow.inbox.schema import (
 _HELD = events.c.held == true()
 
 
-def dialect_insert(dialect: str) -> Callable[..., Insert]:
+#: The ``INSERT`` of the two inbox dialects: both have ``on_conflict_do_*`` and ``excluded``, the base
+#: :class:`~sqlalchemy.sql.dml.Insert` has neither.
+UpsertInsert = postgresql.Insert | sqlite.Insert
+
+
+def dialect_insert(dialect: str) -> Callable[[Table], UpsertInsert]:
     """The ``insert`` with ``ON CONFLICT`` support of the inbox's dialect."""
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+    if dialect == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
 
 
 @dataclass(frozen=True)

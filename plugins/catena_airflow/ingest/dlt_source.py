@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dlt
+from dlt.common.schema.typing import TColumnSchema
 from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 
@@ -39,7 +40,7 @@ NO_CORRECTION_WINDOW = timedelta(0)
 #: Types of the fields every telematics record has (client.models.TelematicsRecord), so a column that is
 #: null in every row so far (``deleted_at`` until the first deletion) still exists with the right type;
 #: ``source_data`` (the TSP's raw record) and ``extras`` vary per TSP: one JSON column each.
-COMMON_COLUMNS: dict[str, dict[str, Any]] = {
+COMMON_COLUMNS: dict[str, TColumnSchema] = {
     "id": {"data_type": "text", "nullable": False},
     "fleet_id": {"data_type": "text", "nullable": False},
     "fleet_ref": {"data_type": "text"},
@@ -53,7 +54,7 @@ COMMON_COLUMNS: dict[str, dict[str, Any]] = {
 }
 
 
-def column_hints(definition: TelematicsResource) -> dict[str, dict[str, Any]]:
+def column_hints(definition: TelematicsResource) -> dict[str, TColumnSchema]:
     """The common columns plus the definition's JSON columns (and, for a typed resource, its model's)."""
     json_columns = [*definition.json_columns, *(_arrow_pages(definition).untyped if definition.model else ())]
     return {**COMMON_COLUMNS, **{name: {"data_type": "json"} for name in json_columns}}
@@ -123,7 +124,8 @@ def initial_cursor(definition: TelematicsResource, until: datetime, initial_look
 def _list_method(definition: TelematicsResource, client: Any) -> Callable[..., Any]:
     """The paginator factory of ``definition``: its typed client method, else the generic path-based one."""
     if definition.list_method is not None:
-        return getattr(client, definition.list_method)
+        method: Callable[..., Any] = getattr(client, definition.list_method)
+        return method
     return functools.partial(client.list_telematics, path=definition.path)
 
 

@@ -19,7 +19,8 @@ def as_row(record: Any) -> dict[str, Any]:
     """A client model (or mapping) as a dict of the fields Catena sent: wire names, datetimes as datetimes."""
     if isinstance(record, Mapping):
         return dict(record)
-    return record.model_dump(mode="python", by_alias=True, exclude_unset=True)
+    row: dict[str, Any] = record.model_dump(mode="python", by_alias=True, exclude_unset=True)
+    return row
 
 
 def rows_of_fleet(records: Iterable[Any], *, fleet_id: str, resource: str) -> list[dict[str, Any]]:

@@ -6,12 +6,13 @@ PostgreSQL, and an update-then-insert fallback elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import Connection, Engine, Table, and_, create_engine, event, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from catena_airflow.ingest.schema import (
@@ -29,6 +30,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: datetime | str | None) -> datetime | None: ...
 def as_utc(value: datetime | str | None) -> datetime | None:
     """Aware UTC datetime from an ISO string or a (possibly naive, as SQLite returns) datetime."""
     if value is None or value == "":
@@ -280,7 +285,7 @@ class DestinationStore:
             status=row.status,
             ingestion_paused=bool(row.ingestion_paused),
             reason=row.reason,
-            updated_at=as_utc(row.updated_at),  # type: ignore[arg-type]
+            updated_at=as_utc(row.updated_at),
         )
 
     # -- execution failures ------------------------------------------------------------------------
@@ -379,16 +384,17 @@ class DestinationStore:
         """The schedule is active again: its resource's ingestion resumes; count the reactivation."""
         now = now or utcnow()
         hold = self.get_schedule_hold(schedule_id)
-        fresh_window = (
-            hold is None or hold.window_started_at is None or now - hold.window_started_at > REACTIVATION_WINDOW
-        )
+        if hold is None or hold.window_started_at is None or now - hold.window_started_at > REACTIVATION_WINDOW:
+            reactivations, window_started_at = 1, now  # a fresh window
+        else:
+            reactivations, window_started_at = hold.reactivations + 1, hold.window_started_at
         row = {
             "schedule_id": schedule_id,
             "connection_id": connection_id,
             "state": "reactivated",
             "reason": None,
-            "reactivations": 1 if fresh_window else hold.reactivations + 1,
-            "window_started_at": now if fresh_window else hold.window_started_at,
+            "reactivations": reactivations,
+            "window_started_at": window_started_at,
             "updated_at": now,
         }
         with self.engine.begin() as conn:
@@ -426,10 +432,10 @@ class DestinationStore:
         rows = list(rows)
         dialect = conn.dialect.name
         if dialect in ("sqlite", "postgresql"):
-            if dialect == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert
-            else:
-                from sqlalchemy.dialects.postgresql import insert
+            # Both dialects' INSERT has on_conflict_do_update and excluded (the base Insert has neither).
+            insert: Callable[[Table], sqlite.Insert | postgresql.Insert] = (
+                sqlite.insert if dialect == "sqlite" else postgresql.insert
+            )
             # Group by column set: one statement per shape keeps each upsert a single round trip.
             by_shape: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
             for row in rows:

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from catena_airflow.client.models import TelematicsRecord, Vehicle, VehicleLocation
 
@@ -37,6 +37,8 @@ DEFAULT_PAGE_SIZE = 300
 DEFAULT_INITIAL_LOOKBACK = timedelta(days=1)
 #: The largest ``size`` most telematics list endpoints accept (hos-events: 500).
 MAX_PAGE_SIZE = 1000
+#: How dlt loads a resource's rows (its ``write_disposition``; these are dlt's own names).
+WriteDisposition = Literal["append", "replace", "merge"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,7 +91,7 @@ class TelematicsResource:
     model: type[TelematicsRecord] | None = None
     max_page_size: int = MAX_PAGE_SIZE
     primary_key: str = "id"
-    write_disposition: str = "merge"
+    write_disposition: WriteDisposition = "merge"
 
 
 def _window(max_window: timedelta = MAX_WINDOW) -> TimeFilter:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import BaseOperator, Context, XComArg
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from catena_airflow.assets import TELEMATICS_ALIAS, telematics_asset
@@ -88,11 +88,13 @@ class CatenaIngestFleetOperator(BaseOperator):
     :param invitation_id: The onboarding's invitation, when ``fleet_id`` is a bare id (templated).
     :param catena_resources: Load only these resources (names of ``ingest/telematics_resources.py``); None or
         empty (default): every granted one. (``resources`` is taken by Airflow.) (templated)
+    :param page_size: Records asked per page of a telematics list (capped to each endpoint's maximum).
     :param initial_lookback: How far back a resource's first load reaches, a timedelta or a number of days
         (templated); Catena's windows are split at 45 days.
     :param correction_window: How far before its cursor a resource filtered by ``occurred_at`` is read again,
         to merge the corrections and deletions Catena made to rows after they occurred; a timedelta or a
         number of hours (templated); 0: never re-read.
+    :param catena_conn_id: Airflow connection of Catena.
     :param destination_conn_id: Connection of the operations database; None: ``[catena] destination_url``.
     :param dlt_destination_conn_id: Connection of the warehouse dlt loads into (``hooks/dlt_destination.py``).
     """
@@ -110,7 +112,7 @@ class CatenaIngestFleetOperator(BaseOperator):
     def __init__(
         self,
         *,
-        fleet_id: str | Mapping[str, Any],
+        fleet_id: str | Mapping[str, Any] | XComArg,
         fleet_ref: str | None = None,
         invitation_id: str | None = None,
         catena_resources: Sequence[str] | None = None,

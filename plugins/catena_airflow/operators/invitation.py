@@ -141,7 +141,13 @@ class CatenaCreateInvitationOperator(BaseOperator):
     pre-registration tokens never leave the task.
 
     :param fleet_ref: The partner's own id for the fleet (letters, digits, spaces, ``-`` and ``_``).
-    :param fleet_name: Pre-filled fleet name. :param fleet_email: Fleet e-mail (Catena e-mails the link).
+    :param fleet_name: Pre-filled fleet name.
+    :param fleet_email: Fleet e-mail (Catena e-mails the link).
+    :param fleet_regulatory_id: The fleet's regulatory id (e.g. its USDOT number).
+    :param fleet_regulatory_id_type: The kind of ``fleet_regulatory_id`` (e.g. ``DOT``); required with it.
+    :param fleet_phone: Fleet phone number.
+    :param fleet_website: Fleet website (absolute http(s) URL).
+    :param fleet_country_code: Fleet country, ISO 3166-1 alpha-3 (e.g. ``USA``).
     :param success_redirect_url: Where Catena Connect sends the fleet after success.
     :param failure_redirect_url: Where Catena Connect sends the fleet on decline or error.
     :param callback_url: Per-invitation webhook URL. Catena creates subscriptions of its own for it;

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 
 from airflow.sdk import BaseOperator, Context, Variable
 from airflow.sdk.exceptions import AirflowException
@@ -79,7 +79,13 @@ class _InboxEventHandlerOperator(BaseOperator, Generic[RunT]):
     """Reads unhandled events named ``event_names`` from the inbox and handles them in order.
 
     :param notifier: Dotted path of a ``BaseNotifier`` class (default: Airflow Variable
-        ``catena_notifier``, else the log notifier). :param notifier_kwargs: Its constructor arguments.
+        ``catena_notifier``, else the log notifier) (templated).
+    :param notifier_kwargs: Its constructor arguments (templated).
+    :param catena_conn_id: Airflow connection of Catena.
+    :param inbox_conn_id: Airflow connection of the inbox; None (default): ``[catena] inbox_url``.
+    :param destination_conn_id: Connection of the operations database (cursors, holds, failures); None
+        (default): ``[catena] destination_url``.
+    :param batch_size: Inbox events read per query.
     """
 
     event_names: Sequence[str] = ()
@@ -260,6 +266,9 @@ class CatenaHandleExecutionFailuresOperator(_InboxEventHandlerOperator[Execution
 
     One failed execution is routine (Catena retries on its own); ``alert_threshold`` failures of the
     same schedule within ``alert_window`` raise an alert (again at each further multiple).
+
+    :param alert_threshold: Failures of one schedule within ``alert_window`` that raise an alert.
+    :param alert_window: How far back failures are counted.
     """
 
     event_names = (EXECUTION_FAILED,)
@@ -314,6 +323,15 @@ class CatenaHandleExecutionFailuresOperator(_InboxEventHandlerOperator[Execution
             )
 
 
+class _HoldTarget(TypedDict):
+    """What a schedule hold records about the schedule's connection, fleet and resource."""
+
+    connection_id: str
+    fleet_id: str | None
+    fleet_ref: str | None
+    resource: str | None
+
+
 @dataclass
 class ScheduleRun(HandlerRun):
     """Schedules reactivated and schedules held, in this run."""
@@ -342,6 +360,10 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator[ScheduleRun])
     Catena reports the schedule ``active`` (``attempts``, backing off from ``backoff`` seconds); if it
     is not, an ``error`` alert is sent and the task fails (the cursor stays, the next run tries again).
 
+    :param attempts: Activate-and-check attempts per reactivation.
+    :param backoff: Seconds before the second attempt, doubled before each further one.
+    :param max_reactivations: Reactivations of one schedule in 24 hours; a further deactivation is left
+        to a person.
     :param reactivate: Schedule ids a person decided to reactivate (templated).
     """
 
@@ -374,8 +396,9 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator[ScheduleRun])
             )
 
     def handle(self, run: ScheduleRun, event: StoredEvent, index: int, record: dict[str, Any]) -> None:
-        schedule_id, connection_id = record.get("id"), record.get("connection_id") or event.connection_id
-        if not (schedule_id and connection_id):
+        schedule_id = record.get("id")
+        connection_id = record.get("connection_id") or event.connection_id
+        if not schedule_id or not connection_id:
             self.log.warning("schedule.deactivated %s lacks schedule or connection id; skipped", event.event_id)
             return
         onboarding = run.onboarding_of(event, event.fleet_id)
@@ -392,7 +415,12 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator[ScheduleRun])
             self._show_active(run, schedule_id, fleet_id)  # the inbox took the deactivation as current
             return
         connection_status = status_value(self.hook.get_conn().get_connection(connection_id).status)
-        hold = {"connection_id": connection_id, "fleet_id": fleet_id, "fleet_ref": fleet_ref, "resource": resource}
+        hold: _HoldTarget = {
+            "connection_id": connection_id,
+            "fleet_id": fleet_id,
+            "fleet_ref": fleet_ref,
+            "resource": resource,
+        }
         if connection_status != "active":
             reason = f"Catena deactivated it; its connection is {connection_status}, so it waits for the fleet"
             self._hold(run, schedule_id, state="awaiting_connection", reason=reason, what=what, **hold)
@@ -500,7 +528,8 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator[ScheduleRun])
                 resource=None,
             )
             return
-        status, last_error = "unknown", None
+        status: str | None = "unknown"
+        last_error: Exception | None = None
         for attempt in range(1, self.attempts + 1):
             try:
                 self.hook.get_conn().activate_schedule(connection_id, schedule_id)

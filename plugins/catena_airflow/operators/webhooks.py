@@ -64,7 +64,13 @@ def _truthy(value: bool | str) -> bool:
 
 
 class _SubscriptionsOperator(BaseOperator):
-    """Shared lookups: which of Catena's subscriptions deliver to our receiver."""
+    """Shared lookups: which of Catena's subscriptions deliver to our receiver.
+
+    :param url: The receiver's public URL (``.../catena/webhooks``) (templated).
+    :param catena_conn_id: Airflow connection of Catena.
+    :param inbox_conn_id: Airflow connection of the inbox (the signing secrets); None (default):
+        ``[catena] inbox_url``.
+    """
 
     template_fields: Sequence[str] = ("url",)
 
@@ -101,10 +107,13 @@ class CatenaEnsureWebhookSubscriptionsOperator(_SubscriptionsOperator):
     the inbox for the receiver. A family that exists at our URL with a secret we do not hold has its
     secret rotated.
 
-    :param url: The receiver's public URL (``.../catena/webhooks``).
-    :param event_families: Catch-all event names to subscribe (``invitation.*`` ...).
+    :param url: The receiver's public URL (``.../catena/webhooks``) (templated).
+    :param event_families: Catch-all event names to subscribe (``invitation.*`` ...) (templated).
     :param rotate_secrets: Also give every subscription of ours a new signing secret (deliberate
-        rotation); the old secret stays accepted for the inbox's grace period.
+        rotation); the old secret stays accepted for the inbox's grace period (templated).
+    :param catena_conn_id: Airflow connection of Catena.
+    :param inbox_conn_id: Airflow connection of the inbox (the signing secrets); None (default):
+        ``[catena] inbox_url``.
     """
 
     template_fields: Sequence[str] = ("url", "event_families", "rotate_secrets")
@@ -201,6 +210,12 @@ class CatenaWebhookHealthCheckOperator(_SubscriptionsOperator):
     Also replays the DLQ of active subscriptions that have dead-lettered messages (e.g. the inbox was
     down for longer than Catena's retries). The number of messages replayed is the subscription
     metrics' ``dlq_count`` read just before the replay.
+
+    :param url: The receiver's public URL (``.../catena/webhooks``): subscriptions delivering there are
+        ours (templated).
+    :param catena_conn_id: Airflow connection of Catena.
+    :param inbox_conn_id: Airflow connection of the inbox (the signing secrets); None (default):
+        ``[catena] inbox_url``.
     """
 
     def execute(self, context: Context) -> dict[str, Any]:

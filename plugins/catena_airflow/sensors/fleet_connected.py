@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
+from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, XComArg
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from catena_airflow.client.models import InvitationCreate
@@ -64,7 +64,11 @@ class CatenaFleetConnectedSensor(BaseSensorOperator):
     ``reconciliation`` or ``inbox``).
 
     :param invitation_id: The invitation id, or the invitation XCom of the create operator (templated).
+    :param catena_conn_id: Airflow connection of Catena (reconciliation, re-invitation).
+    :param inbox_conn_id: Airflow connection of the inbox; None (default): ``[catena] inbox_url``.
     :param timeout: Seconds to wait; by default until the invitation's expiry plus ``expiry_grace``.
+    :param expiry_grace: How long past the invitation's expiry the default timeout waits, so Catena's own
+        ``invitation.expired`` ends the wait with a clear message first.
     :param deferrable: Wait in the triggerer (default) rather than in reschedule-mode pokes.
     :param poll_interval: Seconds between inbox reads of the trigger (templated).
     :param reconcile_interval: Seconds between REST reconciliations (templated).
@@ -86,7 +90,7 @@ class CatenaFleetConnectedSensor(BaseSensorOperator):
     def __init__(
         self,
         *,
-        invitation_id: str | Mapping[str, Any],
+        invitation_id: str | Mapping[str, Any] | XComArg,
         catena_conn_id: str = DEFAULT_CATENA_CONN_ID,
         inbox_conn_id: str | None = None,
         deferrable: bool = True,

@@ -47,6 +47,7 @@ class CatenaInboxEventTrigger(BaseEventTrigger):
     :param poll_interval: Seconds between inbox reads when there is nothing new.
     :param cursor_name: Name of the fallback cursor, ``InboxStore.watcher_cursor(name)`` (defaults to one
         derived from the event names).
+    :param batch_size: Inbox events read per query.
     """
 
     def __init__(
@@ -80,6 +81,8 @@ class CatenaInboxEventTrigger(BaseEventTrigger):
     async def _load_cursor(self, store: InboxStore) -> int:
         if self.asset_state_store is not None:
             value = await sync_to_async(self.asset_state_store.get)(CURSOR_KEY)
+            if isinstance(value, list | dict):  # _save_cursor stores an int; int() would refuse these too
+                raise TypeError(f"asset state {CURSOR_KEY!r} holds a {type(value).__name__}, not a cursor")
             if value is not None:
                 return int(value)
         value = await asyncio.to_thread(store.watcher_cursor, self.cursor_name)

@@ -68,7 +68,9 @@ class InboxChangeListener:
     :param url: The inbox's SQLAlchemy URL (``store.engine.url``); its password is never logged.
     :param on_change: Called on the loop thread, once per drained batch of notifications and once
         after every (re)connect. Must not block.
+    :param channel: The PostgreSQL notification channel (the inbox's onboarding-changes channel).
     :param retry_initial: First reconnect delay (s); doubled per failure up to ``retry_max``.
+    :param retry_max: Longest reconnect delay (s).
     """
 
     def __init__(

@@ -121,7 +121,11 @@ class Subscription:
 
 
 class SharedOnboardingPoller:
-    """Polls the inbox for all subscribed onboardings of one inbox URL on one event loop."""
+    """Polls the inbox for all subscribed onboardings of one inbox URL on one event loop.
+
+    :param store: The inbox of that URL.
+    :param client_factory: Builds the Catena client of a connection id, for reconciliations.
+    """
 
     _registry: ClassVar[dict[tuple[int, str], SharedOnboardingPoller]] = {}
     #: Seconds between full re-reads of every subscribed row (the incremental reads' safety net).

@@ -6,6 +6,8 @@ first run of the operations DAG after that event arrived (see ``dag_runs.handlin
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from catena_airflow.client.events import CONNECTION_STALED, SCHEDULE_DEACTIVATED
 from catena_airflow.inbox.models import Onboarding
 from catena_airflow.ui.dag_runs import InboxEventRef, handling_runs
@@ -14,7 +16,13 @@ from catena_airflow.ui.queries import DashboardQueries
 from catena_airflow.ui.schemas import AlertList, DagRunLink, OperationalAlert
 
 
-def _fleet(onboarding: Onboarding) -> dict[str, str | None]:
+class _FleetFields(TypedDict):
+    invitation_id: str
+    fleet_ref: str | None
+    fleet_id: str | None
+
+
+def _fleet(onboarding: Onboarding) -> _FleetFields:
     return {
         "invitation_id": onboarding.invitation_id,
         "fleet_ref": onboarding.fleet_ref,

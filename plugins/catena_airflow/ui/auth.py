@@ -20,7 +20,7 @@ PLUGIN_MOUNT_PATH = "/catena"
 
 def airflow_root_path(request: Request) -> str:
     """The Airflow UI's path prefix ("" unless ``[api] base_url`` has a path), from the mount's root path."""
-    root_path = request.scope.get("root_path", "").rstrip("/")
+    root_path: str = request.scope.get("root_path", "").rstrip("/")
     return root_path.removesuffix(PLUGIN_MOUNT_PATH)
 
 

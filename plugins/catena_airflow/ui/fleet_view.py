@@ -15,6 +15,7 @@ from catena_airflow.ui.schemas import (
     DagRunLink,
     FleetHealth,
     FleetRow,
+    HealthStatus,
     ResourceIngestion,
     StuckReason,
 )
@@ -68,6 +69,7 @@ def fleet_health(onboarding: Onboarding) -> FleetHealth:
     deactivated = sorted(sid for sid, sched in onboarding.schedules.items() if sched.status != ACTIVE_SCHEDULE_STATUS)
     failed = sum(sched.failed_executions for sched in onboarding.schedules.values())
     failure_times = [s.last_failure_at for s in onboarding.schedules.values() if s.last_failure_at is not None]
+    status: HealthStatus
     if stale or deactivated or failed:
         status = "attention"
     elif onboarding.connections or onboarding.schedules:

@@ -40,6 +40,9 @@ class Funnel(BaseModel):
 StuckReason = Literal["no_progress", "expiring"]
 
 
+HealthStatus = Literal["ok", "attention", "unknown"]
+
+
 class FleetHealth(BaseModel):
     """Operational health of a connected fleet: what needs a data engineer's attention."""
 
@@ -47,9 +50,7 @@ class FleetHealth(BaseModel):
     deactivated_schedules: list[str] = Field(default_factory=list)
     failed_executions: int = 0
     last_failure_at: datetime | None = None
-    status: Literal["ok", "attention", "unknown"] = Field(
-        default="unknown", description="unknown: no connection or schedule known yet"
-    )
+    status: HealthStatus = Field(default="unknown", description="unknown: no connection or schedule known yet")
 
 
 class AttemptSummary(BaseModel):

@@ -50,7 +50,7 @@ ClientFactory = Callable[[], Any]
 def airflow_catena_client(conn_id: str = "catena_default") -> Any:
     """The Catena client of Airflow connection ``conn_id`` with short retry budgets, or None if undefined."""
     try:
-        from airflow.exceptions import AirflowNotFoundException
+        from airflow.sdk.exceptions import AirflowNotFoundException
 
         from catena_airflow.hooks.catena import CatenaHook
 

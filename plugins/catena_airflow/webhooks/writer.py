@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import queue
 import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from catena_airflow.inbox import InboxStore, IncomingEvent, RecordOutcome
 
@@ -28,7 +30,16 @@ class _Job:
     future: asyncio.Future[RecordOutcome]
 
 
-_STOP = object()
+class _Stop(enum.Enum):
+    """The writer thread's stop signal: an enum member, so ``is _STOP`` tells the queue's items apart."""
+
+    STOP = enum.auto()
+
+
+_STOP: Final = _Stop.STOP
+
+#: A job's answer: what the store recorded, or what the commit raised.
+_Result = tuple[_Job, RecordOutcome | BaseException]
 
 
 class GroupCommitWriter:
@@ -46,7 +57,7 @@ class GroupCommitWriter:
         self._on_failure = on_failure
         self._max_batch = max_batch
         self._counter_flush_seconds = counter_flush_seconds
-        self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Job | _Stop] = queue.SimpleQueue()
         self._counters: Counter[str] = Counter()
         self._counters_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -102,7 +113,7 @@ class GroupCommitWriter:
             if first is _STOP:
                 self._flush_counters()
                 return
-            batch: list[_Job] = [first]  # type: ignore[list-item]
+            batch = [first]
             stop = False
             while len(batch) < self._max_batch:
                 try:
@@ -112,7 +123,7 @@ class GroupCommitWriter:
                 if job is _STOP:
                     stop = True
                     break
-                batch.append(job)  # type: ignore[arg-type]
+                batch.append(job)
             self._commit(batch)
             if stop:
                 self._flush_counters()
@@ -128,7 +139,7 @@ class GroupCommitWriter:
             if self._on_failure is not None:
                 self._on_failure()
             if len(batch) == 1:
-                _settle([(batch[0], None, exc)])
+                _settle([(batch[0], exc)])
                 return
             # One bad delivery must not fail its batch-mates: commit each on its own.
             log.warning("Inbox batch of %d failed (%s); committing one by one", len(batch), type(exc).__name__)
@@ -137,7 +148,7 @@ class GroupCommitWriter:
             return
         self.batches += 1
         self.largest_batch = max(self.largest_batch, len(batch))
-        _settle([(job, outcome, None) for job, outcome in zip(batch, outcomes, strict=True)])
+        _settle([(job, outcome) for job, outcome in zip(batch, outcomes, strict=True)])
 
     def _flush_counters(self) -> None:
         counts = self._take_counters()
@@ -150,9 +161,9 @@ class GroupCommitWriter:
             log.warning("Could not write receiver counters: %s", type(exc).__name__)
 
 
-def _settle(results: list[tuple[_Job, RecordOutcome | None, BaseException | None]]) -> None:
+def _settle(results: list[_Result]) -> None:
     """Answer a batch's requests with ONE wake-up per event loop (not one per request)."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, RecordOutcome | None, BaseException | None]]] = {}
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Result]] = {}
     for result in results:
         by_loop.setdefault(result[0].loop, []).append(result)
     for loop, loop_results in by_loop.items():
@@ -160,11 +171,11 @@ def _settle(results: list[tuple[_Job, RecordOutcome | None, BaseException | None
             loop.call_soon_threadsafe(_resolve, loop_results)
 
 
-def _resolve(results: list[tuple[_Job, RecordOutcome | None, BaseException | None]]) -> None:
-    for job, outcome, exc in results:
+def _resolve(results: list[_Result]) -> None:
+    for job, outcome in results:
         if job.future.done():  # the request gave up waiting (timeout): not an error here
             continue
-        if exc is not None:
-            job.future.set_exception(exc)
+        if isinstance(outcome, BaseException):
+            job.future.set_exception(outcome)
         else:
-            job.future.set_result(outcome)  # type: ignore[arg-type]
+            job.future.set_result(outcome)

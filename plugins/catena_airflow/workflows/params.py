@@ -23,12 +23,16 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {**schema, "type": [schema["type"], "null"]}
 
 
-URL_SCHEMA = {"type": "string", "pattern": URL_PATTERN, "maxLength": MAX_URL_LENGTH}
-EXPIRES_SCHEMA = {"type": "integer", "minimum": MIN_EXPIRES_IN_HOURS, "maximum": MAX_EXPIRES_IN_HOURS}
+URL_SCHEMA: dict[str, Any] = {"type": "string", "pattern": URL_PATTERN, "maxLength": MAX_URL_LENGTH}
+EXPIRES_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": MIN_EXPIRES_IN_HOURS, "maximum": MAX_EXPIRES_IN_HOURS}
 EXPIRES_TITLE = f"Link validity (hours, {MIN_EXPIRES_IN_HOURS}-{MAX_EXPIRES_IN_HOURS})"
-LIMIT_TSPS_SCHEMA = {"type": ["array", "null"], "items": {"type": "string", "minLength": 1}, "uniqueItems": True}
+LIMIT_TSPS_SCHEMA: dict[str, Any] = {
+    "type": ["array", "null"],
+    "items": {"type": "string", "minLength": 1},
+    "uniqueItems": True,
+}
 #: Catena's ``permissions``: resource (``ResourceEnum``, e.g. ``vehicle``) -> ``read`` | ``read_write``.
-PERMISSIONS_SCHEMA = {
+PERMISSIONS_SCHEMA: dict[str, Any] = {
     "type": ["object", "null"],
     "propertyNames": {"pattern": "^[a-z_]+$"},
     "additionalProperties": {"type": "string", "enum": ["read", "read_write"]},
