@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, Context, XComArg
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from catena_airflow import config
 from catena_airflow.assets import TELEMATICS_ALIAS, telematics_asset
 from catena_airflow.client.models import ShareAgreement
 from catena_airflow.client.ownership import FleetOwnershipError, verify_fleet_ownership
@@ -21,20 +22,16 @@ from catena_airflow.hooks.destination import CatenaDestinationHook
 from catena_airflow.hooks.dlt_destination import DLT_DESTINATION_CONN_ID, resolve_load_settings
 from catena_airflow.ingest.store import DestinationStore
 from catena_airflow.ingest.telematics_resources import (
-    DEFAULT_INITIAL_LOOKBACK,
     DEFAULT_PAGE_SIZE,
     TelematicsResource,
     resources_for_scopes,
     resources_named,
 )
+from catena_airflow.operators.xcom_ids import id_from
 
 if TYPE_CHECKING:
     from catena_airflow.client import CatenaClient
     from catena_airflow.ingest.dlt_pipeline import FleetLoad
-from catena_airflow.operators.xcom_ids import id_from
-
-#: Re-read the last hour of time-series rows on each load: the corrections Catena makes soon after.
-DEFAULT_CORRECTION_WINDOW = timedelta(hours=1)
 
 
 def fleet_id_of(value: Any) -> str:
@@ -90,10 +87,10 @@ class CatenaIngestFleetOperator(BaseOperator):
         empty (default): every granted one. (``resources`` is taken by Airflow.) (templated)
     :param page_size: Records asked per page of a telematics list (capped to each endpoint's maximum).
     :param initial_lookback: How far back a resource's first load reaches, a timedelta or a number of days
-        (templated); Catena's windows are split at 45 days.
+        (templated); Catena's windows are split at 45 days. None: ``[catena] initial_lookback_days``.
     :param correction_window: How far before its cursor a resource filtered by ``occurred_at`` is read again,
         to merge the corrections and deletions Catena made to rows after they occurred; a timedelta or a
-        number of hours (templated); 0: never re-read.
+        number of hours (templated); 0: never re-read. None: ``[catena] correction_window_hours``.
     :param catena_conn_id: Airflow connection of Catena.
     :param destination_conn_id: Connection of the operations database; None: ``[catena] destination_url``.
     :param dlt_destination_conn_id: Connection of the warehouse dlt loads into (``hooks/dlt_destination.py``).
@@ -117,8 +114,8 @@ class CatenaIngestFleetOperator(BaseOperator):
         invitation_id: str | None = None,
         catena_resources: Sequence[str] | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-        initial_lookback: timedelta | float | str = DEFAULT_INITIAL_LOOKBACK,
-        correction_window: timedelta | float | str = DEFAULT_CORRECTION_WINDOW,
+        initial_lookback: timedelta | float | str | None = None,
+        correction_window: timedelta | float | str | None = None,
         catena_conn_id: str = DEFAULT_CATENA_CONN_ID,
         destination_conn_id: str | None = None,
         dlt_destination_conn_id: str = DLT_DESTINATION_CONN_ID,
@@ -151,13 +148,26 @@ class CatenaIngestFleetOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         fleet_id = fleet_id_of(self.fleet_id)
         fleet_ref = _from_xcom(self.fleet_id, "fleet_ref", self.fleet_ref)
+        # Arguments a retry cannot mend fail the task before anything is asked of Catena.
+        initial_lookback = duration_of(
+            config.get_float("initial_lookback_days") if self.initial_lookback is None else self.initial_lookback,
+            name="initial_lookback",
+            unit="days",
+        )
+        correction_window = duration_of(
+            config.get_float("correction_window_hours") if self.correction_window is None else self.correction_window,
+            name="correction_window",
+            unit="hours",
+            allow_zero=True,
+        )
+        asked = self._asked_resources()
         operations = CatenaDestinationHook(self.destination_conn_id).get_conn()
         status = operations.get_fleet_status(fleet_id)
         if status is not None and status.ingestion_paused:
             raise AirflowSkipException(f"Ingestion of fleet {fleet_id} is paused: {status.reason or status.status}")
         client = self.hook.get_conn()
         agreement = self._check_ownership(client, fleet_id, fleet_ref)
-        resources = self._resources_to_load(operations, fleet_id, agreement)
+        resources = self._resources_to_load(operations, fleet_id, agreement, asked)
         from catena_airflow.ingest.dlt_pipeline import load_fleet  # dlt takes seconds to import: not at parse time
 
         try:
@@ -166,10 +176,8 @@ class CatenaIngestFleetOperator(BaseOperator):
                 fleet_id=fleet_id,
                 settings=resolve_load_settings(self.dlt_destination_conn_id),
                 resources=resources,
-                initial_lookback=duration_of(self.initial_lookback, name="initial_lookback", unit="days"),
-                correction_window=duration_of(
-                    self.correction_window, name="correction_window", unit="hours", allow_zero=True
-                ),
+                initial_lookback=initial_lookback,
+                correction_window=correction_window,
                 page_size=self.page_size,
             )
         except Exception as exc:
@@ -186,13 +194,21 @@ class CatenaIngestFleetOperator(BaseOperator):
             "load_ids": list(load.load_ids),
         }
 
+    def _asked_resources(self) -> set[str] | None:
+        """The names of ``catena_resources`` (None: every one); an unknown name fails the task."""
+        if not self.catena_resources:
+            return None
+        try:
+            return {r.name for r in resources_named(list(self.catena_resources))}
+        except ValueError as exc:
+            raise AirflowFailException(f"catena_resources: {exc}") from None
+
     def _resources_to_load(
-        self, operations: DestinationStore, fleet_id: str, agreement: ShareAgreement
+        self, operations: DestinationStore, fleet_id: str, agreement: ShareAgreement, asked: set[str] | None
     ) -> tuple[TelematicsResource, ...]:
-        """What the agreement grants, narrowed to ``catena_resources``, minus resources held for the fleet."""
+        """What the agreement grants, narrowed to ``asked``, minus resources held for the fleet."""
         granted = resources_for_scopes(agreement.scopes)
-        if self.catena_resources:
-            asked = {r.name for r in resources_named(list(self.catena_resources))}
+        if asked is not None:
             for name in sorted(asked - {r.name for r in granted}):
                 self.log.warning("Not loading %s of fleet %s: its share agreement does not grant it", name, fleet_id)
             granted = tuple(r for r in granted if r.name in asked)

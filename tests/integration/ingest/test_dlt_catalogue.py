@@ -146,11 +146,9 @@ def test_every_granted_resource_is_loaded_and_nothing_else(sandbox, tmp_path):
     client = RecordingClient(real)
     # The load ends in the past, so what Catena holds for its windows no longer grows.
     until = datetime.now(UTC) - timedelta(hours=1)
-    started = time.monotonic()
     loaded = load_fleet(
         client=client, fleet_id=fleet_id, settings=settings, resources=resources, until=until, initial_lookback=LOOKBACK
     )
-    elapsed = time.monotonic() - started
 
     expected = {r.name: api_ids(sandbox, r, fleet_id, until - LOOKBACK, until) for r in resources}
     loaded_tables = tables(database)
@@ -164,4 +162,3 @@ def test_every_granted_resource_is_loaded_and_nothing_else(sandbox, tmp_path):
     read = set(client.paths)
     assert not {r.path for r in TELEMATICS_RESOURCES if r.name in not_granted} & read
     assert {r.path for r in resources if r.list_method is None} <= read
-    assert elapsed < 120, f"loading {len(resources)} resources took {elapsed:.0f} s"

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -181,3 +181,34 @@ def test_the_alias_is_an_outlet_even_when_outlets_are_given():
     assert CatenaIngestFleetOperator(task_id="a", fleet_id="f1", outlets=[]).outlets == [TELEMATICS_ALIAS]
     other = telematics_asset("mine")
     assert CatenaIngestFleetOperator(task_id="b", fleet_id="f1", outlets=[other]).outlets == [other, TELEMATICS_ALIAS]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        ({"catena_resources": ["vehicles", "vehicle_positions"]}, "catena_resources: unknown telematics resource"),
+        ({"initial_lookback": "a week"}, "initial_lookback must be"),
+        ({"correction_window": -1}, "correction_window must be zero or more"),
+    ],
+)
+def test_arguments_a_retry_cannot_mend_fail_before_catena_is_asked(
+    catena_api, destination, warehouse, arguments, problem
+):
+    agreements = catena_api.get(f"{CATENA_URL}/v2/orgs/share-agreements", json=page([agreement()]))
+    with pytest.raises(AirflowFailException, match=problem):
+        CatenaIngestFleetOperator(task_id="ingest_fleet", fleet_id=SENSOR_XCOM, **arguments).execute({})
+    assert not agreements.called
+
+
+def test_windows_default_to_the_catena_configuration(catena_api, destination, warehouse, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__CATENA__INITIAL_LOOKBACK_DAYS", "0.5")
+    catena_api.get(
+        f"{CATENA_URL}/v2/orgs/share-agreements", json=page([agreement(scopes={"vehicle_location": "read"})])
+    )
+    locations = catena_api.get(f"{CATENA_URL}/v2/telematics/vehicle-locations", json=page([]))
+    CatenaIngestFleetOperator(task_id="ingest_fleet", fleet_id=SENSOR_XCOM).execute({"outlet_events": OutletEvents()})
+    asked = locations.last_request.qs
+    span = datetime.fromisoformat(asked["to_datetime"][0].upper()) - datetime.fromisoformat(
+        asked["from_datetime"][0].upper()
+    )
+    assert span == timedelta(hours=12)
