@@ -87,7 +87,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/unit/inbox/test_store.py",
         "tests/unit/inbox/test_batch.py",
     ),
-    "triggers/shared_poller.py": ("tests/unit/triggers/test_shared_poller.py",),
+    "waiting/shared_poller.py": ("tests/unit/waiting/test_shared_poller.py",),
     "client/http.py": (
         "tests/unit/client/test_http.py",
         "tests/unit/client/test_auth.py",
@@ -117,7 +117,7 @@ PYTEST_OPTIONS: dict[str, tuple[str, ...]] = {
 #: A mutant whose tests run longer than (their clean time + 1 s) x this is stopped and counts as a timeout.
 #: The poller's tests wait (up to a minute) for deliveries that a broken poller never makes: a short
 #: multiplier stops those mutants sooner; its tests' clean time is small and steady.
-TIMEOUT_MULTIPLIER: dict[str, float] = {"triggers/shared_poller.py": 2.0}
+TIMEOUT_MULTIPLIER: dict[str, float] = {"waiting/shared_poller.py": 2.0}
 
 #: mutmut's statuses that count as the tests noticing the mutant.
 KILLED = {"killed", "timeout", "segfault"}

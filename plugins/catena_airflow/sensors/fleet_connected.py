@@ -19,7 +19,7 @@ from catena_airflow.inbox import InboxStore, Onboarding, Stage
 from catena_airflow.operators.invitation import invite
 from catena_airflow.operators.xcom_ids import id_from
 from catena_airflow.triggers.fleet_connected import CatenaFleetConnectedTrigger
-from catena_airflow.triggers.onboarding_outcome import (
+from catena_airflow.waiting.onboarding_outcome import (
     CONNECTED,
     EXPIRED,
     SOURCE_INBOX,
@@ -28,7 +28,7 @@ from catena_airflow.triggers.onboarding_outcome import (
     outcome,
     validate_event,
 )
-from catena_airflow.triggers.reconcile import reconcile_onboarding
+from catena_airflow.waiting.reconcile import reconcile_onboarding
 
 #: XCom key of the invitation a wait re-invited the fleet with (``reinvite_on_expiry``).
 REINVITED_XCOM_KEY = "reinvited_invitation_id"

@@ -13,13 +13,13 @@ from asgiref.sync import sync_to_async
 from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID, catena_client
 from catena_airflow.hooks.inbox import inbox_store, resolve_inbox_url
 from catena_airflow.inbox.models import Stage
-from catena_airflow.triggers.onboarding_outcome import (
+from catena_airflow.waiting.onboarding_outcome import (
     SOURCE_RECONCILIATION,
     SOURCE_WEBHOOK,
     new_stages,
     outcome,
 )
-from catena_airflow.triggers.shared_poller import SharedOnboardingPoller
+from catena_airflow.waiting.shared_poller import SharedOnboardingPoller
 
 
 class CatenaFleetConnectedTrigger(BaseTrigger):

@@ -12,7 +12,7 @@ from airflow.utils.state import DagRunState
 
 from catena_airflow.client import CatenaClient
 from catena_airflow.inbox import Stage
-from catena_airflow.triggers.reconcile import reconcile_onboarding
+from catena_airflow.waiting.reconcile import reconcile_onboarding
 from tests.integration.dags.conftest import task_states, xcom
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.timeout(300)]

@@ -11,8 +11,8 @@ from airflow.triggers.base import TriggerEvent
 from catena_airflow.hooks.catena import CatenaHook
 from catena_airflow.inbox import Stage
 from catena_airflow.triggers.fleet_connected import CatenaFleetConnectedTrigger
-from catena_airflow.triggers.reconcile import reconcile_onboarding
-from catena_airflow.triggers.shared_poller import SharedOnboardingPoller
+from catena_airflow.waiting.reconcile import reconcile_onboarding
+from catena_airflow.waiting.shared_poller import SharedOnboardingPoller
 from tests.unit.airflow_layer import CATENA_URL, invitation_json, onboard, page, webhook
 
 CLASSPATH = "catena_airflow.triggers.fleet_connected.CatenaFleetConnectedTrigger"

@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 from catena_airflow.inbox import InboxStore, changes
 from catena_airflow.inbox.models import Onboarding, Stage
-from catena_airflow.triggers.inbox_listener import InboxChangeListener
-from catena_airflow.triggers.reconcile import reconcile_onboarding
+from catena_airflow.waiting.inbox_listener import InboxChangeListener
+from catena_airflow.waiting.reconcile import reconcile_onboarding
 
 if TYPE_CHECKING:
     from catena_airflow.client import CatenaClient

@@ -13,11 +13,11 @@ import pytest
 from airflow.triggers.base import TriggerEvent
 
 from catena_airflow.hooks.inbox import inbox_store
-from catena_airflow.triggers import inbox_listener
+from catena_airflow.waiting import inbox_listener
 from catena_airflow.triggers.fleet_connected import CatenaFleetConnectedTrigger
-from catena_airflow.triggers.shared_poller import SharedOnboardingPoller
+from catena_airflow.waiting.shared_poller import SharedOnboardingPoller
 from tests.unit.airflow_layer import invitation_json, onboard
-from tests.unit.triggers.waiting import until
+from tests.unit.waiting.eventually import until
 
 HOUR = 3600.0
 

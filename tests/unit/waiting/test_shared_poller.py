@@ -12,9 +12,9 @@ import pytest
 from catena_airflow.hooks.adapters import catena_client
 from catena_airflow.inbox import Stage
 from catena_airflow.inbox.schema import onboardings
-from catena_airflow.triggers.shared_poller import SharedOnboardingPoller, Subscription
+from catena_airflow.waiting.shared_poller import SharedOnboardingPoller, Subscription
 from tests.unit.airflow_layer import CATENA_URL, invitation_json, onboard, page
-from tests.unit.triggers.waiting import until
+from tests.unit.waiting.eventually import until
 
 
 class Reads:

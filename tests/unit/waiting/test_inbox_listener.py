@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from catena_airflow.inbox.notify import ONBOARDINGS_CHANGED_CHANNEL
-from catena_airflow.triggers import inbox_listener
-from catena_airflow.triggers.inbox_listener import InboxChangeListener, listener_params
-from tests.unit.triggers.waiting import until
+from catena_airflow.waiting import inbox_listener
+from catena_airflow.waiting.inbox_listener import InboxChangeListener, listener_params
+from tests.unit.waiting.eventually import until
 
 
 def pg(url: str):

@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from tests.unit.airflow_layer import catena_api, destination, inbox
+
+__all__ = ["catena_api", "destination", "inbox"]
