@@ -35,6 +35,9 @@ from catena_airflow.ingest.telematics_resources import (
 )
 
 SOURCE_NAME = "catena"
+#: Rows per Arrow table handed to dlt: its cost is per item (about 7 ms), so a table of several pages
+#: loads faster than a table per page (20,000 locations: extract 1.2 s in pages of 300, 0.9 s of 1,000).
+ROWS_PER_TABLE = 5_000
 NO_CORRECTION_WINDOW = timedelta(0)
 
 #: Types of the fields every telematics record has (client.models.TelematicsRecord), so a column that is
@@ -68,19 +71,27 @@ def _arrow_pages(definition: TelematicsResource) -> ArrowPages:
 
 
 def _arrow_tables(pages: Iterator[list[dict[str, Any]]], builder: ArrowPages) -> Iterator[Any]:
-    """Each page as an Arrow table; a page bringing a column never seen before declares it JSON (dlt hints)."""
+    """The pages' rows as Arrow tables of about ``ROWS_PER_TABLE`` rows; a table bringing a column never
+    seen before declares it JSON (dlt hints)."""
     declared: set[str] = set()
-    for rows in pages:
-        if not rows:
-            continue
+
+    def table_of(rows: list[dict[str, Any]]) -> Any:
         table = builder.table(rows)
         new_json = [name for name in builder.json_columns(table) if name not in declared]
-        if new_json:
-            declared.update(new_json)
-            hints = dlt.mark.make_hints(columns={name: {"data_type": "json"} for name in new_json})
-            yield dlt.mark.with_hints(table, hints)
-        else:
-            yield table
+        if not new_json:
+            return table
+        declared.update(new_json)
+        hints = dlt.mark.make_hints(columns={name: {"data_type": "json"} for name in new_json})
+        return dlt.mark.with_hints(table, hints)
+
+    pending: list[dict[str, Any]] = []
+    for rows in pages:
+        pending.extend(rows)
+        if len(pending) >= ROWS_PER_TABLE:
+            yield table_of(pending)
+            pending = []
+    if pending:
+        yield table_of(pending)
 
 
 def time_windows(time_filter: TimeFilter, start: datetime, until: datetime) -> Iterator[dict[str, datetime]]:

@@ -367,3 +367,21 @@ def test_a_typed_resource_loads_as_arrow_with_the_models_types_and_json_for_the_
     assert rows == [("l0", 12.5, "Chicago", "1"), ("l1", 7.0, None, None)]
     pipeline = settings.pipelines_dir / loaded.pipeline_name / "load" / "loaded"
     assert {p.suffix for p in pipeline.rglob("vehicle_locations.*")} == {".parquet", ".sql"}
+
+
+def test_typed_pages_are_handed_to_dlt_in_tables_of_several_pages(monkeypatch):
+    """dlt's cost is per item: pages of 3 rows reach it as tables of at least 5 (the last one: what is left)."""
+    from dlt.extract.items import DataItemWithMeta
+
+    from catena_airflow.ingest import dlt_source
+
+    monkeypatch.setattr(dlt_source, "ROWS_PER_TABLE", 5)
+    builder = dlt_source._arrow_pages(VEHICLE_LOCATIONS)
+    pages = [[{**location(3 * p + i, T0), "occurred_at": T0} for i in range(3)] for p in range(5)]
+    pages[3][0]["a_field_catena_added_later"] = {"k": 1}
+    items = list(dlt_source._arrow_tables(iter(pages), builder))
+    tables = [item.data if isinstance(item, DataItemWithMeta) else item for item in items]
+    assert [t.num_rows for t in tables] == [6, 6, 3]
+    assert [t.column("id").to_pylist() for t in tables][2] == ["l12", "l13", "l14"]
+    # The first table declares its JSON columns; the one bringing a new JSON column declares that one.
+    assert [isinstance(item, DataItemWithMeta) for item in items] == [True, True, False]
