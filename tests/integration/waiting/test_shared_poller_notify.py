@@ -13,8 +13,8 @@ import pytest
 from airflow.triggers.base import TriggerEvent
 
 from catena_airflow.hooks.inbox import inbox_store
-from catena_airflow.waiting import inbox_listener
 from catena_airflow.triggers.fleet_connected import CatenaFleetConnectedTrigger
+from catena_airflow.waiting import inbox_listener
 from catena_airflow.waiting.shared_poller import SharedOnboardingPoller
 from tests.unit.airflow_layer import invitation_json, onboard
 from tests.unit.waiting.eventually import until
