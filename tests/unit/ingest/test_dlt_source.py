@@ -385,3 +385,45 @@ def test_typed_pages_are_handed_to_dlt_in_tables_of_several_pages(monkeypatch):
     assert [t.column("id").to_pylist() for t in tables][2] == ["l12", "l13", "l14"]
     # The first table declares its JSON columns; the one bringing a new JSON column declares that one.
     assert [isinstance(item, DataItemWithMeta) for item in items] == [True, True, False]
+
+
+def test_into_postgresql_typed_tables_go_as_csv_and_every_resource_keeps_its_rows_and_counts(
+    client, requests_mock, postgres_url, tmp_path
+):
+    """PostgreSQL: Arrow tables are written as CSV for COPY; untyped rows stay dlt's (its CSV of rows miscounts)."""
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    url = make_url(postgres_url).set(drivername="postgresql")
+    settings = LoadSettings(destination=url.render_as_string(hide_password=False), pipelines_dir=tmp_path / "pipelines")
+    awkward = 'comma, "quote"\nnewline'
+    until = T0 + timedelta(hours=1)
+    requests_mock.get(LOCATIONS_URL, json=paged([{**location(0, T0), "driver_id": awkward}], 10, time_filter=True))
+    requests_mock.get(VEHICLES_URL, json=paged([{**vehicle(1, T0), "vehicle_groups": [{"name": awkward}]}], 10))
+    statuses = [{**trailer_status(i, T0 + timedelta(minutes=i)), "items": [{"a": 1}, {"a": 2}]} for i in range(3)]
+    requests_mock.get(TRAILER_STATUSES_URL, json=paged(statuses, 2, time_filter=True))
+    loaded = load_fleet(
+        client=client,
+        fleet_id=FLEET,
+        settings=settings,
+        resources=[VEHICLE_LOCATIONS, VEHICLES, TRAILER_STATUSES],
+        until=until,
+        initial_lookback=timedelta(hours=2),
+    )
+    assert loaded.rows == {
+        "vehicle_locations": 1,
+        "vehicles": 1,
+        "trailer_statuses": 3,
+        "trailer_statuses__items": 6,
+    }
+    jobs = settings.pipelines_dir / loaded.pipeline_name / "load" / "loaded"
+    assert {
+        p.name.split(".")[-2] if p.suffix == ".gz" else p.suffix[1:] for p in jobs.rglob("vehicle_locations.*")
+    } >= {"csv"}
+    with psycopg2.connect(url.render_as_string(hide_password=False)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT driver_id, location->>'type' FROM catena.vehicle_locations")
+        assert cur.fetchall() == [(awkward, "Point")]
+        cur.execute("SELECT vehicle_groups->0->>'name' FROM catena.vehicles")
+        assert cur.fetchall() == [(awkward,)]
+        cur.execute("SELECT count(*) FROM catena.trailer_statuses__items")
+        assert cur.fetchall() == [(6,)]
