@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 DESTINATION_ENV = "CATENA_DLT_DESTINATION"
@@ -64,18 +64,6 @@ def duckdb_file(spec: str) -> Path | None:
     """The DuckDB file a ``duckdb:///`` destination names, else ``None``."""
     text = spec.strip()
     return Path(text[len("duckdb:///") :]) if text.startswith("duckdb:///") and len(text) > len("duckdb:///") else None
-
-
-def arrow_file_format(spec: str) -> Literal["csv"] | None:
-    """The file format Arrow tables are written in for ``spec``; None: dlt's choice (Parquet where loadable).
-
-    PostgreSQL loads no Parquet (without ADBC): dlt would write Parquet and convert it to its preferred
-    ``insert_values`` in the normalise step. ``csv`` is written once, when extracted, and loaded with
-    ``COPY``. Only for Arrow tables: dlt's CSV writer of Python rows miscounts the rows it wrote (60 for 5
-    trailer statuses), and the ingestion ledger reports those counts.
-    """
-    text = spec.strip()
-    return "csv" if "://" in text and urlsplit(text).scheme in POSTGRES_SCHEMES else None
 
 
 def postgres_credentials(url: str) -> Any:
@@ -127,7 +115,6 @@ __all__ = [
     "DESTINATION_ENV",
     "PIPELINES_DIR_ENV",
     "LoadSettings",
-    "arrow_file_format",
     "default_destination",
     "default_pipelines_dir",
     "dlt_destination",

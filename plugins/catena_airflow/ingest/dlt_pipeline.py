@@ -16,13 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from catena_airflow.ingest.dlt_destination import (
-    DEFAULT_DATASET,
-    LoadSettings,
-    arrow_file_format,
-    dlt_destination,
-    duckdb_file,
-)
+from catena_airflow.ingest.dlt_destination import DEFAULT_DATASET, LoadSettings, dlt_destination, duckdb_file
 from catena_airflow.ingest.dlt_source import (
     DEFAULT_INITIAL_LOOKBACK,
     DEFAULT_PAGE_SIZE,
@@ -113,7 +107,6 @@ def load_fleet(
         initial_lookback=initial_lookback,
         page_size=page_size,
         correction_window=correction_window,
-        arrow_file_format=arrow_file_format(settings.destination),
     )
     database = duckdb_file(settings.destination)
     with duckdb_writer_lock(database) if database is not None else nullcontext():

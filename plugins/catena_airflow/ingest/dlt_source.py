@@ -19,7 +19,6 @@ from typing import Any
 
 import dlt
 from dlt.common.schema.typing import TColumnSchema
-from dlt.common.typing import TLoaderFileFormat
 from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 
@@ -168,7 +167,6 @@ def telematics_resource(
     page_size: int = DEFAULT_PAGE_SIZE,
     correction_window: timedelta = NO_CORRECTION_WINDOW,
     client_lock: threading.Lock | None = None,
-    arrow_file_format: TLoaderFileFormat | None = None,
 ) -> DltResource:
     """One dlt resource: merge on the primary key, incremental on the definition's cursor.
 
@@ -179,8 +177,7 @@ def telematics_resource(
     read every page anyway and need none.
 
     ``client_lock``: held while ``client`` reads a page; the resources of one source share it (dlt reads
-    them in turns, each a page ahead: ``read_ahead``). ``arrow_file_format``: the file format of a typed
-    resource's Arrow tables (``dlt_destination.arrow_file_format``); None: dlt's choice.
+    them in turns, each a page ahead: ``read_ahead``).
     """
     client_lock = client_lock or threading.Lock()
     initial = initial_cursor(definition, until, initial_lookback)
@@ -205,15 +202,12 @@ def telematics_resource(
         )
         yield from pages if builder is None else _arrow_tables(pages, builder)
 
-    # dlt's own default when none is given (its annotation admits no None).
-    file_format: dict[str, Any] = {"file_format": arrow_file_format} if builder and arrow_file_format else {}
     return dlt.resource(
         rows,
         name=definition.name,
         primary_key=definition.primary_key,
         write_disposition=definition.write_disposition,
         columns=column_hints(definition),
-        **file_format,
     )
 
 
@@ -226,7 +220,6 @@ def fleet_source(
     initial_lookback: timedelta = DEFAULT_INITIAL_LOOKBACK,
     page_size: int = DEFAULT_PAGE_SIZE,
     correction_window: timedelta = NO_CORRECTION_WINDOW,
-    arrow_file_format: TLoaderFileFormat | None = None,
 ) -> DltSource:
     """The dlt source of one fleet: its telematics resources up to ``until`` (default now)."""
     end = until or datetime.now(UTC)
@@ -247,7 +240,6 @@ def fleet_source(
                 page_size=page_size,
                 correction_window=correction_window,
                 client_lock=client_lock,
-                arrow_file_format=arrow_file_format,
             )
             for definition in resources
         ]

@@ -7,7 +7,6 @@ import pytest
 from catena_airflow.ingest.dlt_destination import (
     DESTINATION_ENV,
     PIPELINES_DIR_ENV,
-    arrow_file_format,
     default_destination,
     default_pipelines_dir,
     dlt_destination,
@@ -70,18 +69,3 @@ def test_duckdb_file_names_the_file_of_a_duckdb_destination_only(tmp_path):
     assert duckdb_file(f"duckdb:///{tmp_path / 'x.duckdb'}") == tmp_path / "x.duckdb"
     assert duckdb_file("postgresql://u@h/d") is None
     assert duckdb_file("duckdb:///") is None
-
-
-@pytest.mark.parametrize(
-    ("spec", "file_format"),
-    [
-        ("postgresql://u@db:5432/warehouse", "csv"),
-        ("postgres://u@db/warehouse", "csv"),
-        ("postgresql+psycopg2://u@db/warehouse", "csv"),
-        ("duckdb:////data/catena.duckdb", None),
-        ("postgres", None),  # a bare dlt name: dlt's own configuration, dlt's own choice
-        ("bigquery", None),
-    ],
-)
-def test_arrow_tables_are_csv_for_postgresql_urls_and_dlts_choice_elsewhere(spec, file_format):
-    assert arrow_file_format(spec) == file_format

@@ -387,10 +387,11 @@ def test_typed_pages_are_handed_to_dlt_in_tables_of_several_pages(monkeypatch):
     assert [isinstance(item, DataItemWithMeta) for item in items] == [True, True, False]
 
 
-def test_into_postgresql_typed_tables_go_as_csv_and_every_resource_keeps_its_rows_and_counts(
+def test_into_postgresql_typed_and_untyped_resources_keep_their_rows_values_and_counts(
     client, requests_mock, postgres_url, tmp_path
 ):
-    """PostgreSQL: Arrow tables are written as CSV for COPY; untyped rows stay dlt's (its CSV of rows miscounts)."""
+    """PostgreSQL loads the Arrow tables as CSV (dlt's choice, COPY): quotes, commas and newlines survive, and the
+    row counts the ledger reports are the rows written, child tables included."""
     import psycopg2
     from sqlalchemy.engine import make_url
 
@@ -416,10 +417,6 @@ def test_into_postgresql_typed_tables_go_as_csv_and_every_resource_keeps_its_row
         "trailer_statuses": 3,
         "trailer_statuses__items": 6,
     }
-    jobs = settings.pipelines_dir / loaded.pipeline_name / "load" / "loaded"
-    assert {
-        p.name.split(".")[-2] if p.suffix == ".gz" else p.suffix[1:] for p in jobs.rglob("vehicle_locations.*")
-    } >= {"csv"}
     with psycopg2.connect(url.render_as_string(hide_password=False)) as conn, conn.cursor() as cur:
         cur.execute("SELECT driver_id, location->>'type' FROM catena.vehicle_locations")
         assert cur.fetchall() == [(awkward, "Point")]
