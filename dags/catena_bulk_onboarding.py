@@ -7,6 +7,7 @@ Conf: ``{"fleets": [{"fleet_ref": "acme-1"}, {"fleet_ref": "acme-2", "fleet_name
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from airflow.sdk import DAG, task, task_group
 
@@ -26,12 +27,12 @@ with DAG(
 ):
 
     @task
-    def list_fleets(params: dict | None = None) -> list[dict]:
+    def list_fleets(params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """One invitation request per fleet, the run's defaults merged under each fleet's fields."""
         return fleet_requests(params or {})
 
     @task_group(group_id="onboard_fleet")
-    def onboard_fleet(fleet: dict) -> None:
+    def onboard_fleet(fleet: dict[str, Any]) -> None:
         onboarding_chain(
             validate_fleet(fleet),
             poll_interval="{{ params.poll_interval }}",

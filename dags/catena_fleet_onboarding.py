@@ -8,6 +8,7 @@ is refused (400) naming the field before anything reaches Catena.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from airflow.sdk import DAG, task
 
@@ -28,7 +29,7 @@ with DAG(
 ):
 
     @task
-    def invitation_request(params: dict | None = None) -> dict:
+    def invitation_request(params: dict[str, Any] | None = None) -> dict[str, Any]:
         """The invitation fields of this run, checked as Catena would (names the bad field)."""
         return checked_invitation_request(params or {})
 

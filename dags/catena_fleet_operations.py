@@ -49,9 +49,16 @@ with DAG(
     tags=["catena", "operations"],
     doc_md=__doc__,
 ):
-    notifier = {"notifier": "{{ params.notifier }}", "notifier_kwargs": "{{ params.notifier_kwargs }}"}
-    CatenaHandleConnectionEventsOperator(task_id="handle_connection_events", **notifier)
-    CatenaHandleExecutionFailuresOperator(task_id="handle_execution_failures", **notifier)
+    notifier, notifier_kwargs = "{{ params.notifier }}", "{{ params.notifier_kwargs }}"
+    CatenaHandleConnectionEventsOperator(
+        task_id="handle_connection_events", notifier=notifier, notifier_kwargs=notifier_kwargs
+    )
+    CatenaHandleExecutionFailuresOperator(
+        task_id="handle_execution_failures", notifier=notifier, notifier_kwargs=notifier_kwargs
+    )
     CatenaReactivateSchedulesOperator(
-        task_id="reactivate_schedules", reactivate="{{ params.reactivate_schedule_ids }}", **notifier
+        task_id="reactivate_schedules",
+        reactivate="{{ params.reactivate_schedule_ids }}",
+        notifier=notifier,
+        notifier_kwargs=notifier_kwargs,
     )

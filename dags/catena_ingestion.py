@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from airflow.sdk import DAG, Param, Variable, task
 
@@ -63,7 +64,7 @@ with DAG(
 ):
 
     @task
-    def connected_fleets(params: dict | None = None) -> list[dict]:
+    def connected_fleets(params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """The connected fleets of the inbox, one item each (paused ones too: their task says why it skips)."""
         from catena_airflow.hooks.inbox import CatenaInboxHook
         from catena_airflow.workflows.ingestion import connected_fleets as fleets_of

@@ -12,14 +12,14 @@ reports (stores, notifier, context, counters) is a ``HandlerRun`` made by ``exec
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 
 from airflow.sdk import BaseOperator, Context, Variable
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from catena_airflow.client._base import status_value
 from catena_airflow.client.events import CONNECTION_CREATED, CONNECTION_STALED, EXECUTION_FAILED, SCHEDULE_DEACTIVATED
@@ -80,7 +80,8 @@ class _InboxEventHandlerOperator(BaseOperator, Generic[RunT]):
 
     :param notifier: Dotted path of a ``BaseNotifier`` class (default: Airflow Variable
         ``catena_notifier``, else the log notifier) (templated).
-    :param notifier_kwargs: Its constructor arguments (templated).
+    :param notifier_kwargs: Its constructor arguments, a mapping (templated: a Jinja string must render to one,
+        as in a DAG with ``render_template_as_native_obj``).
     :param catena_conn_id: Airflow connection of Catena.
     :param inbox_conn_id: Airflow connection of the inbox; None (default): ``[catena] inbox_url``.
     :param destination_conn_id: Connection of the operations database (cursors, holds, failures); None
@@ -97,7 +98,7 @@ class _InboxEventHandlerOperator(BaseOperator, Generic[RunT]):
         self,
         *,
         notifier: str | None = None,
-        notifier_kwargs: dict[str, Any] | None = None,
+        notifier_kwargs: Mapping[str, Any] | str | None = None,
         catena_conn_id: str = DEFAULT_CATENA_CONN_ID,
         inbox_conn_id: str | None = None,
         destination_conn_id: str | None = None,
@@ -122,6 +123,10 @@ class _InboxEventHandlerOperator(BaseOperator, Generic[RunT]):
         return CatenaHook(catena_conn_id=self.catena_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        if isinstance(self.notifier_kwargs, str):
+            raise AirflowFailException(
+                f"notifier_kwargs must render to a mapping, got the text {self.notifier_kwargs!r}"
+            )
         run = self.run_class(
             context=context,
             inbox=CatenaInboxHook(self.inbox_conn_id).get_conn(),

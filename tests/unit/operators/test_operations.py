@@ -432,3 +432,12 @@ def test_the_dashboard_alert_ends_with_a_reactivation_by_the_dag(inbox, destinat
     catena_api.get(SCHEDULE, [{"json": schedule("inactive")}, {"json": schedule("active")}])
     CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
     assert "deactivated_schedule" not in alert_kinds(inbox, connected)
+
+
+def test_notifier_kwargs_that_did_not_render_to_a_mapping_fail_naming_the_field(inbox, destination):
+    """A DAG without render_template_as_native_obj leaves "{{ params.notifier_kwargs }}" as text."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    op = CatenaHandleConnectionEventsOperator(task_id="conn", notifier=NOTIFIER, notifier_kwargs="{'channel': '#x'}")
+    with pytest.raises(AirflowFailException, match="notifier_kwargs must render to a mapping"):
+        op.execute({})
