@@ -486,28 +486,61 @@ class TelematicsRecord(CatenaModel):
 
 
 class Vehicle(TelematicsRecord):
+    """``VehicleRead``: every field the spec defines is declared, so ingestion types each column."""
+
     vehicle_name: str | None = None
     vin: str | None = None
+    engine_vin: str | None = None
     oem: str | None = None
     model_type: str | None = None
     model_year: int | None = None
     license_plate_number: str | None = None
     license_plate_region: str | None = None
     license_plate_country: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
     is_active: bool | None = None
     status: str | None = None
+    notes: str | None = None
+    eld_id: str | None = None
+    eld_serial_number: str | None = None
+    eld_device_type: str | None = None
+    eld_product_id: str | None = None
+    total_axles: int | None = None
+    vehicle_groups: Any = None  # free-form TSP groups (an object in the spec): kept whole, whatever its shape
     external_id: str | None = None
+    speed_unit: str | None = None
+    odometer_unit: str | None = None
+    fuel_unit: str | None = None
+    fuel_capacity: str | None = None
+    engine_type: str | None = None
 
 
 class VehicleLocation(TelematicsRecord):
+    """``VehicleLocationRead``: every field the spec defines is declared, so ingestion types each column.
+    Units are strings, not enums: a unit Catena adds later is kept, not refused."""
+
     vehicle_id: str | None = None
     driver_id: str | None = None
+    co_driver_id: str | None = None
+    source_driver_id: str | None = None
+    source_vehicle_id: str | None = None
+    source_co_driver_id: str | None = None
     location: dict[str, Any] | None = None
+    h3_index_11: int | None = None
     speed: float | None = None
     odometer: float | None = None
     fuel_level: float | None = None
+    fuel_value: float | None = None
     engine_hours: float | None = None
+    oil_pressure: float | None = None
+    coolant_temperature: float | None = None
     inferred_address: dict[str, Any] | None = None
+    speed_unit: str | None = None
+    odometer_unit: str | None = None
+    fuel_value_unit: str | None = None
+    oil_pressure_unit: str | None = None
+    coolant_temperature_unit: str | None = None
 
     @property
     def longitude_latitude(self) -> tuple[float, float] | None:

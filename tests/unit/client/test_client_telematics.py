@@ -26,7 +26,7 @@ def test_list_vehicles_with_every_filter(client, requests_mock):
         sort_order="desc",
         size=1000,
     )
-    assert vehicle.vin == "1FUJGLDR12LM12345" and vehicle.model_extra["vehicle_groups"] == {"region": "west"}
+    assert vehicle.vin == "1FUJGLDR12LM12345" and vehicle.vehicle_groups == {"region": "west"}
     assert query_of(api_calls(requests_mock)[0]) == {
         "fleet_ids": ["f1"],
         "fleet_refs": ["FLEET-42", "FLEET-43"],

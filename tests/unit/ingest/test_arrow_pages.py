@@ -79,3 +79,9 @@ def test_the_json_columns_of_a_model_are_its_nested_fields_and_the_ones_named():
     pages = ArrowPages.of(VehicleLocation, json_columns=("location",))
     assert {"location", "inferred_address", "source_data", "extras"} == set(pages.untyped)
     assert "location" not in pages.typed and pages.typed["id"] == pa.string()
+    # Every field of the spec's VehicleLocationRead is declared, so none lands as JSON text by accident.
+    assert (pages.typed["oil_pressure"], pages.typed["h3_index_11"], pages.typed["speed_unit"]) == (
+        pa.float64(),
+        pa.int64(),
+        pa.string(),
+    )
