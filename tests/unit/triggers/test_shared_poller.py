@@ -27,11 +27,13 @@ class Reads:
     def __init__(self, monkeypatch, store) -> None:
         self.log: list[tuple[frozenset[str], frozenset[str]]] = []
         self.parsed = 0  # rows handed over (an id the inbox does not know comes back as None)
+        self.since: list = []  # each read's changed_since
         real = store.read_onboarding_changes
 
         def recording(**kwargs):
             found = real(**kwargs)
             self.log.append((frozenset(kwargs.get("fresh", ())), frozenset(found.rows)))
+            self.since.append(kwargs.get("changed_since"))
             self.parsed += sum(row is not None for row in found.rows.values())
             return found
 
@@ -71,6 +73,8 @@ async def test_after_the_first_read_a_poll_hands_over_only_changed_rows(inbox, r
         await until(lambda: stage_of(subs[1]) is Stage.CONNECTED, "the change delivered")
         later = reads.log[settled:]
     assert later
+    assert reads.since[0] is None  # the first read fetches the subscribed rows, not every row there is
+    assert all(since is not None for since in reads.since[1:])
     assert all(not fresh for fresh, _ in later)  # nobody new: no row read in full
     assert set().union(*(handed for _, handed in later)) == {invitations[1]["id"]}
     assert [s.version for i, s in enumerate(subs) if i != 1] == [1, 1, 1]
@@ -342,7 +346,8 @@ async def test_a_postgresql_inbox_is_listened_to_while_the_poller_runs(caplog):
         assert listener.on_change == poller.wake
         params = listener.params
         assert (params["host"], params["port"], params["dbname"]) == ("127.0.0.1", 1, "inbox")
-        await until(lambda: "Reading the Catena inbox failed; retrying at the next poll" in caplog.text, "logged")
+        failed = "Reading the Catena inbox failed; retrying at the next poll"
+        await until(lambda: any(r.getMessage() == failed for r in caplog.records), "the failed read logged")
     await ended(poller)
     assert listener._task is None  # closed with the poller
 
