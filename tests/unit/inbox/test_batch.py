@@ -8,9 +8,11 @@ the whole chain in its own transaction.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from catena_airflow.inbox import InboxStore, IncomingEvent, Stage
 from tests.fixtures.databases import migrated_store
@@ -171,3 +173,136 @@ def test_a_redelivered_event_that_names_no_key_is_a_duplicate(store):
     first = store.record_event(bare, fe.body(bare))
     again = store.record_event(bare, fe.body(bare))
     assert (first.stored, again.stored, again.duplicate) == (True, False, True)
+
+
+def ties(conn_a: str, conn_z: str) -> list[dict[str, Any]]:
+    """Two status changes of each connection in the same second: the larger event id wins the tie. For
+    ``conn_a`` the winner is stored second, for ``conn_z`` first (whatever order held events come back in)."""
+    stale = "019d0000-0000-7000-8000-0000000000a{}"
+    active = "019d0000-0000-7000-8000-0000000000f{}"
+    return [
+        fe.envelope(40, "connection.staled", fe.connection_record("stale", conn_id=conn_a), event_id=stale.format(1)),
+        fe.envelope(
+            40, "connection.updated", fe.connection_record("active", conn_id=conn_a), event_id=active.format(1)
+        ),
+        fe.envelope(
+            40, "connection.updated", fe.connection_record("active", conn_id=conn_z), event_id=active.format(2)
+        ),
+        fe.envelope(40, "connection.staled", fe.connection_record("stale", conn_id=conn_z), event_id=stale.format(2)),
+    ]
+
+
+@pytest.mark.parametrize("held", [True, False], ids=["held-then-released", "applied-on-arrival"])
+def test_released_held_events_break_ties_by_event_id_as_events_applied_on_arrival(store, held):
+    """Equal timestamps are ordered by event id, whether the events waited for their fleet or not."""
+    [accepted] = [e for e in fe.happy() if e["event_name"] == "invitation.accepted"]
+    if not held:
+        store.record_event(accepted, fe.body(accepted))
+    for env in ties("conn-a", "conn-z"):
+        store.record_event(env, fe.body(env))
+    assert store.webhook_stats().held_events == (4 if held else 0)
+    if held:
+        store.record_event(accepted, fe.body(accepted))
+
+    onboarding = store.get_onboarding(fe.INVITATION_ID)
+    assert {c: onboarding.connections[c].status for c in ("conn-a", "conn-z")} == {
+        "conn-a": "active",
+        "conn-z": "active",
+    }
+    assert store.webhook_stats().held_events == 0
+
+
+# --- what a write costs: batch.py's promise is a bounded number of statements, each key read once ------
+
+#: The projection's statements, by the start of their SQL.
+_KINDS = {
+    "SELECT anon_1.kind": "read",
+    "INSERT INTO catena_onboardings ": "insert",
+    "UPDATE catena_onboardings ": "update",
+    "INSERT INTO catena_onboarding_connections ": "link",
+    "UPDATE catena_events SET": "claim",
+}
+
+
+@pytest.fixture
+def sqlite_store(sqlite_url) -> Iterator[InboxStore]:
+    """SQLite only: on PostgreSQL the writes are sent together at commit (pg_transaction), past the
+    cursor events these tests count."""
+    with migrated_store(sqlite_url) as store:
+        yield store
+
+
+@contextmanager
+def statements(store: InboxStore) -> Iterator[list[tuple[str, int]]]:
+    """The projection statements sent to the database meanwhile, as (kind, rows), in order."""
+    sent: list[tuple[str, int]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        text = " ".join(statement.split())
+        for start, kind in _KINDS.items():
+            if text.startswith(start):
+                sent.append((kind, len(parameters) if executemany else 1))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+
+
+def test_releasing_a_chain_reads_each_key_once(sqlite_store):
+    """The chain's last event, with another fleet's event that stays held: one read for what the batch
+    names, one for the connection the release links; one row written, one link, two held events claimed."""
+    schedule, connection, accepted = chain()
+    for env in (schedule, connection):
+        sqlite_store.record_event(env, fe.body(env))
+    other = fe.envelope(50, "connection.created", {"id": "conn-other", "fleet_id": "fleet-other", "status": "active"})
+    with statements(sqlite_store) as sent:
+        sqlite_store.record_events([IncomingEvent.from_envelope(env, fe.body(env)) for env in (accepted, other)])
+    assert sent == [("read", 1), ("read", 1), ("insert", 1), ("link", 1), ("claim", 2)]
+    assert sqlite_store.webhook_stats().held_events == 1
+
+
+def test_an_event_held_under_two_keys_read_together_is_released_once(sqlite_store):
+    """``connection.created`` waits under its fleet and its connection; a batch naming both reads it twice
+    in one statement, and must apply and claim it once."""
+    _, connection, accepted = chain()
+    sqlite_store.record_event(connection, fe.body(connection))
+    linked = fe.envelope(
+        30, "fleet_connection.created", {"id": "fc-1", "fleet_id": fe.FLEET_ID, "connection_id": fe.CONNECTION_ID}
+    )
+    with statements(sqlite_store) as sent:
+        sqlite_store.record_events([IncomingEvent.from_envelope(env, fe.body(env)) for env in (accepted, linked)])
+    assert sent == [("read", 1), ("insert", 1), ("link", 1), ("claim", 1)]
+    assert sqlite_store.get_onboarding(fe.INVITATION_ID).stage is Stage.CONNECTED
+
+
+def test_registering_an_invitation_reads_only_its_own_row(sqlite_store):
+    """Without a fleet ref there is no fleet ref's held agreement to look at."""
+    with statements(sqlite_store) as sent:
+        sqlite_store.register_invitation({"id": "i-1", "status": "active"})
+    assert sent == [("read", 1), ("insert", 1)]
+
+
+def test_an_event_for_a_connected_onboarding_reads_only_what_it_names(sqlite_store):
+    """The fleet and connections of an onboarding linked before this write have no held events to fetch."""
+    for env in fe.happy():
+        sqlite_store.record_event(env, fe.body(env))
+    schedule, _, _ = chain()  # names only the connection
+    with statements(sqlite_store) as sent:
+        sqlite_store.record_event(schedule, fe.body(schedule))
+    viewed = next(e for e in fe.happy() if e["event_name"] == "invitation.viewed")
+    again = {**viewed, "id": "019d0000-0000-7000-8000-999999999999", "data": [{**viewed["data"][0], "fleet_id": None}]}
+    with statements(sqlite_store) as sent_again:
+        sqlite_store.record_event(again, fe.body(again))  # names the invitation and its fleet ref only
+    assert sent == [("read", 1), ("update", 1)]
+    assert sent_again == [("read", 1)]  # it changes nothing
+
+
+def test_an_observation_that_opens_no_fleet_ref_reads_only_its_onboarding(sqlite_store):
+    """A redirect on a live invitation changes neither its fleet ref nor its expiry: no held agreement of
+    its fleet ref can newly reach it, so none is read."""
+    sqlite_store.register_invitation(fe.registration())
+    with statements(sqlite_store) as sent:
+        sqlite_store.record_observation(fe.INVITATION_ID, stage="redirect_success", source="redirect", at=fe.at(5))
+    assert sent == [("read", 1), ("update", 1)]
