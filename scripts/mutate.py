@@ -75,7 +75,8 @@ MODULES: dict[str, tuple[str, ...]] = {
             "tests/integration/inbox/test_store_engines.py",
         )
         for part, own in {
-            "engine": (),
+            # test_engine.py's PostgreSQL tests (URLs, lazy engines, one session check) are not variants: they run.
+            "engine": ("tests/unit/inbox/test_engine.py", "tests/integration/inbox/test_schema_upgrade.py"),
             "incoming": ("tests/unit/inbox/test_incoming.py",),
             "events_repo": ("tests/unit/inbox/test_events_repo.py", "tests/integration/inbox/test_store_reads.py"),
             "onboardings_repo": (
