@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -18,6 +19,16 @@ HOUR = datetime(2026, 3, 1, 12, tzinfo=UTC)  # NOW's hour
 def store(sqlite_url):
     with migrated_store(sqlite_url) as store:
         yield store
+
+
+@pytest.fixture
+def machine_in_india(monkeypatch):
+    """The process's local time zone is UTC+05:30 for the test (restored afterwards)."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 def rows(store) -> list[tuple]:
@@ -76,8 +87,14 @@ def test_the_hour_is_the_utc_hour_whatever_the_callers_zone(store):
     assert stats.events_per_hour[-1].hour.tzinfo is not None
 
 
+def test_the_hour_is_the_utc_hour_whatever_the_machines_zone(store, machine_in_india):
+    store.add_counters({"events": 1}, at=NOW)
+    assert store.webhook_stats(now=NOW).events_per_hour[-1] == HourlyCount(hour=HOUR, count=1)
+
+
 def test_zero_counts_are_not_written(store):
     store.add_counters({"rejected": 0, "duplicates": 0}, at=NOW)
+    store.record_events([], counters={"rejected": 0})
     assert rows(store) == []
     store.add_counters({"rejected": 0, "duplicates": 2}, at=NOW)
     assert [(name, count) for name, _, count in rows(store)] == [("duplicates", 2)]
@@ -104,3 +121,12 @@ def test_the_last_event_is_the_newest_stored_and_held_events_are_counted(store):
     assert stats.last_event_at == NOW - timedelta(hours=1)  # the last stored, not the latest received
     assert stats.held_events == 2
     assert stats.events_total == 3
+
+
+def test_counters_on_postgres_are_sent_with_the_commit_and_add_up(postgres_url):
+    with migrated_store(postgres_url) as store:
+        store.add_counters({"events": 2, "rejected": 1}, at=NOW)
+        store.add_counters({"events": 3, "rejected": 0}, at=NOW)
+        store.record_events([], counters={"signature_failures": 4})
+        stats = store.webhook_stats(now=NOW)
+        assert (stats.events_total, stats.events_last_hour, stats.rejected, stats.signature_failures) == (5, 5, 1, 4)
