@@ -94,8 +94,13 @@ def test_unreadable_secrets_are_skipped_with_an_error_and_the_rest_still_read(st
         assert stranger.subscription_secrets() == {"wh-2": "readable"}
         assert stranger.subscription_secret_sets() == {"wh-1": [], "wh-2": ["readable"]}
         assert stranger.subscription_secret_candidates("wh-1") == []
-    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-    assert len(errors) == 3 and all("wh-1" in e for e in errors) and not any("sealed" in e for e in errors)
+    # Each says which webhook and why, never the secret.
+    reason = "stored secret cannot be decrypted with the configured Fernet key"
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [
+        f"Cannot read the secret of webhook wh-1: {reason}",
+        f"Cannot read a secret of webhook wh-1: {reason}",
+        f"Cannot read a secret of webhook wh-1: {reason}",
+    ]
 
 
 def test_a_staged_secret_verifies_at_once_alongside_the_current_one(store):
@@ -150,6 +155,19 @@ def test_a_promoted_secret_becomes_current_and_the_old_one_verifies_for_the_grac
     assert store.subscription_secret_candidates("wh-1", now=after) == ["new"]
     assert store.subscription_secret_sets(now=after)["wh-1"] == ["new"]
     assert not store.previous_secret_unknown("wh-1", now=now)  # the old secret was known
+
+
+def test_the_grace_ends_at_its_instant(store):
+    for webhook_id, known in (("wh-1", True), ("wh-2", False)):
+        store.save_subscription_secret(webhook_id, "old")
+        store.stage_subscription_secret(webhook_id, "new")
+        store.promote_subscription_secret(webhook_id, previous_known=known)
+    until = datetime.fromisoformat(str(raw(store, "wh-1")["previous_secret_until"])).replace(tzinfo=UTC)
+    assert store.subscription_secret_candidates("wh-1", now=until - timedelta(microseconds=1)) == ["new", "old"]
+    assert store.subscription_secret_candidates("wh-1", now=until) == ["new"]
+    until = datetime.fromisoformat(str(raw(store, "wh-2")["previous_secret_until"])).replace(tzinfo=UTC)
+    assert store.previous_secret_unknown("wh-2", now=until - timedelta(microseconds=1))
+    assert not store.previous_secret_unknown("wh-2", now=until)
 
 
 def test_the_default_grace_is_an_hour(store):
