@@ -141,6 +141,15 @@ def test_events_after_filters_by_exact_names_and_families(store):
     assert read(["connection"]) == []
 
 
+def test_events_after_keeps_seq_order_across_names_and_reads_a_familys_underscore_literally(store):
+    names = ["schedule.deactivated", "connection.created", "vehicleXlocation.added", "vehicle_location.added"]
+    store.record_events([item(fe.envelope(n, name, {"id": f"r-{n}"})) for n, name in enumerate(names, 1)])
+    found = store.events_after(0, ["schedule.deactivated", "connection.created"])
+    assert [e.event_name for e in found] == ["schedule.deactivated", "connection.created"]  # seq, not name order
+    assert [e.event_name for e in store.events_after(0, ["vehicle_location.*"])] == ["vehicle_location.added"]
+    assert [e.event_name for e in store.events_after(0, ["vehicle_*"])] == ["vehicle_location.added"]
+
+
 def test_the_last_seq_of_an_empty_inbox_is_zero(store):
     assert store.last_seq() == 0
     [outcome] = store.record_events([item(unprojected(1))])
@@ -162,5 +171,7 @@ def test_the_latest_event_per_connection_is_by_seq_not_by_timestamp(store):
     second = fe.envelope(1, "connection.staled", fe.connection_record("stale"))  # earlier timestamp
     store.record_events([item(first)])
     store.record_events([item(second, received_at=RECEIVED - timedelta(hours=1))])
+    other = fe.envelope(10, "connection.staled", fe.connection_record("stale", conn_id="c-other"))
+    store.record_events([item(other)])
     found = store.latest_event_per_connection("connection.staled", iter([fe.CONNECTION_ID, fe.CONNECTION_ID]))
-    assert {k: v.event_id for k, v in found.items()} == {fe.CONNECTION_ID: second["id"]}
+    assert {k: v.event_id for k, v in found.items()} == {fe.CONNECTION_ID: second["id"]}  # only those asked
