@@ -56,6 +56,25 @@ def test_a_stored_event_keeps_every_field_of_its_delivery(store):
     assert store.events_after(0) == [stored]
 
 
+def test_one_delivery_is_recorded_with_its_request_id(store):
+    env = unprojected(1)
+    outcome = store.record_event(env, fe.body(env), received_at=RECEIVED, request_id="req-7")
+    stored = store.get_event(env["id"])
+    assert (stored.seq, stored.request_id, stored.received_at) == (outcome.seq, "req-7", RECEIVED)
+
+
+def test_a_projected_event_is_keyed_by_its_first_record_even_after_junk(store):
+    record = fe.connection_record()
+    env = {**fe.envelope(1, "connection.created", record), "data": ["junk", record]}
+    agreement = fe.share_agreement_record()
+    env2 = {**fe.envelope(2, "share_agreement.created", agreement), "data": ["junk", agreement]}
+    store.record_events([item(env), item(env2)])
+    stored = store.get_event(env["id"])
+    assert (stored.fleet_id, stored.connection_id) == (fe.FLEET_ID, fe.CONNECTION_ID)
+    stored = store.get_event(env2["id"])
+    assert (stored.fleet_id, stored.fleet_ref) == (agreement["fleet_id"], fe.FLEET_REF)
+
+
 def test_a_batch_is_counted_with_its_duplicates_and_the_callers_counters(store):
     envs = [unprojected(1), unprojected(2)]
     outcomes = store.record_events(
