@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from catena_airflow.inbox import Stage
+from catena_airflow.inbox import IncomingEvent, Stage
 from tests.fixtures.databases import migrated_store
 from tests.unit.inbox import fleet_events as fe
 
@@ -17,6 +18,25 @@ T0 = fe.T0
 def store(sqlite_url):
     with migrated_store(sqlite_url) as store:
         yield store
+
+
+@pytest.fixture
+def machine_in_india(monkeypatch):
+    """The process's local time zone is UTC+05:30 for the test (restored afterwards)."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def invitations_created_together(store, *invitation_ids: str, **fields) -> None:
+    """Invitations created by ONE batch of events: their rows share created_at and updated_at."""
+    envs = [
+        fe.envelope(n, "invitation.created", {"id": i, "status": "active", **fields}, event_id=f"evt-{i}")
+        for n, i in enumerate(invitation_ids, 1)
+    ]
+    store.record_events([IncomingEvent.from_envelope(e, fe.body(e)) for e in envs])
 
 
 def ids(onboardings) -> list[str]:
@@ -118,7 +138,9 @@ def test_an_observation_can_create_the_row_when_asked(store):
 
 def test_a_redirect_kind_that_is_no_stage_is_fine_for_rest_and_redirect(store):
     store.register_invitation(fe.registration("i-1"))
-    with pytest.raises(ValueError, match="redirect kind"):
+    with pytest.raises(
+        ValueError, match=r"^redirect observations record a redirect kind \(e\.g\. redirect_success\), not a stage$"
+    ):
         store.record_observation("i-1", stage="invited", source="redirect")
     ob = store.record_observation("i-1", stage=Stage.ACCEPTED, source="rest")
     assert ob.stage is Stage.ACCEPTED
@@ -176,3 +198,38 @@ def test_registration_dates_default_to_now(store):
     ob = store.register_invitation({"id": "i-1", "status": "active"})
     assert ob.created_at >= before and ob.updated_at >= before
     assert ob.stage_times[Stage.INVITED] >= before
+
+
+def test_an_observation_is_a_rest_one_unless_said_otherwise(store):
+    # At the same instant a REST observation outranks a redirect page's (the clock's tie-break is the
+    # source), whichever comes first.
+    at = T0 + timedelta(hours=1)
+    rest = {"decline_reason": "from rest", "invitation_status": "declined"}
+    page = {"decline_reason": "from a page", "invitation_status": "expired", "source": "redirect"}
+    for invitation_id, first, second in (("i-1", rest, page), ("i-2", page, rest)):
+        store.register_invitation(fe.registration(invitation_id))
+        store.record_observation(invitation_id, stage_times={Stage.DECLINED: at}, at=at)
+        store.record_observation(invitation_id, at=at, **first)
+        ob = store.record_observation(invitation_id, at=at, **second)
+        assert (ob.stage, ob.decline_reason, ob.invitation_status) == (Stage.DECLINED, "from rest", "declined")
+
+
+def test_an_observation_without_a_time_is_made_now_in_utc(store, machine_in_india):
+    store.register_invitation(fe.registration("i-1"))
+    before = datetime.now(UTC)
+    ob = store.record_observation("i-1", stage="redirect_success", source="redirect")
+    assert before <= ob.redirects["redirect_success"] <= datetime.now(UTC)
+
+
+def test_rows_created_together_are_ordered_by_invitation_id(store):
+    invitations_created_together(store, "i-b", "i-c", "i-a", fleet_ref="R-1", fleet_id="f-1")
+    assert ids(store.onboardings_for_fleet("f-1")) == ["i-a", "i-b", "i-c"]
+    assert ids(store.onboardings_for_refs(["R-1"])["R-1"]) == ["i-a", "i-b", "i-c"]
+    assert ids(store.list_onboardings()) == ["i-a", "i-b", "i-c"]
+
+
+def test_a_search_with_a_backslash_before_a_wildcard_is_literal(store):
+    for ref in ("a\\%b", "a\\\\xb", "a\\_b", "a\\\\_b"):
+        store.register_invitation(fe.registration(f"id-{len(ref)}-{ref[-2]}", fleet_ref=ref))
+    assert sorted(o.fleet_ref for o in store.list_onboardings(search="a\\%")) == ["a\\%b"]
+    assert sorted(o.fleet_ref for o in store.list_onboardings(search="a\\_")) == ["a\\_b"]
