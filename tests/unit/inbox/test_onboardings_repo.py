@@ -45,7 +45,7 @@ def ids(onboardings) -> list[str]:
 
 def test_an_invitation_without_an_id_is_refused(store):
     for invitation in ({"status": "active"}, {"id": "", "status": "active"}, {"id": None}):
-        with pytest.raises(ValueError, match="no id"):
+        with pytest.raises(ValueError, match=r"^invitation has no id$"):
             store.register_invitation(invitation)
     assert store.count_onboardings() == 0
 
@@ -79,6 +79,14 @@ def test_a_declined_invitation_registers_as_declined_with_its_reason(store):
     )
     assert (ob.stage, ob.decline_reason, ob.invitation_status) == (Stage.DECLINED, "wrong TSP", "declined")
     assert ob.stage_times[Stage.DECLINED] == declined_at
+
+
+def test_accepted_and_expired_invitations_are_timed_by_catenas_own_fields(store):
+    accepted_at, expires_at = T0 + timedelta(hours=2), T0 + timedelta(hours=24)
+    ob = store.register_invitation(fe.registration("i-1", status="accepted", accepted_at=accepted_at.isoformat()))
+    assert (ob.stage, ob.stage_times[Stage.ACCEPTED]) == (Stage.ACCEPTED, accepted_at)
+    ob = store.register_invitation(fe.registration("i-2", status="expired", expires_at=expires_at.isoformat()))
+    assert (ob.stage, ob.stage_times[Stage.EXPIRED]) == (Stage.EXPIRED, expires_at)
 
 
 def test_a_refreshed_invitation_after_a_decline_starts_a_new_attempt(store):
@@ -233,3 +241,28 @@ def test_a_search_with_a_backslash_before_a_wildcard_is_literal(store):
         store.register_invitation(fe.registration(f"id-{len(ref)}-{ref[-2]}", fleet_ref=ref))
     assert sorted(o.fleet_ref for o in store.list_onboardings(search="a\\%")) == ["a\\%b"]
     assert sorted(o.fleet_ref for o in store.list_onboardings(search="a\\_")) == ["a\\_b"]
+
+
+def test_search_looks_in_each_column_and_escapes_in_each(store):
+    store.register_invitation(fe.registration("Inv-A", fleet_ref="ref-1", fleet_id="f_1"))
+    store.register_invitation(fe.registration("inv-b", fleet_ref="ref_2", fleet_id="fleet-2"))
+    store.register_invitation(fe.registration("inv_c", fleet_ref="ref-3", fleet_id="fleet-3"))
+    store.register_invitation(fe.registration("inv-d", fleet_ref="ref-4", fleet_id="fxx1"))
+
+    def found(search: str) -> list[str]:
+        return sorted(ids(store.list_onboardings(search=search)))
+
+    assert found("inv-a") == ["Inv-A"]
+    assert found("INV_") == ["inv_c"]
+    assert found("REF_") == ["inv-b"]
+    assert found("f_1") == ["Inv-A"]
+
+
+def test_search_on_postgres_is_case_insensitive_too(postgres_url):
+    # PostgreSQL's LIKE is case-sensitive (SQLite's is not for ASCII): the lower() on both sides matters.
+    with migrated_store(postgres_url) as store:
+        store.register_invitation(fe.registration("Inv-A", fleet_ref="Ref-One", fleet_id="Fleet-X"))
+        store.register_invitation(fe.registration("inv-b", fleet_ref="ref-two", fleet_id="fleet-y"))
+        for search, expected in (("iNV-a", ["Inv-A"]), ("REF-ONE", ["Inv-A"]), ("fleet-x", ["Inv-A"]), ("REF", None)):
+            assert sorted(ids(store.list_onboardings(search=search))) == (expected or ["Inv-A", "inv-b"])
+        assert store.count_onboardings(search="FLEET-Y") == 1
