@@ -3,7 +3,9 @@ migrations."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import threading
 
 import pytest
 from sqlalchemy import text
@@ -111,13 +113,17 @@ def test_sqlite_connections_are_set_up_for_a_file(sqlite_url):
 
 
 def test_a_background_checkpointer_replaces_sqlites_autocheckpoint(sqlite_url):
+    before = set(threading.enumerate())
     db = database(sqlite_url, checkpoint_in_background=True, sqlite_synchronous="FULL")
     try:
+        started = set(threading.enumerate()) - before
         assert db.checkpointer is not None
+        assert [t.name for t in started] == ["catena-inbox-checkpoint"]
         assert pragma(db, "wal_autocheckpoint") == 0
         assert pragma(db, "synchronous") == 2  # FULL
     finally:
         db.dispose()
+    assert not any(t.is_alive() for t in started)  # stopped with the engines
 
 
 def test_an_in_memory_inbox_keeps_one_connection_and_no_wal():
@@ -177,9 +183,13 @@ def test_a_write_commits_at_the_end_and_rolls_back_on_an_error(db):
 # --- retries ------------------------------------------------------------------------------------
 
 
-def test_a_lost_sqlite_lock_race_is_retried_with_a_growing_backoff(db, sleeps):
+def test_a_lost_sqlite_lock_race_is_retried_with_a_growing_backoff(db, sleeps, caplog):
     write = Flaky(busy(), busy(), busy())
-    assert db.retry_when_busy(write, 1, key="v") == "done"
+    with caplog.at_level(logging.WARNING, logger="catena_airflow.inbox.engine"):
+        assert db.retry_when_busy(write, 1, key="v") == "done"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Catena inbox busy (attempt {n} of 6); retrying" for n in (1, 2, 3)
+    ]
     assert write.calls == [((1,), {"key": "v"})] * 4
     assert sleeps == pytest.approx([0.05 * 0.75, 0.1 * 0.75, 0.2 * 0.75])
 
@@ -216,10 +226,14 @@ def test_other_errors_are_raised_at_once(db, sleeps):
     assert sleeps == []
 
 
-def test_a_lost_postgres_connection_is_retried_once_at_once(sleeps):
+def test_a_lost_postgres_connection_is_retried_once_at_once(sleeps, caplog):
     db = database("postgresql://u@127.0.0.1:1/db")
     try:
-        assert db.retry_when_busy(Flaky(PendingRollbackError("dead"))) == "done"
+        with caplog.at_level(logging.WARNING, logger="catena_airflow.inbox.engine"):
+            assert db.retry_when_busy(Flaky(PendingRollbackError("dead"))) == "done"
+        assert [r.getMessage() for r in caplog.records] == [
+            "Catena inbox connection was lost (PendingRollbackError); retrying on a new one"
+        ]
         invalidated = OperationalError("SELECT", {}, Exception("server closed the connection"))
         invalidated.connection_invalidated = True
         assert db.retry_when_busy(Flaky(invalidated)) == "done"
@@ -266,7 +280,7 @@ def test_a_new_inbox_is_created_at_the_current_version(db):
     assert db.migrate() == schema.SCHEMA_VERSION
 
 
-def test_an_older_inbox_is_upgraded_step_by_step(db, monkeypatch):
+def test_an_older_inbox_is_upgraded_step_by_step(db, monkeypatch, caplog):
     applied: list[int] = []
     steps = dict(schema.MIGRATIONS)
     monkeypatch.setattr(
@@ -279,8 +293,12 @@ def test_an_older_inbox_is_upgraded_step_by_step(db, monkeypatch):
         steps[1](conn)
         conn.execute(schema.schema_version.insert().values(id=1, version=1))
     applied.clear()
-    assert db.migrate() == schema.SCHEMA_VERSION
+    with caplog.at_level(logging.INFO, logger="catena_airflow.inbox.engine"):
+        assert db.migrate() == schema.SCHEMA_VERSION
     assert applied == list(range(2, schema.SCHEMA_VERSION + 1))
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Catena inbox schema migrated to version {v}" for v in range(2, schema.SCHEMA_VERSION + 1)
+    ]
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT id, version FROM catena_schema_version")).all() == [(1, schema.SCHEMA_VERSION)]
     applied.clear()
