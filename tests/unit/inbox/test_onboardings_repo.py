@@ -89,6 +89,21 @@ def test_accepted_and_expired_invitations_are_timed_by_catenas_own_fields(store)
     assert (ob.stage, ob.stage_times[Stage.EXPIRED]) == (Stage.EXPIRED, expires_at)
 
 
+def test_an_invitation_without_a_status_is_invited_since_its_creation(store):
+    ob = store.register_invitation({"id": "i-1", "created_at": T0.isoformat()})
+    assert (ob.stage, ob.stage_times, ob.invitation_status) == (Stage.INVITED, {Stage.INVITED: T0}, None)
+
+
+def test_a_registrations_status_is_a_rest_fact(store):
+    # At the same instant, what the registration read over REST outranks a redirect page.
+    declined_at = T0 + timedelta(hours=1)
+    store.register_invitation(
+        fe.registration("i-1", status="declined", declined_at=declined_at.isoformat(), decline_reason="from rest")
+    )
+    ob = store.record_observation("i-1", decline_reason="from a page", source="redirect", at=declined_at)
+    assert (ob.decline_reason, ob.invitation_status) == ("from rest", "declined")
+
+
 def test_a_refreshed_invitation_after_a_decline_starts_a_new_attempt(store):
     store.register_invitation(
         fe.registration("i-1", status="declined", declined_at=(T0 + timedelta(hours=1)).isoformat())
