@@ -321,7 +321,7 @@ def test_a_newer_inbox_is_refused(db):
 
 
 def test_pg_sessions_are_bounded_and_named(postgres_url):
-    db = database(postgres_url, pg_lock_timeout=0.5)
+    db = database(postgres_url, pg_lock_timeout=1.5)
     try:
         with db.engine.connect() as conn:
             shown = {
@@ -329,14 +329,14 @@ def test_pg_sessions_are_bounded_and_named(postgres_url):
                 for name in ("lock_timeout", "statement_timeout", "idle_in_transaction_session_timeout")
             }
             assert shown == {
-                "lock_timeout": "500ms",
+                "lock_timeout": "1500ms",
                 "statement_timeout": "1min",
                 "idle_in_transaction_session_timeout": "1min",
             }
             assert conn.exec_driver_sql("SHOW application_name").scalar() == "catena-inbox"
         with db.write() as conn:
             assert conn.exec_driver_sql("SHOW application_name").scalar() == "catena-inbox-writer"
-            assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "500ms"
+            assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "1500ms"
             held = conn.exec_driver_sql(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
             ).scalar()
