@@ -126,8 +126,9 @@ def test_a_background_checkpointer_replaces_sqlites_autocheckpoint(sqlite_url):
     assert not any(t.is_alive() for t in started)  # stopped with the engines
 
 
-def test_an_in_memory_inbox_keeps_one_connection_and_no_wal():
-    db = database("sqlite://", checkpoint_in_background=True)
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:"])
+def test_an_in_memory_inbox_keeps_one_connection_and_no_wal(url):
+    db = database(url, checkpoint_in_background=True)
     try:
         assert db.checkpointer is None
         assert pragma(db, "journal_mode") == "memory"
