@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
@@ -121,6 +122,7 @@ def test_a_background_checkpointer_replaces_sqlites_autocheckpoint(sqlite_url):
         assert [t.name for t in started] == ["catena-inbox-checkpoint"]
         assert pragma(db, "wal_autocheckpoint") == 0
         assert pragma(db, "synchronous") == 2  # FULL
+        assert db.checkpointer.checkpoint()[0] == 0  # it checkpoints this inbox's file (not busy)
     finally:
         db.dispose()
     assert not any(t.is_alive() for t in started)  # stopped with the engines
@@ -342,5 +344,16 @@ def test_pg_sessions_are_bounded_and_named(postgres_url):
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
             ).scalar()
             assert held == 1
+        # The dialect's insert, with PostgreSQL's ON CONFLICT.
+        db.migrate()
+        for seq in (1, 2):
+            upsert = db.insert(schema.watcher_cursors).values(name="w", seq=seq, updated_at=datetime.now(UTC))
+            upsert = upsert.on_conflict_do_update(
+                index_elements=[schema.watcher_cursors.c.name], set_={"seq": upsert.excluded.seq}
+            )
+            with db.write() as conn:
+                conn.execute(upsert)
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT name, seq FROM catena_airflow_watcher_cursors")).all() == [("w", 2)]
     finally:
         db.dispose()
