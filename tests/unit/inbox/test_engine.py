@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -138,6 +139,13 @@ def test_an_in_memory_inbox_keeps_one_connection_and_no_wal(url):
             conn.exec_driver_sql("CREATE TABLE t (x)")
         with db.engine.connect() as conn:  # the same connection, so the same in-memory database
             assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
+
+        def count_in_another_thread() -> int:
+            with db.engine.connect() as conn:
+                return conn.exec_driver_sql("SELECT count(*) FROM t").scalar()
+
+        with ThreadPoolExecutor(max_workers=1) as pool:  # the receiver's writers run in threads
+            assert pool.submit(count_in_another_thread).result() == 0
     finally:
         db.dispose()
 
@@ -344,8 +352,10 @@ def test_pg_sessions_are_bounded_and_named(postgres_url):
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
             ).scalar()
             assert held == 1
-        # The dialect's insert, with PostgreSQL's ON CONFLICT.
+        # The dialect's insert and hot statements, with PostgreSQL's ON CONFLICT.
         db.migrate()
+        with db.write() as conn:
+            conn.execute(db.statements.add_counter, [{"counter": "events", "hour": datetime.now(UTC), "count": 1}])
         for seq in (1, 2):
             upsert = db.insert(schema.watcher_cursors).values(name="w", seq=seq, updated_at=datetime.now(UTC))
             upsert = upsert.on_conflict_do_update(
