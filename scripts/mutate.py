@@ -76,7 +76,11 @@ MODULES: dict[str, tuple[str, ...]] = {
         )
         for part, own in {
             # test_engine.py's PostgreSQL tests (URLs, lazy engines, one session check) are not variants: they run.
-            "engine": ("tests/unit/inbox/test_engine.py", "tests/integration/inbox/test_schema_upgrade.py"),
+            "engine": (
+                "tests/unit/inbox/test_engine.py",
+                "tests/integration/inbox/test_schema_upgrade.py",
+                "tests/integration/inbox/test_store_reconnect.py",  # PostgreSQL through a proxy it cuts
+            ),
             "incoming": ("tests/unit/inbox/test_incoming.py",),
             "events_repo": ("tests/unit/inbox/test_events_repo.py", "tests/integration/inbox/test_store_reads.py"),
             "onboardings_repo": (
