@@ -77,7 +77,11 @@ def test_a_plain_postgres_url_means_psycopg2_and_other_drivers_are_refused():
     assert inbox_engine_url("postgresql://u@h/db").drivername == "postgresql+psycopg2"
     assert inbox_engine_url("postgresql+psycopg2://u@h/db").drivername == "postgresql+psycopg2"
     assert str(inbox_engine_url("sqlite:///x.db")) == "sqlite:///x.db"
-    with pytest.raises(ValueError, match=r"psycopg2 driver on PostgreSQL, not 'psycopg'"):
+    with pytest.raises(
+        ValueError,
+        match=r"^the inbox needs the psycopg2 driver on PostgreSQL, not 'psycopg': "
+        r"use postgresql:// or postgresql\+psycopg2://$",
+    ):
         inbox_engine_url("postgresql+psycopg://u@h/db")
 
 
