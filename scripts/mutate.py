@@ -64,16 +64,37 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/unit/inbox/test_store.py",
         "tests/integration/inbox/test_hot_statements.py",
     ),
-    # InboxStore's parts (inbox/store.py is only the facade that forwards to them).
+    # InboxStore's parts (inbox/store.py is only the facade that forwards to them): the store's tests, and
+    # each part's own (tests/unit/inbox/test_<part>.py) where it has one.
     **{
         f"inbox/{part}.py": (
+            *own,
             "tests/unit/inbox/test_store.py",
             "tests/unit/inbox/test_statements.py",
             "tests/unit/inbox/test_batch.py",
             "tests/integration/inbox/test_store_engines.py",
         )
-        for part in ("engine", "incoming", "events_repo", "onboardings_repo", "secrets_repo", "counters")
+        for part, own in {
+            # test_engine.py's PostgreSQL tests (URLs, lazy engines, one session check) are not variants: they run.
+            "engine": (
+                "tests/unit/inbox/test_engine.py",
+                "tests/integration/inbox/test_schema_upgrade.py",
+                "tests/integration/inbox/test_store_reconnect.py",  # PostgreSQL through a proxy it cuts
+            ),
+            "incoming": ("tests/unit/inbox/test_incoming.py",),
+            "events_repo": ("tests/unit/inbox/test_events_repo.py", "tests/integration/inbox/test_store_reads.py"),
+            "onboardings_repo": (
+                "tests/unit/inbox/test_onboardings_repo.py",
+                "tests/integration/inbox/test_store_reads.py",
+            ),
+            "secrets_repo": ("tests/unit/inbox/test_secrets_repo.py",),
+            "counters": ("tests/unit/inbox/test_counters.py",),
+        }.items()
     },
+    "inbox/cursors_repo.py": (
+        "tests/integration/inbox/test_watcher_cursors.py",
+        "tests/unit/inbox/test_store.py",
+    ),
     "inbox/batch.py": (
         "tests/unit/inbox/test_batch.py",
         "tests/unit/inbox/test_store.py",
@@ -108,6 +129,7 @@ PYTEST_OPTIONS: dict[str, tuple[str, ...]] = {
         "inbox/onboardings_repo.py",
         "inbox/secrets_repo.py",
         "inbox/counters.py",
+        "inbox/cursors_repo.py",
         "inbox/batch.py",
         "inbox/projection.py",
         "inbox/correlation.py",
