@@ -263,6 +263,17 @@ def test_the_transport_sends_its_token_providers_token(client, requests_mock, fa
     assert api_calls(requests_mock)[0].headers["Authorization"] == f"Bearer {ACCESS_TOKEN}"
 
 
+def test_an_unauthenticated_request_rejected_is_not_retried_with_a_new_token(
+    client, requests_mock, token_endpoint, fake_time
+):
+    """A 401 to a call that sent no token says nothing of the token: nothing is refreshed, nothing repeated."""
+    route = requests_mock.get(FLEET_URL, status_code=401, json={"code": 401, "message": "no"})
+    with pytest.raises(CatenaAuthError, match="401"):
+        transport(fake_time, token_provider=client.tokens).send("GET", FLEET_URL, authenticated=False)
+    assert route.call_count == 1
+    assert token_endpoint.call_count == 0
+
+
 def test_the_given_random_source_draws_the_waits(requests_mock, fake_time):
     requests_mock.get(FLEET_URL, status_code=503, json=UNAVAILABLE["json"])
     with pytest.raises(CatenaRetryBudgetExceeded):

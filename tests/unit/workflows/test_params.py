@@ -62,6 +62,7 @@ def test_onboarding_bounds_are_inclusive():
         ({"fleet_ref": "a", "poll_interval": "1"}, "poll_interval"),
         ({"fleet_ref": "a", "reconcile_interval": 0.5}, "reconcile_interval"),
         ({"fleet_ref": "a", "reconcile_interval": "300"}, "reconcile_interval"),
+        ({"fleet_ref": "a", "reinvite_on_expiry": "yes"}, "reinvite_on_expiry"),
     ],
 )
 def test_a_bad_onboarding_field_is_named(conf, field):
