@@ -281,3 +281,20 @@ def test_search_on_postgres_is_case_insensitive_too(postgres_url):
         for search, expected in (("iNV-a", ["Inv-A"]), ("REF-ONE", ["Inv-A"]), ("fleet-x", ["Inv-A"]), ("REF", None)):
             assert sorted(ids(store.list_onboardings(search=search))) == (expected or ["Inv-A", "inv-b"])
         assert store.count_onboardings(search="FLEET-Y") == 1
+
+
+def test_of_two_registered_invitations_of_a_ref_the_newer_one_takes_its_share_agreement(store):
+    """Which of a ref's invitations is current is when it was opened (created), not its latest stage: an
+    older invitation registered as accepted later on does not take the newer invitation's agreement."""
+    store.register_invitation(
+        fe.registration("i-old", created=T0, status="accepted", accepted_at=(T0 + timedelta(hours=2)).isoformat())
+    )
+    store.register_invitation(fe.registration("i-new", created=T0 + timedelta(hours=1)))
+    env = fe.envelope(
+        200,
+        "share_agreement.created",
+        fe.share_agreement_record(fleet_ref=fe.FLEET_REF, effective=T0 + timedelta(hours=3)),
+    )
+    store.record_events([IncomingEvent.from_envelope(env, fe.body(env))])
+    assert store.get_onboarding("i-new").share_agreement_id is not None
+    assert store.get_onboarding("i-old").share_agreement_id is None
