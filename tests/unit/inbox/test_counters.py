@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta, timezone
-
-import pytest
 
 from catena_airflow.inbox.models import HourlyCount, WebhookStats
 from tests.fixtures.databases import migrated_store
@@ -13,22 +10,6 @@ from tests.unit.inbox import fleet_events as fe
 
 NOW = datetime(2026, 3, 1, 12, 40, 5, 123, tzinfo=UTC)
 HOUR = datetime(2026, 3, 1, 12, tzinfo=UTC)  # NOW's hour
-
-
-@pytest.fixture
-def store(sqlite_url):
-    with migrated_store(sqlite_url) as store:
-        yield store
-
-
-@pytest.fixture
-def machine_in_india(monkeypatch):
-    """The process's local time zone is UTC+05:30 for the test (restored afterwards)."""
-    monkeypatch.setenv("TZ", "Asia/Kolkata")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def rows(store) -> list[tuple]:

@@ -4,19 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from catena_airflow.inbox import IncomingEvent
-from tests.fixtures.databases import migrated_store
 from tests.unit.inbox import fleet_events as fe
 
 RECEIVED = datetime(2026, 3, 1, 12, 30, 15, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(sqlite_url):
-    with migrated_store(sqlite_url) as store:
-        yield store
 
 
 def item(env: dict, **kwargs) -> IncomingEvent:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,22 +11,6 @@ from tests.fixtures.databases import migrated_store
 from tests.unit.inbox import fleet_events as fe
 
 T0 = fe.T0
-
-
-@pytest.fixture
-def store(sqlite_url):
-    with migrated_store(sqlite_url) as store:
-        yield store
-
-
-@pytest.fixture
-def machine_in_india(monkeypatch):
-    """The process's local time zone is UTC+05:30 for the test (restored afterwards)."""
-    monkeypatch.setenv("TZ", "Asia/Kolkata")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def invitations_created_together(store, *invitation_ids: str, **fields) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,6 +26,7 @@ from catena_airflow.inbox.projection import (
     ts,
 )
 from tests.unit.inbox import fleet_events as fe
+from tests.unit.inbox.conftest import local_time_zone
 from tests.unit.inbox.views import comparable
 
 
@@ -706,11 +706,7 @@ def test_the_read_model_shows_every_field_of_the_state():
 @pytest.fixture
 def tokyo(monkeypatch):
     """A machine whose local time is not UTC."""
-    monkeypatch.setenv("TZ", "Asia/Tokyo")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+    yield from local_time_zone(monkeypatch, "Asia/Tokyo")
 
 
 def test_times_are_utc_whatever_the_machines_zone(tokyo):

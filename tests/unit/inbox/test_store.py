@@ -18,12 +18,6 @@ from tests.unit.inbox import fleet_events as fe
 from tests.unit.inbox.views import comparable
 
 
-@pytest.fixture
-def store(sqlite_url):
-    with migrated_store(sqlite_url) as store:
-        yield store
-
-
 def deliver(store, envelopes):
     return [store.record_event(env, fe.body(env)) for env in envelopes]
 
