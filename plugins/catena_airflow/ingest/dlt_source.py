@@ -57,15 +57,16 @@ COMMON_COLUMNS: dict[str, TColumnSchema] = {
 }
 
 
-def column_hints(definition: TelematicsResource) -> dict[str, TColumnSchema]:
+def column_hints(definition: TelematicsResource, builder: ArrowPages | None = None) -> dict[str, TColumnSchema]:
     """The common columns plus the definition's JSON columns (and, for a typed resource, its model's)."""
-    json_columns = [*definition.json_columns, *(_arrow_pages(definition).untyped if definition.model else ())]
+    json_columns = [*definition.json_columns, *(builder.untyped if builder else ())]
     return {**COMMON_COLUMNS, **{name: {"data_type": "json"} for name in json_columns}}
 
 
-def _arrow_pages(definition: TelematicsResource) -> ArrowPages:
+def _arrow_pages(definition: TelematicsResource) -> ArrowPages | None:
+    """The Arrow page builder of a resource with a client model; None: its pages stay rows."""
     if definition.model is None:
-        raise ValueError(f"{definition.name} has no client model: its pages are rows, not Arrow tables")
+        return None
     quiet_json_text_hint_notice(definition.name)
     return ArrowPages.of(definition.model, json_columns=definition.json_columns)
 
@@ -181,7 +182,7 @@ def telematics_resource(
     """
     client_lock = client_lock or threading.Lock()
     initial = initial_cursor(definition, until, initial_lookback)
-    builder = _arrow_pages(definition) if definition.model is not None else None
+    builder = _arrow_pages(definition)
     lag = correction_window.total_seconds() if isinstance(definition.time_filter, TimeFilter) else 0
     # A day filter reads the cursor's day again because its rows change (today's segments grow): no
     # deduplication at the cursor, so they are loaded again and merged on the primary key.
@@ -207,7 +208,7 @@ def telematics_resource(
         name=definition.name,
         primary_key=definition.primary_key,
         write_disposition=definition.write_disposition,
-        columns=column_hints(definition),
+        columns=column_hints(definition, builder),
     )
 
 

@@ -377,6 +377,7 @@ def test_typed_pages_are_handed_to_dlt_in_tables_of_several_pages(monkeypatch):
 
     monkeypatch.setattr(dlt_source, "ROWS_PER_TABLE", 5)
     builder = dlt_source._arrow_pages(VEHICLE_LOCATIONS)
+    assert builder is not None
     pages = [[{**location(3 * p + i, T0), "occurred_at": T0} for i in range(3)] for p in range(5)]
     pages[3][0]["a_field_catena_added_later"] = {"k": 1}
     items = list(dlt_source._arrow_tables(iter(pages), builder))
