@@ -107,6 +107,17 @@ def api_locations(client: CatenaClient, fleet_id: str, start: datetime, end: dat
     ).all()
 
 
+def loaded_file_formats(pipeline: Any) -> dict[str, set[str]]:
+    """The file formats the last load's rows came in, per table (dlt's own tables and the merges' SQL left out)."""
+    formats: dict[str, set[str]] = {}
+    for package in pipeline.last_trace.last_load_info.load_packages:
+        for job in package.jobs["completed_jobs"]:
+            table, file_format = job.job_file_info.table_name, job.job_file_info.file_format
+            if not table.startswith("_dlt") and file_format != "sql":
+                formats.setdefault(table, set()).add(file_format)
+    return formats
+
+
 def test_a_fleet_loads_then_a_second_run_loads_only_what_changed(sandbox, settings):
     real = sandbox.catena_client()
     fleet_id = connect_fleet(real, f"dlt-{uuid.uuid4().hex[:8]}")
@@ -128,6 +139,12 @@ def test_a_fleet_loads_then_a_second_run_loads_only_what_changed(sandbox, settin
     ]
     (newest,) = query(settings, "SELECT max(occurred_at) FROM catena.vehicle_locations")[0]
     assert newest == max(location.occurred_at for location in expected)
+
+    # Typed resources go as Parquet: into DuckDB as it is, into PostgreSQL by ADBC's COPY (no CSV conversion).
+    assert loaded_file_formats(fleet_pipeline(fleet_id=fleet_id, settings=settings)) == {
+        "vehicles": {"parquet"},
+        "vehicle_locations": {"parquet"},
+    }
 
     # The cursor is stored with the load: a worker without the local state reads it back from the destination.
     shutil.rmtree(settings.pipelines_dir)
