@@ -17,7 +17,10 @@ fleet in the phase's one process):
   * the same into a fresh PostgreSQL database (127.0.0.1:5432, dropped afterwards);
   * then ``POST /sandbox/telematics/changes`` corrects 1 % of the window's locations (updated_at = now),
     and an incremental run into each destination reaches ``until`` forward by the minutes that hold
-    1 % of the rows: its time and the rows it wrote, and how many of the corrected rows it picked up.
+    1 % of the rows, reading again the product's default correction window before its cursor (``[catena]
+    correction_window_hours``, as the ingestion DAG does): its time and the rows it wrote, and how many
+    of the corrected rows it picked up, in and out of that window (the API filters locations by
+    ``occurred_at`` only, so a correction to an older row is found by no incremental load).
 
 Rows/s count vehicle locations (the few ``vehicles`` rows are loaded too, in the same time). Figures are
 printed and appended to benchmarks/RESULTS.md.
@@ -113,6 +116,7 @@ def _load_one(job: dict[str, Any], fleet_id: str) -> dict[str, int]:
         resources=_resources(),
         until=datetime.fromisoformat(job["until"]),
         initial_lookback=timedelta(minutes=job["minutes"]),
+        correction_window=timedelta(hours=job.get("correction_window_hours", 0)),
     )
     return dict(loaded.rows)
 
@@ -288,33 +292,41 @@ def connect_fleets(client: Any, count: int, run: str) -> list[str]:
     return [fleets[i] for i in invitations]
 
 
-def destination_counts(destination: str, ids: list[str], changed_at: str) -> tuple[int, int]:
-    """(vehicle_locations rows, corrected ids whose new updated_at reached the destination)."""
+def destination_counts(destination: str, ids: list[str], changed_at: str, window_start: datetime) -> dict[str, int]:
+    """The vehicle_locations rows; of the corrected ids, those whose new updated_at reached the destination,
+    those that occurred in the correction window (from ``window_start``), and those of them that reached it."""
     from _common import pg_connect
 
     changed = datetime.fromisoformat(changed_at)
+    total_sql = "SELECT count(*) FROM catena.vehicle_locations"
+    counts_sql = (
+        "SELECT count(*) FILTER (WHERE updated_at >= {p}), count(*) FILTER (WHERE occurred_at >= {p}), "
+        "count(*) FILTER (WHERE updated_at >= {p} AND occurred_at >= {p}) FROM catena.vehicle_locations "
+        "WHERE id {ids}"
+    )
     if destination.startswith("duckdb:///"):
         import duckdb
 
         with duckdb.connect(destination.removeprefix("duckdb:///"), read_only=True) as conn:
-            (total,) = conn.execute("SELECT count(*) FROM catena.vehicle_locations").fetchone()
-            (seen,) = conn.execute(
-                "SELECT count(*) FROM catena.vehicle_locations WHERE id IN (SELECT unnest(?)) AND updated_at >= ?",
-                [ids, changed],
+            (total,) = conn.execute(total_sql).fetchone()
+            row = conn.execute(
+                counts_sql.format(p="?", ids="IN (SELECT unnest(?))"),
+                [changed, window_start, changed, window_start, ids],
             ).fetchone()
-            return total, seen
-    conn = pg_connect(destination)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT count(*) FROM catena.vehicle_locations")
-            (total,) = cur.fetchone()
-            cur.execute(
-                "SELECT count(*) FROM catena.vehicle_locations WHERE id = ANY(%s) AND updated_at >= %s", (ids, changed)
-            )
-            (seen,) = cur.fetchone()
-            return total, seen
-    finally:
-        conn.close()
+    else:
+        conn = pg_connect(destination)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(total_sql)
+                (total,) = cur.fetchone()
+                cur.execute(
+                    counts_sql.format(p="%s", ids="= ANY(%s)"), (changed, window_start, changed, window_start, ids)
+                )
+                row = cur.fetchone()
+        finally:
+            conn.close()
+    seen, in_window, seen_in_window = row
+    return {"table_rows": total, "seen": seen, "in_window": in_window, "seen_in_window": seen_in_window}
 
 
 def fleet_times(seconds: list[float]) -> str:
@@ -336,6 +348,7 @@ def main() -> int:
         return child_main(sys.argv[2], sys.argv[3])
     from _common import add_record_arguments, create_postgres_database, machine_line, met, now, record
 
+    from catena_airflow.config.options import OPTION_BY_KEY
     from devstack.processes import free_port
     from devstack.sandbox import Sandbox, SandboxSettings
 
@@ -426,6 +439,8 @@ def main() -> int:
         changes.raise_for_status()
         changed = changes.json()
         later = until + timedelta(minutes=extra_minutes)
+        # As the ingestion DAG runs: the rows of the last hour(s) before the cursor read again, for corrections.
+        correction_hours = float(OPTION_BY_KEY["correction_window_hours"].default)
         increments: dict[str, dict[str, Any]] = {}
         for name, destination in destinations.items():
             job = {
@@ -434,10 +449,11 @@ def main() -> int:
                 "minutes": minutes,
                 "destination": destination,
                 "pipelines_dir": str(workdir / f"pipelines-{name}"),
+                "correction_window_hours": correction_hours,
             }
             increments[name] = run_child("load", job, workdir, watch_pg=destination if name == "PostgreSQL" else None)
-            total, seen = destination_counts(destination, changed["ids"], changed["at"])
-            increments[name]["table_rows"], increments[name]["corrections_seen"] = total, seen
+            window_start = until - timedelta(hours=correction_hours)
+            increments[name].update(destination_counts(destination, changed["ids"], changed["at"], window_start))
         duck_size = duck_file.stat().st_size / 2**20
         pipelines_mib = {name: disk_mib(workdir / f"pipelines-{name}") for name in destinations}
     finally:
@@ -492,7 +508,9 @@ def main() -> int:
             f"| incremental, {name}: +{extra_minutes} min, {changed['changed']:,} corrected | {written:,} | "
             f"{inc['seconds']:.1f} | {written / inc['seconds']:,.0f} | - | {inc['peak_rss_mib']:.0f} MiB | "
             f"vehicles rows {inc['rows'].get('vehicles', 0)}; corrections in the table afterwards: "
-            f"{inc['corrections_seen']:,} of {changed['changed']:,}; table {inc['table_rows']:,} rows |"
+            f"{inc['seen']:,} of {changed['changed']:,}, of which {inc['seen_in_window']:,} of the "
+            f"{inc['in_window']:,} that occurred in the {correction_hours:g} h correction window read again "
+            f"(the API filters locations by occurred_at only); table {inc['table_rows']:,} rows |"
         )
     ratios = {
         name: load["rows"].get("vehicle_locations", 0) / load["seconds"] / fetch_rate for name, load in loads.items()
