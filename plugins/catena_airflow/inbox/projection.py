@@ -28,6 +28,7 @@ persist it as is.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -379,11 +380,19 @@ def _max(a: str | None, b: str | None) -> str | None:
 
 
 def _later(a: list[Any] | None, b: list[Any] | None) -> list[Any] | None:
+    """The value with the later clock; on equal clocks (two reads by one source at one instant) the larger
+    value as JSON, so ``join`` stays commutative whichever came first."""
     if a is None:
         return b
     if b is None:
         return a
-    return a if a[0] >= b[0] else b
+    if a[0] != b[0]:
+        return a if a[0] > b[0] else b
+    return a if _as_json(a[1:]) >= _as_json(b[1:]) else b
+
+
+def _as_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _times(value: Any) -> list[str]:

@@ -715,3 +715,12 @@ def test_times_are_utc_whatever_the_machines_zone(tokyo):
     assert ts("2026-03-01T12:00:00") == t("12:00")
     assert to_utc("2026-03-01T14:00:00+02:00") == to_utc(fe.T0) == fe.T0
     assert to_utc("") is None and to_utc(None) is None and ts(None) is None
+
+
+def test_join_is_commutative_when_two_values_share_a_clock():
+    """Two REST reads by one source at one instant carry the same clock; which one wins cannot depend on order."""
+    clock = ["2026-03-01T12:00:00.000000+00:00", "~rest"]
+    pending = {"invitation_status": [clock, "pending"], "connections": {"c-1": [clock, {"status": "active"}]}}
+    accepted = {"invitation_status": [clock, "accepted"], "connections": {"c-1": [clock, {"status": "stale"}]}}
+    assert join(pending, accepted) == join(accepted, pending)
+    assert join(join(pending, accepted), pending) == join(pending, accepted)
