@@ -11,7 +11,7 @@ source scripts/venv-path.sh
 # shellcheck disable=SC2086  # the versions are words on purpose
 PYTHON="${PYTHON:-$(scripts/find-python.sh ${PYTHON_VERSION:-3.11 3.12 3.13})}"
 STAMP="$VENV/.installed"
-want="$(cat requirements-dev.txt pyproject.toml <("$PYTHON" -VV) | sha256sum | cut -d' ' -f1)"
+want="$(cat requirements-dev.txt pyproject.toml sandbox/pyproject.toml <("$PYTHON" -VV) | sha256sum | cut -d' ' -f1)"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
   exit 0
 fi
@@ -20,8 +20,9 @@ if [ -x "$VENV/bin/python" ] && [ "$(version "$VENV/bin/python")" != "$(version 
   rm -rf "$VENV"  # made by another Python version
 fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-# Exactly the lock's packages (hashes checked), then the project itself, editable and without dependencies.
+# Exactly the lock's packages (hashes checked), then the project's two distributions (the provider and the
+# sandbox), editable and without dependencies.
 scripts/uv.sh pip sync --quiet --python "$VENV/bin/python" requirements-dev.txt
-scripts/uv.sh pip install --quiet --python "$VENV/bin/python" --no-deps -e .
+scripts/uv.sh pip install --quiet --python "$VENV/bin/python" --no-deps -e . -e ./sandbox
 echo "$want" > "$STAMP"
 echo "virtual environment ready: $VENV ($("$VENV/bin/python" -V))"

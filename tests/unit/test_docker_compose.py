@@ -215,7 +215,7 @@ def test_the_dockerfile_installs_requirements_and_the_project_on_the_pinned_airf
     pinned = re.search(r"^apache-airflow==(?P<version>[^\s;]+)", (REPO_ROOT / "requirements.txt").read_text(), re.M)
     assert pinned is not None and pinned["version"] == base["version"] == "3.3.2"
     assert "pip install --no-cache-dir --require-hashes -r /opt/catena/requirements.txt" in dockerfile
-    assert "pip install --no-cache-dir --no-deps /opt/catena" in dockerfile
+    assert "pip install --no-cache-dir --no-deps /opt/catena /opt/catena/sandbox" in dockerfile  # two distributions
     for source in ("pyproject.toml", "plugins", "sandbox"):
         assert re.search(rf"^COPY .*\b{source}\b", dockerfile, re.MULTILINE), source
 

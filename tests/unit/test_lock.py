@@ -1,8 +1,8 @@
 """The locks: requirements.txt (production) and requirements-dev.txt (development), made by `make lock`.
 
 Checked offline: every package is pinned and hashed, production's pins are development's too, every
-requirement of the inputs (requirements*.in, pyproject.toml) is met by the lock on every supported
-Python, and what docker-compose.yaml selects imports and finds its drivers in this environment.
+requirement of the inputs (requirements*.in, pyproject.toml, sandbox/pyproject.toml) is met by the lock on
+every supported Python, and what docker-compose.yaml selects imports and finds its drivers in this environment.
 """
 
 from __future__ import annotations
@@ -95,13 +95,15 @@ def _input_requirements(name: str) -> list[Requirement]:
     return requirements
 
 
-def _pyproject() -> dict:
-    return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+def _pyproject(path: str = "pyproject.toml") -> dict:
+    return tomllib.loads((REPO_ROOT / path).read_text())
 
 
 def _project_requirements() -> list[Requirement]:
-    project = _pyproject()["project"]
-    return [Requirement(text) for text in [*project["dependencies"], *project["optional-dependencies"]["postgres"]]]
+    """The provider's dependencies (extra ``postgres`` included) and the sandbox distribution's."""
+    project, sandbox = _pyproject()["project"], _pyproject("sandbox/pyproject.toml")["project"]
+    texts = [*project["dependencies"], *project["optional-dependencies"]["postgres"], *sandbox["dependencies"]]
+    return [Requirement(text) for text in texts]
 
 
 LOCKS = {
@@ -157,8 +159,9 @@ def test_production_holds_what_the_compose_topology_runs():
     assert installed["celery"] in SpecifierSet("<5.7"), "celery 5.7 breaks apache-airflow-providers-celery 3.26"
 
 
-def test_requires_python_covers_the_supported_versions():
-    project = _pyproject()["project"]
+@pytest.mark.parametrize("path", ["pyproject.toml", "sandbox/pyproject.toml"])
+def test_requires_python_covers_the_supported_versions(path):
+    project = _pyproject(path)["project"]
     specifier = SpecifierSet(project["requires-python"])
     assert all(specifier.contains(f"{python}.0") for python in PYTHONS)
     assert not specifier.contains("3.10.0")
