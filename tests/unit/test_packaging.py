@@ -88,9 +88,7 @@ def test_every_package_data_glob_matches_a_file(distribution: str, package: str,
     assert _matched(distribution, package, pattern), f"{distribution} {package}: {pattern!r} matches no file"
 
 
-@pytest.mark.parametrize(
-    ("distribution", "package"), [(d, p) for d in DISTRIBUTIONS for p in sorted(_package_data(d))]
-)
+@pytest.mark.parametrize(("distribution", "package"), [(d, p) for d in DISTRIBUTIONS for p in sorted(_package_data(d))])
 def test_every_non_python_file_is_package_data(distribution: str, package: str) -> None:
     patterns = _package_data(distribution)[package]
     covered = set().union(*(_matched(distribution, package, pattern) for pattern in patterns))
