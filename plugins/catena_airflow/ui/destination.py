@@ -9,7 +9,6 @@ the dashboard shows "not available" instead of failing.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Collection
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from catena_airflow import config
+from catena_airflow.hooks.inbox import cached_store
 from catena_airflow.ingest.store import ResourceSync, read_resource_syncs
 
 log = logging.getLogger(__name__)
@@ -46,26 +46,21 @@ class IngestedRows:
             return None
 
 
-_ENGINES: dict[str, Engine] = {}
-# The api-server answers requests from a thread pool: two first requests must not build two engines (pools).
-_ENGINES_LOCK = threading.Lock()
+def _read_engine(url: str) -> Engine:
+    return create_engine(url, pool_pre_ping=True)
 
 
 def destination_engine(url: str) -> Engine | None:
     """An engine on the configured destination, or None while a SQLite destination does not exist yet.
 
     Never creates the SQLite file: that is the ingestion's job (and its migration's). One engine per URL
-    per process.
+    per process, kept where the stores are (``hooks.inbox.cached_store``: two first requests from the
+    api-server's thread pool build one).
     """
-    with _ENGINES_LOCK:
-        engine = _ENGINES.get(url)
-        if engine is not None:
-            return engine
-        parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite" and not (parsed.database and Path(parsed.database).exists()):
-            return None
-        engine = _ENGINES[url] = create_engine(url, pool_pre_ping=True)
-        return engine
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not (parsed.database and Path(parsed.database).exists()):
+        return None
+    return cached_store("dashboard engine", url, _read_engine)
 
 
 def configured_ingested_rows() -> IngestedRows:

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from catena_airflow.hooks import inbox as inbox_hooks
 from catena_airflow.hooks.destination import CatenaDestinationHook
 from catena_airflow.hooks.inbox import CatenaInboxHook, resolve_inbox_url
 from catena_airflow.pages.redirect import default_inbox
@@ -67,7 +68,7 @@ def test_the_destination_engine_is_built_once_under_concurrent_first_use(configu
         return real(*args, **kwargs)
 
     monkeypatch.setattr(ui_destination, "create_engine", counting_create_engine)
-    monkeypatch.setattr(ui_destination, "_ENGINES", {})
+    monkeypatch.setattr(inbox_hooks, "_stores", {})
     engines = []
 
     def first_use() -> None:
