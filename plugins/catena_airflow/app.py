@@ -17,6 +17,18 @@ from catena_airflow.webhooks.router import create_webhook_router
 
 log = logging.getLogger(__name__)
 
+#: The paths served without an Airflow login, and why. Every other route of the app requires one
+#: (``ui/auth.py``); tests/unit/test_app.py requests each route without credentials to hold both lists.
+PUBLIC_PATHS: dict[str, str] = {
+    "/webhooks": "Catena's deliveries: each verified by its HMAC signature instead (webhooks/)",
+    "/webhooks/health": "the receiver's probe for load balancers: says only whether it can store",
+    "/fleet/success": "where Catena sends the fleet's browser: informational page, no data (pages/)",
+    "/fleet/failure": "where Catena sends the fleet's browser: informational page, no data (pages/)",
+    "/ui/icon.svg": "the navigation icon Airflow's UI shows in its menu",
+    "/ui/icon-dark.svg": "the navigation icon Airflow's UI shows in its menu",
+    "/openapi.json": "the routes' schema, as Airflow's own API publishes its own",
+}
+
 
 async def _ensure_ingestion_pool() -> None:
     """The ingestion pool, created once the api-server runs (``pools.py``); never blocks its start."""
@@ -29,8 +41,8 @@ async def _ensure_ingestion_pool() -> None:
 def create_plugin_app() -> FastAPI:
     """Compose the routers each part of the plugin serves under the ``/catena`` prefix.
 
-    Public routes (webhooks, fleet redirect pages) authenticate by other means than an Airflow
-    login; every other route depends on Airflow authentication.
+    Public routes (``PUBLIC_PATHS``: webhooks, fleet redirect pages) authenticate by other means than an
+    Airflow login, or serve nothing private; every other route depends on Airflow authentication.
     """
     webhooks = create_webhook_router(path="/webhooks")
 
