@@ -233,6 +233,33 @@ class DroppingStore(InboxStore):
         self.failing |= self.failing_once_saved
 
 
+def test_a_delivery_that_verifies_with_the_cached_secret_reads_nothing_more(receiver_for, sqlite_url):
+    """Its subscription's secret is cached: it verifies even while the inbox cannot read that row again."""
+    webhook_id = str(uuid.uuid4())
+    store = DroppingStore(sqlite_url)
+    client = receiver_for(FakeCatena(), store=store)
+    store.save_subscription_secret(webhook_id, "stored-secret")
+    store.failing = {"subscription_secret_candidates"}
+    assert deliver(client, webhook_id, secret="stored-secret").status_code == 202
+    assert deliver(client, webhook_id, secret="stored-secret").status_code == 202
+
+
+def test_a_webhook_id_the_cache_lacks_refreshes_the_whole_cache(receiver_for, sqlite_url):
+    """A delivery naming a subscription created since the cache filled re-reads every secret (at most once
+    per miss interval), so the new subscription verifies even when its own row cannot be read alone."""
+    first, later = str(uuid.uuid4()), str(uuid.uuid4())
+    store = DroppingStore(sqlite_url)
+    client = receiver_for(FakeCatena(), store=store)
+    store.save_subscription_secret(first, "first-secret")
+    assert deliver(client, first, secret="first-secret").status_code == 202  # the cache is filled
+    store.save_subscription_secret(later, "later-secret")
+    store.failing = {"subscription_secret_candidates"}  # only the whole-cache refresh can find it now
+    resolver = client.app.state.receiver.resolver
+    resolver._loaded_at -= 2  # the last refresh was 2 s ago, past the 1 s miss interval (instead of sleeping)
+    resolver._attempted_at -= 2
+    assert deliver(client, later, secret="later-secret").status_code == 202
+
+
 def test_a_stored_subscription_whose_secret_cannot_be_read_again_is_503(receiver_for, sqlite_url):
     """The cached secret fails, and re-reading the subscription's own fails: it may have been rotated, so
     the delivery is left for Catena to retry (503), not refused for good (401)."""
