@@ -53,10 +53,17 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/unit/webhooks/test_body.py",
         "tests/unit/webhooks/test_receiver.py",
     ),
-    "webhooks/receiver.py": ("tests/unit/webhooks/test_receiver.py",),
+    # The start-up check and health (test_startup.py) and the lookup of subscriptions the inbox does not
+    # know (test_subscription_lookup.py) are parts of the receiver, tested through its app in-process.
+    "webhooks/receiver.py": (
+        "tests/unit/webhooks/test_receiver.py",
+        "tests/unit/webhooks/test_subscription_lookup.py",
+        "tests/unit/webhooks/test_startup.py",
+    ),
     "webhooks/secrets.py": (
         "tests/unit/webhooks/test_secrets.py",
         "tests/unit/webhooks/test_receiver.py",
+        "tests/unit/webhooks/test_subscription_lookup.py",
     ),
     "inbox/statements.py": (
         "tests/unit/inbox/test_statements.py",

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import logging
 import os
 import sqlite3
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 
-from catena_airflow.inbox import InboxStore, Stage
+from catena_airflow.inbox import InboxStore, IncomingEvent, Stage
 from catena_airflow.webhooks.app import create_webhook_app
 from catena_airflow.webhooks.config import ReceiverSettings
 from catena_airflow.webhooks.receiver import WebhookReceiver
@@ -429,3 +431,37 @@ def test_a_receiver_given_a_store_uses_it(tmp_path):
             assert client.post(URL, content=content, headers=headers).status_code == 202
         assert [e.event_id for e in given.events_after(0)] == [fe.happy()[0]["id"]]
     assert not other.exists()
+
+
+class GatedStore(InboxStore):
+    """A real inbox whose commits wait for ``gate``: deliveries queue up meanwhile, as under load."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.gate = threading.Event()
+        self.batch_sizes: list[int] = []
+
+    def record_events(self, items, **kwargs):
+        self.gate.wait(30)  # a guard, not a timing: the test opens the gate once every delivery is queued
+        self.batch_sizes.append(len(items))
+        return super().record_events(items, **kwargs)
+
+
+def test_the_writer_commits_at_most_max_batch_deliveries_at_once(sqlite_url):
+    store = GatedStore(sqlite_url)
+    store.migrate()
+    receiver = WebhookReceiver(ReceiverSettings(max_batch=2), store=store)
+    events = [IncomingEvent.from_envelope(env, fe.body(env)) for env in fe.happy()[:5]]
+
+    async def submit_all():
+        submitted = [asyncio.ensure_future(receiver.writer.submit(item, timeout=60)) for item in events]
+        await asyncio.sleep(0)  # each submission runs up to its wait: all five are queued
+        store.gate.set()
+        return await asyncio.gather(*submitted)
+
+    try:
+        outcomes = asyncio.run(submit_all())
+    finally:
+        receiver.close()
+    assert [o.stored for o in outcomes] == [True] * 5
+    assert sum(store.batch_sizes) == 5 and max(store.batch_sizes) == 2

@@ -159,3 +159,33 @@ def test_the_lifetimes_end_exactly_at_their_length(sqlite_url, monkeypatch):
     assert not resolver.needs_refresh(None)
     now[0] += 0.001
     assert resolver.needs_refresh(None)
+
+
+def unread() -> InboxStore:
+    raise AssertionError("the inbox is not read to tell which subscriptions are known")
+
+
+def test_a_subscription_is_known_by_its_stored_secret_or_a_verified_delivery(sqlite_url):
+    store = InboxStore(sqlite_url)
+    store.migrate()
+    store.save_subscription_secret("wh-stored", "stored-secret")
+    resolver = SecretResolver(lambda: store, configured=("cfg",))
+    resolver.refresh()
+    assert resolver.knows("wh-stored")  # stored, nothing verified yet
+    assert not resolver.knows("wh-callback")  # neither stored nor verified
+    resolver.verified("wh-callback")  # e.g. a delivery that verified with the configured secret
+    assert resolver.knows("wh-callback") and resolver.knows("wh-stored")
+
+
+def test_the_verified_subscriptions_remembered_are_bounded_oldest_first(monkeypatch):
+    monkeypatch.setattr(secrets_module, "_MAX_REMEMBERED", 3)
+    resolver = SecretResolver(unread)
+    for webhook_id in ("wh-1", "wh-2", "wh-3"):
+        resolver.verified(webhook_id)
+    resolver.verified("wh-2")  # remembered already: takes no one's place
+    resolver.verified(None)  # a delivery without a webhook id: nothing to remember
+    assert [resolver.knows(w) for w in ("wh-1", "wh-2", "wh-3")] == [True, True, True]
+    resolver.verified("wh-4")  # a fourth: the oldest is forgotten
+    assert [resolver.knows(w) for w in ("wh-1", "wh-2", "wh-3", "wh-4")] == [False, True, True, True]
+    resolver.verified("wh-5")
+    assert [resolver.knows(w) for w in ("wh-2", "wh-3", "wh-4", "wh-5")] == [False, True, True, True]

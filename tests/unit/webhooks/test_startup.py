@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -12,10 +13,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from catena_airflow.app import create_plugin_app
+from catena_airflow.webhooks.app import create_webhook_app
+from catena_airflow.webhooks.config import ReceiverSettings
+from catena_airflow.webhooks.receiver import WebhookReceiver
 from catena_airflow.webhooks.startup import configured_executors, sqlite_problem
 from devstack.processes import free_port
 from tests.unit.inbox import fleet_events as fe
-from tests.unit.webhooks.signing import delivery
+from tests.unit.webhooks.signing import SECRET, delivery
 
 
 def errors(caplog) -> list[str]:
@@ -110,3 +114,15 @@ def test_the_plugin_app_checks_its_inbox_in_the_api_server_lifespan(monkeypatch,
         content, headers = delivery(fe.body(fe.happy()[0]))
         assert client.post("/webhooks", content=content, headers=headers).status_code == 503
     assert any("KubernetesExecutor" in message for message in errors(caplog))
+
+
+def test_a_receiver_whose_start_up_check_has_not_run_takes_deliveries(sqlite_url, monkeypatch):
+    """Nothing found wrong yet (the check runs in the app's lifespan): the receiver is healthy and commits."""
+    monkeypatch.delenv("CATENA_WEBHOOK_SECRET", raising=False)
+    receiver = WebhookReceiver(ReceiverSettings(inbox_url=sqlite_url, secrets=(SECRET,)))
+    try:
+        assert receiver.problem is None and asyncio.run(receiver.health()) is None
+        client = TestClient(create_webhook_app(receiver))  # not entered: no lifespan, so no start-up check
+        assert one_delivery(client) == 202
+    finally:
+        receiver.close()
