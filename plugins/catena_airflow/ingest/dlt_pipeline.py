@@ -11,12 +11,18 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from catena_airflow.ingest.dlt_destination import DEFAULT_DATASET, LoadSettings, dlt_destination, duckdb_file
+from catena_airflow.ingest.dlt_destination import (
+    DEFAULT_DATASET,
+    LoadSettings,
+    dlt_destination,
+    duckdb_connection,
+    duckdb_file,
+)
 from catena_airflow.ingest.dlt_source import (
     DEFAULT_INITIAL_LOOKBACK,
     DEFAULT_PAGE_SIZE,
@@ -67,8 +73,11 @@ def pipeline_name(fleet_id: str) -> str:
     return "catena_fleet_" + re.sub(r"[^0-9A-Za-z_]", "_", fleet_id)
 
 
-def fleet_pipeline(*, fleet_id: str, settings: LoadSettings) -> Any:
-    """The fleet's dlt pipeline (its state restored from ``pipelines_dir``, else from the destination)."""
+def fleet_pipeline(*, fleet_id: str, settings: LoadSettings, connection: Any = None) -> Any:
+    """The fleet's dlt pipeline (its state restored from ``pipelines_dir``, else from the destination).
+
+    ``connection``: an open connection on a DuckDB destination's file, for dlt to use (``duckdb_connection``).
+    """
     import dlt
 
     os.environ.setdefault(TELEMETRY_ENV, "false")
@@ -77,7 +86,7 @@ def fleet_pipeline(*, fleet_id: str, settings: LoadSettings) -> Any:
     return dlt.pipeline(
         pipeline_name=pipeline_name(fleet_id),
         pipelines_dir=str(settings.pipelines_dir),
-        destination=dlt_destination(settings.destination),
+        destination=dlt_destination(settings.destination, connection=connection),
         dataset_name=settings.dataset_name,
     )
 
@@ -98,7 +107,6 @@ def load_fleet(
     Into a DuckDB file, loads take turns (``duckdb_lock``): DuckDB refuses a second writing process.
     """
     settings = settings or LoadSettings()
-    pipeline = fleet_pipeline(fleet_id=fleet_id, settings=settings)
     source = fleet_source(
         client=client,
         fleet_id=fleet_id,
@@ -109,7 +117,12 @@ def load_fleet(
         correction_window=correction_window,
     )
     database = duckdb_file(settings.destination)
-    with duckdb_writer_lock(database) if database is not None else nullcontext():
+    with ExitStack() as held:
+        connection = None
+        if database is not None:
+            held.enter_context(duckdb_writer_lock(database))
+            connection = held.enter_context(duckdb_connection(database))
+        pipeline = fleet_pipeline(fleet_id=fleet_id, settings=settings, connection=connection)
         info = pipeline.run(source)
     info.raise_on_failed_jobs()
     counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
