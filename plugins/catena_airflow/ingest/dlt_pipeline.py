@@ -8,7 +8,6 @@ up too). Every fleet lands in the same dataset and tables, told apart by ``fleet
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -23,6 +22,7 @@ from catena_airflow.ingest.dlt_destination import (
     duckdb_connection,
     duckdb_file,
 )
+from catena_airflow.ingest.dlt_environment import apply_dlt_defaults
 from catena_airflow.ingest.dlt_source import (
     DEFAULT_INITIAL_LOOKBACK,
     DEFAULT_PAGE_SIZE,
@@ -32,16 +32,6 @@ from catena_airflow.ingest.dlt_source import (
 )
 from catena_airflow.ingest.duckdb_lock import duckdb_writer_lock
 from catena_airflow.ingest.telematics_resources import TELEMATICS_RESOURCES, TelematicsResource
-
-#: dlt reports anonymous usage to its vendor unless told not to; ingestion talks to Catena and the
-#: destination only. A deployment that wants it sets RUNTIME__DLTHUB_TELEMETRY=true itself.
-TELEMETRY_ENV = "RUNTIME__DLTHUB_TELEMETRY"
-#: Where Airflow is installed, dlt looks up every configuration key it resolves (thousands a load) as an
-#: Airflow Variable; in a task each is a round trip, and it cost 2.5 s of a 20,000-row load even without
-#: one (benchmarks/ingest_load.py). The destination comes from ``[catena] warehouse`` or dlt's own
-#: configuration (environment, ``.dlt/secrets.toml``) instead. A deployment that keeps dlt's secrets in the
-#: Airflow Variable ``dlt_secrets_toml`` sets PROVIDERS__ENABLE_AIRFLOW_SECRETS=true.
-AIRFLOW_SECRETS_ENV = "PROVIDERS__ENABLE_AIRFLOW_SECRETS"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,10 +68,9 @@ def fleet_pipeline(*, fleet_id: str, settings: LoadSettings, connection: Any = N
 
     ``connection``: an open connection on a DuckDB destination's file, for dlt to use (``duckdb_connection``).
     """
+    apply_dlt_defaults()
     import dlt
 
-    os.environ.setdefault(TELEMETRY_ENV, "false")
-    os.environ.setdefault(AIRFLOW_SECRETS_ENV, "false")
     settings.pipelines_dir.mkdir(parents=True, exist_ok=True)
     return dlt.pipeline(
         pipeline_name=pipeline_name(fleet_id),
@@ -107,15 +96,6 @@ def load_fleet(
     Into a DuckDB file, loads take turns (``duckdb_lock``): DuckDB refuses a second writing process.
     """
     settings = settings or LoadSettings()
-    source = fleet_source(
-        client=client,
-        fleet_id=fleet_id,
-        resources=resources,
-        until=until,
-        initial_lookback=initial_lookback,
-        page_size=page_size,
-        correction_window=correction_window,
-    )
     database = duckdb_file(settings.destination)
     with ExitStack() as held:
         connection = None
@@ -123,6 +103,15 @@ def load_fleet(
             held.enter_context(duckdb_writer_lock(database))
             connection = held.enter_context(duckdb_connection(database))
         pipeline = fleet_pipeline(fleet_id=fleet_id, settings=settings, connection=connection)
+        source = fleet_source(
+            client=client,
+            fleet_id=fleet_id,
+            resources=resources,
+            until=until,
+            initial_lookback=initial_lookback,
+            page_size=page_size,
+            correction_window=correction_window,
+        )
         info = pipeline.run(source)
     info.raise_on_failed_jobs()
     counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}

@@ -23,6 +23,7 @@ from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 
 from catena_airflow.ingest.arrow_pages import ArrowPages, quiet_json_text_hint_notice
+from catena_airflow.ingest.dlt_environment import apply_dlt_defaults
 from catena_airflow.ingest.fleet_scope import rows_of_fleet
 from catena_airflow.ingest.read_ahead import read_ahead
 from catena_airflow.ingest.telematics_resources import (
@@ -227,6 +228,7 @@ def fleet_source(
     correction_window: timedelta = NO_CORRECTION_WINDOW,
 ) -> DltSource:
     """The dlt source of one fleet: its telematics resources up to ``until`` (default now)."""
+    apply_dlt_defaults()  # making the source is dlt's first configuration read in a task's process
     end = until or datetime.now(UTC)
     if end.tzinfo is None:
         raise ValueError("until must be timezone-aware")

@@ -168,6 +168,28 @@ def test_a_fleet_loads_then_a_second_run_loads_only_what_changed(sandbox, settin
     assert query(settings, "SELECT count(*) FROM catena.vehicles") == [(len(vehicles),)]
 
 
+def test_a_fleets_next_load_starts_at_its_own_cursor_after_another_fleets_load(sandbox, settings):
+    """A process (a worker) loads fleet A, then fleet B, then A again: A's second load asks Catena from A's
+    own cursor, whichever pipeline the process touched last."""
+    real = sandbox.catena_client()
+    first, other = (connect_fleet(real, f"dlt-turns-{n}-{uuid.uuid4().hex[:6]}") for n in (1, 2))
+    until = datetime.now(UTC) - timedelta(hours=1)
+    client = RecordingClient(client=real)
+    loaded = load_fleet(
+        client=client, fleet_id=first, settings=settings, resources=RESOURCES, until=until, initial_lookback=LOOKBACK
+    )
+    load_fleet(
+        client=real, fleet_id=other, settings=settings, resources=RESOURCES, until=until, initial_lookback=LOOKBACK
+    )
+
+    client.calls.clear()
+    load_fleet(
+        client=client, fleet_id=first, settings=settings, resources=RESOURCES, until=until + timedelta(minutes=5)
+    )
+    (call,) = location_calls(client)
+    assert call["from_datetime"] == loaded.cursors["vehicle_locations"]
+
+
 def test_another_fleets_rows_are_not_loaded_even_when_catena_ignores_the_filter(sandbox, settings):
     real = sandbox.catena_client()
     ours = connect_fleet(real, f"dlt-ours-{uuid.uuid4().hex[:6]}")
