@@ -19,8 +19,6 @@ to ``pipelines_dir``: ``CATENA_DLT_PIPELINES_DIR``, else ``$AIRFLOW_HOME/dlt/pip
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,30 +82,8 @@ def postgres_credentials(url: str) -> Any:
     return credentials
 
 
-@contextmanager
-def duckdb_connection(path: Path) -> Iterator[Any]:
-    """One connection on a DuckDB destination file for a whole load (``dlt_destination(connection=...)``).
-
-    Why: given a path, dlt opens and closes the file several times a load (state, schema, load jobs), and
-    each close checkpoints it; on a file of a million rows that cost about 0.4 s per fleet
-    (benchmarks/RESULTS.md). Hold the file's writer lock (``duckdb_lock``) around it.
-    """
-    import duckdb
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = duckdb.connect(str(path), config={"memory_limit": DUCKDB_MEMORY_LIMIT})
-    try:
-        yield connection
-    finally:
-        connection.close()
-
-
-def dlt_destination(spec: str, *, connection: Any = None) -> Any:
-    """The dlt destination a URL or destination name stands for (see the module docstring).
-
-    ``connection``: for a ``duckdb:///`` destination, an open connection on its file (``duckdb_connection``)
-    that dlt uses instead of opening the file itself.
-    """
+def dlt_destination(spec: str) -> Any:
+    """The dlt destination a URL or destination name stands for (see the module docstring)."""
     from dlt.common.destination import Destination
     from dlt.destinations import duckdb, postgres
     from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
@@ -125,10 +101,7 @@ def dlt_destination(spec: str, *, connection: Any = None) -> Any:
         # statement; a fleet's 20,000 locations took 18-20 s to load that way and 2.3 GiB of RSS, as
         # jsonl 1-1.4 s and 360 MiB, the same rows and types (benchmarks/ingest_load.py). Parquet would
         # need pyarrow.
-        if connection is not None:
-            credentials = connection
-        else:
-            credentials = DuckDbCredentials(str(path), global_config={"memory_limit": DUCKDB_MEMORY_LIMIT})
+        credentials = DuckDbCredentials(str(path), global_config={"memory_limit": DUCKDB_MEMORY_LIMIT})
         return duckdb(credentials=credentials, preferred_loader_file_format=LOADER_FILE_FORMATS["duckdb"])
     if scheme in POSTGRES_SCHEMES:
         return postgres(credentials=postgres_credentials(text))
@@ -145,7 +118,6 @@ __all__ = [
     "default_destination",
     "default_pipelines_dir",
     "dlt_destination",
-    "duckdb_connection",
     "duckdb_file",
     "postgres_credentials",
 ]

@@ -10,18 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from catena_airflow.ingest.dlt_destination import (
-    DEFAULT_DATASET,
-    LoadSettings,
-    dlt_destination,
-    duckdb_connection,
-    duckdb_file,
-)
+from catena_airflow.ingest.dlt_destination import DEFAULT_DATASET, LoadSettings, dlt_destination, duckdb_file
 from catena_airflow.ingest.dlt_environment import apply_dlt_defaults
 from catena_airflow.ingest.dlt_source import (
     DEFAULT_INITIAL_LOOKBACK,
@@ -63,11 +57,8 @@ def pipeline_name(fleet_id: str) -> str:
     return "catena_fleet_" + re.sub(r"[^0-9A-Za-z_]", "_", fleet_id)
 
 
-def fleet_pipeline(*, fleet_id: str, settings: LoadSettings, connection: Any = None) -> Any:
-    """The fleet's dlt pipeline (its state restored from ``pipelines_dir``, else from the destination).
-
-    ``connection``: an open connection on a DuckDB destination's file, for dlt to use (``duckdb_connection``).
-    """
+def fleet_pipeline(*, fleet_id: str, settings: LoadSettings) -> Any:
+    """The fleet's dlt pipeline (its state restored from ``pipelines_dir``, else from the destination)."""
     apply_dlt_defaults()
     import dlt
 
@@ -75,7 +66,7 @@ def fleet_pipeline(*, fleet_id: str, settings: LoadSettings, connection: Any = N
     return dlt.pipeline(
         pipeline_name=pipeline_name(fleet_id),
         pipelines_dir=str(settings.pipelines_dir),
-        destination=dlt_destination(settings.destination, connection=connection),
+        destination=dlt_destination(settings.destination),
         dataset_name=settings.dataset_name,
     )
 
@@ -96,22 +87,18 @@ def load_fleet(
     Into a DuckDB file, loads take turns (``duckdb_lock``): DuckDB refuses a second writing process.
     """
     settings = settings or LoadSettings()
+    pipeline = fleet_pipeline(fleet_id=fleet_id, settings=settings)
+    source = fleet_source(
+        client=client,
+        fleet_id=fleet_id,
+        resources=resources,
+        until=until,
+        initial_lookback=initial_lookback,
+        page_size=page_size,
+        correction_window=correction_window,
+    )
     database = duckdb_file(settings.destination)
-    with ExitStack() as held:
-        connection = None
-        if database is not None:
-            held.enter_context(duckdb_writer_lock(database))
-            connection = held.enter_context(duckdb_connection(database))
-        pipeline = fleet_pipeline(fleet_id=fleet_id, settings=settings, connection=connection)
-        source = fleet_source(
-            client=client,
-            fleet_id=fleet_id,
-            resources=resources,
-            until=until,
-            initial_lookback=initial_lookback,
-            page_size=page_size,
-            correction_window=correction_window,
-        )
+    with duckdb_writer_lock(database) if database is not None else nullcontext():
         info = pipeline.run(source)
     info.raise_on_failed_jobs()
     counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}

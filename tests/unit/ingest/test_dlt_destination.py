@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import duckdb
 import pytest
 
 from catena_airflow.ingest.dlt_destination import (
@@ -11,7 +10,6 @@ from catena_airflow.ingest.dlt_destination import (
     default_destination,
     default_pipelines_dir,
     dlt_destination,
-    duckdb_connection,
     duckdb_file,
 )
 
@@ -71,14 +69,3 @@ def test_duckdb_file_names_the_file_of_a_duckdb_destination_only(tmp_path):
     assert duckdb_file(f"duckdb:///{tmp_path / 'x.duckdb'}") == tmp_path / "x.duckdb"
     assert duckdb_file("postgresql://u@h/d") is None
     assert duckdb_file("duckdb:///") is None
-
-
-def test_one_duckdb_connection_for_a_load_bounds_memory_and_is_closed_after(tmp_path):
-    path = tmp_path / "sub" / "data.duckdb"
-    with duckdb_connection(path) as connection:
-        (limit,) = connection.execute("SELECT current_setting('memory_limit')").fetchone()
-        assert limit.startswith("244.1 MiB")  # DuckDB shows the 256MB asked for in MiB
-        destination = dlt_destination(f"duckdb:///{path}", connection=connection)
-        assert destination.config_params["credentials"] is connection  # dlt opens no connection of its own
-    # Closed: another process may now open the file for writing (the next fleet's load).
-    duckdb.connect(str(path)).close()
