@@ -19,6 +19,7 @@ from catena_airflow.inbox.projection import (
     is_projected,
     join,
     observation_fact,
+    onboarding_row,
     recency,
     records_of,
     to_onboarding,
@@ -724,3 +725,29 @@ def test_join_is_commutative_when_two_values_share_a_clock():
     accepted = {"invitation_status": [clock, "accepted"], "connections": {"c-1": [clock, {"status": "stale"}]}}
     assert join(pending, accepted) == join(accepted, pending)
     assert join(join(pending, accepted), pending) == join(pending, accepted)
+
+
+def test_the_onboarding_row_denormalizes_the_read_model_into_its_columns():
+    """The columns the dashboard filters and sorts on, beside the state they are read from."""
+    run = observation_fact(at=fe.at(8), dag_id="catena_fleet_onboarding", run_id="manual__1", decline_reason="not now")
+    state = state_of(fe.happy(), run)
+    view = to_onboarding(fe.INVITATION_ID, state)
+    now = datetime(2026, 3, 2, tzinfo=UTC)
+    assert onboarding_row(state, now) == {
+        "fleet_ref": fe.FLEET_REF,
+        "fleet_id": fe.FLEET_ID,
+        "stage": "connected",
+        "invitation_status": view.invitation_status,
+        "decline_reason": None,
+        "magic_link": view.magic_link,
+        "expires_at": view.expires_at,
+        "connected_at": fe.at(7),
+        "dag_id": "catena_fleet_onboarding",
+        "run_id": "manual__1",
+        "state": state,
+        "updated_at": now,
+    }
+    assert view.invitation_status and view.magic_link and view.expires_at  # each column holds a value here
+    declined = state_of(fe.declined())
+    reason = onboarding_row(declined, now)["decline_reason"]
+    assert reason and reason == to_onboarding(fe.INVITATION_ID, declined).decline_reason
