@@ -233,12 +233,18 @@ class DroppingStore(InboxStore):
         self.failing |= self.failing_once_saved
 
 
-def test_a_delivery_that_verifies_with_the_cached_secret_reads_nothing_more(receiver_for, sqlite_url):
-    """Its subscription's secret is cached: it verifies even while the inbox cannot read that row again."""
+def stored_subscription(receiver_for, sqlite_url):
+    """(client, store, webhook id): a receiver on a DroppingStore holding one subscription's "stored-secret"."""
     webhook_id = str(uuid.uuid4())
     store = DroppingStore(sqlite_url)
     client = receiver_for(FakeCatena(), store=store)
     store.save_subscription_secret(webhook_id, "stored-secret")
+    return client, store, webhook_id
+
+
+def test_a_delivery_that_verifies_with_the_cached_secret_reads_nothing_more(receiver_for, sqlite_url):
+    """Its subscription's secret is cached: it verifies even while the inbox cannot read that row again."""
+    client, store, webhook_id = stored_subscription(receiver_for, sqlite_url)
     store.failing = {"subscription_secret_candidates"}
     assert deliver(client, webhook_id, secret="stored-secret").status_code == 202
     assert deliver(client, webhook_id, secret="stored-secret").status_code == 202
@@ -263,10 +269,7 @@ def test_a_webhook_id_the_cache_lacks_refreshes_the_whole_cache(receiver_for, sq
 def test_a_stored_subscription_whose_secret_cannot_be_read_again_is_503(receiver_for, sqlite_url):
     """The cached secret fails, and re-reading the subscription's own fails: it may have been rotated, so
     the delivery is left for Catena to retry (503), not refused for good (401)."""
-    webhook_id = str(uuid.uuid4())
-    store = DroppingStore(sqlite_url)
-    client = receiver_for(FakeCatena(), store=store)
-    store.save_subscription_secret(webhook_id, "stored-secret")
+    client, store, webhook_id = stored_subscription(receiver_for, sqlite_url)
     store.failing = {"subscription_secret_candidates"}
     assert deliver(client, webhook_id, secret="rotated-secret").status_code == 503
     store.failing = set()
@@ -274,10 +277,7 @@ def test_a_stored_subscription_whose_secret_cannot_be_read_again_is_503(receiver
 
 
 def test_a_delivery_is_503_when_the_inbox_cannot_tell_whether_a_replaced_secret_was_ours(receiver_for, sqlite_url):
-    webhook_id = str(uuid.uuid4())
-    store = DroppingStore(sqlite_url)
-    client = receiver_for(FakeCatena(), store=store)
-    store.save_subscription_secret(webhook_id, "stored-secret")
+    client, store, webhook_id = stored_subscription(receiver_for, sqlite_url)
     store.failing = {"previous_secret_unknown"}
     assert deliver(client, webhook_id, secret="forged-secret").status_code == 503
     store.failing = set()
