@@ -5,10 +5,12 @@ fixed), ``--fleets`` fleets onboarded through the happy path. The sandbox gives 
 vehicles (derived from its id, not configurable), a location per vehicle per minute, and a week of
 history before the connection: the window is ``ceil(--rows / vehicles)`` minutes ending on a minute
 boundary in the past, so the fleets hold ``--rows`` locations (rounded up to a whole minute). Then each
-phase runs in a child process of its own, fleet after fleet; a load phase forks a process per fleet
-from it once the product is imported (one ingestion task per fleet, as Airflow's task runner forks a
-task), and its peak RSS is the largest of those processes' ``ru_maxrss`` (``--one-process``: every
-fleet in the phase's one process):
+phase runs in a child process of its own, which forks a process per fleet once the product is imported
+(one ingestion task per fleet, as Airflow's task runner forks a task), ``--concurrency`` at once: by
+default the ingestion pool's slots, as the ``catena_ingestion`` DAG runs them. A phase's peak RSS is the
+largest of its fleets' ``ru_maxrss``. ``--concurrency 1``: fleet after fleet, the fetch-only baseline in
+the phase's one process (the figures recorded before 2026-12-07 16:00 UTC were all taken this way);
+``--one-process``: every fleet's load in the phase's one process, one after the other:
 
   * baseline "fetch only": the dlt source's own page loop (``dlt_source._rows``: the same client,
     ``fleet_ids=[fleet]``, ``only_latest=false``, page size, ``time_windows`` and ``rows_of_fleet``) for
@@ -41,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -75,27 +78,47 @@ def _peak_rss_mib() -> float:
     return max(own, children) / 1024
 
 
-def child_fetch(job: dict[str, Any]) -> dict[str, Any]:
-    """The dlt source's page loop for every fleet and resource, rows counted and dropped."""
+def _fetch_one(job: dict[str, Any], fleet_id: str, client: Any = None) -> dict[str, Any]:
+    """The dlt source's page loop for one fleet's resources: rows counted and dropped, pages counted."""
     from catena_airflow.ingest.dlt_source import DEFAULT_PAGE_SIZE, _rows
 
-    client = _client(job)
+    client = client or _client(job)
     until = datetime.fromisoformat(job["until"])
     start = until - timedelta(minutes=job["minutes"])
     rows: dict[str, int] = {}
     pages = 0
+    for definition in _resources():
+        # What dlt's incremental hands the source on a first run: its initial value as start_value.
+        cursor = SimpleNamespace(start_value=start if definition.time_filter is not None else None)
+        for page in _rows(
+            definition, client=client, fleet_id=fleet_id, page_size=DEFAULT_PAGE_SIZE, until=until, cursor=cursor
+        ):
+            rows[definition.name] = rows.get(definition.name, 0) + len(page)
+            pages += 1
+    return {"rows": rows, "pages": pages}
+
+
+def child_fetch(job: dict[str, Any]) -> dict[str, Any]:
+    """The page loop for every fleet: in this one process fleet after fleet (concurrency 1), else in a
+    process forked per fleet, ``concurrency`` at once, as the loads run."""
+    from catena_airflow.ingest import dlt_source  # noqa: F401 - imported once, before any fork, as the loads' is
+
     started = time.perf_counter()
-    for fleet_id in job["fleets"]:
-        for definition in _resources():
-            # What dlt's incremental hands the source on a first run: its initial value as start_value.
-            cursor = SimpleNamespace(start_value=start if definition.time_filter is not None else None)
-            for page in _rows(
-                definition, client=client, fleet_id=fleet_id, page_size=DEFAULT_PAGE_SIZE, until=until, cursor=cursor
-            ):
-                rows[definition.name] = rows.get(definition.name, 0) + len(page)
-                pages += 1
+    if job["concurrency"] == 1:
+        client = _client(job)
+        results = [_fetch_one(job, fleet_id, client) for fleet_id in job["fleets"]]
+        peak = _peak_rss_mib()
+    else:
+        forked = _forked_each(job["fleets"], lambda fleet_id: _fetch_one(job, fleet_id), job["concurrency"])
+        results = [result for result, _, _ in forked]
+        peak = max(fleet_peak for _, fleet_peak, _ in forked)
     seconds = time.perf_counter() - started
-    return {"rows": rows, "pages": pages, "seconds": seconds, "peak_rss_mib": _peak_rss_mib()}
+    rows: dict[str, int] = {}
+    for result in results:
+        for name, count in result["rows"].items():
+            rows[name] = rows.get(name, 0) + count
+    pages = sum(result["pages"] for result in results)
+    return {"rows": rows, "pages": pages, "seconds": seconds, "peak_rss_mib": peak}
 
 
 def _resources() -> tuple[Any, ...]:
@@ -105,7 +128,8 @@ def _resources() -> tuple[Any, ...]:
     return (VEHICLES, VEHICLE_LOCATIONS)
 
 
-def _load_one(job: dict[str, Any], fleet_id: str) -> dict[str, int]:
+def _load_one(job: dict[str, Any], fleet_id: str) -> dict[str, Any]:
+    """``load_fleet`` for one fleet: the rows it wrote per table and its steps' seconds."""
     from catena_airflow.ingest.dlt_pipeline import LoadSettings, load_fleet
 
     settings = LoadSettings(destination=job["destination"], pipelines_dir=Path(job["pipelines_dir"]))
@@ -118,30 +142,43 @@ def _load_one(job: dict[str, Any], fleet_id: str) -> dict[str, int]:
         initial_lookback=timedelta(minutes=job["minutes"]),
         correction_window=timedelta(hours=job.get("correction_window_hours", 0)),
     )
-    return dict(loaded.rows)
+    return {"rows": dict(loaded.rows), "steps": dict(loaded.seconds)}
 
 
-def _load_forked(job: dict[str, Any], fleet_id: str) -> tuple[dict[str, int], float]:
-    """One fleet's load in a forked process, as a task runner forks a task: (rows, its peak RSS in MiB)."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the fleet's process
-        status = 1
-        try:
-            os.close(read_end)
-            rows = _load_one(job, fleet_id)
-            os.write(write_end, json.dumps({"rows": rows, "peak": _peak_rss_mib()}).encode())
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    with os.fdopen(read_end) as pipe:
-        text = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    if status != 0 or not text:
-        raise RuntimeError(f"the load of fleet {fleet_id} failed (wait status {status})")
-    answer = json.loads(text)
-    return answer["rows"], answer["peak"]
+def _forked_each(
+    fleets: list[str], work: Callable[[str], dict[str, Any]], concurrency: int
+) -> list[tuple[dict[str, Any], float, float]]:
+    """``work(fleet)`` for each fleet in a process forked from this one (as Airflow's task runner forks a
+    task), at most ``concurrency`` at once (the ingestion pool's slots): per fleet, in order, its result,
+    its process's peak RSS (MiB) and its wall seconds."""
+    waiting = list(fleets)
+    running: dict[int, tuple[str, int, float]] = {}
+    done: dict[str, tuple[dict[str, Any], float, float]] = {}
+    while waiting or running:
+        while waiting and len(running) < concurrency:
+            fleet_id = waiting.pop(0)
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the fleet's process
+                status = 1
+                try:
+                    os.close(read_end)
+                    result = work(fleet_id)
+                    os.write(write_end, json.dumps({"result": result, "peak": _peak_rss_mib()}).encode())
+                    status = 0
+                finally:
+                    os._exit(status)
+            os.close(write_end)
+            running[pid] = (fleet_id, read_end, time.perf_counter())
+        pid, status = os.wait()
+        fleet_id, read_end, fleet_started = running.pop(pid)
+        with os.fdopen(read_end) as pipe:  # a result is far below a pipe's buffer: the child never blocked on it
+            text = pipe.read()
+        if status != 0 or not text:
+            raise RuntimeError(f"fleet {fleet_id}'s process failed (wait status {status})")
+        answer = json.loads(text)
+        done[fleet_id] = (answer["result"], answer["peak"], time.perf_counter() - fleet_started)
+    return [done[fleet_id] for fleet_id in fleets]
 
 
 def _warm_up(job: dict[str, Any]) -> None:
@@ -167,41 +204,36 @@ def _warm_up(job: dict[str, Any]) -> None:
 
 
 def child_load(job: dict[str, Any]) -> dict[str, Any]:
-    """``load_fleet`` for every fleet in turn; rows written per table and dlt's step times, summed.
+    """``load_fleet`` for every fleet; rows written per table and the steps' seconds, summed over fleets.
 
-    Each fleet in a process of its own, forked from this one once the product is imported (an ingestion
-    task per fleet, as Airflow's task runner forks it); ``one_process``: every fleet in this process.
+    Each fleet in a process of its own, forked from this one once the product is imported, ``concurrency``
+    at once (``_forked_each``); ``one_process``: every fleet in this process, one after the other.
     """
-    from catena_airflow.ingest import dlt_pipeline
-
     if not job.get("one_process"):
         _warm_up(job)
 
+    per_fleet: list[float] = []
+    started = time.perf_counter()
+    if job.get("one_process"):
+        results = []
+        for fleet_id in job["fleets"]:
+            fleet_started = time.perf_counter()
+            results.append(_load_one(job, fleet_id))
+            per_fleet.append(time.perf_counter() - fleet_started)
+        peak = _peak_rss_mib()
+    else:
+        forked = _forked_each(job["fleets"], lambda fleet_id: _load_one(job, fleet_id), job["concurrency"])
+        results = [result for result, _, _ in forked]
+        per_fleet = [seconds for _, _, seconds in forked]
+        peak = max(fleet_peak for _, fleet_peak, _ in forked)
+    seconds = time.perf_counter() - started
     rows: dict[str, int] = {}
     steps: dict[str, float] = {}
-    per_fleet: list[float] = []
-    peak = 0.0
-    started = time.perf_counter()
-    for fleet_id in job["fleets"]:
-        fleet_started = time.perf_counter()
-        if job.get("one_process"):
-            loaded = _load_one(job, fleet_id)
-        else:
-            loaded, fleet_peak = _load_forked(job, fleet_id)
-            peak = max(peak, fleet_peak)
-        per_fleet.append(time.perf_counter() - fleet_started)
-        for table, count in loaded.items():
+    for result in results:
+        for table, count in result["rows"].items():
             rows[table] = rows.get(table, 0) + count
-    seconds = time.perf_counter() - started
-    # dlt's own step times (extract / normalize / load), read back from each pipeline's trace: after the clock.
-    settings = dlt_pipeline.LoadSettings(destination=job["destination"], pipelines_dir=Path(job["pipelines_dir"]))
-    for fleet_id in job["fleets"]:
-        trace = dlt_pipeline.fleet_pipeline(fleet_id=fleet_id, settings=settings).last_trace
-        for step in trace.steps if trace else ():
-            if step.finished_at and step.started_at:
-                steps[step.step] = steps.get(step.step, 0.0) + (step.finished_at - step.started_at).total_seconds()
-    if job.get("one_process"):
-        peak = _peak_rss_mib()
+        for step, step_seconds in result["steps"].items():
+            steps[step] = steps.get(step, 0.0) + step_seconds
     return {"rows": rows, "seconds": seconds, "per_fleet": per_fleet, "steps": steps, "peak_rss_mib": peak}
 
 
@@ -358,6 +390,13 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: 5 fleets, 20,000 rows, not recorded")
     parser.add_argument("--no-postgres", action="store_true", help="DuckDB only")
     parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=int(OPTION_BY_KEY["ingestion_pool_slots"].default),
+        help="fleets fetched or loaded at once, each in its own process (default: the ingestion pool's slots, "
+        "as the catena_ingestion DAG runs them); 1: fleet after fleet, the fetch-only baseline in one process",
+    )
+    parser.add_argument(
         "--one-process",
         action="store_true",
         help="load every fleet in one process (default: a process forked per fleet, as one task per fleet)",
@@ -408,6 +447,7 @@ def main() -> int:
             "token_url": sandbox.token_url,
             "fleets": fleets,
             "one_process": args.one_process,
+            "concurrency": 1 if args.one_process else args.concurrency,
         }
         full = {**base, "until": until.isoformat(), "minutes": minutes}
         fetch = run_child("fetch", full, workdir)
@@ -471,11 +511,15 @@ def main() -> int:
         f"One `catena-sandbox serve` (speed 1), {args.fleets} fleets, {vehicles} vehicles (3 to 8 a fleet, the "
         f"sandbox's), a location per vehicle per minute; a closed window of {minutes:,} minutes ending "
         f"{until:%H:%M} UTC: {expected:,} vehicle locations (+ {sum(fetch['rows'].values()) - fetched} vehicles rows). "
-        "Fleet after fleet, "
         + (
-            "every fleet in the phase's one process"
+            "Fleet after fleet, every fleet in the phase's one process"
             if args.one_process
-            else "each fleet's load in a process forked from the phase's (product imported), as a task per fleet"
+            else "Fleet after fleet, the fetch-only baseline in one process, each fleet's load in a process forked "
+            "from the phase's (product imported), as a task per fleet"
+            if args.concurrency == 1
+            else f"{args.concurrency} fleets at once (the ingestion pool's slots, as the `catena_ingestion` DAG runs "
+            "them), each fleet's fetch or load in a process forked from the phase's (product imported), as a task "
+            "per fleet; loads into the DuckDB file take turns for its writes only (`load_fleet`)"
         )
         + "; the client is the project's "
         "`CatenaClient` (page size 300, `only_latest=false`, `fleet_ids=[fleet]`). Rows/s = vehicle locations / "
@@ -496,10 +540,11 @@ def main() -> int:
         written = load["rows"].get("vehicle_locations", 0)
         rate = written / load["seconds"]
         steps = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in load["steps"].items())
+        steps = f"{steps} (summed over fleets)" if args.concurrency > 1 else steps
         extra = f"; at most {load['pg_connections']} connections" if name == "PostgreSQL" else ""
         lines.append(
             f"| full load, {name} (`load_fleet`) | {written:,} | {load['seconds']:.1f} | {rate:,.0f} | "
-            f"{rate / fetch_rate:.2f} | {load['peak_rss_mib']:.0f} MiB | dlt steps: {steps}; a fleet "
+            f"{rate / fetch_rate:.2f} | {load['peak_rss_mib']:.0f} MiB | steps: {steps}; a fleet "
             f"{fleet_times(load['per_fleet'])}{extra}; load average {load['load_average']:.1f} at its end |"
         )
     for name, inc in increments.items():

@@ -82,8 +82,12 @@ def postgres_credentials(url: str) -> Any:
     return credentials
 
 
-def dlt_destination(spec: str) -> Any:
-    """The dlt destination a URL or destination name stands for (see the module docstring)."""
+def dlt_destination(spec: str, *, staging_dataset_layout: str | None = None) -> Any:
+    """The dlt destination a URL or destination name stands for (see the module docstring).
+
+    ``staging_dataset_layout``: dlt's ``staging_dataset_name_layout`` for a destination named (not a URL):
+    where its loads cannot take turns, each fleet stages apart (``load_turns``).
+    """
     from dlt.common.destination import Destination
     from dlt.destinations import duckdb, postgres
     from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
@@ -107,6 +111,8 @@ def dlt_destination(spec: str) -> Any:
         return postgres(credentials=postgres_credentials(text))
     if scheme:
         raise ValueError(f"unsupported destination URL scheme {scheme!r}: use a dlt destination name instead")
+    if staging_dataset_layout is not None:
+        return Destination.from_reference(text, staging_dataset_name_layout=staging_dataset_layout)
     return Destination.from_reference(text)
 
 

@@ -9,13 +9,14 @@ up too). Every fleet lands in the same dataset and tables, told apart by ``fleet
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from contextlib import nullcontext
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from catena_airflow.ingest.dlt_destination import DEFAULT_DATASET, LoadSettings, dlt_destination, duckdb_file
+from catena_airflow.ingest.dlt_destination import DEFAULT_DATASET, LoadSettings, dlt_destination
 from catena_airflow.ingest.dlt_environment import apply_dlt_defaults
 from catena_airflow.ingest.dlt_source import (
     DEFAULT_INITIAL_LOOKBACK,
@@ -24,19 +25,22 @@ from catena_airflow.ingest.dlt_source import (
     SOURCE_NAME,
     fleet_source,
 )
-from catena_airflow.ingest.duckdb_lock import duckdb_writer_lock
+from catena_airflow.ingest.load_turns import LoadTurn, load_turn, staging_dataset_layout
 from catena_airflow.ingest.telematics_resources import TELEMATICS_RESOURCES, TelematicsResource
 
 
 @dataclass(frozen=True, kw_only=True)
 class FleetLoad:
-    """What one load wrote: rows per table (child tables included), each resource's cursor after it, the load ids."""
+    """What one load wrote: rows per table (child tables included), each resource's cursor after it, the load
+    ids, and the seconds of each step (``extract``, ``normalize``, ``load``, and ``waiting`` for the
+    dataset's load turn, ``load_turns``)."""
 
     fleet_id: str
     pipeline_name: str
     rows: dict[str, int]
     load_ids: tuple[str, ...]
     cursors: dict[str, datetime | None] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def rows_of(self, resource: str) -> int:
         """Rows of the resource's own table (its child tables hold parts of the same records)."""
@@ -49,6 +53,7 @@ class FleetLoad:
             "rows": dict(self.rows),
             "load_ids": list(self.load_ids),
             "cursors": {name: value.isoformat() if value else None for name, value in self.cursors.items()},
+            "seconds": {step: round(value, 3) for step, value in self.seconds.items()},
         }
 
 
@@ -66,7 +71,9 @@ def fleet_pipeline(*, fleet_id: str, settings: LoadSettings) -> Any:
     return dlt.pipeline(
         pipeline_name=pipeline_name(fleet_id),
         pipelines_dir=str(settings.pipelines_dir),
-        destination=dlt_destination(settings.destination),
+        destination=dlt_destination(
+            settings.destination, staging_dataset_layout=staging_dataset_layout(settings.destination, fleet_id)
+        ),
         dataset_name=settings.dataset_name,
     )
 
@@ -84,7 +91,12 @@ def load_fleet(
 ) -> FleetLoad:
     """Load what changed in one fleet's resources since its last load; raises if the load failed.
 
-    Into a DuckDB file, loads take turns (``duckdb_lock``): DuckDB refuses a second writing process.
+    dlt's ``run`` in its steps, so that loads into one dataset take turns (``load_turns``: they share dlt's
+    staging tables, and a DuckDB file takes one writer) only where they touch the warehouse: restoring the
+    pipeline's state from it, and loading. Extracting (reading Catena, the long part) and normalising run
+    alongside other fleets' loads. Unlike ``run``, a package a killed load left pending does not stop this
+    run's extract: its state was committed locally when it was extracted, so this run's cursors continue
+    from it, and ``load`` loads both packages in the order they were extracted.
     """
     settings = settings or LoadSettings()
     pipeline = fleet_pipeline(fleet_id=fleet_id, settings=settings)
@@ -97,18 +109,50 @@ def load_fleet(
         page_size=page_size,
         correction_window=correction_window,
     )
-    database = duckdb_file(settings.destination)
-    with duckdb_writer_lock(database) if database is not None else nullcontext():
-        info = pipeline.run(source)
-    info.raise_on_failed_jobs()
-    counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
+    seconds: dict[str, float] = {}
+    writer_turn = _timed_turn(load_turn(settings.destination, settings.dataset_name), seconds)
+    if pipeline.config.restore_from_destination:  # as ``run`` does: a worker without local state takes the warehouse's
+        with writer_turn():
+            pipeline.sync_destination()
+    with _timed(seconds, "extract"):
+        pipeline.extract(source)
+    with _timed(seconds, "normalize"):
+        normalized = pipeline.normalize()  # None: nothing was extracted (no resource)
+    with writer_turn(), _timed(seconds, "load"):
+        info = pipeline.load()
+    if info is not None:
+        info.raise_on_failed_jobs()
+    counts = normalized.row_counts if normalized is not None else {}
     return FleetLoad(
         fleet_id=fleet_id,
         pipeline_name=pipeline.pipeline_name,
         rows={table: n for table, n in counts.items() if not table.startswith("_dlt")},
-        load_ids=tuple(info.loads_ids),
+        load_ids=tuple(info.loads_ids) if info is not None else (),
         cursors={r.name: cursor_value(pipeline, r) for r in resources},
+        seconds=seconds,
     )
+
+
+@contextmanager
+def _timed(seconds: dict[str, float], step: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[step] = seconds.get(step, 0.0) + time.perf_counter() - started
+
+
+def _timed_turn(turn: LoadTurn, seconds: dict[str, float]) -> LoadTurn:
+    """``turn``, the wait for it added to ``seconds["waiting"]``."""
+
+    @contextmanager
+    def timed() -> Iterator[None]:
+        started = time.perf_counter()
+        with turn():
+            seconds["waiting"] = seconds.get("waiting", 0.0) + time.perf_counter() - started
+            yield
+
+    return timed
 
 
 def cursor_value(pipeline: Any, resource: TelematicsResource) -> datetime | None:

@@ -185,6 +185,12 @@ class CatenaIngestFleetOperator(BaseOperator):
                 fleet_id=fleet_id, resources=[r.name for r in resources], error=f"{type(exc).__name__}: {exc}"
             )
             raise
+        self.log.info(
+            "Fleet %s loaded: %s; seconds: %s",
+            fleet_id,
+            ", ".join(f"{table} {rows}" for table, rows in sorted(load.rows.items())) or "no new rows",
+            ", ".join(f"{step} {seconds:.1f}" for step, seconds in load.seconds.items()),  # waiting: for the turn
+        )
         self._record(operations, load, resources, fleet_ref or agreement.fleet_ref)
         self._emit_asset_events(context, load, resources, fleet_ref or agreement.fleet_ref)
         return {

@@ -13,10 +13,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -25,8 +27,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from catena_airflow.client import CatenaClient
-from catena_airflow.ingest.dlt_pipeline import LoadSettings, fleet_pipeline, load_fleet
-from catena_airflow.ingest.telematics_resources import VEHICLE_LOCATIONS, VEHICLES
+from catena_airflow.ingest.dlt_pipeline import LoadSettings, fleet_pipeline, load_fleet, pipeline_name
+from catena_airflow.ingest.load_turns import load_turn
+from catena_airflow.ingest.telematics_resources import DEFAULT_INITIAL_LOOKBACK, VEHICLE_LOCATIONS, VEHICLES
 
 pytestmark = pytest.mark.integration
 
@@ -225,9 +228,9 @@ from catena_airflow.client import CatenaClient
 from catena_airflow.ingest.dlt_pipeline import LoadSettings, load_fleet
 from catena_airflow.ingest.telematics_resources import VEHICLE_LOCATIONS, VEHICLES
 
-api_url, token_url, client_id, client_secret, fleet_id, database, pipelines_dir, until = sys.argv[1:]
+api_url, token_url, client_id, client_secret, fleet_id, destination, pipelines_dir, until = sys.argv[1:]
 client = CatenaClient(client_id=client_id, client_secret=client_secret, api_url=api_url, auth_url=token_url)
-settings = LoadSettings(destination=f"duckdb:///{database}", pipelines_dir=Path(pipelines_dir))
+settings = LoadSettings(destination=destination, pipelines_dir=Path(pipelines_dir))
 end = datetime.fromisoformat(until)
 resources = (VEHICLES, VEHICLE_LOCATIONS)
 loaded = load_fleet(client=client, fleet_id=fleet_id, settings=settings, resources=resources, until=end)
@@ -235,33 +238,100 @@ print(loaded.rows)
 """
 
 
-def test_two_processes_load_two_fleets_into_one_duckdb_file(sandbox, tmp_path):
-    """DuckDB refuses a second writing process; the loads take turns instead of one failing."""
+def start_load(sandbox, settings: LoadSettings, fleet_id: str, until: datetime) -> subprocess.Popen[str]:
+    """``load_fleet`` of one fleet in a process of its own, as an ingestion task runs it."""
+    catena = [sandbox.base_url, sandbox.token_url, sandbox.client_id, sandbox.client_secret]
+    arguments = [fleet_id, settings.destination, str(settings.pipelines_dir), until.isoformat()]
+    return subprocess.Popen(
+        [sys.executable, "-c", LOAD_ONE_FLEET, *catena, *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def vehicles_per_fleet(settings: LoadSettings) -> dict[str, int]:
+    return dict(query(settings, "SELECT fleet_id, count(*) FROM catena.vehicles GROUP BY fleet_id"))
+
+
+def test_two_processes_load_two_fleets_into_one_warehouse(sandbox, settings):
+    """Loads at once take turns where they write: into a DuckDB file (which refuses a second writing process)
+    and into PostgreSQL (where they would share dlt's staging tables); every row lands exactly once."""
     real = sandbox.catena_client()
     fleets = [connect_fleet(real, f"dlt-par-{i}-{uuid.uuid4().hex[:6]}") for i in range(2)]
-    database = tmp_path / "catena_data.duckdb"
-    until = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-    catena = [sandbox.base_url, sandbox.token_url, sandbox.client_id, sandbox.client_secret]
-    processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                LOAD_ONE_FLEET,
-                *catena,
-                fleet_id,
-                str(database),
-                str(tmp_path / "pipelines"),
-                until,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for fleet_id in fleets
-    ]
+    until = datetime.now(UTC) - timedelta(hours=1)
+    processes = [start_load(sandbox, settings, fleet_id, until) for fleet_id in fleets]
     outputs = [process.communicate(timeout=300)[0] for process in processes]
     assert [process.returncode for process in processes] == [0, 0], "\n".join(o[-3000:] for o in outputs)
-    settings = LoadSettings(destination=f"duckdb:///{database}")
-    loaded = dict(query(settings, "SELECT fleet_id, count(*) FROM catena.vehicles GROUP BY fleet_id"))
-    assert loaded == {fleet_id: len(real.list_vehicles(fleet_ids=[fleet_id]).all()) for fleet_id in fleets}
+    assert vehicles_per_fleet(settings) == {
+        fleet_id: len(real.list_vehicles(fleet_ids=[fleet_id]).all()) for fleet_id in fleets
+    }
+    start = until - DEFAULT_INITIAL_LOOKBACK  # LOAD_ONE_FLEET's first reach
+    for fleet_id in fleets:
+        sql = f"SELECT count(*), count(DISTINCT id) FROM catena.vehicle_locations WHERE fleet_id = '{fleet_id}'"
+        expected = len(api_locations(real, fleet_id, start, until))
+        assert query(settings, sql) == [(expected, expected)]
+
+
+def normalized_packages(settings: LoadSettings, fleet_id: str) -> list[Path]:
+    """The load packages the fleet's pipeline has extracted and normalised, waiting to be loaded."""
+    folder = settings.pipelines_dir / pipeline_name(fleet_id) / "load" / "normalized"
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+class TurnTakingClient(RecordingClient):
+    """The real client that, on the load's first page (its extract has begun, so its state sync has had the
+    turn and given it back), takes the dataset's turn for the test until ``release``."""
+
+    def __init__(self, *, client: CatenaClient, settings: LoadSettings) -> None:
+        super().__init__(client=client)
+        self.turn = load_turn(settings.destination, settings.dataset_name)()
+        self.taken = threading.Event()
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if not self.taken.is_set():
+            self.turn.__enter__()
+            self.taken.set()
+        return super().__getattr__(name)
+
+    def release(self) -> None:
+        self.turn.__exit__(None, None, None)
+
+
+def test_a_load_extracts_while_another_holds_the_turn_and_writes_once_it_has_it(sandbox, settings):
+    """The turn covers the writes only: with the dataset's turn held elsewhere, a fleet's load reads Catena
+    and normalises, then waits; nothing of it reaches the warehouse until the turn is free."""
+    real = sandbox.catena_client()
+    fleet_id = connect_fleet(real, f"dlt-turn-{uuid.uuid4().hex[:6]}")
+    client = TurnTakingClient(client=real, settings=settings)
+    until = datetime.now(UTC) - timedelta(hours=1)
+    loads: list[Any] = []
+    loader = threading.Thread(
+        target=lambda: loads.append(
+            load_fleet(client=client, fleet_id=fleet_id, settings=settings, resources=RESOURCES, until=until)
+        )
+    )
+    loader.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not normalized_packages(settings, fleet_id):
+            assert loader.is_alive(), "the load ended while the turn was held elsewhere"
+            assert time.monotonic() < deadline, "the load did not extract while the turn was held elsewhere"
+            time.sleep(0.2)
+        time.sleep(1.0)  # a load that did not wait for the turn would write now
+        assert loader.is_alive()
+        assert fleet_id not in vehicles_per_fleet_if_any(settings)
+    finally:
+        client.release()
+        loader.join(300)
+    assert loads, "the load failed once it had the turn"
+    assert loads[0].seconds["waiting"] >= 1.0
+    assert vehicles_per_fleet(settings) == {fleet_id: len(real.list_vehicles(fleet_ids=[fleet_id]).all())}
+
+
+def vehicles_per_fleet_if_any(settings: LoadSettings) -> dict[str, int]:
+    """``vehicles_per_fleet``, or nothing while the warehouse has no vehicles table yet."""
+    try:
+        return vehicles_per_fleet(settings)
+    except (duckdb.CatalogException, psycopg2.errors.UndefinedTable):
+        return {}
