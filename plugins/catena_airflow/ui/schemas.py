@@ -153,5 +153,4 @@ class DashboardConfig(BaseModel):
     stuck_after_seconds: int
     expiry_warning_seconds: int
     refresh_seconds: int
-    destination_available: bool = Field(description="Whether rows ingested can be read")
     stages: list[str]
