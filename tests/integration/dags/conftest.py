@@ -1,5 +1,5 @@
 """A whole Catena deployment for ``dag.test()``: the sandbox and receiver as real processes, a real
-PostgreSQL inbox, a SQLite operations database, a DuckDB warehouse (or the test's PostgreSQL database),
+PostgreSQL inbox (operations state included), a DuckDB warehouse (or the test's PostgreSQL database),
 the ``catena_default`` connection, and ``catena_setup`` run."""
 
 from __future__ import annotations
