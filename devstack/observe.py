@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 from catena_airflow.client.events import OPERATIONAL_EVENTS as CATENA_OPERATIONAL_EVENTS
 from catena_airflow.inbox import InboxStore, Onboarding
-from catena_airflow.ingest.store import DestinationStore
 from catena_airflow.operators.operations import (
     CatenaHandleConnectionEventsOperator,
     CatenaHandleExecutionFailuresOperator,
@@ -80,14 +79,14 @@ def apply_run_states(reports: Iterable[FleetReport], states: dict[tuple[str, str
             report.run_state = state.state
 
 
-def count_rows(reports: Iterable[FleetReport], destination: DestinationStore) -> None:
+def count_rows(reports: Iterable[FleetReport], inbox: InboxStore) -> None:
+    """Per fleet, the rows its loads wrote (the inbox's sync ledger)."""
     for report in reports:
         if report.fleet_id:
-            report.rows = destination.rows_loaded(report.fleet_id)
+            report.rows = inbox.rows_loaded(report.fleet_id)
 
 
-# The operational events each handler of the operations DAG consumes, and the cursor it keeps in the
-# destination database.
+# The operational events each handler of the operations DAG consumes, and the cursor it keeps in the inbox.
 OPERATIONAL_EVENTS = {
     name: cursor_name_of(handler)
     for handler in (
@@ -100,9 +99,9 @@ OPERATIONAL_EVENTS = {
 }
 
 
-def count_operations(reports: Iterable[FleetReport], inbox: InboxStore, destination: DestinationStore) -> None:
+def count_operations(reports: Iterable[FleetReport], inbox: InboxStore) -> None:
     """Per fleet, the operational events the operations DAG has handled (its cursor passed them)."""
-    cursors = {name: destination.get_cursor(cursor) for name, cursor in OPERATIONAL_EVENTS.items()}
+    cursors = {name: inbox.watcher_cursor(cursor) or 0 for name, cursor in OPERATIONAL_EVENTS.items()}
     handled_events = [
         event
         for event in inbox.events_after(0, list(OPERATIONAL_EVENTS), limit=10_000)
@@ -119,13 +118,11 @@ def count_operations(reports: Iterable[FleetReport], inbox: InboxStore, destinat
         report.operations = sum(report.handled.values())
 
 
-def operations_settled(
-    reports: Iterable[FleetReport], rest: AirflowRest, inbox: InboxStore, destination: DestinationStore
-) -> bool:
+def operations_settled(reports: Iterable[FleetReport], rest: AirflowRest, inbox: InboxStore) -> bool:
     """Whether the operations DAG has handled every operational event the fleets' scenarios expect and has
     no run in progress (each report's ``handled`` is updated on the way)."""
     operational = [report for report in reports if report.scenario.operations]
-    count_operations(operational, inbox, destination)
+    count_operations(operational, inbox)
     busy = any(not run.finished for run in rest.list_runs(OPERATIONS_DAG))
     return not busy and all(report.operations_done for report in operational)
 

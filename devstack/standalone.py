@@ -65,7 +65,6 @@ class StandaloneSettings:
     api_port: int = 8080
     host: str = "127.0.0.1"
     inbox_url: str | None = None  # None: SQLite under AIRFLOW_HOME
-    destination_url: str | None = None  # where ingestion writes; None: SQLite under AIRFLOW_HOME
     dags_folder: Path = REPO_ROOT / "dags"
     venv_bin: Path = Path(sys.executable).parent
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
@@ -88,10 +87,6 @@ class StandaloneSettings:
     @property
     def resolved_inbox_url(self) -> str:
         return self.inbox_url or f"sqlite:///{self.airflow_home.resolve() / 'catena_inbox.db'}"
-
-    @property
-    def resolved_destination_url(self) -> str:
-        return self.destination_url or f"sqlite:///{self.airflow_home.resolve() / 'catena_data.db'}"
 
     @property
     def passwords_file(self) -> Path:
@@ -139,7 +134,6 @@ def standalone_environment(settings: StandaloneSettings, base_env: Mapping[str, 
             # than the 5 s default to answer, which fails the task with a ReadTimeout.
             "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
             "CATENA_INBOX_URL": settings.resolved_inbox_url,
-            "CATENA_DESTINATION_URL": settings.resolved_destination_url,
             "AIRFLOW_CONN_CATENA_DEFAULT": settings.catena.as_env_value(),
             # Where catena_setup subscribes Catena's webhooks: the receiver this api-server mounts.
             "AIRFLOW_VAR_CATENA_RECEIVER_URL": settings.receiver_url,

@@ -4,14 +4,14 @@ What ``docker compose --profile sandbox up`` starts, each Airflow component with
 docker-compose.yaml gives its service (read by devstack.compose, never copied here) and the compose
 network localized in one place (``localization``):
 
-  postgres (airflow, catena_inbox, catena_data, catena_warehouse) -> throw-away databases on a PostgreSQL server here
+  postgres (airflow, catena_inbox, catena_warehouse) -> throw-away databases on a PostgreSQL server here
   redis:6379/0                                   -> a Redis database of this run's own
   airflow-apiserver:8080                         -> 127.0.0.1 and a free port
   catena-sandbox:8090                            -> the sandbox (devstack.sandbox) on a free port
 
 ``airflow-init`` does what the image's entrypoint does for it (``_AIRFLOW_DB_MIGRATE``: ``airflow db
 migrate``; ``_AIRFLOW_WWW_USER_CREATE``: the FAB user, with FAB's CLI) and runs the ``python -c`` steps of
-its script (the inbox and destination schemas). Then the services start in compose's dependency order:
+its script (the inbox schema). Then the services start in compose's dependency order:
 api-server, scheduler, dag-processor and the triggerers; the Celery workers once the api-server answers.
 
 Beyond the compose environment each process gets only what its container has to itself

@@ -24,7 +24,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from catena_airflow.inbox import InboxStore  # noqa: E402
-from catena_airflow.ingest.store import DestinationStore  # noqa: E402
 from devstack.observe import (  # noqa: E402
     FleetReport,
     apply_run_states,
@@ -110,7 +109,6 @@ def wait_for_fleets(
     rest: AirflowRest,
     reports: list[FleetReport],
     inbox: InboxStore,
-    destination: DestinationStore,
     timeout: float,
 ) -> None:
     """Poll until every onboarding run finished and the operations DAG handled the operational fleets."""
@@ -120,8 +118,8 @@ def wait_for_fleets(
         states = {(r.dag_id, r.run_id): rest.run_state(r.dag_id, r.run_id) for r in reports}
         apply_run_states(reports, states)
         refresh_stages(reports, inbox)
-        count_rows(reports, destination)
-        count_operations(reports, inbox, destination)
+        count_rows(reports, inbox)
+        count_operations(reports, inbox)
         operations_busy = any(not run.finished for run in rest.list_runs(OPERATIONS_DAG))
         onboarding_done = all(state.finished for state in states.values())
         operations_done = all(report.operations_done for report in reports)
@@ -142,14 +140,12 @@ def run_setup(rest: AirflowRest, receiver_url: str) -> None:
         raise DemoError(f"{SETUP_DAG} {state}:\n{rest.failed_task_logs(SETUP_DAG, run_id)[-3000:]}")
 
 
-def onboard_fleets(
-    rest: AirflowRest, inbox: InboxStore, destination: DestinationStore, timeout: float
-) -> list[FleetReport]:
+def onboard_fleets(rest: AirflowRest, inbox: InboxStore, timeout: float) -> list[FleetReport]:
     fleets = demo_fleets()
     say(f"triggering {ONBOARDING_DAG} over the REST API for {len(fleets)} fleets")
     reports = list(trigger_onboardings(rest, fleets).values())
-    wait_for_fleets(rest, reports, inbox, destination, timeout)
-    count_operations(reports, inbox, destination)
+    wait_for_fleets(rest, reports, inbox, timeout)
+    count_operations(reports, inbox)
     for report in reports:
         if report.run_state == "success":
             report.woken_by = rest.xcom(ONBOARDING_DAG, report.run_id, "wait_for_fleet").get("source") or "-"
@@ -178,8 +174,6 @@ def run_demo() -> int:
     airflow = AirflowStandalone(settings)
     inbox = InboxStore(settings.resolved_inbox_url)
     inbox.migrate()
-    destination = DestinationStore(settings.resolved_destination_url)
-    destination.migrate()
     try:
         # Airflow's start-up is the long pole: the sandbox starts while Airflow boots.
         say(f"starting airflow standalone on {airflow.base_url} (log: {airflow.log_path})")
@@ -190,7 +184,7 @@ def run_demo() -> int:
         say("Airflow is ready: components healthy, DAGs parsed")
         with AirflowRest(airflow.base_url, ADMIN_USER, settings.admin_password) as rest:
             run_setup(rest, settings.receiver_url)
-            reports = onboard_fleets(rest, inbox, destination, timeout)
+            reports = onboard_fleets(rest, inbox, timeout)
         print("\n" + summary(reports) + "\n", flush=True)
         show_warehouse(AIRFLOW_HOME / WAREHOUSE_FILE)
         ok = all(not report.problems for report in reports)
@@ -200,7 +194,6 @@ def run_demo() -> int:
         raise DemoError(str(exc)) from exc
     finally:
         inbox.dispose()
-        destination.dispose()
         if keep and airflow.process is not None and sandbox.process is not None:
             STACK_FILE.write_text(
                 json.dumps({"pids": [sandbox.process.pid, airflow.process.pid], "airflow_url": airflow.base_url})

@@ -59,7 +59,6 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "catena_airflow.hooks.catena",
                     "catena_airflow.hooks.inbox",
-                    "catena_airflow.hooks.destination",
                 ],
             }
         ],

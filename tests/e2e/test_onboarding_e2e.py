@@ -17,7 +17,6 @@ import pytest
 import requests
 
 from catena_airflow.inbox import InboxStore, Stage
-from catena_airflow.ingest.store import DestinationStore
 from devstack.observe import (
     FleetReport,
     count_rows,
@@ -54,7 +53,6 @@ class Stack:
     sandbox: Sandbox
     rest: AirflowRest
     inbox: InboxStore
-    destination: DestinationStore
 
 
 @dataclass
@@ -77,7 +75,6 @@ def stack(tmp_path_factory, postgres_database_factory) -> Iterator[Stack]:
         inbox_url=postgres_database_factory(),
     )
     inbox = InboxStore(settings.resolved_inbox_url)
-    destination = DestinationStore(settings.resolved_destination_url)
     try:
         # Airflow first, so the sandbox starts while it boots; on exit the sandbox stops first, closing its
         # delivery connections, which would otherwise hold up the api-server's graceful shutdown.
@@ -87,10 +84,9 @@ def stack(tmp_path_factory, postgres_database_factory) -> Iterator[Stack]:
             except Exception as exc:
                 pytest.fail(f"airflow standalone did not come up: {exc}")
             with AirflowRest(airflow.base_url, ADMIN_USER, settings.admin_password) as rest:
-                yield Stack(airflow=airflow, sandbox=sandbox, rest=rest, inbox=inbox, destination=destination)
+                yield Stack(airflow=airflow, sandbox=sandbox, rest=rest, inbox=inbox)
     finally:
         inbox.dispose()
-        destination.dispose()
 
 
 def _wait_for_task_state(rest: AirflowRest, dag_id: str, run_id: str, task_id: str, state: str) -> None:
@@ -173,11 +169,11 @@ def outcomes(stack: Stack) -> Outcomes:
     refresh_stages(reports.values(), stack.inbox)
 
     wait_until(
-        lambda: operations_settled(reports.values(), rest, stack.inbox, stack.destination),
+        lambda: operations_settled(reports.values(), rest, stack.inbox),
         "the operations DAG to handle the stale and failing fleets",
         timeout=RUN_TIMEOUT,
     )
-    count_rows(reports.values(), stack.destination)
+    count_rows(reports.values(), stack.inbox)
     return Outcomes(
         setup_state=setup_state,
         reports={**reports, "manual": manual_report},
@@ -211,7 +207,7 @@ def test_accepting_fleets_are_connected(stack, outcomes, kind):
 
 
 @pytest.mark.parametrize("kind", ["happy", "reuse", "failing"])
-def test_ingested_rows_reached_the_destination(outcomes, kind):
+def test_ingested_rows_are_in_the_sync_ledger(outcomes, kind):
     assert outcomes.reports[kind].rows > 0
 
 

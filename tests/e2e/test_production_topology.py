@@ -4,7 +4,8 @@ What `docker compose --profile sandbox up` runs (devstack.topology, every compon
 from docker-compose.yaml): CeleryExecutor with Redis (a database of this run's own) and the result
 backend on PostgreSQL, FAB auth (the compose user, created with FAB's CLI by airflow-init), the
 api-server with the webhook receiver, the scheduler, the dag-processor, TWO triggerers and TWO Celery
-workers, the inbox and the destination on PostgreSQL (throw-away databases), and the sandbox.
+workers, the inbox (operations state included) and the warehouse on PostgreSQL (throw-away databases), and
+the sandbox.
 
 Over the REST API (apache-airflow-client, a FAB token): catena_setup, one onboarding per sandbox
 scenario (happy, reuse, decline, stale, failing), two `manual-` fleets (the sandbox never acts for them)
@@ -32,7 +33,6 @@ import pytest
 import requests
 
 from catena_airflow.inbox import InboxStore, Stage
-from catena_airflow.ingest.store import DestinationStore
 from devstack.observe import (
     FleetReport,
     check,
@@ -84,7 +84,6 @@ class Stack:
     sandbox: Sandbox
     rest: AirflowRest
     inbox: InboxStore
-    destination: DestinationStore
     figure: Callable[[str], None]
 
 
@@ -96,20 +95,15 @@ def stack(request, tmp_path_factory, postgres_database_factory, redis_server_url
     with claim_redis_database(redis_server_url) as redis_url, contextlib.ExitStack() as cleanup:
         settings = TopologySettings(
             home=home,
-            postgres={
-                name: postgres_database_factory()
-                for name in ("airflow", "catena_inbox", "catena_data", "catena_warehouse")
-            },
+            postgres={name: postgres_database_factory() for name in ("airflow", "catena_inbox", "catena_warehouse")},
             redis_url=redis_url,
             sandbox_url=sandbox.base_url,
             api_port=free_port(),
         )
         topology = ProductionTopology(settings)
         inbox = InboxStore(settings.postgres["catena_inbox"])
-        destination = DestinationStore(settings.postgres["catena_data"])
         # Torn down in reverse: the sandbox first (its delivery connections would hold up the api-server's
         # graceful shutdown), then Airflow, then the stores.
-        cleanup.callback(destination.dispose)
         cleanup.callback(inbox.dispose)
         cleanup.callback(topology.stop)
         cleanup.callback(sandbox.stop)
@@ -126,7 +120,7 @@ def stack(request, tmp_path_factory, postgres_database_factory, redis_server_url
             f" redis {redis_url}"
         )
         with AirflowRest(topology.base_url, topology.admin_user, settings.admin_password) as rest:
-            yield Stack(topology, sandbox, rest, inbox, destination, figure)
+            yield Stack(topology, sandbox, rest, inbox, figure)
 
 
 @dataclass
@@ -250,11 +244,11 @@ def outcomes(stack: Stack) -> Outcomes:
     refresh_stages(reports.values(), stack.inbox)
 
     wait_until(
-        lambda: operations_settled(reports.values(), rest, stack.inbox, stack.destination),
+        lambda: operations_settled(reports.values(), rest, stack.inbox),
         "the operations DAG to handle the stale and failing fleets",
         timeout=RUN_TIMEOUT,
     )
-    count_rows(reports.values(), stack.destination)
+    count_rows(reports.values(), stack.inbox)
 
     for (dag_id, run_id), state in sorted(states.items(), key=lambda item: item[1].seconds or 0):
         kind = next((report.scenario.kind for report in reports.values() if report.run_id == run_id), "bulk")

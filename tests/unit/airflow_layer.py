@@ -1,7 +1,7 @@
 """Shared helpers of the Airflow-layer unit tests: a Catena API faked at the HTTP boundary, inbox events.
 
 Catena is outside the system, so its HTTP API is replaced with ``requests_mock`` (the provider
-convention); the inbox and destination databases are real SQLite files.
+convention); the inbox (operations state included) is a real SQLite file.
 """
 
 from __future__ import annotations
@@ -147,16 +147,6 @@ def inbox(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'inbox.db'}"
     monkeypatch.setenv("CATENA_INBOX_URL", url)
     return inbox_store(url)
-
-
-@pytest.fixture
-def destination(tmp_path, monkeypatch):
-    """A real SQLite destination database, also what ``CATENA_DESTINATION_URL`` points at."""
-    from catena_airflow.hooks.destination import destination_store
-
-    url = f"sqlite:///{tmp_path / 'data.db'}"
-    monkeypatch.setenv("CATENA_DESTINATION_URL", url)
-    return destination_store(url)
 
 
 @pytest.fixture

@@ -100,7 +100,8 @@ def test_the_inbox_is_its_own_postgres_database(services, name):
     assert inbox.startswith("postgresql+psycopg2://catena:")
     assert inbox.endswith("@postgres/catena_inbox")
     assert inbox.rsplit("/", 1)[1] != env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].rsplit("/", 1)[1]
-    assert env["CATENA_DESTINATION_URL"].endswith("@postgres/catena_data")
+    # The inbox is Catena's one database (it holds the operations state too); the warehouse is dlt's.
+    assert {key for key in env if key.startswith("CATENA_") and key.endswith("_URL")} == {"CATENA_INBOX_URL"}
     assert env["CATENA_DLT_DESTINATION"].endswith("@postgres/catena_warehouse")
 
 
@@ -157,23 +158,18 @@ def test_init_migrates_airflow_and_the_inbox(services):
     assert _env(init)["_AIRFLOW_DB_MIGRATE"] == "true"
     assert _env(init)["_AIRFLOW_WWW_USER_CREATE"] == "true"
     assert "InboxStore(inbox_url()).migrate()" in script
-    assert "DestinationStore(destination_url()).migrate()" in script
 
 
 def test_the_init_python_snippets_run(services, tmp_path):
     """What airflow-init runs after `/entrypoint`, run here on SQLite: an import the package no longer has
     would otherwise only show once the image starts."""
     snippets = re.findall(r"python -c '([^']+)'", _command(services["airflow-init"]))
-    assert len(snippets) >= 2
-    env = {
-        **os.environ,
-        "CATENA_INBOX_URL": f"sqlite:///{tmp_path / 'inbox.db'}",
-        "CATENA_DESTINATION_URL": f"sqlite:///{tmp_path / 'data.db'}",
-    }
+    assert snippets
+    env = {**os.environ, "CATENA_INBOX_URL": f"sqlite:///{tmp_path / 'inbox.db'}"}
     for snippet in snippets:
         done = subprocess.run([sys.executable, "-c", snippet], env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr[-2000:]
-    assert (tmp_path / "inbox.db").exists() and (tmp_path / "data.db").exists()
+    assert (tmp_path / "inbox.db").exists()
 
 
 def test_postgres_creates_the_inbox_database_with_an_init_script(services):
@@ -184,7 +180,7 @@ def test_postgres_creates_the_inbox_database_with_an_init_script(services):
     assert scripts
     text = "\n".join(script.read_text() for script in scripts)
     assert "CREATE DATABASE catena_inbox OWNER catena" in text
-    assert "CREATE DATABASE catena_data OWNER catena" in text
+    assert "catena_data" not in text  # no operations database of its own: the inbox holds that state
     assert "CREATE DATABASE catena_warehouse OWNER catena" in text
     assert all(os.access(script, os.X_OK) for script in scripts)
     assert "CATENA_INBOX_PASSWORD" in postgres["environment"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from catena_airflow.config.options import OPTION_BY_KEY, OPTIONS, SECTION, Option, provider_config
 from catena_airflow.config.resolver import (
-    destination_url,
     dlt_pipelines_dir,
     get_bool,
     get_float,
@@ -22,7 +21,6 @@ __all__ = [
     "OPTION_BY_KEY",
     "SECTION",
     "Option",
-    "destination_url",
     "dlt_pipelines_dir",
     "get_bool",
     "get_float",

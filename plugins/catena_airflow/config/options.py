@@ -66,16 +66,6 @@ OPTIONS: tuple[Option, ...] = (
         sensitive=True,
     ),
     Option(
-        key="destination_url",
-        description="SQLAlchemy URL of the operations database: ingestion's bookkeeping (fleet status, held "
-        "schedules, each resource's sync ledger) that the operations DAG, the ingestion tasks and the "
-        "dashboard share. The fleet data goes to ``warehouse``. Unset: SQLite ``catena_data.db`` under "
-        "AIRFLOW_HOME.",
-        example="postgresql://catena:secret@db:5432/catena_data",
-        alias="CATENA_DESTINATION_URL",
-        sensitive=True,
-    ),
-    Option(
         key="warehouse",
         description="Where dlt loads fleet data when the Airflow connection ``catena_dlt_destination`` does not "
         "exist: a URL (``duckdb:////abs/file.duckdb``, ``postgresql://...``) or a dlt destination name "

@@ -61,11 +61,6 @@ def inbox_url() -> str:
     return get_option("inbox_url") or f"sqlite:///{airflow_home() / 'catena_inbox.db'}"
 
 
-def destination_url() -> str:
-    """``[catena] destination_url``, else ``CATENA_DESTINATION_URL``, else ``catena_data.db`` under AIRFLOW_HOME."""
-    return get_option("destination_url") or f"sqlite:///{airflow_home() / 'catena_data.db'}"
-
-
 def webhook_secrets() -> tuple[str, ...]:
     """Secrets accepted for every subscription (comma-separated: several during a rotation)."""
     return tuple(s.strip() for s in (get_option("webhook_secrets") or "").split(",") if s.strip())

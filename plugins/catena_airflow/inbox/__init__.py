@@ -1,4 +1,6 @@
-"""The Catena event inbox: verified webhooks, onboarding state, subscription secrets. No Airflow imports.
+"""The Catena event inbox: verified webhooks, onboarding state, subscription secrets, and the operations
+state (fleet status, held schedules, execution failures, the sync ledger, reader cursors). No Airflow
+imports.
 
 ``InboxStore`` and ``IncomingEvent`` are loaded on first use (PEP 562), so importing one of the inbox's
 pure modules (``inbox.batch``, ``inbox.projection``, ``inbox.models``) does not load the store and its
@@ -21,6 +23,7 @@ from catena_airflow.inbox.models import (
     StoredEvent,
     WebhookStats,
 )
+from catena_airflow.inbox.operations_models import HELD_STATES, FleetStatus, ResourceSync, ScheduleHold
 
 if TYPE_CHECKING:
     from catena_airflow.inbox.incoming import IncomingEvent
@@ -36,13 +39,17 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "HELD_STATES",
     "Attempt",
     "ConnectionStatus",
+    "FleetStatus",
     "HourlyCount",
     "InboxStore",
     "IncomingEvent",
     "Onboarding",
     "RecordOutcome",
+    "ResourceSync",
+    "ScheduleHold",
     "ScheduleStatus",
     "Stage",
     "StoredEvent",

@@ -12,11 +12,11 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, PendingRollbackError
 from sqlalchemy.pool import StaticPool
@@ -24,7 +24,7 @@ from sqlalchemy.pool import StaticPool
 from catena_airflow.inbox import pg_transaction
 from catena_airflow.inbox.checkpoint import WalCheckpointer
 from catena_airflow.inbox.schema import MIGRATIONS, SCHEMA_VERSION, schema_version
-from catena_airflow.inbox.statements import HotStatements, dialect_insert
+from catena_airflow.inbox.statements import HotStatements, UpsertInsert, dialect_insert
 from catena_airflow.sqlite_wal import BUSY_TIMEOUT_MS, ensure_wal
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,13 @@ class InboxDatabase:
             self.checkpointer.start()
         self.insert = dialect_insert(self.dialect)
         self.statements = HotStatements.build(self.dialect)
+
+    def upsert(self, table: Table, row: Mapping[str, Any], keys: Sequence[str]) -> UpsertInsert:
+        """``INSERT`` of ``row`` that, when a row with the same ``keys`` exists, sets its other given columns."""
+        insert = self.insert(table).values(dict(row))
+        return insert.on_conflict_do_update(
+            index_elements=list(keys), set_={column: insert.excluded[column] for column in row if column not in keys}
+        )
 
     def dispose(self) -> None:
         if self.checkpointer is not None:

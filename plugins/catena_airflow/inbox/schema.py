@@ -132,9 +132,10 @@ receiver_counters = Table(
     Column("count", BigInteger, nullable=False),
 )
 
-# v4: the durable cursors of the inbox-tailing watchers (triggers/inbox_events.py), one row per watcher: the
-# ``seq`` of the last event it emitted. Before v4 the trigger created this table itself; the name and
-# columns are unchanged, so the rows such a database holds stay valid.
+# v4: the durable cursors of the inbox's readers, one row per reader name: the ``seq`` it got to. The
+# watchers (triggers/inbox_events.py, ``watcher:...``: the last event emitted) and, since v5, the
+# operations handlers (``operations:...``: the last event handled). Before v4 the trigger created this
+# table itself; the name and columns are unchanged, so the rows such a database holds stay valid.
 watcher_cursors = Table(
     "catena_airflow_watcher_cursors",
     metadata,
@@ -142,6 +143,76 @@ watcher_cursors = Table(
     Column("seq", BigInteger, nullable=False),
     Column("updated_at", UTC_DATETIME, nullable=False),
 )
+
+# v5: the operations state, which had a separate "operations database" before (gone with v5; there was no
+# data to carry over). Same columns as there; the operations handlers' "handled" cursors went to
+# ``watcher_cursors`` (one table for every reader's position in ``seq``).
+
+# One row per (fleet, resource): what the loads of that resource wrote, when the last one succeeded,
+# how far its cursor reached (its lag) and the last failure. The data itself is in dlt's warehouse.
+resource_syncs = Table(
+    "catena_resource_syncs",
+    metadata,
+    Column("fleet_id", String(64), primary_key=True),
+    Column("resource", String(64), primary_key=True),
+    Column("fleet_ref", String(255)),
+    Column("rows_loaded", Integer, nullable=False, default=0),
+    Column("last_rows", Integer, nullable=False, default=0),
+    Column("cursor_value", UTC_DATETIME),
+    Column("last_success_at", UTC_DATETIME),
+    Column("last_attempt_at", UTC_DATETIME, nullable=False),
+    Column("last_error", Text),
+    Column("updated_at", UTC_DATETIME, nullable=False),
+)
+
+# Operational state of each fleet as the operations DAG sees it (stale connection, paused ingestion).
+fleet_status = Table(
+    "catena_fleet_status",
+    metadata,
+    Column("fleet_id", String(64), primary_key=True),
+    Column("fleet_ref", String(255)),
+    Column("status", String(32), nullable=False),
+    Column("ingestion_paused", Boolean, nullable=False, default=False),
+    Column("reason", Text),
+    Column("updated_at", UTC_DATETIME, nullable=False),
+)
+
+# execution.failed events, one row per Catena event id, to count failures per schedule.
+execution_failures = Table(
+    "catena_execution_failures",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("execution_id", String(64)),
+    Column("schedule_id", String(64), nullable=False),
+    Column("connection_id", String(64)),
+    Column("fleet_id", String(64)),
+    Column("resource", String(64)),
+    Column("failed_at", UTC_DATETIME),
+    Column("recorded_at", UTC_DATETIME, nullable=False),
+    Index("ix_catena_execution_failures_schedule", "schedule_id", "recorded_at"),
+)
+
+# Schedules Catena deactivated that the operations DAG did not reactivate (yet): their resource's
+# ingestion is paused for the fleet until the cause has passed or a person decides.
+schedule_holds = Table(
+    "catena_schedule_holds",
+    metadata,
+    Column("schedule_id", String(64), primary_key=True),
+    Column("connection_id", String(64), nullable=False),
+    Column("fleet_id", String(64)),
+    Column("fleet_ref", String(255)),
+    Column("resource", String(64)),
+    # awaiting_connection | needs_decision | reactivated
+    Column("state", String(32), nullable=False),
+    Column("reason", Text),
+    # Reactivations within the current 24-hour window (bounded, see operators/operations.py).
+    Column("reactivations", Integer, nullable=False, default=0),
+    Column("window_started_at", UTC_DATETIME),
+    Column("updated_at", UTC_DATETIME, nullable=False),
+    Index("ix_catena_schedule_holds_fleet", "fleet_id", "state"),
+)
+
+_OPERATIONS_TABLES_V5 = (resource_syncs, fleet_status, execution_failures, schedule_holds)
 
 ALL_TABLES = (
     schema_version,
@@ -151,9 +222,10 @@ ALL_TABLES = (
     subscriptions,
     receiver_counters,
     watcher_cursors,
+    *_OPERATIONS_TABLES_V5,
 )
 # Tables a later version creates (not part of v1).
-_LATER_TABLES = frozenset({watcher_cursors.name})
+_LATER_TABLES = frozenset({watcher_cursors.name, *(table.name for table in _OPERATIONS_TABLES_V5)})
 
 
 def _create_v1(conn: Connection) -> None:
@@ -193,6 +265,11 @@ def _create_watcher_cursors_v4(conn: Connection) -> None:
     conn.execute(CreateTable(watcher_cursors, if_not_exists=True))
 
 
+def _create_operations_tables_v5(conn: Connection) -> None:
+    for table in _OPERATIONS_TABLES_V5:
+        table.create(conn)  # with its indexes
+
+
 _LATER_INDEXES = frozenset({held_by_fleet_ref.name})
 
 # version -> the step that upgrades version-1 to version. Append, never edit a released step.
@@ -201,5 +278,6 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _add_rotation_columns_v2,
     3: _index_held_fleet_refs_v3,
     4: _create_watcher_cursors_v4,
+    5: _create_operations_tables_v5,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

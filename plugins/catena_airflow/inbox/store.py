@@ -10,7 +10,13 @@ callers keep one object (one per process) and one API.
 - changes.py: incremental reads of changed onboarding rows (the triggerer's shared poller);
 - secrets_repo.py: subscription secrets, their rotation;
 - counters.py: the receiver's hourly counters and ``webhook_stats``;
-- cursors_repo.py: the durable cursors of the inbox-tailing watchers (triggers/inbox_events.py).
+- cursors_repo.py: the durable cursors of the inbox's readers (the watchers of triggers/inbox_events.py,
+  the handlers of operators/operations.py);
+- sync_ledger.py: the ingestion's sync ledger (rows loaded, lag, last error per fleet and resource);
+- operations_repo.py: the operations DAG's state (fleet status, execution failures, held schedules).
+
+The inbox is the project's one database for operations state: there is no other (schema v5 moved in
+the tables of the former operations database).
 
 Guarantees the rest of the system relies on:
 
@@ -46,7 +52,9 @@ from catena_airflow.inbox.engine import _WRITER_LOCK_KEY as _WRITER_LOCK_KEY
 from catena_airflow.inbox.events_repo import EventsRepo
 from catena_airflow.inbox.incoming import IncomingEvent
 from catena_airflow.inbox.onboardings_repo import OnboardingsRepo
+from catena_airflow.inbox.operations_repo import OperationsRepo
 from catena_airflow.inbox.secrets_repo import SecretsRepo
+from catena_airflow.inbox.sync_ledger import SyncLedgerRepo
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -116,6 +124,8 @@ class InboxStore:
         self._changes = OnboardingChangesReader(self._db)
         self._secrets = SecretsRepo(self._db, cipher)
         self._cursors = WatcherCursorsRepo(self._db)
+        self._ledger = SyncLedgerRepo(self._db)
+        self._operations = OperationsRepo(self._db)
 
     def __repr__(self) -> str:
         return f"InboxStore({make_url(self.url).render_as_string(hide_password=True)!r})"
@@ -168,10 +178,32 @@ class InboxStore:
     add_counters = _Forward("_counters", Counters.add_counters)
     webhook_stats = _Forward("_counters", Counters.webhook_stats)
 
-    # --- watcher cursors (cursors_repo.py) ------------------------------------------------------
+    # --- reader cursors (cursors_repo.py) -------------------------------------------------------
 
     watcher_cursor = _Forward("_cursors", WatcherCursorsRepo.watcher_cursor)
     set_watcher_cursor = _Forward("_cursors", WatcherCursorsRepo.set_watcher_cursor)
+    advance_watcher_cursor = _Forward("_cursors", WatcherCursorsRepo.advance_watcher_cursor)
+
+    # --- sync ledger (sync_ledger.py) -----------------------------------------------------------
+
+    record_sync = _Forward("_ledger", SyncLedgerRepo.record_sync)
+    record_sync_failure = _Forward("_ledger", SyncLedgerRepo.record_sync_failure)
+    resource_syncs = _Forward("_ledger", SyncLedgerRepo.resource_syncs)
+    rows_loaded = _Forward("_ledger", SyncLedgerRepo.rows_loaded)
+
+    # --- operations state (operations_repo.py) --------------------------------------------------
+
+    set_fleet_status = _Forward("_operations", OperationsRepo.set_fleet_status)
+    get_fleet_status = _Forward("_operations", OperationsRepo.get_fleet_status)
+    list_fleet_statuses = _Forward("_operations", OperationsRepo.list_fleet_statuses)
+    record_execution_failure = _Forward("_operations", OperationsRepo.record_execution_failure)
+    count_execution_failures = _Forward("_operations", OperationsRepo.count_execution_failures)
+    hold_schedule = _Forward("_operations", OperationsRepo.hold_schedule)
+    get_schedule_hold = _Forward("_operations", OperationsRepo.get_schedule_hold)
+    list_schedule_holds = _Forward("_operations", OperationsRepo.list_schedule_holds)
+    reactivations_today = _Forward("_operations", OperationsRepo.reactivations_today)
+    schedule_reactivated = _Forward("_operations", OperationsRepo.schedule_reactivated)
+    paused_resources = _Forward("_operations", OperationsRepo.paused_resources)
 
 
 __all__ = [

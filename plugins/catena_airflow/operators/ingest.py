@@ -18,9 +18,8 @@ from catena_airflow.client.models import ShareAgreement
 from catena_airflow.client.ownership import FleetOwnershipError, verify_fleet_ownership
 from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID
 from catena_airflow.hooks.catena import CatenaHook
-from catena_airflow.hooks.destination import CatenaDestinationHook
 from catena_airflow.hooks.dlt_destination import DLT_DESTINATION_CONN_ID, resolve_load_settings
-from catena_airflow.ingest.store import DestinationStore
+from catena_airflow.hooks.inbox import CatenaInboxHook
 from catena_airflow.ingest.telematics_resources import (
     DEFAULT_PAGE_SIZE,
     TelematicsResource,
@@ -31,6 +30,7 @@ from catena_airflow.operators.xcom_ids import id_from
 
 if TYPE_CHECKING:
     from catena_airflow.client import CatenaClient
+    from catena_airflow.inbox import InboxStore
     from catena_airflow.ingest.dlt_pipeline import FleetLoad
 
 
@@ -92,7 +92,8 @@ class CatenaIngestFleetOperator(BaseOperator):
         to merge the corrections and deletions Catena made to rows after they occurred; a timedelta or a
         number of hours (templated); 0: never re-read. None: ``[catena] correction_window_hours``.
     :param catena_conn_id: Airflow connection of Catena.
-    :param destination_conn_id: Connection of the operations database; None: ``[catena] destination_url``.
+    :param inbox_conn_id: Connection of the inbox (fleet status, held schedules, the sync ledger); None
+        (default): ``[catena] inbox_url``.
     :param dlt_destination_conn_id: Connection of the warehouse dlt loads into (``hooks/dlt_destination.py``).
     """
 
@@ -117,7 +118,7 @@ class CatenaIngestFleetOperator(BaseOperator):
         initial_lookback: timedelta | float | str | None = None,
         correction_window: timedelta | float | str | None = None,
         catena_conn_id: str = DEFAULT_CATENA_CONN_ID,
-        destination_conn_id: str | None = None,
+        inbox_conn_id: str | None = None,
         dlt_destination_conn_id: str = DLT_DESTINATION_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -137,7 +138,7 @@ class CatenaIngestFleetOperator(BaseOperator):
         self.initial_lookback = initial_lookback
         self.correction_window = correction_window
         self.catena_conn_id = catena_conn_id
-        self.destination_conn_id = destination_conn_id
+        self.inbox_conn_id = inbox_conn_id
         self.dlt_destination_conn_id = dlt_destination_conn_id
 
     @cached_property
@@ -161,7 +162,7 @@ class CatenaIngestFleetOperator(BaseOperator):
             allow_zero=True,
         )
         asked = self._asked_resources()
-        operations = CatenaDestinationHook(self.destination_conn_id).get_conn()
+        operations = CatenaInboxHook(self.inbox_conn_id).get_conn()
         status = operations.get_fleet_status(fleet_id)
         if status is not None and status.ingestion_paused:
             raise AirflowSkipException(f"Ingestion of fleet {fleet_id} is paused: {status.reason or status.status}")
@@ -210,7 +211,7 @@ class CatenaIngestFleetOperator(BaseOperator):
             raise AirflowFailException(f"catena_resources: {exc}") from None
 
     def _resources_to_load(
-        self, operations: DestinationStore, fleet_id: str, agreement: ShareAgreement, asked: set[str] | None
+        self, operations: InboxStore, fleet_id: str, agreement: ShareAgreement, asked: set[str] | None
     ) -> tuple[TelematicsResource, ...]:
         """What the agreement grants, narrowed to ``asked``, minus resources held for the fleet."""
         granted = resources_for_scopes(agreement.scopes)
@@ -233,7 +234,7 @@ class CatenaIngestFleetOperator(BaseOperator):
 
     def _record(
         self,
-        operations: DestinationStore,
+        operations: InboxStore,
         load: FleetLoad,
         resources: Sequence[TelematicsResource],
         fleet_ref: str | None,

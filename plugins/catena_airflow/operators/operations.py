@@ -1,8 +1,8 @@
 """Handlers of operational webhooks: stale connections, failing executions, deactivated schedules.
 
 The operations DAG runs on asset events from the inbox watcher, but treats them only as a doorbell:
-each handler reads the unhandled events from the inbox after its own durable "handled" cursor (in the
-destination database) and advances it event by event, so nothing is handled twice or skipped, and a
+each handler reads the unhandled events from the inbox after its own durable "handled" cursor (one of
+the inbox's reader cursors) and advances it event by event, so nothing is handled twice or skipped, and a
 manual or ``dag.test()`` run does the same work.
 
 An operator holds only its configuration (and its Catena hook); what one execution works with and
@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 
@@ -25,22 +25,20 @@ from catena_airflow.client._base import status_value
 from catena_airflow.client.events import CONNECTION_CREATED, CONNECTION_STALED, EXECUTION_FAILED, SCHEDULE_DEACTIVATED
 from catena_airflow.hooks.adapters import DEFAULT_CATENA_CONN_ID
 from catena_airflow.hooks.catena import CatenaHook
-from catena_airflow.hooks.destination import CatenaDestinationHook
 from catena_airflow.hooks.inbox import CatenaInboxHook
-from catena_airflow.ingest.store import HELD_STATES, utcnow
+from catena_airflow.inbox.operations_models import HELD_STATES
 from catena_airflow.notifications.catena import DEFAULT_NOTIFIER, CatenaAlert, load_notifier, send_alert
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseNotifier
 
     from catena_airflow.inbox import InboxStore, Onboarding, StoredEvent
-    from catena_airflow.ingest.store import DestinationStore
 
 NOTIFIER_VARIABLE = "catena_notifier"
 
 
 def cursor_name_of(handler: type) -> str:
-    """The destination-database cursor a handler class keeps (how far it has read the inbox)."""
+    """The inbox reader cursor a handler class keeps (how far it has handled the inbox)."""
     return f"operations:{handler.__name__}"
 
 
@@ -50,7 +48,6 @@ class HandlerRun:
 
     context: Context
     inbox: InboxStore
-    destination: DestinationStore
     notifier: BaseNotifier
 
     def alert(self, alert: CatenaAlert) -> None:
@@ -83,9 +80,8 @@ class _InboxEventHandlerOperator(BaseOperator, Generic[RunT]):
     :param notifier_kwargs: Its constructor arguments, a mapping (templated: a Jinja string must render to one,
         as in a DAG with ``render_template_as_native_obj``).
     :param catena_conn_id: Airflow connection of Catena.
-    :param inbox_conn_id: Airflow connection of the inbox; None (default): ``[catena] inbox_url``.
-    :param destination_conn_id: Connection of the operations database (cursors, holds, failures); None
-        (default): ``[catena] destination_url``.
+    :param inbox_conn_id: Airflow connection of the inbox (events, and the handler's cursor, holds, failures);
+        None (default): ``[catena] inbox_url``.
     :param batch_size: Inbox events read per query.
     """
 
@@ -101,7 +97,6 @@ class _InboxEventHandlerOperator(BaseOperator, Generic[RunT]):
         notifier_kwargs: Mapping[str, Any] | str | None = None,
         catena_conn_id: str = DEFAULT_CATENA_CONN_ID,
         inbox_conn_id: str | None = None,
-        destination_conn_id: str | None = None,
         batch_size: int = 200,
         **kwargs: Any,
     ) -> None:
@@ -110,7 +105,6 @@ class _InboxEventHandlerOperator(BaseOperator, Generic[RunT]):
         self.notifier_kwargs = notifier_kwargs
         self.catena_conn_id = catena_conn_id
         self.inbox_conn_id = inbox_conn_id
-        self.destination_conn_id = destination_conn_id
         self.batch_size = batch_size
 
     @property
@@ -130,20 +124,19 @@ class _InboxEventHandlerOperator(BaseOperator, Generic[RunT]):
         run = self.run_class(
             context=context,
             inbox=CatenaInboxHook(self.inbox_conn_id).get_conn(),
-            destination=CatenaDestinationHook(self.destination_conn_id).get_conn(),
             notifier=load_notifier(
                 self.notifier or Variable.get(NOTIFIER_VARIABLE, default=DEFAULT_NOTIFIER), self.notifier_kwargs
             ),
         )
         self.start(run)
-        cursor = run.destination.get_cursor(self.cursor_name)
+        cursor = run.inbox.watcher_cursor(self.cursor_name) or 0
         handled = 0
         while events := run.inbox.events_after(cursor, list(self.event_names), self.batch_size):
             for event in events:
                 for index, record in enumerate(event.data):
                     self.handle(run, event, index, record)
                 cursor = event.seq
-                run.destination.advance_cursor(self.cursor_name, cursor)
+                run.inbox.advance_watcher_cursor(self.cursor_name, cursor)
                 handled += 1
         self.after_events(run)
         self.log.info(
@@ -192,7 +185,7 @@ class CatenaHandleConnectionEventsOperator(_InboxEventHandlerOperator[Connection
             if not self._newly_stale(run, fleet_id, connection_id):
                 return
             link = onboarding.magic_link if onboarding else None
-            run.destination.set_fleet_status(
+            run.inbox.set_fleet_status(
                 fleet_id,
                 status="stale",
                 ingestion_paused=True,
@@ -221,7 +214,7 @@ class CatenaHandleConnectionEventsOperator(_InboxEventHandlerOperator[Connection
         """Whether this ``connection.staled`` is news: the fleet is not paused as stale already (the same
         event delivered to two subscriptions under two envelope ids), and Catena does not report the
         connection active again (a late delivery of an old staleness)."""
-        current = run.destination.get_fleet_status(fleet_id)
+        current = run.inbox.get_fleet_status(fleet_id)
         if current is not None and current.status == "stale" and current.ingestion_paused:
             self.log.info(
                 "Fleet %s is already paused as stale; connection.staled of %s changes nothing", fleet_id, connection_id
@@ -233,7 +226,7 @@ class CatenaHandleConnectionEventsOperator(_InboxEventHandlerOperator[Connection
         return True
 
     def _recover(self, run: ConnectionEventsRun, fleet_id: str, fleet_ref: str | None, why: str) -> None:
-        run.destination.set_fleet_status(fleet_id, status="active", ingestion_paused=False, fleet_ref=fleet_ref)
+        run.inbox.set_fleet_status(fleet_id, status="active", ingestion_paused=False, fleet_ref=fleet_ref)
         run.recovered.append(fleet_id)
         run.alert(
             CatenaAlert(
@@ -247,7 +240,7 @@ class CatenaHandleConnectionEventsOperator(_InboxEventHandlerOperator[Connection
         )
 
     def after_events(self, run: ConnectionEventsRun) -> None:
-        stale = run.destination.list_fleet_statuses("stale")
+        stale = run.inbox.list_fleet_statuses("stale")
         if not stale:
             return
         client = self.hook.get_conn()
@@ -294,7 +287,7 @@ class CatenaHandleExecutionFailuresOperator(_InboxEventHandlerOperator[Execution
         fleet_id = record.get("fleet_id") or event.fleet_id
         # Keyed by the execution: the same failure delivered twice (an org-wide and a callback_url
         # subscription, under two envelope ids) counts once.
-        is_new = run.destination.record_execution_failure(
+        is_new = run.inbox.record_execution_failure(
             event_id=f"execution:{record['id']}" if record.get("id") else f"{event.event_id}#{index}",
             execution_id=record.get("id"),
             schedule_id=schedule_id,
@@ -305,7 +298,7 @@ class CatenaHandleExecutionFailuresOperator(_InboxEventHandlerOperator[Execution
         if not is_new:
             return
         run.recorded += 1
-        failures = run.destination.count_execution_failures(schedule_id, since=utcnow() - self.alert_window)
+        failures = run.inbox.count_execution_failures(schedule_id, since=datetime.now(UTC) - self.alert_window)
         self.log.info(
             "Schedule %s (%s): %d failed execution(s) in the window", schedule_id, record.get("resource"), failures
         )
@@ -393,7 +386,7 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator[ScheduleRun])
 
     def start(self, run: ScheduleRun) -> None:
         for schedule_id in _ids(self.reactivate):
-            hold = run.destination.get_schedule_hold(schedule_id)
+            hold = run.inbox.get_schedule_hold(schedule_id)
             if hold is None:
                 raise AirflowException(f"Schedule {schedule_id} was not deactivated by Catena (nothing to reactivate)")
             self._reactivate(
@@ -411,7 +404,7 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator[ScheduleRun])
         fleet_id = onboarding.fleet_id if onboarding else event.fleet_id
         resource = record.get("resource")
         what = f"schedule {schedule_id} ({resource}) of connection {connection_id}"
-        held = run.destination.get_schedule_hold(schedule_id)
+        held = run.inbox.get_schedule_hold(schedule_id)
         if held is not None and held.state in HELD_STATES:
             self.log.info("%s is held already (%s); this deactivation changes nothing", what, held.state)
             return
@@ -440,7 +433,7 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator[ScheduleRun])
     def after_events(self, run: ScheduleRun) -> None:
         """Schedules that waited for their connection: reactivate those whose connection is back. Schedules
         left to a person: release those someone reactivated in Catena directly (no event says so)."""
-        for hold in run.destination.list_schedule_holds("awaiting_connection"):
+        for hold in run.inbox.list_schedule_holds("awaiting_connection"):
             if status_value(self.hook.get_conn().get_connection(hold.connection_id).status) == "active":
                 self._reactivate(
                     run,
@@ -450,9 +443,9 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator[ScheduleRun])
                     hold.fleet_ref,
                     why="its connection is back",
                 )
-        for hold in run.destination.list_schedule_holds("needs_decision"):
+        for hold in run.inbox.list_schedule_holds("needs_decision"):
             if status_value(self.hook.get_conn().get_schedule(hold.connection_id, hold.schedule_id).status) == "active":
-                run.destination.schedule_reactivated(hold.schedule_id, connection_id=hold.connection_id)
+                run.inbox.schedule_reactivated(hold.schedule_id, connection_id=hold.connection_id)
                 self._show_active(run, hold.schedule_id, hold.fleet_id)
                 run.reactivated.append(hold.schedule_id)
                 self.log.info("Schedule %s was reactivated in Catena: its ingestion resumes", hold.schedule_id)
@@ -470,7 +463,7 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator[ScheduleRun])
         fleet_ref: str | None,
         resource: str | None,
     ) -> None:
-        run.destination.hold_schedule(
+        run.inbox.hold_schedule(
             schedule_id,
             connection_id=connection_id,
             state=state,
@@ -519,7 +512,7 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator[ScheduleRun])
         why: str,
     ) -> None:
         what = f"schedule {schedule_id} of connection {connection_id}"
-        done = run.destination.reactivations_today(schedule_id)
+        done = run.inbox.reactivations_today(schedule_id)
         if done >= self.max_reactivations and why != "a person decided":
             self._hold(
                 run,
@@ -558,7 +551,7 @@ class CatenaReactivateSchedulesOperator(_InboxEventHandlerOperator[ScheduleRun])
                 fleet_ref=fleet_ref,
             )
             raise AirflowException(f"Could not reactivate {what}: still {status} after {self.attempts} attempts")
-        run.destination.schedule_reactivated(schedule_id, connection_id=connection_id)
+        run.inbox.schedule_reactivated(schedule_id, connection_id=connection_id)
         self._show_active(run, schedule_id, fleet_id)
         run.reactivated.append(schedule_id)
         self.log.info("Reactivated %s (%s): active again", what, why)

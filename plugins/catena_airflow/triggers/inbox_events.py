@@ -2,9 +2,13 @@
 
 Tails the inbox's append-only event log (``seq`` order) from a durable cursor and emits each new
 matching event once, never a condition ("there are events"), so a DAG scheduled on the asset runs
-per new event, not per poll. The cursor lives in the asset state store when the triggerer provides
-one (Airflow 3.3), and always in the inbox's watcher cursors (``InboxStore.watcher_cursor``, schema v4)
-as the fallback.
+per new event, not per poll.
+
+The cursor lives in the inbox's reader cursors (``InboxStore.watcher_cursor``, schema v4) and only
+there, not in Airflow's asset state store as well: it sits in the same database, and the same
+transaction ordering, as the ``seq`` it indexes (a restored or re-created inbox takes its cursors with
+it, so a cursor never points past events that are not there); it works where no state store is
+injected (``dag.test()``, a triggerer without one); and there is one place to read or reset it.
 """
 
 from __future__ import annotations
@@ -18,12 +22,11 @@ from asgiref.sync import sync_to_async
 
 from catena_airflow.client.events import CONNECTION_CREATED, OPERATIONAL_EVENTS
 from catena_airflow.hooks.inbox import inbox_store, resolve_inbox_url
-from catena_airflow.inbox import InboxStore, StoredEvent
+from catena_airflow.inbox import StoredEvent
 
 #: What the trigger tails by default: the events that need action after onboarding, plus
 #: ``connection.created`` (a reason to ask Catena whether a stale fleet is back).
 WATCHED_EVENTS = (*OPERATIONAL_EVENTS, CONNECTION_CREATED)
-CURSOR_KEY = "inbox_cursor"
 
 
 def event_payload(event: StoredEvent) -> dict[str, Any]:
@@ -45,8 +48,8 @@ class CatenaInboxEventTrigger(BaseEventTrigger):
     :param event_names: Event names (or ``family.*``) to emit.
     :param inbox_conn_id: Airflow connection of the inbox; None (default): ``[catena] inbox_url``.
     :param poll_interval: Seconds between inbox reads when there is nothing new.
-    :param cursor_name: Name of the fallback cursor, ``InboxStore.watcher_cursor(name)`` (defaults to one
-        derived from the event names).
+    :param cursor_name: Name of the cursor, ``InboxStore.watcher_cursor(name)`` (defaults to one derived
+        from the event names).
     :param batch_size: Inbox events read per query.
     """
 
@@ -78,25 +81,10 @@ class CatenaInboxEventTrigger(BaseEventTrigger):
             },
         )
 
-    async def _load_cursor(self, store: InboxStore) -> int:
-        if self.asset_state_store is not None:
-            value = await sync_to_async(self.asset_state_store.get)(CURSOR_KEY)
-            if isinstance(value, list | dict):  # _save_cursor stores an int; int() would refuse these too
-                raise TypeError(f"asset state {CURSOR_KEY!r} holds a {type(value).__name__}, not a cursor")
-            if value is not None:
-                return int(value)
-        value = await asyncio.to_thread(store.watcher_cursor, self.cursor_name)
-        return int(value or 0)
-
-    async def _save_cursor(self, store: InboxStore, seq: int) -> None:
-        if self.asset_state_store is not None:
-            await sync_to_async(self.asset_state_store.set)(CURSOR_KEY, seq)
-        await asyncio.to_thread(store.set_watcher_cursor, self.cursor_name, seq)
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
         url = await sync_to_async(resolve_inbox_url)(self.inbox_conn_id)
         store = await asyncio.to_thread(inbox_store, url)  # migrated on first use: the cursors table is there
-        cursor = await self._load_cursor(store)
+        cursor = await asyncio.to_thread(store.watcher_cursor, self.cursor_name) or 0
         self.log.info("Tailing the Catena inbox for %s from seq %d", ", ".join(self.event_names), cursor)
         while True:
             events = await asyncio.to_thread(store.events_after, cursor, self.event_names, self.batch_size)
@@ -106,6 +94,6 @@ class CatenaInboxEventTrigger(BaseEventTrigger):
                 self.log.info("Inbox event %d: %s (%s)", event.seq, event.event_name, event.event_id)
                 yield TriggerEvent(event_payload(event))
                 cursor = event.seq
-                await self._save_cursor(store, cursor)
+                await asyncio.to_thread(store.set_watcher_cursor, self.cursor_name, cursor)
             if len(events) < self.batch_size:
                 await asyncio.sleep(self.poll_interval)

@@ -62,7 +62,7 @@ def _now() -> datetime:
 
 def _rows(sources: DashboardSources, onboardings: list[Onboarding], now: datetime) -> list[FleetRow]:
     runs = run_states((o.dag_id, o.run_id) for o in onboardings if o.dag_id and o.run_id)
-    ingested = sources.ingested.by_fleet([o.fleet_id for o in onboardings if o.fleet_id])
+    ingested = sources.store.resource_syncs(o.fleet_id for o in onboardings if o.fleet_id)
     by_ref = sources.queries.attempts([o.fleet_ref for o in onboardings if o.fleet_ref])
     return [
         fleet_row(
@@ -84,7 +84,6 @@ def get_config(sources: Sources) -> DashboardConfig:
         stuck_after_seconds=int(settings.stuck_after.total_seconds()),
         expiry_warning_seconds=int(settings.expiry_warning.total_seconds()),
         refresh_seconds=settings.refresh_seconds,
-        destination_available=sources.ingested.available,
         stages=[stage.value for stage in Stage],
     )
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import quote
 
+from catena_airflow.inbox import ResourceSync
 from catena_airflow.inbox.models import PROGRESS_STAGES, Onboarding, Stage
-from catena_airflow.ingest.store import ResourceSync
 from catena_airflow.ui.schemas import (
     AttemptSummary,
     DagRunLink,
@@ -135,7 +135,7 @@ def fleet_row(
     now: datetime,
     settings: DashboardSettings,
     run_states: dict[tuple[str, str], str],
-    rows_ingested: dict[str, list[ResourceSync]] | None,
+    rows_ingested: dict[str, list[ResourceSync]],
     same_ref: list[Onboarding] | None = None,
 ) -> FleetRow:
     entered = stage_entered_at(onboarding)
@@ -149,7 +149,7 @@ def fleet_row(
             state=run_states.get((onboarding.dag_id, onboarding.run_id)),
         )
     ingested, ingestion = None, []
-    if rows_ingested is not None and onboarding.fleet_id:
+    if onboarding.fleet_id:
         syncs = rows_ingested.get(onboarding.fleet_id, [])
         ingested = sum(sync.rows_loaded for sync in syncs)
         ingestion = [resource_ingestion(sync, now) for sync in syncs]

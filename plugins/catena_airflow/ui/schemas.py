@@ -88,7 +88,7 @@ class FleetRow(BaseModel):
     dag_run: DagRunLink | None = Field(description="The onboarding DAG run that invited this fleet")
     health: FleetHealth
     rows_ingested: int | None = Field(
-        description="Rows the fleet's loads wrote, every resource; null when the operations database is not readable"
+        description="Rows the fleet's loads wrote, every resource (the sync ledger); null while it has no fleet id"
     )
     ingestion: list[ResourceIngestion] = Field(
         default_factory=list, description="Per resource: rows, last successful load, lag and last error"
@@ -153,5 +153,4 @@ class DashboardConfig(BaseModel):
     stuck_after_seconds: int
     expiry_warning_seconds: int
     refresh_seconds: int
-    destination_available: bool = Field(description="Whether rows ingested can be read")
     stages: list[str]

@@ -1,4 +1,5 @@
-"""Where the dashboard reads from: the inbox (one store per URL, per process) and the destination database."""
+"""Where the dashboard reads from: the inbox (one store per URL, per process), which holds the onboardings
+and the operations state (the ingestion's sync ledger among it)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from dataclasses import dataclass
 from catena_airflow import config
 from catena_airflow.hooks.inbox import inbox_store
 from catena_airflow.inbox import InboxStore
-from catena_airflow.ui.destination import IngestedRows, configured_ingested_rows
 from catena_airflow.ui.queries import DashboardQueries
 from catena_airflow.ui.settings import DashboardSettings
 
@@ -16,12 +16,11 @@ from catena_airflow.ui.settings import DashboardSettings
 class DashboardSources:
     store: InboxStore
     queries: DashboardQueries
-    ingested: IngestedRows
     settings: DashboardSettings
 
 
 def dashboard_sources() -> DashboardSources:
-    """FastAPI dependency: the configured inbox and destination (``catena_airflow.config``) and thresholds.
+    """FastAPI dependency: the configured inbox (``catena_airflow.config``) and thresholds.
 
     The inbox store is the process's one per URL, migrated on first use: a fresh install shows an empty
     dashboard instead of a missing-table error.
@@ -30,6 +29,5 @@ def dashboard_sources() -> DashboardSources:
     return DashboardSources(
         store=store,
         queries=DashboardQueries(store),
-        ingested=configured_ingested_rows(),
         settings=DashboardSettings.from_airflow_config(),
     )

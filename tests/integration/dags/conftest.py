@@ -1,5 +1,5 @@
 """A whole Catena deployment for ``dag.test()``: the sandbox and receiver as real processes, a real
-PostgreSQL inbox, a SQLite operations database, a DuckDB warehouse (or the test's PostgreSQL database),
+PostgreSQL inbox (operations state included), a DuckDB warehouse (or the test's PostgreSQL database),
 the ``catena_default`` connection, and ``catena_setup`` run."""
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from airflow.utils.session import create_session
 from airflow.utils.state import DagRunState
 from sqlalchemy import select
 
-from catena_airflow.hooks.destination import destination_store
 from catena_airflow.hooks.inbox import inbox_store
 from catena_airflow.inbox import InboxStore, StoredEvent
-from catena_airflow.ingest.store import DestinationStore
 
 DAGS = Path(__file__).resolve().parents[3] / "dags"
 
@@ -65,7 +63,6 @@ class Deployment:
     sandbox: Any
     receiver: Any
     inbox: InboxStore
-    destination: DestinationStore
     dags: dict[str, Any]
     warehouse: Warehouse | None = None
 
@@ -161,8 +158,6 @@ def _deploy(
     monkeypatch.setenv("CATENA_DLT_DESTINATION", warehouse_url)
     monkeypatch.setenv("CATENA_DLT_PIPELINES_DIR", str(tmp_path / "dlt"))
     monkeypatch.setenv("CATENA_INBOX_URL", postgres_url)
-    destination_url = f"sqlite:///{tmp_path / 'catena_data.db'}"
-    monkeypatch.setenv("CATENA_DESTINATION_URL", destination_url)
     # No configured secret: the receiver verifies with the secrets catena_setup stores, and looks up the
     # subscriptions Catena makes for a callback_url over the catena_default connection it inherits.
     receiver = receiver_factory(postgres_url, secrets=[])
@@ -172,7 +167,6 @@ def _deploy(
         sandbox,
         receiver,
         inbox_store(postgres_url),
-        destination_store(destination_url),
         dagbag.dags,
         Warehouse(warehouse_url),
     )

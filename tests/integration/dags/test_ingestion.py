@@ -35,7 +35,7 @@ def onboarded(deployment: Deployment, fleet_ref: str, **conf) -> dict:
 def wait_for_rows_after(deployment: Deployment, fleet_id: str, resource: str = "vehicle_locations") -> None:
     """Until Catena holds a row of the fleet newer than the ledger's cursor (the sandbox adds a location per
     vehicle per wall-clock minute): the next run then has something new to load, whatever the timing."""
-    (sync,) = [s for s in deployment.destination.resource_syncs([fleet_id])[fleet_id] if s.resource == resource]
+    (sync,) = [s for s in deployment.inbox.resource_syncs([fleet_id])[fleet_id] if s.resource == resource]
     client = deployment.sandbox.catena_client()
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -85,7 +85,7 @@ def test_each_run_loads_exactly_what_is_new_and_only_what_the_fleet_shares(inges
     fleet_id = everything["fleet_id"]
     (cursor,) = [
         s.cursor_value
-        for s in ingesting.destination.resource_syncs([fleet_id])[fleet_id]
+        for s in ingesting.inbox.resource_syncs([fleet_id])[fleet_id]
         if s.resource == "vehicle_locations"
     ]
     wait_for_rows_after(ingesting, fleet_id)
@@ -116,7 +116,7 @@ def test_each_run_loads_exactly_what_is_new_and_only_what_the_fleet_shares(inges
         e["fleet_id"] == everything["fleet_id"] for e in asset_extras(run, "catena://telematics/vehicle_locations")
     )
 
-    syncs = {s.resource: s for s in ingesting.destination.resource_syncs([fleet_id])[fleet_id]}
+    syncs = {s.resource: s for s in ingesting.inbox.resource_syncs([fleet_id])[fleet_id]}
     assert syncs["vehicle_locations"].rows_loaded == len(first) + len(from_cursor)
     assert syncs["vehicle_locations"].cursor_value is not None and syncs["vehicle_locations"].last_error is None
 
@@ -128,7 +128,7 @@ def test_a_stale_fleet_is_skipped_with_its_reason_and_resumes_once_back(sandbox,
     deployment.wait_for_event("connection.staled")
     operations = deployment.run("catena_fleet_operations")
     assert operations.state == DagRunState.SUCCESS, task_states(operations)
-    assert deployment.destination.get_fleet_status(stale["fleet_id"]).ingestion_paused
+    assert deployment.inbox.get_fleet_status(stale["fleet_id"]).ingestion_paused
 
     run = deployment.run("catena_ingestion")
     states = task_states(run)
@@ -234,5 +234,5 @@ def test_one_fleets_500s_fail_only_that_fleet(deployment, monkeypatch):
     ]
     assert set(mapped_results(run)) == {healthy["fleet_id"]}
     assert catena.refused > 0
-    syncs = deployment.destination.resource_syncs([failing["fleet_id"]])[failing["fleet_id"]]
+    syncs = deployment.inbox.resource_syncs([failing["fleet_id"]])[failing["fleet_id"]]
     assert syncs and all("500" in (sync.last_error or "") for sync in syncs)

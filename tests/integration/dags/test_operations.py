@@ -37,7 +37,7 @@ def test_stale_connection_pauses_ingestion_until_the_fleet_re_authenticates(depl
         run = deployment.run("catena_fleet_operations")
     assert run.state == DagRunState.SUCCESS, task_states(run)
     assert xcom(run, "handle_connection_events")["staled"] == [fleet["fleet_id"]]
-    status = deployment.destination.get_fleet_status(fleet["fleet_id"])
+    status = deployment.inbox.get_fleet_status(fleet["fleet_id"])
     assert (status.status, status.ingestion_paused) == ("stale", True)
     invitation = deployment.inbox.get_onboarding(fleet["invitation_id"])
     assert invitation.magic_link in caplog.text  # the alert carries the re-authentication link
@@ -46,7 +46,7 @@ def test_stale_connection_pauses_ingestion_until_the_fleet_re_authenticates(depl
         deployment.sandbox.admin("POST", f"/connections/{connection_id}/reauthenticate").raise_for_status()
     again = deployment.run("catena_fleet_operations")
     assert xcom(again, "handle_connection_events")["recovered"] == [fleet["fleet_id"]]
-    assert deployment.destination.get_fleet_status(fleet["fleet_id"]).ingestion_paused is False
+    assert deployment.inbox.get_fleet_status(fleet["fleet_id"]).ingestion_paused is False
 
 
 def schedule_status(deployment, schedule: dict) -> str:
@@ -72,14 +72,14 @@ def test_a_failing_schedule_is_held_for_a_person_who_reactivates_it(deployment):
         "cursor": 0,
     }
     assert schedule_status(deployment, schedule) == "inactive"
-    assert list(deployment.destination.paused_resources(fleet["fleet_id"])) == [schedule["resource"]]
+    assert list(deployment.inbox.paused_resources(fleet["fleet_id"])) == [schedule["resource"]]
 
     decided = deployment.run("catena_fleet_operations", {"reactivate_schedule_ids": [schedule["id"]]})
 
     assert decided.state == DagRunState.SUCCESS, task_states(decided)
     assert xcom(decided, "reactivate_schedules")["reactivated"] == [schedule["id"]]
     assert schedule_status(deployment, schedule) == "active"
-    assert deployment.destination.paused_resources(fleet["fleet_id"]) == {}
+    assert deployment.inbox.paused_resources(fleet["fleet_id"]) == {}
     onboarding = deployment.inbox.get_onboarding(fleet["invitation_id"])
     assert onboarding.schedules[schedule["id"]].status == "active"  # the dashboard's alert is gone
 
@@ -96,7 +96,7 @@ def test_a_schedule_deactivated_while_its_connection_was_stale_is_reactivated_on
 
     waiting = deployment.run("catena_fleet_operations")
     assert xcom(waiting, "reactivate_schedules")["held"] == [schedule["id"]]
-    assert deployment.destination.get_schedule_hold(schedule["id"]).state == "awaiting_connection"
+    assert deployment.inbox.get_schedule_hold(schedule["id"]).state == "awaiting_connection"
 
     deployment.sandbox.admin("POST", f"/connections/{connection_id}/reauthenticate").raise_for_status()
     back = deployment.run("catena_fleet_operations")

@@ -1,4 +1,4 @@
-"""The watchers' durable cursors (schema v4) on both engines."""
+"""The inbox readers' durable cursors (schema v4) on both engines: watchers' and operations handlers'."""
 
 from __future__ import annotations
 
@@ -35,3 +35,14 @@ def test_watchers_saving_at_once_each_keep_their_own(store):
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(save, range(8)))
     assert [store.watcher_cursor(f"watcher-{i}") for i in range(4)] == [200, 201, 202, 203]
+
+
+def test_a_handlers_cursor_only_advances(store):
+    # The operations handlers' "handled" cursors: a stale or repeated advance never moves one back.
+    assert store.watcher_cursor("operations:ops") is None
+    store.advance_watcher_cursor("operations:ops", 5)
+    store.advance_watcher_cursor("operations:ops", 3)
+    assert store.watcher_cursor("operations:ops") == 5
+    store.advance_watcher_cursor("operations:ops", 2**40)
+    assert store.watcher_cursor("operations:ops") == 2**40
+    assert store.watcher_cursor("watcher:ops") is None  # the names of the two kinds of reader stay apart

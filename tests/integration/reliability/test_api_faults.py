@@ -48,7 +48,6 @@ def airflow_env(sandbox, tmp_path, monkeypatch) -> dict[str, str]:
     env = {
         "AIRFLOW_CONN_CATENA_DEFAULT": sandbox.catena_connection(),
         "CATENA_INBOX_URL": f"sqlite:///{tmp_path / 'inbox.db'}",
-        "CATENA_DESTINATION_URL": f"sqlite:///{tmp_path / 'data.db'}",
         "CATENA_DLT_DESTINATION": f"duckdb:///{tmp_path / 'warehouse.duckdb'}",
         "CATENA_DLT_PIPELINES_DIR": str(tmp_path / "dlt"),
     }

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.timeout
 
 
 def test_waiting_sensor_completes_after_inbox_outage_and_replay(
-    slow_sandbox, processes, postgres_url, tmp_path, monkeypatch, airflow_db
+    slow_sandbox, processes, postgres_url, monkeypatch, airflow_db
 ):
     sandbox = slow_sandbox
     pg = make_url(postgres_url)
@@ -34,7 +34,6 @@ def test_waiting_sensor_completes_after_inbox_outage_and_replay(
     receiver = processes.receiver(inbox_url=proxied(postgres_url, proxy.port), secrets="")
     monkeypatch.setenv("AIRFLOW_CONN_CATENA_DEFAULT", sandbox.catena_connection())
     monkeypatch.setenv("CATENA_INBOX_URL", postgres_url)  # the DAG's tasks and trigger read it directly
-    monkeypatch.setenv("CATENA_DESTINATION_URL", f"sqlite:///{tmp_path / 'data.db'}")
     dags = DagBag(dag_folder=str(DAGS)).dags
     setup = dags["catena_setup"].test(run_conf={"receiver_url": receiver.url})
     assert setup.state == DagRunState.SUCCESS, task_states(setup)

@@ -21,7 +21,6 @@ def unset(monkeypatch):
 def test_option_then_alias_then_default(unset, tmp_path):
     unset.setenv("AIRFLOW_HOME", str(tmp_path))
     assert config.inbox_url() == f"sqlite:///{tmp_path / 'catena_inbox.db'}"
-    assert config.destination_url() == f"sqlite:///{tmp_path / 'catena_data.db'}"
     unset.setenv("CATENA_INBOX_URL", "sqlite:////alias.db")
     assert config.inbox_url() == "sqlite:////alias.db"
     unset.setenv("AIRFLOW__CATENA__INBOX_URL", "postgresql://u@db/inbox")
@@ -29,13 +28,13 @@ def test_option_then_alias_then_default(unset, tmp_path):
 
 
 def test_airflow_cfg_wins_over_the_alias(unset):
-    unset.setenv("CATENA_DESTINATION_URL", "sqlite:////alias.db")
-    conf.set("catena", "destination_url", "sqlite:////from-cfg.db")
+    unset.setenv("CATENA_INBOX_URL", "sqlite:////alias.db")
+    conf.set("catena", "inbox_url", "sqlite:////from-cfg.db")
     try:
-        assert config.destination_url() == "sqlite:////from-cfg.db"
+        assert config.inbox_url() == "sqlite:////from-cfg.db"
     finally:
-        conf.remove_option("catena", "destination_url")
-    assert config.destination_url() == "sqlite:////alias.db"
+        conf.remove_option("catena", "inbox_url")
+    assert config.inbox_url() == "sqlite:////alias.db"
 
 
 def test_sensitive_options_take_a_command(unset):

@@ -7,7 +7,6 @@ import pytest
 
 from catena_airflow.client.events import WebhookEnvelope
 from catena_airflow.inbox import InboxStore, Onboarding, Stage
-from catena_airflow.ingest.store import DestinationStore
 from devstack.observe import FleetReport, check, count_operations, deferral_processed
 from devstack.progress import summary
 from devstack.scenarios import KINDS, demo_fleets
@@ -98,12 +97,10 @@ def _envelope(event_id: str, event_name: str, record: dict) -> dict:
     }
 
 
-def test_operations_count_only_events_behind_the_handlers_cursor(sqlite_url, tmp_path):
-    """Real inbox and destination stores (SQLite): what the operations DAG's cursors passed counts."""
+def test_operations_count_only_events_behind_the_handlers_cursor(sqlite_url):
+    """A real inbox (SQLite): what the operations DAG's cursors passed counts."""
     inbox = InboxStore(sqlite_url)
     inbox.migrate()
-    destination = DestinationStore(f"sqlite:///{tmp_path / 'data.db'}")
-    destination.migrate()
     try:
         records = [
             ("e1", "connection.staled", {"id": "c1", "fleet_id": "fleet-stale", "status": "stale"}),
@@ -113,16 +110,15 @@ def test_operations_count_only_events_behind_the_handlers_cursor(sqlite_url, tmp
         for event_id, name, record in records:
             envelope = WebhookEnvelope.model_validate(_envelope(event_id, name, record))
             seqs.append(inbox.record_event(envelope, envelope.model_dump_json()).seq)
-        destination.advance_cursor("operations:CatenaHandleConnectionEventsOperator", seqs[0])
+        inbox.advance_watcher_cursor("operations:CatenaHandleConnectionEventsOperator", seqs[0])
 
         report = _report("stale", stage=Stage.CONNECTED, run_state="success")
-        count_operations([report], inbox, destination)
+        count_operations([report], inbox)
 
         assert report.handled == Counter({"connection.staled": 1})  # execution.failed: cursor not there yet
         assert report.operations == 1
     finally:
         inbox.dispose()
-        destination.dispose()
 
 
 _RECEIVED = (

@@ -19,7 +19,6 @@ def _settings(tmp_path: Path, **overrides) -> TopologySettings:
         "postgres": {
             "airflow": f"{PG}/meta_1",
             "catena_inbox": f"{PG}/inbox_1",
-            "catena_data": f"{PG}/data_1",
             "catena_warehouse": f"{PG}/warehouse_1",
         },
         "redis_url": "redis://127.0.0.1:6379/7",
@@ -54,7 +53,6 @@ def test_the_compose_environment_is_localized(topology):
     assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://:@127.0.0.1:6379/7"
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
     assert env["CATENA_INBOX_URL"] == f"{PG}/inbox_1"
-    assert env["CATENA_DESTINATION_URL"] == f"{PG}/data_1"
     assert env["AIRFLOW_VAR_CATENA_RECEIVER_URL"] == "http://127.0.0.1:18080/catena/webhooks"
     connection = json.loads(env["AIRFLOW_CONN_CATENA_DEFAULT"])
     assert connection["host"] == "http://127.0.0.1:18090"
@@ -83,9 +81,8 @@ def test_process_settings_come_on_top_and_enclosing_airflow_settings_do_not_leak
 
 def test_init_runs_the_python_steps_of_the_compose_script(topology):
     steps = topology._init_script_python_steps()
-    assert [step[:2] for step in steps] == [["/opt/venv/bin/python", "-c"]] * 2
+    assert [step[:2] for step in steps] == [["/opt/venv/bin/python", "-c"]]
     assert "InboxStore(inbox_url()).migrate()" in steps[0][2]
-    assert "DestinationStore(destination_url()).migrate()" in steps[1][2]
     assert topology.admin_user == "airflow"
 
 

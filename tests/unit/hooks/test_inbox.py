@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from catena_airflow.hooks.destination import CatenaDestinationHook
 from catena_airflow.hooks.inbox import CatenaInboxHook, inbox_store, resolve_inbox_url, sqlalchemy_url_from_connection
 
 
@@ -36,16 +35,6 @@ def test_one_store_per_url_per_process(monkeypatch, tmp_path):
     store = CatenaInboxHook().get_conn()
     assert store is inbox_store(url) is CatenaInboxHook().get_conn()
     assert store.schema_version() >= 1  # migrated on first use
-
-
-def test_destination_hook_uses_a_named_connection_or_the_setting(monkeypatch, tmp_path):
-    monkeypatch.setenv("CATENA_DESTINATION_URL", f"sqlite:///{tmp_path / 'env.db'}")
-    assert CatenaDestinationHook().get_url().endswith("env.db")
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_CATENA_DESTINATION", json.dumps({"conn_type": "generic", "extra": {"url": "sqlite:///c.db"}})
-    )
-    assert CatenaDestinationHook().get_url().endswith("env.db")
-    assert CatenaDestinationHook(destination_conn_id="catena_destination").get_url() == "sqlite:///c.db"
 
 
 def test_connection_without_usable_uri_is_refused():

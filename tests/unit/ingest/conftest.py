@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 
 from catena_airflow.client import CatenaClient
-from tests.unit.airflow_layer import CATENA_URL, TOKEN_URL, catena_api, destination, inbox, mock_token
+from tests.unit.airflow_layer import CATENA_URL, TOKEN_URL, catena_api, inbox, mock_token
 
-__all__ = ["catena_api", "destination", "inbox"]
+__all__ = ["catena_api", "inbox"]
 
 
 @pytest.fixture

@@ -44,7 +44,7 @@ class AliasAccessor:
         self.added.append((asset.uri, extra or {}))
 
 
-def test_ingests_the_fleet_from_the_sensor_xcom(catena_api, destination, warehouse):
+def test_ingests_the_fleet_from_the_sensor_xcom(catena_api, inbox, warehouse):
     # A Catena that ignores the fleet_id filter: only f1's own agreement may count.
     catena_api.get(
         f"{CATENA_URL}/v2/orgs/share-agreements", json=page([agreement("f2", "other"), agreement("f1", "acme-1")])
@@ -68,13 +68,13 @@ def test_ingests_the_fleet_from_the_sensor_xcom(catena_api, destination, warehou
     assert outlet_events[TELEMATICS_ALIAS].added == [
         ("catena://telematics/vehicles", {"fleet_id": "f1", "fleet_ref": "acme-1", "rows": 1})
     ]
-    (sync,) = destination.resource_syncs(["f1"])["f1"]
+    (sync,) = inbox.resource_syncs(["f1"])["f1"]
     assert (sync.resource, sync.rows_loaded, sync.fleet_ref) == ("vehicles", 1, "acme-1")
     assert op.retries == 3 and op.retry_exponential_backoff
 
 
-def test_paused_fleet_is_skipped(catena_api, destination, warehouse):  # before any call to Catena
-    destination.set_fleet_status("f1", status="stale", ingestion_paused=True, reason="connection c1 is stale")
+def test_paused_fleet_is_skipped(catena_api, inbox, warehouse):  # before any call to Catena
+    inbox.set_fleet_status("f1", status="stale", ingestion_paused=True, reason="connection c1 is stale")
     route = catena_api.get(f"{CATENA_URL}/v2/telematics/vehicles", json=page([]))
     with pytest.raises(AirflowSkipException, match="paused: connection c1 is stale"):
         CatenaIngestFleetOperator(task_id="ingest_fleet", fleet_id="f1").execute({})
@@ -97,7 +97,7 @@ def test_missing_fleet_id_fails_clearly():
     ],
 )
 def test_a_fleet_that_is_not_the_onboardings_is_not_copied(
-    catena_api, destination, warehouse, agreements, invitation, problem
+    catena_api, inbox, warehouse, agreements, invitation, problem
 ):
     catena_api.get(f"{CATENA_URL}/v2/orgs/share-agreements", json=page(agreements))
     catena_api.get(f"{CATENA_URL}/v2/orgs/invitations/inv-1", json=invitation_json("inv-1", **(invitation or {})))
@@ -108,7 +108,7 @@ def test_a_fleet_that_is_not_the_onboardings_is_not_copied(
     assert not warehouse.exists()
 
 
-def test_an_agreement_without_fleet_ref_is_proven_by_the_onboardings_invitation(catena_api, destination, warehouse):
+def test_an_agreement_without_fleet_ref_is_proven_by_the_onboardings_invitation(catena_api, inbox, warehouse):
     catena_api.get(f"{CATENA_URL}/v2/orgs/share-agreements", json=page([agreement("f1", None)]))
     catena_api.get(
         f"{CATENA_URL}/v2/orgs/invitations/inv-1",
@@ -120,8 +120,8 @@ def test_an_agreement_without_fleet_ref_is_proven_by_the_onboardings_invitation(
     assert result["resources"]["vehicles"]["rows"] == 1
 
 
-def test_a_resource_whose_schedule_is_held_deactivated_is_not_ingested(catena_api, destination, warehouse):
-    destination.hold_schedule(
+def test_a_resource_whose_schedule_is_held_deactivated_is_not_ingested(catena_api, inbox, warehouse):
+    inbox.hold_schedule(
         "sched-1",
         connection_id="c1",
         state="needs_decision",
@@ -138,19 +138,19 @@ def test_a_resource_whose_schedule_is_held_deactivated_is_not_ingested(catena_ap
     assert not locations.called
 
 
-def test_every_granted_resource_is_loaded_and_a_failure_is_in_the_ledger(catena_api, destination, warehouse):
+def test_every_granted_resource_is_loaded_and_a_failure_is_in_the_ledger(catena_api, inbox, warehouse):
     both = {"vehicle": "read", "vehicle_location": "read_write"}
     catena_api.get(f"{CATENA_URL}/v2/orgs/share-agreements", json=page([agreement(scopes=both)]))
     catena_api.get(f"{CATENA_URL}/v2/telematics/vehicles", json=page([{"id": "v1", "fleet_id": "f1"}]))
     catena_api.get(f"{CATENA_URL}/v2/telematics/vehicle-locations", status_code=400, json={"detail": "bad"})
     with pytest.raises(Exception, match="400"):
         CatenaIngestFleetOperator(task_id="ingest_fleet", fleet_id=SENSOR_XCOM).execute({})
-    syncs = {s.resource: s for s in destination.resource_syncs(["f1"])["f1"]}
+    syncs = {s.resource: s for s in inbox.resource_syncs(["f1"])["f1"]}
     assert set(syncs) == {"vehicles", "vehicle_locations"}
     assert all("400" in (s.last_error or "") and s.last_success_at is None for s in syncs.values())
 
 
-def test_nothing_granted_is_a_skip_with_the_reason(catena_api, destination, warehouse):
+def test_nothing_granted_is_a_skip_with_the_reason(catena_api, inbox, warehouse):
     catena_api.get(f"{CATENA_URL}/v2/orgs/share-agreements", json=page([agreement(scopes={"user": "read"})]))
     with pytest.raises(AirflowSkipException, match="grants user"):
         CatenaIngestFleetOperator(task_id="ingest_fleet", fleet_id=SENSOR_XCOM, catena_resources=["vehicles"]).execute(
@@ -191,16 +191,14 @@ def test_the_alias_is_an_outlet_even_when_outlets_are_given():
         ({"correction_window": -1}, "correction_window must be zero or more"),
     ],
 )
-def test_arguments_a_retry_cannot_mend_fail_before_catena_is_asked(
-    catena_api, destination, warehouse, arguments, problem
-):
+def test_arguments_a_retry_cannot_mend_fail_before_catena_is_asked(catena_api, inbox, warehouse, arguments, problem):
     agreements = catena_api.get(f"{CATENA_URL}/v2/orgs/share-agreements", json=page([agreement()]))
     with pytest.raises(AirflowFailException, match=problem):
         CatenaIngestFleetOperator(task_id="ingest_fleet", fleet_id=SENSOR_XCOM, **arguments).execute({})
     assert not agreements.called
 
 
-def test_windows_default_to_the_catena_configuration(catena_api, destination, warehouse, monkeypatch):
+def test_windows_default_to_the_catena_configuration(catena_api, inbox, warehouse, monkeypatch):
     monkeypatch.setenv("AIRFLOW__CATENA__INITIAL_LOOKBACK_DAYS", "0.5")
     catena_api.get(
         f"{CATENA_URL}/v2/orgs/share-agreements", json=page([agreement(scopes={"vehicle_location": "read"})])

@@ -1,4 +1,4 @@
-"""Operational handlers: events read from a real inbox, state in a real destination DB, Catena faked."""
+"""Operational handlers: events read from a real inbox, state in the same inbox, Catena faked."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def connection_is(catena_api, status: str):
     return catena_api.get(CONNECTION, json={"id": "conn-1", "fleet_id": "fleet-1", "status": status})
 
 
-def test_stale_connection_pauses_ingestion_and_sends_the_magic_link(inbox, destination, connected, sent, catena_api):
+def test_stale_connection_pauses_ingestion_and_sends_the_magic_link(inbox, connected, sent, catena_api):
     catena_api.get(CONNECTIONS, json=connections("stale"))
     connection_is(catena_api, "stale")
     webhook(
@@ -72,7 +72,7 @@ def test_stale_connection_pauses_ingestion_and_sends_the_magic_link(inbox, desti
     op = CatenaHandleConnectionEventsOperator(task_id="conn", notifier=NOTIFIER, notifier_kwargs={"channel": "#fleet"})
     result = op.execute({})
     assert result["staled"] == ["fleet-1"]
-    status = destination.get_fleet_status("fleet-1")
+    status = inbox.get_fleet_status("fleet-1")
     assert (status.status, status.ingestion_paused, status.fleet_ref) == ("stale", True, "stale-acme")
     assert len(sent) == 1
     assert connected["magic_link"] in sent[0]["text"]
@@ -86,10 +86,10 @@ def test_stale_connection_pauses_ingestion_and_sends_the_magic_link(inbox, desti
     )
     again = CatenaHandleConnectionEventsOperator(task_id="conn", notifier=NOTIFIER).execute({})
     assert again["recovered"] == ["fleet-1"]
-    assert destination.get_fleet_status("fleet-1").ingestion_paused is False
+    assert inbox.get_fleet_status("fleet-1").ingestion_paused is False
 
 
-def test_a_late_connection_created_does_not_end_the_pause(inbox, destination, connected, sent, catena_api):
+def test_a_late_connection_created_does_not_end_the_pause(inbox, connected, sent, catena_api):
     catena_api.get(CONNECTIONS, json=connections("stale"))
     connection_is(catena_api, "stale")
     webhook(
@@ -101,10 +101,10 @@ def test_a_late_connection_created_does_not_end_the_pause(inbox, destination, co
     )
     result = CatenaHandleConnectionEventsOperator(task_id="conn", notifier=NOTIFIER).execute({})
     assert (result["staled"], result["recovered"]) == (["fleet-1"], [])
-    assert destination.get_fleet_status("fleet-1").ingestion_paused is True
+    assert inbox.get_fleet_status("fleet-1").ingestion_paused is True
 
 
-def test_a_fleet_that_re_authenticated_is_noticed_through_catena(inbox, destination, connected, sent, catena_api):
+def test_a_fleet_that_re_authenticated_is_noticed_through_catena(inbox, connected, sent, catena_api):
     route = catena_api.get(CONNECTIONS, json=connections("stale"))
     connection_is(catena_api, "stale")
     webhook(
@@ -116,13 +116,11 @@ def test_a_fleet_that_re_authenticated_is_noticed_through_catena(inbox, destinat
     catena_api.get(CONNECTIONS, json=connections("active"))  # no event: Catena has none for re-authentication
     back = CatenaHandleConnectionEventsOperator(task_id="conn", notifier=NOTIFIER).execute({})
     assert back["recovered"] == ["fleet-1"]
-    assert destination.get_fleet_status("fleet-1").status == "active"
+    assert inbox.get_fleet_status("fleet-1").status == "active"
     assert [s["alert"]["kind"] for s in sent] == ["connection_stale", "connection_recovered"]
 
 
-def test_the_notifier_comes_from_the_airflow_variable_by_default(
-    inbox, destination, connected, sent, monkeypatch, catena_api
-):
+def test_the_notifier_comes_from_the_airflow_variable_by_default(inbox, connected, sent, monkeypatch, catena_api):
     catena_api.get(CONNECTIONS, json=connections("stale"))
     connection_is(catena_api, "stale")
     monkeypatch.setenv("AIRFLOW_VAR_CATENA_NOTIFIER", NOTIFIER)
@@ -133,7 +131,7 @@ def test_the_notifier_comes_from_the_airflow_variable_by_default(
     assert [s["alert"]["kind"] for s in sent] == ["connection_stale"]
 
 
-def test_the_default_notifier_logs(inbox, destination, connected, caplog, monkeypatch, catena_api):
+def test_the_default_notifier_logs(inbox, connected, caplog, monkeypatch, catena_api):
     catena_api.get(CONNECTIONS, json=connections("stale"))
     connection_is(catena_api, "stale")
     monkeypatch.delenv("AIRFLOW_VAR_CATENA_NOTIFIER", raising=False)
@@ -163,18 +161,18 @@ def failed(inbox, n: int) -> None:
         )
 
 
-def test_execution_failures_are_recorded_and_alert_when_they_keep_coming(inbox, destination, connected, sent):
+def test_execution_failures_are_recorded_and_alert_when_they_keep_coming(inbox, connected, sent):
     failed(inbox, 2)
     first = CatenaHandleExecutionFailuresOperator(task_id="exec", notifier=NOTIFIER, alert_threshold=3).execute({})
     assert (first["recorded"], first["alerted"], sent) == (2, [], [])
     failed(inbox, 1)
     second = CatenaHandleExecutionFailuresOperator(task_id="exec", notifier=NOTIFIER, alert_threshold=3).execute({})
     assert second["alerted"] == ["sched-1"]
-    assert destination.count_execution_failures("sched-1") == 3
+    assert inbox.count_execution_failures("sched-1") == 3
     assert sent[0]["alert"]["fleet_ref"] == "stale-acme"
 
 
-def test_an_operator_holds_only_its_configuration_and_each_run_reports_its_own(inbox, destination, connected, sent):
+def test_an_operator_holds_only_its_configuration_and_each_run_reports_its_own(inbox, connected, sent):
     op = CatenaHandleExecutionFailuresOperator(task_id="exec", notifier=NOTIFIER, alert_threshold=3)
     configured = set(vars(op))
     failed(inbox, 2)
@@ -213,7 +211,7 @@ def went_stale(inbox) -> None:
     )
 
 
-def test_the_same_failure_delivered_twice_counts_once(inbox, destination, connected, sent):
+def test_the_same_failure_delivered_twice_counts_once(inbox, connected, sent):
     """One execution.failed delivered to an org-wide and a callback_url subscription: two envelope ids."""
     record = {
         "id": "exec-1",
@@ -230,13 +228,11 @@ def test_the_same_failure_delivered_twice_counts_once(inbox, destination, connec
     webhook(inbox, "execution.failed", **record)
     result = CatenaHandleExecutionFailuresOperator(task_id="exec", notifier=NOTIFIER).execute({})
     assert (result["handled"], result["recorded"]) == (2, 1)
-    assert destination.count_execution_failures("sched-1") == 1
+    assert inbox.count_execution_failures("sched-1") == 1
     assert inbox.get_onboarding(connected["id"]).schedules["sched-1"].failed_executions == 1
 
 
-def test_a_schedule_whose_connection_went_stale_and_is_back_is_reactivated(
-    inbox, destination, connected, catena_api, sent
-):
+def test_a_schedule_whose_connection_went_stale_and_is_back_is_reactivated(inbox, connected, catena_api, sent):
     went_stale(inbox)
     deactivated(inbox)
     connection_is(catena_api, "active")
@@ -251,11 +247,11 @@ def test_a_schedule_whose_connection_went_stale_and_is_back_is_reactivated(
     assert [s["alert"]["kind"] for s in sent] == ["schedule_reactivated"]
     # The dashboard's view follows: Catena sends no event for a reactivation.
     assert inbox.get_onboarding(connected["id"]).schedules["sched-1"].status == "active"
-    assert destination.paused_resources("fleet-1") == {}
+    assert inbox.paused_resources("fleet-1") == {}
 
 
 def test_a_schedule_whose_connection_is_still_stale_waits_for_it_with_its_resource_paused(
-    inbox, destination, connected, catena_api, sent
+    inbox, connected, catena_api, sent
 ):
     went_stale(inbox)
     deactivated(inbox)
@@ -264,19 +260,17 @@ def test_a_schedule_whose_connection_is_still_stale_waits_for_it_with_its_resour
     activate = catena_api.post(f"{SCHEDULE}/activate", json=schedule("active"))
     result = CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
     assert (result["reactivated"], result["held"], activate.called) == ([], ["sched-1"], False)
-    assert list(destination.paused_resources("fleet-1")) == ["vehicle_location"]
+    assert list(inbox.paused_resources("fleet-1")) == ["vehicle_location"]
     assert "waits for the fleet" in sent[0]["text"]
 
     connection_is(catena_api, "active")  # the fleet re-authenticated: no event for that
     catena_api.get(SCHEDULE, json=schedule("active"))
     later = CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
     assert later["reactivated"] == ["sched-1"]
-    assert destination.paused_resources("fleet-1") == {}
+    assert inbox.paused_resources("fleet-1") == {}
 
 
-def test_unexplained_failures_are_left_to_a_person_with_the_last_executions(
-    inbox, destination, connected, catena_api, sent
-):
+def test_unexplained_failures_are_left_to_a_person_with_the_last_executions(inbox, connected, catena_api, sent):
     deactivated(inbox)
     connection_is(catena_api, "active")
     failed_execution = {
@@ -297,17 +291,17 @@ def test_unexplained_failures_are_left_to_a_person_with_the_last_executions(
     assert (result["reactivated"], result["held"], activate.called) == ([], ["sched-1"], False)
     assert "exec-9 failed at 2026-01-01T00:05:00" in sent[0]["text"]
     assert '"reactivate_schedule_ids": ["sched-1"]' in sent[0]["text"]
-    assert destination.get_schedule_hold("sched-1").state == "needs_decision"
+    assert inbox.get_schedule_hold("sched-1").state == "needs_decision"
 
     catena_api.get(SCHEDULE, json=schedule("active"))
     decided = CatenaReactivateSchedulesOperator(
         task_id="sched", notifier=NOTIFIER, backoff=0, reactivate='["sched-1"]'
     ).execute({})
     assert decided["reactivated"] == ["sched-1"] and activate.called
-    assert destination.paused_resources("fleet-1") == {}
+    assert inbox.paused_resources("fleet-1") == {}
 
 
-def test_reactivations_are_bounded(inbox, destination, connected, catena_api, sent):
+def test_reactivations_are_bounded(inbox, connected, catena_api, sent):
     went_stale(inbox)
     connection_is(catena_api, "active")
     catena_api.post(f"{SCHEDULE}/activate", json=schedule("active"))
@@ -326,17 +320,15 @@ def test_reactivations_are_bounded(inbox, destination, connected, catena_api, se
         (["sched-1"], []),
         ([], ["sched-1"]),
     ]
-    assert destination.get_schedule_hold("sched-1").state == "needs_decision"
+    assert inbox.get_schedule_hold("sched-1").state == "needs_decision"
 
 
-def test_a_schedule_not_held_cannot_be_reactivated_by_hand(inbox, destination, catena_api):
+def test_a_schedule_not_held_cannot_be_reactivated_by_hand(inbox, catena_api):
     with pytest.raises(AirflowException, match="not deactivated"):
         CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, reactivate=["sched-7"]).execute({})
 
 
-def test_a_schedule_that_stays_inactive_fails_loudly_and_is_retried_next_run(
-    inbox, destination, connected, catena_api, sent
-):
+def test_a_schedule_that_stays_inactive_fails_loudly_and_is_retried_next_run(inbox, connected, catena_api, sent):
     went_stale(inbox)
     deactivated(inbox)
     connection_is(catena_api, "active")
@@ -350,7 +342,7 @@ def test_a_schedule_that_stays_inactive_fails_loudly_and_is_retried_next_run(
     assert retry["reactivated"] == ["sched-1"]
 
 
-def test_one_staleness_delivered_twice_alerts_once(inbox, destination, connected, catena_api, sent):
+def test_one_staleness_delivered_twice_alerts_once(inbox, connected, catena_api, sent):
     """Two subscriptions (org-wide and callback_url) may deliver it under two envelope ids."""
     catena_api.get(CONNECTIONS, json=connections("stale"))
     connection_is(catena_api, "stale")
@@ -361,17 +353,15 @@ def test_one_staleness_delivered_twice_alerts_once(inbox, destination, connected
     assert [s["alert"]["kind"] for s in sent] == ["connection_stale"]
 
 
-def test_a_late_staleness_of_a_connection_catena_reports_active_changes_nothing(
-    inbox, destination, connected, catena_api, sent
-):
+def test_a_late_staleness_of_a_connection_catena_reports_active_changes_nothing(inbox, connected, catena_api, sent):
     connection_is(catena_api, "active")
     went_stale(inbox)
     result = CatenaHandleConnectionEventsOperator(task_id="conn", notifier=NOTIFIER).execute({})
     assert (result["staled"], sent) == ([], [])
-    assert destination.get_fleet_status("fleet-1") is None
+    assert inbox.get_fleet_status("fleet-1") is None
 
 
-def test_one_deactivation_delivered_twice_is_handled_once(inbox, destination, connected, catena_api, sent):
+def test_one_deactivation_delivered_twice_is_handled_once(inbox, connected, catena_api, sent):
     deactivated(inbox)
     deactivated(inbox)
     connection_is(catena_api, "active")
@@ -382,14 +372,12 @@ def test_one_deactivation_delivered_twice_is_handled_once(inbox, destination, co
     assert [s["alert"]["kind"] for s in sent] == ["schedule_deactivated"]
 
 
-def test_a_late_deactivation_of_a_schedule_catena_reports_active_changes_nothing(
-    inbox, destination, connected, catena_api, sent
-):
+def test_a_late_deactivation_of_a_schedule_catena_reports_active_changes_nothing(inbox, connected, catena_api, sent):
     deactivated(inbox)
     catena_api.get(SCHEDULE, json=schedule("active"))
     result = CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
     assert (result["reactivated"], result["held"], sent) == ([], [], [])
-    assert destination.paused_resources("fleet-1") == {}
+    assert inbox.paused_resources("fleet-1") == {}
 
 
 def alert_kinds(inbox, invitation) -> list[str]:
@@ -398,7 +386,7 @@ def alert_kinds(inbox, invitation) -> list[str]:
 
 
 def test_the_dashboard_alert_ends_when_catena_reports_a_late_deactivated_schedule_active(
-    inbox, destination, connected, catena_api, sent
+    inbox, connected, catena_api, sent
 ):
     deactivated(inbox)
     assert alert_kinds(inbox, connected) == ["deactivated_schedule"]
@@ -407,24 +395,24 @@ def test_the_dashboard_alert_ends_when_catena_reports_a_late_deactivated_schedul
     assert alert_kinds(inbox, connected) == []
 
 
-def test_the_dashboard_alert_ends_when_a_person_reactivated_in_catena(inbox, destination, connected, catena_api, sent):
+def test_the_dashboard_alert_ends_when_a_person_reactivated_in_catena(inbox, connected, catena_api, sent):
     deactivated(inbox)
     connection_is(catena_api, "active")
     catena_api.get(EXECUTIONS, json=page([]))
     catena_api.get(SCHEDULE, json=schedule("inactive"))
     CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
-    assert destination.get_schedule_hold("sched-1").state == "needs_decision"
+    assert inbox.get_schedule_hold("sched-1").state == "needs_decision"
     assert alert_kinds(inbox, connected) == ["deactivated_schedule"]
 
     catena_api.get(SCHEDULE, json=schedule("active"))  # reactivated in Catena's own UI: no event for that
     later = CatenaReactivateSchedulesOperator(task_id="sched", notifier=NOTIFIER, backoff=0).execute({})
     assert later["reactivated"] == ["sched-1"]
-    assert destination.get_schedule_hold("sched-1").state == "reactivated"
-    assert destination.paused_resources("fleet-1") == {}
+    assert inbox.get_schedule_hold("sched-1").state == "reactivated"
+    assert inbox.paused_resources("fleet-1") == {}
     assert alert_kinds(inbox, connected) == []
 
 
-def test_the_dashboard_alert_ends_with_a_reactivation_by_the_dag(inbox, destination, connected, catena_api, sent):
+def test_the_dashboard_alert_ends_with_a_reactivation_by_the_dag(inbox, connected, catena_api, sent):
     went_stale(inbox)
     deactivated(inbox)
     connection_is(catena_api, "active")
@@ -434,7 +422,7 @@ def test_the_dashboard_alert_ends_with_a_reactivation_by_the_dag(inbox, destinat
     assert "deactivated_schedule" not in alert_kinds(inbox, connected)
 
 
-def test_notifier_kwargs_that_did_not_render_to_a_mapping_fail_naming_the_field(inbox, destination):
+def test_notifier_kwargs_that_did_not_render_to_a_mapping_fail_naming_the_field(inbox):
     """A DAG without render_template_as_native_obj leaves "{{ params.notifier_kwargs }}" as text."""
     from airflow.sdk.exceptions import AirflowFailException
 

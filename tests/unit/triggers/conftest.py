@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 
 from catena_airflow.triggers.fleet_connected import CatenaFleetConnectedTrigger
-from tests.unit.airflow_layer import catena_api, destination, inbox
+from tests.unit.airflow_layer import catena_api, inbox
 
-__all__ = ["catena_api", "destination", "inbox"]
+__all__ = ["catena_api", "inbox"]
 
 
 @pytest.fixture(autouse=True)

@@ -13,19 +13,6 @@ from catena_airflow.triggers.inbox_events import CatenaInboxEventTrigger
 from tests.unit.airflow_layer import webhook
 
 
-class DictStateStore:
-    """Stands in for the asset state store accessor the 3.3 triggerer injects (``get``/``set``)."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, object] = {}
-
-    def get(self, key, default=None):
-        return self.values.get(key, default)
-
-    def set(self, key, value):
-        self.values[key] = value
-
-
 async def take(trigger: CatenaInboxEventTrigger, count: int) -> list[dict]:
     """The first ``count`` events of one run of the trigger, which then idles and is stopped (a restart).
 
@@ -78,7 +65,7 @@ def test_serialize_round_trip():
 
 
 @pytest.mark.asyncio
-async def test_emits_each_new_event_once_across_restarts_with_the_fallback_cursor(inbox):
+async def test_emits_each_new_event_once_across_restarts_with_the_inbox_cursor(inbox):
     seqs = operational(inbox)
     names = ["execution.failed", "schedule.deactivated"]
     first = await take(CatenaInboxEventTrigger(event_names=names, poll_interval=0.02), 2)
@@ -95,16 +82,14 @@ async def test_emits_each_new_event_once_across_restarts_with_the_fallback_curso
 
 
 @pytest.mark.asyncio
-async def test_uses_the_asset_state_store_when_the_triggerer_injects_one(inbox):
+async def test_the_cursor_is_the_inboxs_to_read_and_reset(inbox):
     seqs = operational(inbox)
-    state = DictStateStore()
     trigger = CatenaInboxEventTrigger(event_names=["schedule.*"], poll_interval=0.02)
-    trigger.asset_state_store = state
     assert [e["seq"] for e in await take(trigger, 1)] == [seqs[2]]
-    assert state.values == {"inbox_cursor": seqs[2]}
-    again = CatenaInboxEventTrigger(event_names=["schedule.*"], poll_interval=0.02, cursor_name="other")
-    again.asset_state_store = state  # the state store wins over a fresh fallback row
-    assert await nothing_within(again, 0.3)
+    assert inbox.watcher_cursor(trigger.cursor_name) == seqs[2]
+    inbox.set_watcher_cursor(trigger.cursor_name, 0)  # reset where it is kept: the event comes again
+    again = CatenaInboxEventTrigger(event_names=["schedule.*"], poll_interval=0.02)
+    assert [e["seq"] for e in await take(again, 1)] == [seqs[2]]
 
 
 @pytest.mark.asyncio

@@ -1,3 +1,5 @@
+"""The ingestion's sync ledger in the inbox (schema v5), on a real SQLite inbox (and PostgreSQL once)."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -5,14 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from catena_airflow.ingest.store import DestinationStore, as_utc
-
-
-@pytest.fixture
-def store(tmp_path) -> DestinationStore:
-    store = DestinationStore(f"sqlite:///{tmp_path / 'data.db'}")
-    store.migrate()
-    return store
+from catena_airflow.inbox import InboxStore
+from catena_airflow.inbox.projection import to_utc
+from tests.fixtures.databases import migrated_store
 
 
 def test_the_sync_ledger_adds_rows_and_keeps_the_furthest_cursor(store):
@@ -21,6 +18,7 @@ def test_the_sync_ledger_adds_rows_and_keeps_the_furthest_cursor(store):
     store.record_sync(fleet_id="f1", resource="vehicles", rows=2, cursor_value=early)
     store.record_sync(fleet_id="f1", resource="vehicle_locations", rows=0, cursor_value=None)
     (locations, vehicles) = store.resource_syncs(["f1", "f2"])["f1"]
+    assert store.resource_syncs(["f1", "f2"])["f2"] == []
     assert (vehicles.rows_loaded, vehicles.last_rows, vehicles.cursor_value) == (5, 2, late)
     assert vehicles.fleet_ref == "acme" and vehicles.last_error is None
     assert locations.cursor_value is None and locations.lag() is None
@@ -39,55 +37,29 @@ def test_a_failed_load_keeps_the_last_success_and_shows_the_error(store):
     assert {s.resource: s for s in store.resource_syncs(["f1"])["f1"]}["vehicles"].last_error is None
 
 
-def test_fleet_status_round_trip(store):
-    assert store.get_fleet_status("f1") is None
-    store.set_fleet_status("f1", status="stale", ingestion_paused=True, reason="connection c1 stale", fleet_ref="acme")
-    store.set_fleet_status("f1", status="active", ingestion_paused=False)
-    status = store.get_fleet_status("f1")
-    assert (status.status, status.ingestion_paused, status.fleet_ref) == ("active", False, "acme")
-
-
-def test_execution_failures_are_recorded_once_per_event(store):
-    assert store.record_execution_failure(event_id="e1#0", schedule_id="s1")
-    assert not store.record_execution_failure(event_id="e1#0", schedule_id="s1")
-    assert store.record_execution_failure(event_id="e2#0", schedule_id="s1")
-    assert store.count_execution_failures("s1") == 2
-    assert store.count_execution_failures("s1", since=datetime.now(UTC) + timedelta(minutes=1)) == 0
-
-
-def test_cursor_only_advances(store):
-    assert store.get_cursor("ops") == 0
-    store.advance_cursor("ops", 5)
-    store.advance_cursor("ops", 3)
-    assert store.get_cursor("ops") == 5
-
-
-def test_as_utc_accepts_iso_z_and_naive():
-    assert as_utc("2026-01-01T00:00:00Z") == datetime(2026, 1, 1, tzinfo=UTC)
-    assert as_utc(datetime(2026, 1, 1)) == datetime(2026, 1, 1, tzinfo=UTC)
-    assert as_utc(None) is None
+def test_ledger_times_read_back_as_aware_utc():
+    # What SQLite hands back (naive) and what the ledger may be given (ISO with Z) both end up aware UTC.
+    assert to_utc("2026-01-01T00:00:00Z") == datetime(2026, 1, 1, tzinfo=UTC)
+    assert to_utc(datetime(2026, 1, 1)) == datetime(2026, 1, 1, tzinfo=UTC)
+    assert to_utc(None) is None
 
 
 @pytest.mark.integration
 @pytest.mark.postgres
 def test_upsert_on_postgresql(postgres_url):
-    store = DestinationStore(postgres_url)
-    store.migrate()
-    try:
+    with migrated_store(postgres_url) as store:
         for rows in (2, 3):
             store.record_sync(fleet_id="f1", resource="vehicles", rows=rows, cursor_value=None)
         assert store.rows_loaded("f1") == 5
-    finally:
-        store.dispose()
 
 
-def test_concurrent_first_migrations_of_a_fresh_destination_all_succeed(tmp_path):
-    # The mapped ingest tasks of a bulk run meet a fresh destination at the same moment.
+def test_concurrent_first_migrations_of_a_fresh_inbox_all_succeed(tmp_path):
+    # The mapped ingest tasks of a bulk run meet a fresh inbox at the same moment.
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    stores = [DestinationStore(url) for _ in range(6)]
+    stores = [InboxStore(url) for _ in range(6)]
     try:
         with ThreadPoolExecutor(max_workers=6) as pool:
-            list(pool.map(DestinationStore.migrate, stores))
+            list(pool.map(InboxStore.migrate, stores))
         assert stores[0].rows_loaded("f-1") == 0
     finally:
         for store in stores:

@@ -1,0 +1,122 @@
+"""The ingestion's sync ledger: per (fleet, resource), the rows its loads wrote and how current it is.
+
+The ingestion tasks write it after each load (or failed load); the dashboard reads it for its rows
+ingested and lag columns. The data itself is in dlt's warehouse, which the api-server may not be able
+to read (a DuckDB file its writer holds locked, or a warehouse it has no credentials for).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from catena_airflow.inbox.engine import InboxDatabase, retried_when_busy
+from catena_airflow.inbox.operations_models import ResourceSync
+from catena_airflow.inbox.projection import to_utc
+from catena_airflow.inbox.schema import resource_syncs
+
+_KEYS = ("fleet_id", "resource")
+
+
+class SyncLedgerRepo:
+    """The ``catena_resource_syncs`` table (schema v5)."""
+
+    def __init__(self, db: InboxDatabase) -> None:
+        self.db = db
+
+    @retried_when_busy
+    def record_sync(
+        self,
+        *,
+        fleet_id: str,
+        resource: str,
+        rows: int,
+        cursor_value: datetime | None,
+        fleet_ref: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """A successful load of one resource: its rows added to the total, the cursor kept if it moved on."""
+        now = at or datetime.now(UTC)
+        with self.db.write() as conn:
+            current = _sync_row(conn, fleet_id, resource)
+            previous = to_utc(current.cursor_value) if current is not None else None
+            reached = max((v for v in (previous, to_utc(cursor_value)) if v is not None), default=None)
+            row = {
+                "fleet_id": fleet_id,
+                "resource": resource,
+                "rows_loaded": (current.rows_loaded if current is not None else 0) + rows,
+                "last_rows": rows,
+                "cursor_value": reached,
+                "last_success_at": now,
+                "last_attempt_at": now,
+                "last_error": None,
+                "updated_at": now,
+            }
+            if fleet_ref is not None:
+                row["fleet_ref"] = fleet_ref
+            conn.execute(self.db.upsert(resource_syncs, row, _KEYS))
+
+    @retried_when_busy
+    def record_sync_failure(
+        self, *, fleet_id: str, resources: Iterable[str], error: str, at: datetime | None = None
+    ) -> None:
+        """A failed load: each resource keeps its totals and last success, and shows ``error``."""
+        now = at or datetime.now(UTC)
+        with self.db.write() as conn:
+            for resource in resources:
+                row: dict[str, Any] = {
+                    "fleet_id": fleet_id,
+                    "resource": resource,
+                    "last_attempt_at": now,
+                    "last_error": error[:2000],
+                    "updated_at": now,
+                }
+                if _sync_row(conn, fleet_id, resource) is None:
+                    row.update(rows_loaded=0, last_rows=0)
+                conn.execute(self.db.upsert(resource_syncs, row, _KEYS))
+
+    def resource_syncs(self, fleet_ids: Iterable[str]) -> dict[str, list[ResourceSync]]:
+        """Each asked fleet's ledger rows, by resource name ([] for a fleet never loaded)."""
+        wanted = sorted(set(fleet_ids))
+        found: dict[str, list[ResourceSync]] = {fleet_id: [] for fleet_id in wanted}
+        if wanted:
+            query = (
+                select(resource_syncs)
+                .where(resource_syncs.c.fleet_id.in_(wanted))
+                .order_by(resource_syncs.c.fleet_id, resource_syncs.c.resource)
+            )
+            with self.db.engine.connect() as conn:
+                for row in conn.execute(query):
+                    found[row.fleet_id].append(_resource_sync(row))
+        return found
+
+    def rows_loaded(self, fleet_id: str) -> int:
+        """Rows every load of the fleet wrote, all resources together (an upserted row counts each time)."""
+        with self.db.engine.connect() as conn:
+            total = conn.execute(
+                select(func.sum(resource_syncs.c.rows_loaded)).where(resource_syncs.c.fleet_id == fleet_id)
+            ).scalar()
+        return int(total or 0)
+
+
+def _sync_row(conn: Connection, fleet_id: str, resource: str) -> Any:
+    return conn.execute(
+        select(resource_syncs).where(resource_syncs.c.fleet_id == fleet_id, resource_syncs.c.resource == resource)
+    ).first()
+
+
+def _resource_sync(row: Any) -> ResourceSync:
+    return ResourceSync(
+        fleet_id=row.fleet_id,
+        resource=row.resource,
+        fleet_ref=row.fleet_ref,
+        rows_loaded=int(row.rows_loaded or 0),
+        last_rows=int(row.last_rows or 0),
+        cursor_value=to_utc(row.cursor_value),
+        last_success_at=to_utc(row.last_success_at),
+        last_attempt_at=to_utc(row.last_attempt_at) or datetime.now(UTC),
+        last_error=row.last_error,
+    )
