@@ -188,8 +188,18 @@ class InboxDatabase:
                 attempt += 1
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A writing transaction: ``BEGIN IMMEDIATE`` on SQLite, the writer lock on PostgreSQL."""
+    def write(self, *, ordered: bool = True) -> Iterator[Connection]:
+        """A writing transaction: ``BEGIN IMMEDIATE`` on SQLite, the writer lock on PostgreSQL.
+
+        ``ordered=False``: a write outside the event log's commit order (operations state: fleet status,
+        holds, the sync ledger), which allocates no ``seq``: on PostgreSQL a plain transaction, so it never
+        waits behind the receiver's writers (whose lock wait is bounded: a task would fail on it) nor holds
+        them up. Its rows are each written by one task or handler at a time.
+        """
+        if self._writer_engine is not None and not ordered:
+            with self.engine.begin() as conn:
+                yield conn
+            return
         if self._writer_engine is not None:
             with pg_transaction.write_transaction(self._writer_engine, lock_key=_WRITER_LOCK_KEY) as conn:
                 yield conn

@@ -47,7 +47,7 @@ class OperationsRepo:
         }
         if fleet_ref is not None:
             row["fleet_ref"] = fleet_ref
-        with self.db.write() as conn:
+        with self.db.write(ordered=False) as conn:
             conn.execute(self.db.upsert(fleet_status, row, ("fleet_id",)))
 
     def get_fleet_status(self, fleet_id: str) -> FleetStatus | None:
@@ -75,7 +75,7 @@ class OperationsRepo:
         failed_at: datetime | None = None,
     ) -> bool:
         """Store one ``execution.failed`` event; False when this event id was already recorded."""
-        with self.db.write() as conn:
+        with self.db.write(ordered=False) as conn:
             exists = conn.execute(
                 select(execution_failures.c.event_id).where(execution_failures.c.event_id == event_id)
             ).first()
@@ -130,7 +130,7 @@ class OperationsRepo:
             "updated_at": datetime.now(UTC),
         }
         given = {column: value for column, value in row.items() if value is not None}
-        with self.db.write() as conn:
+        with self.db.write(ordered=False) as conn:
             conn.execute(self.db.upsert(schedule_holds, given, ("schedule_id",)))
 
     def get_schedule_hold(self, schedule_id: str) -> ScheduleHold | None:
@@ -158,7 +158,7 @@ class OperationsRepo:
     def schedule_reactivated(self, schedule_id: str, *, connection_id: str, now: datetime | None = None) -> None:
         """The schedule is active again: its resource's ingestion resumes; count the reactivation."""
         now = now or datetime.now(UTC)
-        with self.db.write() as conn:
+        with self.db.write(ordered=False) as conn:
             hold = _hold_in(conn, schedule_id)
             if hold is None or hold.window_started_at is None or now - hold.window_started_at > REACTIVATION_WINDOW:
                 reactivations, window_started_at = 1, now  # a fresh window

@@ -40,7 +40,7 @@ class SyncLedgerRepo:
     ) -> None:
         """A successful load of one resource: its rows added to the total, the cursor kept if it moved on."""
         now = at or datetime.now(UTC)
-        with self.db.write() as conn:
+        with self.db.write(ordered=False) as conn:
             current = _sync_row(conn, fleet_id, resource)
             previous = to_utc(current.cursor_value) if current is not None else None
             reached = max((v for v in (previous, to_utc(cursor_value)) if v is not None), default=None)
@@ -65,7 +65,7 @@ class SyncLedgerRepo:
     ) -> None:
         """A failed load: each resource keeps its totals and last success, and shows ``error``."""
         now = at or datetime.now(UTC)
-        with self.db.write() as conn:
+        with self.db.write(ordered=False) as conn:
             for resource in resources:
                 row: dict[str, Any] = {
                     "fleet_id": fleet_id,

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from catena_airflow.inbox import InboxStore
 from catena_airflow.inbox.projection import to_utc
@@ -51,6 +52,19 @@ def test_upsert_on_postgresql(postgres_url):
         for rows in (2, 3):
             store.record_sync(fleet_id="f1", resource="vehicles", rows=rows, cursor_value=None)
         assert store.rows_loaded("f1") == 5
+
+
+@pytest.mark.integration
+@pytest.mark.postgres
+def test_a_ledger_write_does_not_wait_for_the_event_writers_lock(postgres_url):
+    # The receiver's writers wait at most 2 s for their lock; a task's ledger write must not queue there.
+    with migrated_store(postgres_url) as store:
+        with store._db.write() as conn:  # an event writer holding the lock (taken with its first statement)
+            conn.execute(text("SELECT 1"))
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                write = pool.submit(store.record_sync, fleet_id="f1", resource="vehicles", rows=2, cursor_value=None)
+                write.result(timeout=10)
+        assert store.rows_loaded("f1") == 2
 
 
 def test_concurrent_first_migrations_of_a_fresh_inbox_all_succeed(tmp_path):
