@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, case, func, or_, select
 
 from catena_airflow.inbox.engine import InboxDatabase, retried_when_busy
 from catena_airflow.inbox.operations_models import ResourceSync
@@ -38,26 +38,39 @@ class SyncLedgerRepo:
         fleet_ref: str | None = None,
         at: datetime | None = None,
     ) -> None:
-        """A successful load of one resource: its rows added to the total, the cursor kept if it moved on."""
+        """A successful load of one resource: its rows added to the total, the cursor kept if it moved on.
+
+        One upsert computing both in SQL, so two loads of a fleet recording at once (the onboarding's first
+        load and a scheduled one) each add their rows: no read, no lost update, no lock to wait for.
+        """
         now = at or datetime.now(UTC)
+        row: dict[str, Any] = {
+            "fleet_id": fleet_id,
+            "resource": resource,
+            "rows_loaded": rows,
+            "last_rows": rows,
+            "cursor_value": cursor_value,
+            "last_success_at": now,
+            "last_attempt_at": now,
+            "last_error": None,
+            "updated_at": now,
+        }
+        if fleet_ref is not None:
+            row["fleet_ref"] = fleet_ref
+        insert = self.db.insert(resource_syncs).values(row)
+        stored, given = resource_syncs.c, insert.excluded
+        furthest = case(
+            (given.cursor_value.is_(None), stored.cursor_value),
+            (or_(stored.cursor_value.is_(None), given.cursor_value > stored.cursor_value), given.cursor_value),
+            else_=stored.cursor_value,
+        )
+        updates = {column: given[column] for column in row if column not in _KEYS}
+        upsert = insert.on_conflict_do_update(
+            index_elements=list(_KEYS),
+            set_={**updates, "rows_loaded": stored.rows_loaded + given.rows_loaded, "cursor_value": furthest},
+        )
         with self.db.write(ordered=False) as conn:
-            current = _sync_row(conn, fleet_id, resource)
-            previous = to_utc(current.cursor_value) if current is not None else None
-            reached = max((v for v in (previous, to_utc(cursor_value)) if v is not None), default=None)
-            row = {
-                "fleet_id": fleet_id,
-                "resource": resource,
-                "rows_loaded": (current.rows_loaded if current is not None else 0) + rows,
-                "last_rows": rows,
-                "cursor_value": reached,
-                "last_success_at": now,
-                "last_attempt_at": now,
-                "last_error": None,
-                "updated_at": now,
-            }
-            if fleet_ref is not None:
-                row["fleet_ref"] = fleet_ref
-            conn.execute(self.db.upsert(resource_syncs, row, _KEYS))
+            conn.execute(upsert)
 
     @retried_when_busy
     def record_sync_failure(

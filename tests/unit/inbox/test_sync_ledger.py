@@ -54,6 +54,23 @@ def test_upsert_on_postgresql(postgres_url):
         assert store.rows_loaded("f1") == 5
 
 
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgresql", marks=[pytest.mark.postgres])])
+def test_loads_recording_at_once_each_add_their_rows(engine, tmp_path, request):
+    # The onboarding's first load and a scheduled one may finish together: neither count is lost.
+    url = f"sqlite:///{tmp_path / 'inbox.db'}" if engine == "sqlite" else request.getfixturevalue("postgres_url")
+    late = datetime(2026, 1, 2, tzinfo=UTC)
+    with migrated_store(url) as store, ThreadPoolExecutor(max_workers=8) as pool:
+        cursors = [late - timedelta(minutes=n) for n in range(40)]
+        records = [
+            pool.submit(store.record_sync, fleet_id="f1", resource="vehicles", rows=1, cursor_value=cursor)
+            for cursor in cursors
+        ]
+        for record in records:
+            record.result(timeout=30)
+        (vehicles,) = store.resource_syncs(["f1"])["f1"]
+        assert (vehicles.rows_loaded, vehicles.cursor_value) == (40, late)
+
+
 @pytest.mark.integration
 @pytest.mark.postgres
 def test_a_ledger_write_does_not_wait_for_the_event_writers_lock(postgres_url):
