@@ -11,7 +11,7 @@ source scripts/venv-path.sh
 # shellcheck disable=SC2086  # the versions are words on purpose
 PYTHON="${PYTHON:-$(scripts/find-python.sh ${PYTHON_VERSION:-3.11 3.12 3.13})}"
 STAMP="$VENV/.installed"
-want="$(cat requirements-dev.txt pyproject.toml sandbox/pyproject.toml <("$PYTHON" -VV) | sha256sum | cut -d' ' -f1)"
+want="$(cat requirements-dev.txt pyproject.toml sandbox/pyproject.toml scripts/venv.sh <("$PYTHON" -VV) | sha256sum | cut -d' ' -f1)"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
   exit 0
 fi
@@ -21,8 +21,12 @@ if [ -x "$VENV/bin/python" ] && [ "$(version "$VENV/bin/python")" != "$(version 
 fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 # Exactly the lock's packages (hashes checked), then the project's two distributions (the provider and the
-# sandbox), editable and without dependencies.
-scripts/uv.sh pip sync --quiet --python "$VENV/bin/python" requirements-dev.txt
-scripts/uv.sh pip install --quiet --python "$VENV/bin/python" --no-deps -e . -e ./sandbox
+# sandbox), editable and without dependencies. Compiled to bytecode at install, as pip (and so the
+# Dockerfile) does: uv does not by default, and where PYTHONDONTWRITEBYTECODE is set nothing caches it
+# later, so every Airflow process the tests and benchmarks start would compile its imports again
+# (profiled: a fleet's load in a process that had not imported them spent 1.2 s of its 3 s compiling
+# sqlalchemy and dlt). The recipe is part of the stamp, so a change to it re-syncs an existing venv.
+scripts/uv.sh pip sync --quiet --compile-bytecode --python "$VENV/bin/python" requirements-dev.txt
+scripts/uv.sh pip install --quiet --compile-bytecode --python "$VENV/bin/python" --no-deps -e . -e ./sandbox
 echo "$want" > "$STAMP"
 echo "virtual environment ready: $VENV ($("$VENV/bin/python" -V))"
