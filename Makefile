@@ -10,7 +10,7 @@ demo: venv
 test: venv
 	scripts/test.sh
 
-# ruff, then mypy on plugins/catena_airflow (pyproject.toml's [tool.mypy] says what and how strictly).
+# ruff, then mypy on the provider, the DAGs and the sandbox (pyproject.toml's [tool.mypy] says what and how strictly).
 lint: venv
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 

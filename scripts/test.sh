@@ -8,5 +8,5 @@ scripts/venv.sh
 source scripts/venv-path.sh
 export PATH="$PWD/$VENV/bin:$PATH"
 "$VENV/bin/ruff" check .
-"$VENV/bin/mypy"  # plugins/catena_airflow, as pyproject.toml's [tool.mypy] configures it
+"$VENV/bin/mypy"  # the provider, the DAGs and the sandbox, as pyproject.toml's [tool.mypy] configures it
 exec "$VENV/bin/python" -m pytest "$@"

@@ -68,7 +68,7 @@ class TokenIssuer:
             expected = _b64url(hmac.new(self._key, f"{header}.{payload}".encode(), hashlib.sha256).digest())
             if not hmac.compare_digest(expected, signature):
                 raise ValueError("bad signature")
-            claims = json.loads(_b64url_decode(payload))
+            claims: dict[str, Any] = json.loads(_b64url_decode(payload))
         except (ValueError, json.JSONDecodeError) as exc:
             raise CatenaError(401, "Invalid token") from exc
         if claims.get("exp", 0) <= time.time():
@@ -87,7 +87,8 @@ class TokenIssuer:
 
 
 def _issuer(request: Request) -> TokenIssuer:
-    return request.app.state.sandbox.tokens
+    tokens: TokenIssuer = request.app.state.sandbox.tokens
+    return tokens
 
 
 def _bearer(request: Request) -> str | None:

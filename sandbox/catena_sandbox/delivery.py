@@ -98,7 +98,7 @@ class DeliveryEngine:
         try:
             import uvloop
 
-            loop = uvloop.new_event_loop()
+            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
         except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
             loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 from catena_sandbox.variations import check as check_variations
 
@@ -35,7 +36,7 @@ class FaultSettings:
         if self.burst_5xx_length < 1:
             raise ValueError("burst_5xx_length must be at least 1")
 
-    def updated(self, changes: dict[str, object]) -> FaultSettings:
+    def updated(self, changes: dict[str, Any]) -> FaultSettings:
         known = {f.name for f in fields(self)}
         unknown = set(changes) - known
         if unknown:

@@ -31,11 +31,15 @@ class FailBody(BaseModel):
     schedule_id: str | None = None
 
 
+def _one_empty_record() -> list[dict[str, Any]]:
+    return [{}]
+
+
 class EmitBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     event_name: str
-    data: list[dict[str, Any]] = Field(default_factory=lambda: [{}])
+    data: list[dict[str, Any]] = Field(default_factory=_one_empty_record)
     count: int = Field(default=1, ge=1, le=1_000_000)
 
 

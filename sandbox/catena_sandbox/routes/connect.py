@@ -37,7 +37,7 @@ def _with_params(url: str, invitation_id: str, fleet_ref: str) -> str:
 
 
 @router.get("/connect/")
-def connect_page(sandbox: SandboxDep, invite: Annotated[str, Query()]) -> HTMLResponse:
+def connect_page(sandbox: SandboxDep, invite: Annotated[str, Query()]) -> Response:
     try:
         invitation = sandbox.simulator.view(invite)
     except CatenaError:
@@ -76,10 +76,10 @@ def connect_accept(invitation_id: str, sandbox: SandboxDep) -> Response:
     try:
         invitation = sandbox.simulator.accept(invitation_id)
     except CatenaError as exc:
-        invitation = sandbox.store.invitations.get(invitation_id)
-        if invitation is None:
+        known = sandbox.store.invitations.get(invitation_id)
+        if known is None:
             return HTMLResponse("<h1>Invitation not found</h1>", status_code=404)
-        return _outcome(invitation.failure_redirect_url, invitation.id, invitation.fleet_ref, str(exc.detail))
+        return _outcome(known.failure_redirect_url, known.id, known.fleet_ref, str(exc.detail))
     return _outcome(invitation.success_redirect_url, invitation.id, invitation.fleet_ref, "Connected")
 
 
@@ -90,10 +90,10 @@ def connect_decline(
     try:
         invitation = sandbox.simulator.decline(invitation_id, decline_reason or None)
     except CatenaError as exc:
-        invitation = sandbox.store.invitations.get(invitation_id)
-        if invitation is None:
+        known = sandbox.store.invitations.get(invitation_id)
+        if known is None:
             return HTMLResponse("<h1>Invitation not found</h1>", status_code=404)
-        return _outcome(invitation.failure_redirect_url, invitation.id, invitation.fleet_ref, str(exc.detail))
+        return _outcome(known.failure_redirect_url, known.id, known.fleet_ref, str(exc.detail))
     return _outcome(invitation.failure_redirect_url, invitation.id, invitation.fleet_ref, "Declined")
 
 

@@ -53,7 +53,7 @@ def lanes(
 ) -> list[Lane]:
     """The lanes of ``resource``: from a week before each connection until its thing is deleted (by time,
     or by the admin API: a deleted vehicle stops reporting)."""
-    out = []
+    out: list[Lane] = []
     for connection in connections:
         first = tick_at_or_after(history_start(connection), resource.interval)
         for thing in things_of(resource, connection):

@@ -56,7 +56,8 @@ def ref_name(node: dict[str, Any]) -> str:
 
 @cache
 def _document() -> dict[str, Any]:
-    return json.loads(DATA_FILE.read_text())
+    document: dict[str, Any] = json.loads(DATA_FILE.read_text())
+    return document
 
 
 def schemas() -> dict[str, dict[str, Any]]:

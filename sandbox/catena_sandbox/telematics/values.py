@@ -82,8 +82,8 @@ def _plain(name: str, schema: dict[str, Any]) -> Maker:
         low = int(schema.get("minimum", 0))
         return lambda seed, _at: low + seed % 1000
     if kind == "number":
-        low = float(schema.get("minimum", 0))
-        return lambda seed, _at: round(low + (seed % 100_000) / 100, 2)
+        floor = float(schema.get("minimum", 0))
+        return lambda seed, _at: round(floor + (seed % 100_000) / 100, 2)
     if kind == "boolean":
         return lambda seed, _at: bool(seed & 1)
     if kind == "array":
