@@ -96,6 +96,8 @@ MODULES: dict[str, tuple[str, ...]] = {
             ),
             "secrets_repo": ("tests/unit/inbox/test_secrets_repo.py",),
             "counters": ("tests/unit/inbox/test_counters.py",),
+            "sync_ledger": ("tests/unit/inbox/test_sync_ledger.py",),
+            "operations_repo": ("tests/unit/inbox/test_operations_repo.py",),
         }.items()
     },
     "inbox/cursors_repo.py": (
@@ -122,6 +124,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/unit/client/test_pagination.py",
     ),
     "workflows/params.py": ("tests/unit/workflows/test_params.py",),
+    "ingest/load_turns.py": ("tests/unit/ingest/test_load_turns.py",),
 }
 
 #: Extra pytest options of a module's run. The store's, the batch's and the projection's SQL is the same on

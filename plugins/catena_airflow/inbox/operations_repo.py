@@ -1,9 +1,11 @@
 """The operations DAG's state: each fleet's status, execution failures, and held schedules.
 
 Written by the handlers of operators/operations.py (and read by the ingestion tasks, which skip a
-paused fleet or a held resource). Writes go through ``InboxDatabase.write`` like every other inbox
-write: several are read-modify-write (a failure recorded once, a reactivation counted in its window),
-which the writer lock makes safe on both engines.
+paused fleet or a held resource). Writes are ``InboxDatabase.write(ordered=False)``: ``BEGIN IMMEDIATE``
+on SQLite, a plain transaction on PostgreSQL (they allocate no ``seq``, so they neither wait for nor hold
+up the receiver's writers). Several are read-modify-write (a failure recorded once, a reactivation
+counted in its window): the operations DAG runs its handlers one at a time (``max_active_runs=1``), and a
+failure recorded twice at once would still meet the event id's primary key.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, case, func, or_, select
+from sqlalchemy import case, func, or_, select
 
 from catena_airflow.inbox.engine import InboxDatabase, retried_when_busy
 from catena_airflow.inbox.operations_models import ResourceSync
@@ -87,8 +87,7 @@ class SyncLedgerRepo:
                     "last_error": error[:2000],
                     "updated_at": now,
                 }
-                if _sync_row(conn, fleet_id, resource) is None:
-                    row.update(rows_loaded=0, last_rows=0)
+                # A resource never loaded gets its counts' column defaults (0); a known one keeps them.
                 conn.execute(self.db.upsert(resource_syncs, row, _KEYS))
 
     def resource_syncs(self, fleet_ids: Iterable[str]) -> dict[str, list[ResourceSync]]:
@@ -115,21 +114,16 @@ class SyncLedgerRepo:
         return int(total or 0)
 
 
-def _sync_row(conn: Connection, fleet_id: str, resource: str) -> Any:
-    return conn.execute(
-        select(resource_syncs).where(resource_syncs.c.fleet_id == fleet_id, resource_syncs.c.resource == resource)
-    ).first()
-
-
 def _resource_sync(row: Any) -> ResourceSync:
+    """The ledger row as its read model (the counts and ``last_attempt_at`` are NOT NULL columns)."""
     return ResourceSync(
         fleet_id=row.fleet_id,
         resource=row.resource,
         fleet_ref=row.fleet_ref,
-        rows_loaded=int(row.rows_loaded or 0),
-        last_rows=int(row.last_rows or 0),
+        rows_loaded=int(row.rows_loaded),
+        last_rows=int(row.last_rows),
         cursor_value=to_utc(row.cursor_value),
         last_success_at=to_utc(row.last_success_at),
-        last_attempt_at=to_utc(row.last_attempt_at) or datetime.now(UTC),
+        last_attempt_at=cast(datetime, to_utc(row.last_attempt_at)),
         last_error=row.last_error,
     )

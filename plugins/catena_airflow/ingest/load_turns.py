@@ -46,14 +46,21 @@ def postgres_turn(url: str, dataset: str) -> Iterator[None]:
     """Hold the dataset's advisory lock on the PostgreSQL warehouse at ``url`` (blocks while another has it)."""
     import psycopg2
 
+    key = advisory_key(dataset)
     connection = psycopg2.connect(url)
     try:
         connection.autocommit = True
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", (advisory_key(dataset),))
-        yield
+            cursor.execute("SELECT pg_advisory_lock(%s)", (key,))
+        try:
+            yield
+        finally:
+            # Released here, not left to the session's end: a closed connection's backend lets go of its
+            # locks only as it exits, a moment after close() returns, while the next load already asks.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", (key,))
     finally:
-        connection.close()  # ends the session, and with it the lock
+        connection.close()  # a task that dies holding the turn: its session ends, and the lock with it
 
 
 def load_turn(spec: str, dataset: str) -> LoadTurn:

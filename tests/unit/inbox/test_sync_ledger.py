@@ -27,6 +27,28 @@ def test_the_sync_ledger_adds_rows_and_keeps_the_furthest_cursor(store):
     assert store.rows_loaded("f1") == 5 and store.rows_loaded("f2") == 0
 
 
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgresql", marks=[pytest.mark.postgres])])
+def test_each_fleet_reads_its_own_rows_by_resource_name_with_their_times(engine, tmp_path, request):
+    # Written in the reverse of the order they are read in: the order is the query's, not the heap's.
+    url = f"sqlite:///{tmp_path / 'inbox.db'}" if engine == "sqlite" else request.getfixturevalue("postgres_url")
+    attempt = datetime(2026, 1, 3, tzinfo=UTC)
+    with migrated_store(url) as store:
+        for fleet_id in ("f2", "f1"):
+            for resource in ("vehicles", "trailers", "hos_events"):
+                store.record_sync(fleet_id=fleet_id, resource=resource, rows=1, cursor_value=None, at=attempt)
+        store.record_sync_failure(fleet_id="f3", resources=["vehicles"], error="HTTPError: 500", at=attempt)
+        syncs = store.resource_syncs(["f3", "f2", "f1"])
+    assert [(s.fleet_id, s.resource) for s in syncs["f1"]] == [
+        ("f1", "hos_events"),
+        ("f1", "trailers"),
+        ("f1", "vehicles"),
+    ]
+    assert [s.fleet_id for s in syncs["f2"]] == ["f2", "f2", "f2"]
+    (failed,) = syncs["f3"]  # a fleet's first load failed while another fleet has the resource: its own zeros
+    assert (failed.rows_loaded, failed.last_rows, failed.last_success_at) == (0, 0, None)
+    assert {s.last_attempt_at for fleet in syncs.values() for s in fleet} == {attempt}
+
+
 def test_a_failed_load_keeps_the_last_success_and_shows_the_error(store):
     store.record_sync(fleet_id="f1", resource="vehicles", rows=3, cursor_value=None)
     store.record_sync_failure(fleet_id="f1", resources=["vehicles", "users"], error="HTTPError: 500")

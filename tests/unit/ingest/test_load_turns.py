@@ -25,6 +25,10 @@ from catena_airflow.ingest.load_turns import (
         ("postgresql://catena@db:5432/warehouse", "postgresql://catena@db:5432/warehouse"),
         (" postgres://catena@db/warehouse ", "postgresql://catena@db/warehouse"),
         ("postgresql+psycopg2://catena:pw@db/warehouse", "postgresql://catena:pw@db/warehouse"),
+        (
+            "postgresql://catena@db/warehouse?application_name=a://b",
+            "postgresql://catena@db/warehouse?application_name=a://b",
+        ),
         ("duckdb:////tmp/catena_data.duckdb", None),
         ("postgres", None),  # a dlt destination name: its credentials are dlt's, not ours
         ("bigquery", None),
@@ -72,6 +76,26 @@ def test_one_dataset_has_one_turn_at_a_time_on_postgresql(postgres_url):
             pass
     waiter.join(30)
     assert second_has_it.is_set()
+
+
+@pytest.mark.postgres
+def test_loads_into_a_postgresql_url_take_the_datasets_advisory_lock(postgres_url):
+    url = postgres_url.replace("postgresql+psycopg2://", "postgresql://")
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        conn.autocommit = True
+
+        def free(dataset: str) -> bool:
+            cur.execute("SELECT pg_try_advisory_lock(%s)", (advisory_key(dataset),))
+            taken = cur.fetchone()[0]
+            if taken:
+                cur.execute("SELECT pg_advisory_unlock(%s)", (advisory_key(dataset),))
+            return bool(taken)
+
+        with load_turn(postgres_url, "catena")():
+            assert not free("catena")
+            assert free("another_dataset")
+        assert free("catena")
+    assert staging_dataset_layout(postgres_url, "fleet-1") is None
 
 
 def waiting_for(url: str, key: int, timeout: float = 30.0) -> None:
