@@ -68,6 +68,13 @@ def duckdb_file(spec: str) -> Path | None:
     return Path(text[len("duckdb:///") :]) if text.startswith("duckdb:///") and len(text) > len("duckdb:///") else None
 
 
+def postgres_url(spec: str) -> str | None:
+    """The libpq URL of a PostgreSQL destination URL (any of ``POSTGRES_SCHEMES``), else ``None``."""
+    text = spec.strip()
+    scheme, separator, rest = text.partition("://")
+    return "postgresql://" + rest if separator and scheme in POSTGRES_SCHEMES else None
+
+
 def postgres_credentials(url: str) -> Any:
     """dlt's credentials of a PostgreSQL URL, complete as given.
 
@@ -77,7 +84,7 @@ def postgres_credentials(url: str) -> Any:
     from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 
     credentials = PostgresCredentials()
-    credentials.parse_native_representation("postgresql://" + url.split("://", 1)[1])
+    credentials.parse_native_representation(postgres_url(url) or url)
     if credentials.password is None:
         credentials.password = ""
     credentials.resolve()
@@ -128,4 +135,5 @@ __all__ = [
     "dlt_destination",
     "duckdb_file",
     "postgres_credentials",
+    "postgres_url",
 ]

@@ -22,17 +22,10 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
-from catena_airflow.ingest.dlt_destination import POSTGRES_SCHEMES, duckdb_file
+from catena_airflow.ingest.dlt_destination import duckdb_file, postgres_url
 from catena_airflow.ingest.duckdb_lock import duckdb_writer_lock
 
 LoadTurn = Callable[[], AbstractContextManager[None]]
-
-
-def postgres_url(spec: str) -> str | None:
-    """The libpq URL of a PostgreSQL destination URL (any of ``POSTGRES_SCHEMES``), else ``None``."""
-    text = spec.strip()
-    scheme, separator, rest = text.partition("://")
-    return "postgresql://" + rest if separator and scheme in POSTGRES_SCHEMES else None
 
 
 def advisory_key(dataset: str) -> int:
